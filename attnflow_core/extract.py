@@ -105,3 +105,55 @@ def extract(
         base_ref=pair.base.ref,
         tuned_ref=pair.tuned.ref,
     )
+
+
+def predict_many(
+    model: LoadedModel,
+    texts: list[str],
+    text_pairs: list[str | None] | None = None,
+    batch_size: int = 32,
+    max_length: int = 256,
+) -> list[Prediction | None]:
+    """Predictions of one classifier on many examples (batched, length-sorted to save padding).
+
+    Returns None for every example when the model has no classification head; empty texts give None too.
+    """
+    import torch
+
+    pairs = text_pairs if text_pairs is not None else [None] * len(texts)
+    if len(pairs) != len(texts):
+        raise ValueError(f"texts and text_pairs must have the same length; got {len(texts)} and {len(pairs)}")
+    out: list[Prediction | None] = [None] * len(texts)
+    if model.label_names is None:
+        return out
+    names = model.label_names
+    valid = [
+        i
+        for i, (t, p) in enumerate(zip(texts, pairs, strict=True))
+        if t and t.strip() and (p is None or p.strip())
+    ]
+    valid.sort(key=lambda i: len(texts[i]) + len(pairs[i] or ""))
+    limit = min(max_length, model.max_length)
+    for start in range(0, len(valid), batch_size):
+        idx = valid[start : start + batch_size]
+        first = [texts[i] for i in idx]
+        second = [pairs[i] for i in idx]
+        has_pair = any(s is not None for s in second)
+        batch = model.tokenizer(
+            first,
+            [s or "" for s in second] if has_pair else None,
+            truncation=True,
+            max_length=limit,
+            padding=True,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            logits = model.model(**batch).logits.float()
+        probs = torch.softmax(logits, dim=-1).cpu().numpy()
+        for row, i in enumerate(idx):
+            p = probs[row]
+            out[i] = Prediction(
+                label=names[int(np.argmax(p))],
+                probabilities=tuple((names[k], float(v)) for k, v in enumerate(p)),
+            )
+    return out

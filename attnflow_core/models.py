@@ -157,19 +157,56 @@ REGISTRY: tuple[PairSpec, ...] = (
 )
 
 
+def user_pairs(task: str | None = None) -> list[PairSpec]:
+    """Counterparts the user fine-tuned (adapter folders under the user models cache), newest first."""
+    from attnflow_core.paths import user_models_dir
+
+    found = []
+    for meta_path in user_models_dir().glob("*/attnflow.json"):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue  # a half-written or foreign folder is not offered
+        if not (meta_path.parent / "adapter_config.json").exists():
+            continue
+        if task is not None and meta.get("task") != task:
+            continue
+        name = meta_path.parent.name
+        found.append(
+            (
+                meta_path.stat().st_mtime,
+                PairSpec(
+                    key=f"user:{name}",
+                    task=str(meta.get("task", "")),
+                    title=f"MiniLM-L6 → your counterpart '{name}' (offline)",
+                    base=EMBEDDED_BASE,
+                    tuned=str(meta_path.parent),
+                    offline=True,
+                ),
+            )
+        )
+    return [spec for _, spec in sorted(found, key=lambda t: -t[0])]
+
+
 def pairs_for_task(task: str) -> list[PairSpec]:
-    """Registered pairs for one task, offline ones first."""
+    """Registered pairs for one task (offline ones first), then the user's own counterparts."""
     found = [p for p in REGISTRY if p.task == task]
     if not found:
         raise ValueError(f"unknown task {task!r}; choose one of {sorted({p.task for p in REGISTRY})}")
-    return sorted(found, key=lambda p: not p.offline)
+    return sorted(found, key=lambda p: not p.offline) + user_pairs(task)
 
 
 def get_pair_spec(key: str) -> PairSpec:
     for spec in REGISTRY:
         if spec.key == key:
             return spec
-    raise ValueError(f"unknown model pair {key!r}; choose one of {[p.key for p in REGISTRY]}")
+    if key.startswith("user:"):
+        for spec in user_pairs():
+            if spec.key == key:
+                return spec
+    raise ValueError(
+        f"unknown model pair {key!r}; choose one of {[p.key for p in REGISTRY]} or a user:NAME pair"
+    )
 
 
 def base_model_dir() -> Path:
@@ -279,6 +316,9 @@ def _load_checkpoint(ref: str, location: str, is_local: bool) -> tuple[Any, Any,
 
 def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedModel:
     """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-tensor progress bars only clutter the CLI and the server log
     ref = ref.strip()
     if not ref:
         raise ValueError("model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id")
