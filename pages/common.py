@@ -1,0 +1,439 @@
+"""Shared Streamlit plumbing for the pages: cached loaders, the shared sidebar, URL state, Bokeh rendering.
+
+Not a page itself (``app.py`` lists the pages explicitly). Caching lives here, at the page boundary:
+``st.cache_resource`` for models keyed by reference strings, ``st.cache_data`` (bounded) for per-example results.
+``st.session_state`` holds widget values only; the current selection is mirrored into the URL query string so a
+view can be shared and reloaded.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from attnflow_core.analysis import METHODS, SPECIAL_MODES, Analysis, FlowSettings, analyse
+from attnflow_core.data.sources import list_sources, load_examples
+from attnflow_core.data.tasks import TASKS, get_task
+from attnflow_core.extract import ExampleResult, extract, predict_many
+from attnflow_core.models import (
+    IncompatibleModels,
+    ModelLoadError,
+    ModelPair,
+    PairSpec,
+    get_pair_spec,
+    load_pair,
+    pairs_for_task,
+)
+
+T = TypeVar("T")
+
+METHOD_LABELS = {
+    "trace": "Trace (paper: thresholded edges)",
+    "rollout": "Attention rollout",
+    "maxflow": "Attention max-flow",
+}
+SPECIAL_LABELS = {
+    "keep": "keep",
+    "exclude": "hide (drop, no renormalising)",
+    "renormalise": "hide and renormalise rows",
+}
+MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
+
+# Widget keys whose values travel in the URL: key -> (query parameter, default)
+URL_KEYS: dict[str, tuple[str, str]] = {
+    "task": ("task", "qa"),
+    "pair": ("pair", ""),
+    "source": ("source", "demo"),
+    "split": ("split", ""),
+    "example": ("ex", ""),
+    "custom_text": ("text", ""),
+    "custom_pair": ("text_pair", ""),
+    "method": ("method", "trace"),
+    "layers": ("layers", ""),
+    "heads": ("heads", ""),
+    "tau": ("tau", "0.1"),
+    "alpha": ("alpha", "1.0"),
+    "src": ("src", "0"),
+    "unit": ("unit", "token"),
+}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user picked: task, model pair, the example and the analysis settings."""
+
+    task: str
+    pair: PairSpec
+    source: str
+    split: str
+    example_uid: str  # "" for custom input
+    text: str
+    text_pair: str | None
+    gold: str | None
+    settings: FlowSettings
+
+
+# ---------------------------------------------------------------- cached loaders (the page boundary)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None) -> ModelPair:
+    return load_pair(base_ref, tuned_ref, tuned_labels)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_examples(task: str, source: str, split: str) -> pd.DataFrame:
+    ds = load_examples(task, source, split or None)
+    return ds.to_pandas()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_result(
+    base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None, text: str, text_pair: str | None
+) -> ExampleResult:
+    pair = get_pair(base_ref, tuned_ref, tuned_labels)
+    return extract(pair, text, text_pair, max_length=MAX_LENGTH)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def get_analysis(
+    base_ref: str,
+    tuned_ref: str,
+    tuned_labels: tuple[str, ...] | None,
+    text: str,
+    text_pair: str | None,
+    settings: FlowSettings,
+) -> Analysis:
+    result = get_result(base_ref, tuned_ref, tuned_labels, text, text_pair)
+    return analyse(result, settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_predictions(
+    base_ref: str,
+    tuned_ref: str,
+    tuned_labels: tuple[str, ...] | None,
+    texts: tuple[str, ...],
+    text_pairs: tuple[str | None, ...],
+) -> list[tuple[str, float] | None]:
+    pair = get_pair(base_ref, tuned_ref, tuned_labels)
+    preds = predict_many(pair.tuned, list(texts), list(text_pairs), max_length=MAX_LENGTH)
+    return [None if p is None else (p.label, p.confidence) for p in preds]
+
+
+def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
+    """The spec's models from the resource cache; the first load shows progress. None (and a message) on error."""
+    key = ("pair_loaded", spec.base, spec.tuned)
+    try:
+        if st.session_state.get("_loaded_pairs", set()).__contains__(key):
+            return get_pair(spec.base, spec.tuned, spec.label_names)
+        with st.status(f"Loading {spec.title} …", expanded=False) as status:
+            pair = get_pair(spec.base, spec.tuned, spec.label_names)
+            status.update(label=f"Loaded {spec.title}", state="complete")
+        st.session_state.setdefault("_loaded_pairs", set()).add(key)
+        return pair
+    except ModelLoadError as err:
+        st.error(f"**The models could not be loaded.** {err}", icon="🔌")
+    except IncompatibleModels as err:
+        st.error(f"**These two models cannot be compared.** {err}", icon="⚠️")
+    return None
+
+
+def friendly(fn: Callable[[], T]) -> T | None:
+    """Run ``fn``; show expected errors as a message that names the fix instead of a traceback."""
+    try:
+        return fn()
+    except (ValueError, ModelLoadError, RuntimeError, FileNotFoundError) as err:
+        st.error(str(err), icon="⚠️")
+    return None
+
+
+# ---------------------------------------------------------------- URL state
+
+
+def init_state() -> None:
+    """Once per session, seed widget values from the URL; on every run keep page-only widget values alive."""
+    ss = st.session_state
+    if not ss.get("_url_loaded"):
+        params = st.query_params
+        for key, (param, default) in URL_KEYS.items():
+            ss.setdefault(key, params.get(param, default))
+        special = params.get("special", "keep")
+        ss.setdefault("hide_special", special in ("exclude", "renormalise"))
+        ss.setdefault("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
+        ss["_url_loaded"] = True
+    for key in (*URL_KEYS, "hide_special", "special_mode"):
+        if key in ss:
+            # Streamlit drops the state of widgets that the current page does not draw; re-assigning keeps them.
+            ss[key] = ss[key]
+
+
+def sync_url() -> None:
+    """Mirror the selection into the URL so the view can be shared; only non-default values are written."""
+    ss = st.session_state
+    wanted = {}
+    for key, (param, default) in URL_KEYS.items():
+        value = ss.get(key, default)
+        if key == "layers" and isinstance(value, (list, tuple)):
+            value = f"{value[0]}-{value[1]}"
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        value = str(value)
+        if value != default and value != "":
+            wanted[param] = value
+    if ss.get("hide_special"):
+        wanted["special"] = str(ss.get("special_mode", "renormalise"))
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+# ---------------------------------------------------------------- sidebar
+
+
+def _parse_layers(value: Any, num_layers: int) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        a, b = int(value[0]), int(value[1])
+    else:
+        try:
+            a, b = (int(x) for x in str(value).split("-", 1))
+        except ValueError:
+            a, b = 1, num_layers
+    a = min(max(a, 1), num_layers)
+    b = min(max(b, a), num_layers)
+    return a, b
+
+
+def _parse_heads(value: Any, num_heads: int) -> list[int]:
+    if isinstance(value, (list, tuple)):
+        items = [int(v) for v in value]
+    else:
+        items = [int(v) for v in str(value).split(",") if v.strip().lstrip("-").isdigit()]
+    items = sorted({h for h in items if 0 <= h < num_heads})
+    return items
+
+
+def _as_float(value: Any, default: float, lo: float, hi: float) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return default
+    return min(max(x, lo), hi)
+
+
+def current_pair_spec() -> PairSpec:
+    task = st.session_state.get("task", "qa")
+    options = pairs_for_task(task)
+    key = st.session_state.get("pair", "")
+    try:
+        spec = get_pair_spec(key)
+        if spec.task == task:
+            return spec
+    except ValueError:
+        pass
+    return options[0]
+
+
+def current_example() -> tuple[str, str, str | None, str | None]:
+    """(uid, text, text_pair, gold label) of the chosen example; the first demo example when none is chosen."""
+    ss = st.session_state
+    task = get_task(ss.get("task", "qa"))
+    custom_text = str(ss.get("custom_text", "") or "").strip()
+    if custom_text and not ss.get("example"):
+        pair_text = str(ss.get("custom_pair", "") or "").strip()
+        return "", custom_text, (pair_text or None) if len(task.text_columns) > 1 else None, None
+    source, split = ss.get("source", "demo"), ss.get("split", "")
+    try:
+        df = get_examples(task.name, source, split)
+    except Exception:  # noqa: BLE001 - an unreachable source falls back to the demo set, with a note
+        df = get_examples(task.name, "demo", "")
+    if df.empty:
+        df = get_examples(task.name, "demo", "")
+    uid = str(ss.get("example", ""))
+    rows = df[df["uid"] == uid]
+    row = rows.iloc[0] if len(rows) else df.iloc[0]
+    text = str(row[task.text_columns[0]])
+    text_pair = str(row[task.text_columns[1]]) if len(task.text_columns) > 1 else None
+    gold = str(row["label"]) or None
+    return str(row["uid"]), text, text_pair, gold
+
+
+def sidebar() -> Selection | None:
+    """Draw the controls shared by every page and return the current selection (None if models failed)."""
+    ss = st.session_state
+    with st.sidebar:
+        task_names = list(TASKS)
+        if ss.get("task") not in task_names:
+            ss["task"] = "qa"
+        st.selectbox(
+            "Task",
+            task_names,
+            key="task",
+            format_func=lambda t: TASKS[t].title,
+            on_change=_on_task_change,
+            help="QA validity (QNLI), natural-language inference, or sentiment.",
+        )
+        specs = pairs_for_task(ss["task"])
+        keys = [s.key for s in specs]
+        if ss.get("pair") not in keys:
+            ss["pair"] = keys[0]
+        st.selectbox(
+            "Model pair (pre-trained → fine-tuned)",
+            keys,
+            key="pair",
+            format_func=lambda k: get_pair_spec(k).title,
+            help="Hub pairs need the network the first time; the embedded pairs work offline.",
+        )
+        spec = current_pair_spec()
+        pair = load_pair_with_status(spec)
+        if pair is None:
+            return None
+        uid, text, text_pair, gold = current_example()
+        result = friendly(lambda: get_result(spec.base, spec.tuned, spec.label_names, text, text_pair))
+        if result is None:
+            return None
+
+        st.divider()
+        st.caption("Flow settings")
+        n_layers, n_heads = result.num_layers, result.num_heads
+        if ss.get("method") not in METHODS:
+            ss["method"] = "trace"
+        st.radio("Method", METHODS, key="method", format_func=METHOD_LABELS.__getitem__, horizontal=False)
+        a, b = _parse_layers(ss.get("layers", ""), n_layers)
+        ss["layers"] = (a, b)
+        st.slider("Layer range", 1, n_layers, key="layers", help="Trace only through these transformer layers.")
+        heads = _parse_heads(ss.get("heads", ""), n_heads)
+        ss["heads"] = heads
+        st.multiselect(
+            "Heads (none selected = all)",
+            list(range(n_heads)),
+            key="heads",
+            help="Restrict the flow to a subset of attention heads.",
+        )
+        ss["tau"] = _as_float(ss.get("tau"), 0.1, 0.0, 1.0)
+        st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="tau", help="Trace keeps edges with weight ≥ τ.")
+        ss["alpha"] = _as_float(ss.get("alpha"), 1.0, 0.05, 1.0)
+        st.slider("Decay α per layer", 0.05, 1.0, step=0.05, key="alpha")
+        unit_options = ("token", "word")
+        if ss.get("unit") not in unit_options:
+            ss["unit"] = "token"
+        st.radio(
+            "Units",
+            unit_options,
+            key="unit",
+            format_func=lambda u: "WordPiece tokens" if u == "token" else "Whole words",
+            horizontal=True,
+        )
+        labels = result.encoding.words if ss["unit"] == "word" else result.encoding.tokens
+        src = int(_as_float(ss.get("src"), 0, 0, len(labels) - 1))
+        ss["src"] = src
+        st.selectbox(
+            "Trace from",
+            list(range(len(labels))),
+            key="src",
+            format_func=lambda i: f"{labels[i]}  (#{i})",
+            help="The token at the deepest layer where the trace starts ([CLS] by default). "
+            "Clicking a token node in the flow graph traces from it in the browser.",
+        )
+        st.toggle(
+            "Hide [CLS]/[SEP] attention",
+            key="hide_special",
+            help="Attention to special tokens often acts as a no-op sink (Clark et al. 2019).",
+        )
+        if ss["hide_special"]:
+            if ss.get("special_mode") not in ("exclude", "renormalise"):
+                ss["special_mode"] = "renormalise"
+            st.radio(
+                "How to hide", ("renormalise", "exclude"), key="special_mode", format_func=SPECIAL_LABELS.__getitem__
+            )
+        special = str(ss["special_mode"]) if ss["hide_special"] else "keep"
+    settings = FlowSettings(
+        method=str(ss["method"]),
+        source=src,
+        threshold=float(ss["tau"]),
+        layers=(int(ss["layers"][0]), int(ss["layers"][1])),
+        heads=tuple(int(h) for h in ss["heads"]) or None,
+        decay=float(ss["alpha"]),
+        special=special,
+        unit=str(ss["unit"]),
+    )
+    return Selection(
+        task=str(ss["task"]),
+        pair=spec,
+        source=str(ss.get("source", "demo")),
+        split=str(ss.get("split", "")),
+        example_uid=uid,
+        text=text,
+        text_pair=text_pair,
+        gold=gold,
+        settings=settings,
+    )
+
+
+def _on_task_change() -> None:
+    ss = st.session_state
+    for key in ("pair", "example", "custom_text", "custom_pair", "split"):
+        ss[key] = ""
+    ss["source"] = "demo"
+    ss["src"] = 0
+
+
+# ---------------------------------------------------------------- the chosen example
+
+
+def current_analysis(selection: Selection) -> tuple[ExampleResult, Analysis] | None:
+    """The extracted example and its analysis under the current settings (cached); None after an error."""
+    spec = selection.pair
+
+    def run() -> tuple[ExampleResult, Analysis]:
+        result = get_result(spec.base, spec.tuned, spec.label_names, selection.text, selection.text_pair)
+        analysis = get_analysis(
+            spec.base, spec.tuned, spec.label_names, selection.text, selection.text_pair, selection.settings
+        )
+        return result, analysis
+
+    return friendly(run)
+
+
+def example_header(selection: Selection, result: ExampleResult) -> None:
+    """The example's text, the fine-tuned prediction beside the gold label, and a truncation note."""
+    task = get_task(selection.task)
+    cols = task.text_columns
+    lines = [f"**{cols[0].capitalize()}:** {html.escape(selection.text)}"]
+    if selection.text_pair is not None and len(cols) > 1:
+        lines.append(f"**{cols[1].capitalize()}:** {html.escape(selection.text_pair)}")
+    st.markdown("  \n".join(lines))
+    pred = result.prediction_tuned
+    c1, c2, c3 = st.columns(3)
+    if pred is not None:
+        c1.metric("Fine-tuned prediction", pred.label, f"confidence {pred.confidence:.0%}", delta_color="off")
+    else:
+        c1.metric("Fine-tuned prediction", "—", "the tuned model has no classification head", delta_color="off")
+    c2.metric("Gold label", selection.gold or "—")
+    if pred is not None and selection.gold:
+        ok = pred.label == selection.gold
+        c3.metric("Verdict", "correct ✓" if ok else "wrong ✗")
+    if result.encoding.truncated:
+        st.warning(
+            f"This example has {result.encoding.n_untruncated} tokens; the app analyses the first {result.encoding.n} "
+            f"(limit {MAX_LENGTH}). The CLI takes --max-length up to the model's 512.",
+            icon="✂️",
+        )
+
+
+def render_bokeh(layout: Any, key: str) -> None:
+    """Render one (linked) Bokeh layout. Linked figures must share one call: one Bokeh document."""
+    from streamlit_bokeh import streamlit_bokeh
+
+    streamlit_bokeh(layout, use_container_width=True, key=key)
+
+
+def page_setup() -> Selection | None:
+    """Every page starts here: the shared sidebar, then the URL mirrors the selection."""
+    selection = sidebar()
+    sync_url()
+    return selection

@@ -1,0 +1,133 @@
+"""Examples: pick a data source, browse and filter examples, see predictions, choose one (or type your own)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from attnflow_core.data.sources import list_sources
+from attnflow_core.data.tasks import get_task
+from pages import common
+
+PAGE_SIZE = 20
+
+selection = common.page_setup()
+ss = st.session_state
+task = get_task(ss.get("task", "qa"))
+
+st.title("Examples")
+st.caption(
+    f"{task.title}: {task.description} Choose an example to analyse on the Attention flow and Head differences pages."
+)
+
+sources = {s.key: s for s in list_sources(task.name)}
+if ss.get("source") not in sources:
+    ss["source"] = next(iter(sources))
+c1, c2 = st.columns([2, 1])
+c1.selectbox(
+    "Data source",
+    list(sources),
+    key="source",
+    format_func=lambda k: sources[k].title + ("" if not sources[k].needs_network else " · needs network"),
+    on_change=lambda: ss.update(split="", example=""),
+)
+info = sources[ss["source"]]
+if ss.get("split") not in info.splits:
+    ss["split"] = info.splits[0] if info.splits else ""
+c2.selectbox("Split", list(info.splits), key="split", on_change=lambda: ss.update(example=""))
+st.caption(f"{info.description} License: {info.license}")
+
+df: pd.DataFrame | None = None
+try:
+    with st.spinner(f"Loading {info.title} …"):
+        df = common.get_examples(task.name, info.key, ss["split"])
+except Exception as err:  # noqa: BLE001 - any source failure becomes a message that names the way out
+    st.warning(
+        f"**{info.title}** is not available right now: {err}\n\n"
+        "Pick the demo set, a corpus that is already cached, or upload your own file below.",
+        icon="🔌",
+    )
+
+if df is not None:
+    f1, f2 = st.columns([3, 2])
+    query = f1.text_input("Search", key="search", placeholder="words that must appear in the example")
+    labels_present = sorted({str(x) for x in df["label"] if str(x)})
+    chosen_labels = f2.multiselect("Gold label", labels_present, key="label_filter")
+    view = df
+    if query.strip():
+        mask = pd.Series(False, index=df.index)
+        for col in task.text_columns:
+            mask |= df[col].astype(str).str.contains(query.strip(), case=False, regex=False)
+        view = view[mask]
+    if chosen_labels:
+        view = view[view["label"].astype(str).isin(chosen_labels)]
+    if view.empty:
+        st.info("No example matches this search and label filter. Clear the search box or the label filter.", icon="🔎")
+    else:
+        n_pages = max(1, -(-len(view) // PAGE_SIZE))
+        p1, p2 = st.columns([1, 3])
+        page = int(p1.number_input("Page", min_value=1, max_value=n_pages, value=1, step=1, key="page"))
+        p2.caption(f"{len(view):,} examples · page {page} of {n_pages}")
+        page_df = view.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].reset_index(drop=True)
+        table = page_df[["uid", *task.text_columns, "label"]].rename(columns={"label": "gold"})
+        if selection is not None:
+            spec = selection.pair
+            second = page_df[task.text_columns[1]] if len(task.text_columns) > 1 else [None] * len(page_df)
+            with st.spinner("Predicting …"):
+                preds = common.get_predictions(
+                    spec.base,
+                    spec.tuned,
+                    spec.label_names,
+                    tuple(str(t) for t in page_df[task.text_columns[0]]),
+                    tuple(None if s is None else str(s) for s in second),
+                )
+            table["prediction"] = [p[0] if p else "" for p in preds]
+            table["confidence"] = [p[1] if p else None for p in preds]
+            table["verdict"] = [
+                "" if not p or not g else ("✓ correct" if p[0] == g else "✗ wrong")
+                for p, g in zip(preds, table["gold"], strict=True)
+            ]
+        event = st.dataframe(
+            table,
+            hide_index=True,
+            use_container_width=True,
+            on_select="rerun",
+            selection_mode="single-row",
+            key="table",
+            column_config={
+                "uid": st.column_config.TextColumn("id", width="small"),
+                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+            },
+        )
+        rows = event.selection.rows if event is not None else []
+        if rows:
+            uid = str(table.iloc[rows[0]]["uid"])
+            if uid != ss.get("example"):
+                ss["example"] = uid
+                ss["src"] = 0
+                st.rerun()
+
+with st.expander("Type your own example", expanded=not ss.get("example") and bool(ss.get("custom_text"))):
+    with st.form("custom"):
+        text = st.text_area(task.text_columns[0].capitalize(), value=ss.get("custom_text", ""), max_chars=2000)
+        pair_text = None
+        if len(task.text_columns) > 1:
+            pair_text = st.text_area(task.text_columns[1].capitalize(), value=ss.get("custom_pair", ""), max_chars=2000)
+        if st.form_submit_button("Analyse this example"):
+            if not text.strip() or (pair_text is not None and not pair_text.strip()):
+                st.error("Type both parts of the example: an empty sentence has no attention to show.")
+            else:
+                ss["custom_text"], ss["custom_pair"], ss["example"], ss["src"] = text, pair_text or "", "", 0
+                st.rerun()
+
+st.subheader("Chosen example")
+if selection is None:
+    st.stop()
+result = common.friendly(
+    lambda: common.get_result(
+        selection.pair.base, selection.pair.tuned, selection.pair.label_names, selection.text, selection.text_pair
+    )
+)
+if result is not None:
+    common.example_header(selection, result)
+    st.page_link("pages/flow.py", label="Open it in the Attention flow view", icon="🔀")
