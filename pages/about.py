@@ -44,7 +44,13 @@ columns summed, so rows still sum to 1). Every setting is in the page URL, so a 
 """
 )
 rows = [
-    {"pair": s.title, "task": s.task, "pre-trained": s.base, "fine-tuned": s.tuned, "offline": "yes" if s.offline else "no"}
+    {
+        "pair": s.title,
+        "task": s.task,
+        "pre-trained": s.base,
+        "fine-tuned": s.tuned,
+        "offline": "yes" if s.offline else "no",
+    }
     for s in REGISTRY
 ]
 st.dataframe(rows, hide_index=True, use_container_width=True)

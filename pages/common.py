@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from attnflow_core.analysis import METHODS, SPECIAL_MODES, Analysis, FlowSettings, analyse
-from attnflow_core.data.sources import list_sources, load_examples
+from attnflow_core.analysis import METHODS, Analysis, FlowSettings, analyse
+from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import TASKS, get_task
 from attnflow_core.extract import ExampleResult, extract, predict_many
 from attnflow_core.models import (
@@ -53,6 +53,8 @@ URL_KEYS: dict[str, tuple[str, str]] = {
     "example": ("ex", ""),
     "custom_text": ("text", ""),
     "custom_pair": ("text_pair", ""),
+    "custom_base": ("base", ""),
+    "custom_tuned": ("tuned", ""),
     "method": ("method", "trace"),
     "layers": ("layers", ""),
     "heads": ("heads", ""),
@@ -225,10 +227,17 @@ def _as_float(value: Any, default: float, lo: float, hi: float) -> float:
     return min(max(x, lo), hi)
 
 
+CUSTOM = "custom"
+
+
 def current_pair_spec() -> PairSpec:
     task = st.session_state.get("task", "qa")
     options = pairs_for_task(task)
     key = st.session_state.get("pair", "")
+    if key == CUSTOM:
+        base = str(st.session_state.get("custom_base", "") or "").strip() or "embedded:minilm"
+        tuned = str(st.session_state.get("custom_tuned", "") or "").strip() or f"embedded:{task}"
+        return PairSpec(CUSTOM, task, f"{base} → {tuned}", base, tuned, offline=False)
     try:
         spec = get_pair_spec(key)
         if spec.task == task:
@@ -278,16 +287,23 @@ def sidebar() -> Selection | None:
             help="QA validity (QNLI), natural-language inference, or sentiment.",
         )
         specs = pairs_for_task(ss["task"])
-        keys = [s.key for s in specs]
+        keys = [s.key for s in specs] + [CUSTOM]
         if ss.get("pair") not in keys:
             ss["pair"] = keys[0]
         st.selectbox(
             "Model pair (pre-trained → fine-tuned)",
             keys,
             key="pair",
-            format_func=lambda k: get_pair_spec(k).title,
+            format_func=lambda k: (
+                "Custom pair (Hub ids or local folders) …" if k == CUSTOM else get_pair_spec(k).title
+            ),
             help="Hub pairs need the network the first time; the embedded pairs work offline.",
         )
+        if ss["pair"] == CUSTOM:
+            st.text_input("Pre-trained model", key="custom_base", placeholder="bert-base-uncased or a folder")
+            st.text_input(
+                "Fine-tuned model", key="custom_tuned", placeholder="textattack/bert-base-uncased-SST-2"
+            )
         spec = current_pair_spec()
         pair = load_pair_with_status(spec)
         if pair is None:
@@ -305,7 +321,9 @@ def sidebar() -> Selection | None:
         st.radio("Method", METHODS, key="method", format_func=METHOD_LABELS.__getitem__, horizontal=False)
         a, b = _parse_layers(ss.get("layers", ""), n_layers)
         ss["layers"] = (a, b)
-        st.slider("Layer range", 1, n_layers, key="layers", help="Trace only through these transformer layers.")
+        st.slider(
+            "Layer range", 1, n_layers, key="layers", help="Trace only through these transformer layers."
+        )
         heads = _parse_heads(ss.get("heads", ""), n_heads)
         ss["heads"] = heads
         st.multiselect(
@@ -348,7 +366,10 @@ def sidebar() -> Selection | None:
             if ss.get("special_mode") not in ("exclude", "renormalise"):
                 ss["special_mode"] = "renormalise"
             st.radio(
-                "How to hide", ("renormalise", "exclude"), key="special_mode", format_func=SPECIAL_LABELS.__getitem__
+                "How to hide",
+                ("renormalise", "exclude"),
+                key="special_mode",
+                format_func=SPECIAL_LABELS.__getitem__,
             )
         special = str(ss["special_mode"]) if ss["hide_special"] else "keep"
     settings = FlowSettings(
@@ -412,7 +433,9 @@ def example_header(selection: Selection, result: ExampleResult) -> None:
     if pred is not None:
         c1.metric("Fine-tuned prediction", pred.label, f"confidence {pred.confidence:.0%}", delta_color="off")
     else:
-        c1.metric("Fine-tuned prediction", "—", "the tuned model has no classification head", delta_color="off")
+        c1.metric(
+            "Fine-tuned prediction", "—", "the tuned model has no classification head", delta_color="off"
+        )
     c2.metric("Gold label", selection.gold or "—")
     if pred is not None and selection.gold:
         ok = pred.label == selection.gold

@@ -62,7 +62,10 @@ if df is not None:
     if chosen_labels:
         view = view[view["label"].astype(str).isin(chosen_labels)]
     if view.empty:
-        st.info("No example matches this search and label filter. Clear the search box or the label filter.", icon="🔎")
+        st.info(
+            "No example matches this search and label filter. Clear the search box or the label filter.",
+            icon="🔎",
+        )
     else:
         n_pages = max(1, -(-len(view) // PAGE_SIZE))
         p1, p2 = st.columns([1, 3])
@@ -96,7 +99,9 @@ if df is not None:
             key="table",
             column_config={
                 "uid": st.column_config.TextColumn("id", width="small"),
-                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+                "confidence": st.column_config.ProgressColumn(
+                    "confidence", min_value=0.0, max_value=1.0, format="%.2f"
+                ),
             },
         )
         rows = event.selection.rows if event is not None else []
@@ -107,25 +112,31 @@ if df is not None:
                 ss["src"] = 0
                 st.rerun()
 
-with st.expander("Type your own example", expanded=not ss.get("example") and bool(ss.get("custom_text"))):
-    with st.form("custom"):
-        text = st.text_area(task.text_columns[0].capitalize(), value=ss.get("custom_text", ""), max_chars=2000)
-        pair_text = None
-        if len(task.text_columns) > 1:
-            pair_text = st.text_area(task.text_columns[1].capitalize(), value=ss.get("custom_pair", ""), max_chars=2000)
-        if st.form_submit_button("Analyse this example"):
-            if not text.strip() or (pair_text is not None and not pair_text.strip()):
-                st.error("Type both parts of the example: an empty sentence has no attention to show.")
-            else:
-                ss["custom_text"], ss["custom_pair"], ss["example"], ss["src"] = text, pair_text or "", "", 0
-                st.rerun()
+custom_open = not ss.get("example") and bool(ss.get("custom_text"))
+with st.expander("Type your own example", expanded=custom_open), st.form("custom"):
+    text = st.text_area(task.text_columns[0].capitalize(), value=ss.get("custom_text", ""), max_chars=2000)
+    pair_text = None
+    if len(task.text_columns) > 1:
+        pair_text = st.text_area(
+            task.text_columns[1].capitalize(), value=ss.get("custom_pair", ""), max_chars=2000
+        )
+    if st.form_submit_button("Analyse this example"):
+        if not text.strip() or (pair_text is not None and not pair_text.strip()):
+            st.error("Type both parts of the example: an empty sentence has no attention to show.")
+        else:
+            ss["custom_text"], ss["custom_pair"], ss["example"], ss["src"] = text, pair_text or "", "", 0
+            st.rerun()
 
 st.subheader("Chosen example")
 if selection is None:
     st.stop()
 result = common.friendly(
     lambda: common.get_result(
-        selection.pair.base, selection.pair.tuned, selection.pair.label_names, selection.text, selection.text_pair
+        selection.pair.base,
+        selection.pair.tuned,
+        selection.pair.label_names,
+        selection.text,
+        selection.text_pair,
     )
 )
 if result is not None:
