@@ -23,7 +23,20 @@ def test_pair_keeps_segments_specials_and_words(tokenizer) -> None:
     assert enc.special_positions == (0, 6, enc.n - 1)
     assert enc.segment_ids == (0,) * 7 + (1,) * (enc.n - 7)
     # "unquestionably" is several WordPieces but one word; punctuation is its own word.
-    assert enc.words == ("[CLS]", "What", "is", "the", "capital", "?", "[SEP]", "Paris", ",", "unquestionably", ".", "[SEP]")
+    assert enc.words == (
+        "[CLS]",
+        "What",
+        "is",
+        "the",
+        "capital",
+        "?",
+        "[SEP]",
+        "Paris",
+        ",",
+        "unquestionably",
+        ".",
+        "[SEP]",
+    )
     pieces = [t for t, w in zip(enc.tokens, enc.word_index, strict=True) if enc.words[w] == "unquestionably"]
     assert len(pieces) > 1 and "".join(p.removeprefix("##") for p in pieces) == "unquestionably"
     assert enc.word_segments[enc.words.index("Paris")] == 1

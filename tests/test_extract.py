@@ -28,7 +28,7 @@ def test_attention_shapes_rows_and_identical_tokens(pair) -> None:
     np.testing.assert_allclose(r.attn_base.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(r.attn_tuned.sum(-1), 1.0, atol=1e-5)
     assert not np.allclose(r.attn_base, r.attn_tuned)  # different random weights
-    assert r.encoding.segment_ids.count(1) == len("paris is the capital".split()) + 1
+    assert r.encoding.segment_ids.count(1) == len(["paris", "is", "the", "capital"]) + 1
 
 
 def test_prediction_only_for_the_model_with_a_head(pair) -> None:

@@ -4,10 +4,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = (
-    "the a what is capital of france paris city and most populous un ##quest ##ion ##ably good bad movie not at all "
-    "who where when did play won game team ? . , ! it was great terrible film i like love hate"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "what",
+    "is",
+    "capital",
+    "of",
+    "france",
+    "paris",
+    "city",
+    "and",
+    "most",
+    "populous",
+    "un",
+    "##quest",
+    "##ion",
+    "##ably",
+    "good",
+    "bad",
+    "movie",
+    "not",
+    "at",
+    "all",
+    "who",
+    "where",
+    "when",
+    "did",
+    "play",
+    "won",
+    "game",
+    "team",
+    "?",
+    ".",
+    ",",
+    "!",
+    "it",
+    "was",
+    "great",
+    "terrible",
+    "film",
+    "i",
+    "like",
+    "love",
+    "hate",
+]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
