@@ -1,0 +1,60 @@
+"""The three sentence tasks the dashboard compares models on, with their input columns and label names.
+
+Every data source maps its rows onto one of these tasks, so the rest of the project can rely on fixed column names
+(``text_columns``) and on labels always being one of ``labels``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Task:
+    """A sentence(-pair) classification task: its input columns, label names (in GLUE's index order) and meaning."""
+
+    name: str
+    title: str
+    text_columns: tuple[str, ...]
+    labels: tuple[str, ...]
+    description: str
+
+    @property
+    def is_pair(self) -> bool:
+        """Whether the task classifies a pair of texts (QA, NLI) rather than a single sentence."""
+        return len(self.text_columns) > 1
+
+
+TASKS: dict[str, Task] = {
+    "sentiment": Task(
+        name="sentiment",
+        title="Sentiment (SST-2)",
+        text_columns=("sentence",),
+        labels=("negative", "positive"),
+        description="Is the sentence's sentiment negative or positive?",
+    ),
+    "qa": Task(
+        name="qa",
+        title="QA validity (QNLI)",
+        text_columns=("question", "sentence"),
+        labels=("entailment", "not_entailment"),
+        description="Does the sentence answer the question? entailment: the sentence answers the question.",
+    ),
+    "nli": Task(
+        name="nli",
+        title="Natural-language inference (MNLI, RTE, SNLI)",
+        text_columns=("premise", "hypothesis"),
+        labels=("entailment", "neutral", "contradiction"),
+        description="Does the premise entail the hypothesis, contradict it, or neither (neutral)?",
+    ),
+}
+
+
+def get_task(name: str | Task) -> Task:
+    """The task called ``name`` (a Task is returned as is); a ValueError lists the valid names."""
+    if isinstance(name, Task):
+        return name
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
