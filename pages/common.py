@@ -94,6 +94,17 @@ def get_examples(task: str, source: str, split: str) -> pd.DataFrame:
     return ds.to_pandas()
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def get_user_file(
+    data: bytes, filename: str, task: str, mapping: tuple[tuple[str, str], ...], split: str
+) -> pd.DataFrame:
+    """The user's uploaded file, validated as a whole (nothing half-loaded); ``split`` only keys the cache."""
+    from attnflow_core.data.userfile import load_user_file
+
+    given = {k: v.strip() for k, v in mapping if v.strip() and v.strip() != k}
+    return load_user_file(data, task, mapping=given or None, filename=filename).to_pandas()
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def get_result(
     base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None, text: str, text_pair: str | None
@@ -460,3 +471,43 @@ def page_setup() -> Selection | None:
     selection = sidebar()
     sync_url()
     return selection
+
+
+# ---------------------------------------------------------------- the user's own counterparts
+
+
+def user_model_name(task: str, source: str, split: str, rows: int) -> str:
+    """A readable, stable folder name for a counterpart trained on one source/split (same data -> same name)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{task}-{source}-{split or 'all'}")
+    return f"{safe}-{rows}"
+
+
+def user_model_exists(name: str) -> bool:
+    from attnflow_core.paths import user_models_dir
+
+    return (user_models_dir() / name / "attnflow.json").exists()
+
+
+def finetune_user_model(
+    task: str, df: pd.DataFrame, name: str, config: Any, progress: Callable[[float, str], None]
+) -> float:
+    """Train a quick LoRA counterpart on the labelled rows of ``df``; returns its held-out accuracy (nan if none)."""
+    import datasets
+
+    from attnflow_core.finetune import finetune, split_heldout
+    from attnflow_core.paths import user_models_dir
+
+    cols = [*get_task(task).text_columns, "label"]
+    labelled = df[df["label"].astype(str) != ""][cols].reset_index(drop=True)
+    ds = datasets.Dataset.from_pandas(labelled, preserve_index=False)
+    train, held = split_heldout(ds, 0.1, config.seed)
+    result = finetune(
+        task,
+        train,
+        held if len(held) else None,
+        config,
+        user_models_dir() / name,
+        progress=progress,
+        data_description=f"{len(labelled)} labelled rows of {name} (fine-tuned from the app)",
+    )
+    return float("nan") if result.eval_accuracy is None else float(result.eval_accuracy)

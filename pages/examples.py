@@ -20,7 +20,7 @@ st.caption(
     f"{task.title}: {task.description} Choose an example to analyse on the Attention flow and Head differences pages."
 )
 
-sources = {s.key: s for s in list_sources(task.name)}
+sources = {s.key: s for s in list_sources(task.name, include_file=True)}
 if ss.get("source") not in sources:
     ss["source"] = next(iter(sources))
 c1, c2 = st.columns([2, 1])
@@ -38,15 +38,37 @@ c2.selectbox("Split", list(info.splits), key="split", on_change=lambda: ss.updat
 st.caption(f"{info.description} License: {info.license}")
 
 df: pd.DataFrame | None = None
-try:
-    with st.spinner(f"Loading {info.title} …"):
-        df = common.get_examples(task.name, info.key, ss["split"])
-except Exception as err:  # noqa: BLE001 - any source failure becomes a message that names the way out
-    st.warning(
-        f"**{info.title}** is not available right now: {err}\n\n"
-        "Pick the demo set, a corpus that is already cached, or upload your own file below.",
-        icon="🔌",
+if info.key == "file":
+    upload = st.file_uploader(
+        "Your file (CSV, JSON Lines or Parquet)", type=["csv", "jsonl", "json", "parquet"]
     )
+    st.caption(
+        "Which column of your file holds each field (leave as is when the names match; label is optional):"
+    )
+    map_cols = st.columns(len(task.text_columns) + 1)
+    mapping = {
+        col: map_cols[i].text_input(col, value=col, key=f"map_{col}")
+        for i, col in enumerate([*task.text_columns, "label"])
+    }
+    if upload is not None:
+        df = common.friendly(
+            lambda: common.get_user_file(
+                upload.getvalue(), upload.name, task.name, tuple(sorted(mapping.items())), ss["split"]
+            )
+        )
+else:
+    try:
+        with st.spinner(f"Loading {info.title} …"):
+            df = common.get_examples(task.name, info.key, ss["split"])
+    except Exception as err:  # noqa: BLE001 - any source failure becomes a message that names the way out
+        st.warning(
+            f"**{info.title}** is not available right now: {err}\n\n"
+            "Pick the demo set, a corpus that is already cached, or upload your own file.",
+            icon="🔌",
+        )
+if df is not None and df.empty:
+    st.info("This source has no examples. Pick another source or split.", icon="🗂️")
+    df = None
 
 if df is not None:
     f1, f2 = st.columns([3, 2])
@@ -106,10 +128,16 @@ if df is not None:
         )
         rows = event.selection.rows if event is not None else []
         if rows:
-            uid = str(table.iloc[rows[0]]["uid"])
-            if uid != ss.get("example"):
-                ss["example"] = uid
-                ss["src"] = 0
+            row = table.iloc[rows[0]]
+            if info.key == "file":
+                # An uploaded file lives only in this browser session, so its rows travel as custom text.
+                first = str(row[task.text_columns[0]])
+                second = str(row[task.text_columns[1]]) if len(task.text_columns) > 1 else ""
+                if (first, second) != (ss.get("custom_text"), ss.get("custom_pair")) or ss.get("example"):
+                    ss.update(custom_text=first, custom_pair=second, example="", src=0)
+                    st.rerun()
+            elif str(row["uid"]) != ss.get("example"):
+                ss.update(example=str(row["uid"]), src=0)
                 st.rerun()
 
 custom_open = not ss.get("example") and bool(ss.get("custom_text"))
@@ -142,3 +170,39 @@ result = common.friendly(
 if result is not None:
     common.example_header(selection, result)
     st.page_link("pages/flow.py", label="Open it in the Attention flow view", icon="🔀")
+
+with st.expander("Make your own fine-tuned counterpart from this data"):
+    st.markdown(
+        "Fine-tune a LoRA counterpart of the embedded base model on the labelled rows of the current source and "
+        "split (at most 1,000 rows, a few minutes on a laptop CPU; 10 % are held out to measure accuracy). "
+        "The result is saved on this machine and appears in the model-pair menu. The same data and seed always "
+        "give the same model."
+    )
+    if df is None or df.empty or not (df["label"].astype(str) != "").any():
+        st.info(
+            "This source has no labelled rows to learn from. Pick a labelled source or upload a file.",
+            icon="🏷️",
+        )
+    else:
+        from attnflow_core.finetune import FinetuneConfig
+
+        name = common.user_model_name(task.name, info.key, ss["split"], len(df))
+        existing = common.user_model_exists(name)
+        label = "Use my counterpart" if existing else "Fine-tune (≈ 2–5 minutes)"
+        if st.button(label, key="finetune_button", type="primary"):
+            if not existing:
+                bar = st.progress(0.0, text="Preparing …")
+                trained = common.friendly(
+                    lambda: common.finetune_user_model(
+                        task.name,
+                        df,
+                        name,
+                        FinetuneConfig.quick(),
+                        lambda f, m: bar.progress(min(f, 1.0), text=m),
+                    )
+                )
+                if trained is None:
+                    st.stop()
+                st.success(f"Trained: held-out accuracy {trained:.1%}." if trained == trained else "Trained.")
+            ss["pair"] = f"user:{name}"
+            st.rerun()

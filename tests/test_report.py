@@ -1,0 +1,80 @@
+"""The compare summary (JSON schema attnflow.compare/1), its tables and the CLI on two local checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attnflow_core.__main__ import main
+from attnflow_core.report import heads_table, parse_heads, parse_layers, scores_table
+from tiny import make_tiny_bert_dir
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    root: Path = tmp_path_factory.mktemp("tiny-cli")
+    make_tiny_bert_dir(root / "base", with_head=False, seed=0)
+    make_tiny_bert_dir(root / "tuned", with_head=True, seed=1)
+    return str(root / "base"), str(root / "tuned")
+
+
+def test_cli_json_schema(dirs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    base, tuned = dirs
+    code = main(
+        ["compare", "--base", base, "--tuned", tuned, "--text", "what is the capital ?", "--pair", "paris",
+         "--threshold", "0.05", "--layers", "1:2", "--heads", "0,1", "--json"]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "attnflow.compare/1"
+    n = data["n_tokens"]
+    assert data["units"][0] == "[CLS]" and len(data["units"]) == len(data["segments"]) == n
+    assert data["prediction"]["label"] in {"negative", "positive"}
+    assert sum(data["scores"]["base"]) == pytest.approx(1.0, abs=1e-4)
+    assert data["settings"]["layers"] == [1, 2] and data["settings"]["heads"] == [0, 1]
+    assert len(data["head_differences"]["js_divergence"]) == 2
+    assert len(data["head_differences"]["js_divergence"][0]) == 2
+    edge = data["edges"][0]
+    assert set(edge) >= {"layer", "head", "from", "to", "weight_base", "weight_tuned", "status"}
+    assert {e["status"] for e in data["edges"]} <= {"shared", "base", "tuned"}
+
+
+@pytest.mark.parametrize("method", ["trace", "rollout", "maxflow"])
+def test_cli_text_summary(dirs: tuple[str, str], capsys: pytest.CaptureFixture[str], method: str) -> None:
+    base, tuned = dirs
+    assert (
+        main(["compare", "--base", base, "--tuned", tuned, "--text", "good movie", "--method", method]) == 0
+    )
+    out = capsys.readouterr().out
+    assert f"method {method}" in out and "top flow (base)" in out and "most changed heads" in out
+
+
+def test_cli_user_errors_are_one_line(dirs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    base, tuned = dirs
+    assert main(["compare", "--base", base, "--tuned", tuned, "--text", "good", "--threshold", "2"]) == 2
+    assert "threshold must be in [0, 1]" in capsys.readouterr().err
+    assert main(["compare", "--base", base, "--tuned", tuned, "--text", "   "]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
+def test_tables_cover_every_unit_and_head(dirs: tuple[str, str]) -> None:
+    from attnflow_core.analysis import FlowSettings, analyse
+    from attnflow_core.extract import extract
+    from attnflow_core.models import load_pair
+
+    result = extract(load_pair(*dirs), "good movie")
+    a = analyse(result, FlowSettings())
+    scores = scores_table(a)
+    assert list(scores["unit"]) == list(result.encoding.tokens)
+    assert scores["delta"].tolist() == pytest.approx((scores["score_tuned"] - scores["score_base"]).tolist())
+    heads = heads_table(a)
+    assert len(heads) == 2 * 2 and heads["layer"].min() == 1
+
+
+def test_argument_parsers() -> None:
+    assert parse_layers("2:5") == (2, 5) and parse_layers(None) is None
+    assert parse_heads(["0", "3,5"]) == (0, 3, 5) and parse_heads(None) is None
+    with pytest.raises(ValueError, match="A:B"):
+        parse_layers("2-5")
