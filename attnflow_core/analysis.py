@@ -110,17 +110,31 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
     raw_base, raw_tuned = unit_attention(result, settings.unit)
     attn_base = special_attention(raw_base, specials, settings.special).astype(np.float32)
     attn_tuned = special_attention(raw_tuned, specials, settings.special).astype(np.float32)
-    common = {
-        "source": settings.source,
-        "layers": settings.layers,
-        "heads": settings.heads,
-        "decay": settings.decay,
-        "threshold": settings.threshold,
-    }
-    scores_base = flow_scores(attn_base, settings.method, **common)
-    scores_tuned = flow_scores(attn_tuned, settings.method, **common)
-    pair = trace_pair(attn_base, attn_tuned, **common)
-    diff = head_differences(raw_base, raw_tuned, special_positions=specials, special=settings.special, trace=pair)
+
+    def scores(attn: np.ndarray) -> np.ndarray:
+        return flow_scores(
+            attn,
+            settings.method,
+            source=settings.source,
+            threshold=settings.threshold,
+            layers=settings.layers,
+            heads=settings.heads,
+            decay=settings.decay,
+        )
+
+    scores_base, scores_tuned = scores(attn_base), scores(attn_tuned)
+    pair = trace_pair(
+        attn_base,
+        attn_tuned,
+        source=settings.source,
+        threshold=settings.threshold,
+        layers=settings.layers,
+        heads=settings.heads,
+        decay=settings.decay,
+    )
+    diff = head_differences(
+        raw_base, raw_tuned, special_positions=specials, special=settings.special, trace=pair
+    )
     return Analysis(
         settings=settings,
         labels=labels,

@@ -1,0 +1,91 @@
+"""Head-level differences between two models' attention on the same tokens.
+
+Per (layer, head): the Jensen–Shannon divergence between the two models' attention rows (base 2, so 0 = identical,
+1 = disjoint; averaged over query tokens), the mean absolute difference over all entries, and each head's share of
+the traced flow in each model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnflow_core.flows import PairTrace, Trace, special_attention
+
+
+@dataclass(frozen=True, eq=False)
+class HeadDiff:
+    """(L, H) matrices; ``flow_share_*`` are None when no trace was given."""
+
+    js: np.ndarray
+    mad: np.ndarray
+    flow_share_base: np.ndarray | None
+    flow_share_tuned: np.ndarray | None
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Jensen–Shannon divergence in bits along ``axis`` (inputs are normalised first; all-zero rows give 0)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must have the same shape; got {p.shape} and {q.shape}")
+    if (p < 0).any() or (q < 0).any():
+        raise ValueError("p and q must be non-negative (attention weights)")
+    ps, qs = p.sum(axis=axis, keepdims=True), q.sum(axis=axis, keepdims=True)
+    p = np.divide(p, ps, out=np.zeros_like(p), where=ps > 0)
+    q = np.divide(q, qs, out=np.zeros_like(q), where=qs > 0)
+    m = 0.5 * (p + q)
+
+    def kl(a: np.ndarray) -> np.ndarray:
+        ratio = np.divide(a, m, out=np.ones_like(a), where=(a > 0) & (m > 0))
+        return np.sum(a * np.log2(ratio), axis=axis)
+
+    js = 0.5 * kl(p) + 0.5 * kl(q)
+    empty = (ps.squeeze(axis) <= 0) | (qs.squeeze(axis) <= 0)
+    return np.clip(np.where(empty, 0.0, js), 0.0, 1.0)
+
+
+def head_flow_share(t: Trace, n_heads: int, n_layers: int) -> np.ndarray:
+    """(L, H): the share of the traced flow carried by each head — Σ weight · influence(src) over its kept edges,
+    divided by the total over all heads (zeros when nothing was kept)."""
+    share = np.zeros((n_layers, n_heads))
+    if t.n_edges:
+        flow = t.weight * t.influence[t.layer, t.src]
+        np.add.at(share, (t.layer - 1, t.head), flow)
+    total = share.sum()
+    return share / total if total > 0 else share
+
+
+def head_differences(
+    attn_base: np.ndarray,
+    attn_tuned: np.ndarray,
+    special_positions: tuple[int, ...] | list[int] = (),
+    special: str = "keep",
+    trace: PairTrace | None = None,
+) -> HeadDiff:
+    """Per-head differences between two (L, H, n, n) attention arrays -> HeadDiff with (L, H) matrices.
+
+    ``special`` ("keep", "exclude", "renormalise") treats attention to the special positions first; when it is not
+    "keep", the special tokens' own rows are also left out of the mean over query tokens.
+    """
+    a, b = np.asarray(attn_base), np.asarray(attn_tuned)
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(
+            f"both attention arrays must have the same (L, H, n, n) shape; got {a.shape}, {b.shape}"
+        )
+    n_layers, n_heads, n = a.shape[0], a.shape[1], a.shape[-1]
+    pa = special_attention(a, special_positions, special)
+    pb = special_attention(b, special_positions, special)
+    rows = np.ones(n, dtype=bool)
+    if special != "keep" and len(special_positions):
+        rows[list(special_positions)] = False
+        if not rows.any():
+            rows[:] = True
+    js = js_divergence(pa[:, :, rows, :], pb[:, :, rows, :]).mean(axis=-1)
+    mad = np.abs(pa[:, :, rows, :] - pb[:, :, rows, :]).mean(axis=(-1, -2))
+    share_b = share_t = None
+    if trace is not None:
+        share_b = head_flow_share(trace.base, n_heads, n_layers)
+        share_t = head_flow_share(trace.tuned, n_heads, n_layers)
+    return HeadDiff(js=js, mad=mad, flow_share_base=share_b, flow_share_tuned=share_t)
