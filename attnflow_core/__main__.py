@@ -11,7 +11,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "compare": ("attnflow_core.report", "compare a pre-trained model with its fine-tuned counterpart on one example"),
+    "compare": (
+        "attnflow_core.report",
+        "compare a pre-trained model with its fine-tuned counterpart on one example",
+    ),
     "finetune": ("attnflow_core.finetune", "fine-tune a LoRA counterpart of the embedded base model"),
     "evaluate": ("attnflow_core.evaluate", "accuracy of a fine-tuned model on a data file"),
     "overview": ("attnflow_core.overview", "attention changes over many examples of a task"),

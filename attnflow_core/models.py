@@ -319,6 +319,8 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedMo
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor progress bars only clutter the CLI and the server log
+    # The load report lists the classifier as "missing" from the base checkpoint before the adapter supplies it.
+    hf_logging.set_verbosity_error()
     ref = ref.strip()
     if not ref:
         raise ValueError("model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id")

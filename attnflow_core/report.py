@@ -187,7 +187,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.1, help="trace threshold τ in [0, 1]")
     p.add_argument("--decay", type=float, default=1.0, help="trace decay α per layer in (0, 1]")
     p.add_argument("--source", type=int, default=0, help="unit index to trace from (0 = [CLS])")
-    p.add_argument("--special", choices=SPECIAL_MODES, default="keep", help="treatment of [CLS]/[SEP] attention")
+    p.add_argument(
+        "--special", choices=SPECIAL_MODES, default="keep", help="treatment of [CLS]/[SEP] attention"
+    )
     p.add_argument("--words", action="store_true", help="merge WordPieces into words")
     p.add_argument("--max-length", type=int, default=None, help="truncate input to this many tokens")
     p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")

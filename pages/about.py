@@ -53,7 +53,7 @@ rows = [
     }
     for s in REGISTRY
 ]
-st.dataframe(rows, hide_index=True, use_container_width=True)
+st.dataframe(rows, hide_index=True, width="stretch")
 st.markdown(
     """
 - **Embedded base**: all-MiniLM-L6-v2 — a pre-trained sentence encoder with BERT architecture (6 layers, 12 heads,

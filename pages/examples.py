@@ -115,7 +115,7 @@ if df is not None:
         event = st.dataframe(
             table,
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
             on_select="rerun",
             selection_mode="single-row",
             key="table",
