@@ -511,3 +511,21 @@ def finetune_user_model(
         data_description=f"{len(labelled)} labelled rows of {name} (fine-tuned from the app)",
     )
     return float("nan") if result.eval_accuracy is None else float(result.eval_accuracy)
+
+
+# ---------------------------------------------------------------- dataset overview
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def read_overview(path: str, mtime: float) -> Any:
+    """An overview file from the disk cache (``mtime`` keys the cache so a rewritten file is re-read)."""
+    from attnflow_core.overview import load_overview
+
+    return load_overview(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def read_uploaded_overview(data: bytes, filename: str) -> Any:
+    from attnflow_core.overview import load_overview
+
+    return load_overview(data, filename)

@@ -270,7 +270,7 @@ def build_flow_layout(
         nonselection_fill_alpha=0.0,
         nonselection_line_alpha=0.6,
         selection_line_color=HIGHLIGHT,
-        selection_line_width=2.5,  # type: ignore[call-arg]  # a valid visual, missing from the stubs
+        selection_line_width=2.5,
         name="flow_nodes",
     )
     graph.segment(0, 0, 0, 0, line_color=SHARED, line_width=3, legend_label="edge kept by both")

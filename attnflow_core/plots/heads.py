@@ -56,7 +56,7 @@ def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, hig
         fill_color={"field": "v", "transform": mapper},
         line_color=None,
         selection_line_color=HIGHLIGHT,
-        selection_line_width=3,  # type: ignore[call-arg]  # a valid visual, missing from the stubs
+        selection_line_width=3,
         nonselection_fill_alpha=1.0,
     )
     fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=5), width=10), "right")
