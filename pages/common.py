@@ -180,10 +180,6 @@ def init_state() -> None:
         ss.setdefault("hide_special", special in ("exclude", "renormalise"))
         ss.setdefault("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
         ss["_url_loaded"] = True
-    for key in (*URL_KEYS, "hide_special", "special_mode"):
-        if key in ss:
-            # Streamlit drops the state of widgets that the current page does not draw; re-assigning keeps them.
-            ss[key] = ss[key]
 
 
 def sync_url() -> None:
@@ -206,6 +202,24 @@ def sync_url() -> None:
 
 
 # ---------------------------------------------------------------- sidebar
+
+
+def bind(key: str, then: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Widget kwargs that keep ``key``'s value across pages.
+
+    A widget's identity includes its page, so the same ``key`` drawn on another page would start from its default.
+    The value therefore lives under ``key`` and the widget under ``_w_<key>``, seeded from it on every run and
+    copied back when the user changes it.
+    """
+    wkey = f"_w_{key}"
+    st.session_state[wkey] = st.session_state.get(key)
+
+    def store() -> None:
+        st.session_state[key] = st.session_state[wkey]
+        if then is not None:
+            then()
+
+    return {"key": wkey, "on_change": store}
 
 
 def _parse_layers(value: Any, num_layers: int) -> tuple[int, int]:
@@ -292,9 +306,8 @@ def sidebar() -> Selection | None:
         st.selectbox(
             "Task",
             task_names,
-            key="task",
+            **bind("task", _on_task_change),
             format_func=lambda t: TASKS[t].title,
-            on_change=_on_task_change,
             help="QA validity (QNLI), natural-language inference, or sentiment.",
         )
         specs = pairs_for_task(ss["task"])
@@ -304,16 +317,18 @@ def sidebar() -> Selection | None:
         st.selectbox(
             "Model pair (pre-trained → fine-tuned)",
             keys,
-            key="pair",
+            **bind("pair"),
             format_func=lambda k: (
                 "Custom pair (Hub ids or local folders) …" if k == CUSTOM else get_pair_spec(k).title
             ),
             help="Hub pairs need the network the first time; the embedded pairs work offline.",
         )
         if ss["pair"] == CUSTOM:
-            st.text_input("Pre-trained model", key="custom_base", placeholder="bert-base-uncased or a folder")
             st.text_input(
-                "Fine-tuned model", key="custom_tuned", placeholder="textattack/bert-base-uncased-SST-2"
+                "Pre-trained model", **bind("custom_base"), placeholder="bert-base-uncased or a folder"
+            )
+            st.text_input(
+                "Fine-tuned model", **bind("custom_tuned"), placeholder="textattack/bert-base-uncased-SST-2"
             )
         spec = current_pair_spec()
         pair = load_pair_with_status(spec)
@@ -329,31 +344,33 @@ def sidebar() -> Selection | None:
         n_layers, n_heads = result.num_layers, result.num_heads
         if ss.get("method") not in METHODS:
             ss["method"] = "trace"
-        st.radio("Method", METHODS, key="method", format_func=METHOD_LABELS.__getitem__, horizontal=False)
+        st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
         a, b = _parse_layers(ss.get("layers", ""), n_layers)
         ss["layers"] = (a, b)
         st.slider(
-            "Layer range", 1, n_layers, key="layers", help="Trace only through these transformer layers."
+            "Layer range", 1, n_layers, **bind("layers"), help="Trace only through these transformer layers."
         )
         heads = _parse_heads(ss.get("heads", ""), n_heads)
         ss["heads"] = heads
         st.multiselect(
             "Heads (none selected = all)",
             list(range(n_heads)),
-            key="heads",
+            **bind("heads"),
             help="Restrict the flow to a subset of attention heads.",
         )
         ss["tau"] = _as_float(ss.get("tau"), 0.1, 0.0, 1.0)
-        st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="tau", help="Trace keeps edges with weight ≥ τ.")
+        st.slider(
+            "Threshold τ", 0.0, 1.0, step=0.01, **bind("tau"), help="Trace keeps edges with weight ≥ τ."
+        )
         ss["alpha"] = _as_float(ss.get("alpha"), 1.0, 0.05, 1.0)
-        st.slider("Decay α per layer", 0.05, 1.0, step=0.05, key="alpha")
+        st.slider("Decay α per layer", 0.05, 1.0, step=0.05, **bind("alpha"))
         unit_options = ("token", "word")
         if ss.get("unit") not in unit_options:
             ss["unit"] = "token"
         st.radio(
             "Units",
             unit_options,
-            key="unit",
+            **bind("unit"),
             format_func=lambda u: "WordPiece tokens" if u == "token" else "Whole words",
             horizontal=True,
         )
@@ -363,14 +380,14 @@ def sidebar() -> Selection | None:
         st.selectbox(
             "Trace from",
             list(range(len(labels))),
-            key="src",
+            **bind("src"),
             format_func=lambda i: f"{labels[i]}  (#{i})",
             help="The token at the deepest layer where the trace starts ([CLS] by default). "
             "Clicking a token node in the flow graph traces from it in the browser.",
         )
         st.toggle(
             "Hide [CLS]/[SEP] attention",
-            key="hide_special",
+            **bind("hide_special"),
             help="Attention to special tokens often acts as a no-op sink (Clark et al. 2019).",
         )
         if ss["hide_special"]:
@@ -379,7 +396,7 @@ def sidebar() -> Selection | None:
             st.radio(
                 "How to hide",
                 ("renormalise", "exclude"),
-                key="special_mode",
+                **bind("special_mode"),
                 format_func=SPECIAL_LABELS.__getitem__,
             )
         special = str(ss["special_mode"]) if ss["hide_special"] else "keep"

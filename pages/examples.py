@@ -27,14 +27,13 @@ c1, c2 = st.columns([2, 1])
 c1.selectbox(
     "Data source",
     list(sources),
-    key="source",
     format_func=lambda k: sources[k].title + ("" if not sources[k].needs_network else " · needs network"),
-    on_change=lambda: ss.update(split="", example=""),
+    **common.bind("source", lambda: ss.update(split="", example="")),
 )
 info = sources[ss["source"]]
 if ss.get("split") not in info.splits:
     ss["split"] = info.splits[0] if info.splits else ""
-c2.selectbox("Split", list(info.splits), key="split", on_change=lambda: ss.update(example=""))
+c2.selectbox("Split", list(info.splits), **common.bind("split", lambda: ss.update(example="")))
 st.caption(f"{info.description} License: {info.license}")
 
 df: pd.DataFrame | None = None
