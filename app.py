@@ -1,14 +1,12 @@
 """Attention Flows — entry point: ``streamlit run app.py``.
 
 Lists the pages explicitly (``st.navigation`` turns off automatic discovery of ``pages/``); each page draws the
-shared sidebar itself through ``pages/common.py``.
+shared sidebar itself through ``pages/common.py`` (``page_setup``).
 """
 
 import streamlit as st
 
 st.set_page_config(page_title="Attention Flows", page_icon="🔀", layout="wide")
-
-from pages import common  # noqa: E402  (set_page_config must come first)
 
 PAGES = [
     st.Page("pages/examples.py", title="Examples", icon="📚", default=True),
@@ -19,5 +17,4 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-common.init_state()
 navigation.run()

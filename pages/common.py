@@ -170,7 +170,7 @@ def friendly(fn: Callable[[], T]) -> T | None:
 
 
 def init_state() -> None:
-    """Once per session, seed widget values from the URL; on every run keep page-only widget values alive."""
+    """Once per session, seed the selection from the URL query string (so shared links reopen the same view)."""
     ss = st.session_state
     if not ss.get("_url_loaded"):
         params = st.query_params
@@ -484,7 +484,8 @@ def render_bokeh(layout: Any, key: str) -> None:
 
 
 def page_setup() -> Selection | None:
-    """Every page starts here: the shared sidebar, then the URL mirrors the selection."""
+    """Every page starts here: state from the URL (once), the shared sidebar, then the URL mirrors the selection."""
+    init_state()
     selection = sidebar()
     sync_url()
     return selection
