@@ -74,7 +74,7 @@ class DecontaminationReport:
     def summary(self) -> str:
         """One line for logs and model cards."""
         return (
-            f"decontamination (word overlap >= {self.threshold:g}): dropped {self.rows_dropped} of "
+            f"word overlap >= {self.threshold:g}: dropped {self.rows_dropped} of "
             f"{self.rows_before} training rows ({self.rows_after} kept); {self.eval_sentences_matched} of "
             f"{self.eval_sentences} evaluation sentences matched at least one training row"
         )
