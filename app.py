@@ -9,11 +9,11 @@ import streamlit as st
 st.set_page_config(page_title="Attention Flows", page_icon="🔀", layout="wide")
 
 PAGES = [
-    st.Page("pages/examples.py", title="Examples", icon="📚", default=True),
-    st.Page("pages/flow.py", title="Attention flow", icon="🔀"),
-    st.Page("pages/heads.py", title="Head differences", icon="🧠"),
-    st.Page("pages/overview.py", title="Dataset overview", icon="📊"),
-    st.Page("pages/about.py", title="About", icon="ℹ️"),
+    st.Page("pages/examples.py", title="Examples", icon=":material/table_rows:", default=True),
+    st.Page("pages/flow.py", title="Attention flow", icon=":material/account_tree:"),
+    st.Page("pages/heads.py", title="Head differences", icon=":material/grid_view:"),
+    st.Page("pages/overview.py", title="Dataset overview", icon=":material/monitoring:"),
+    st.Page("pages/about.py", title="About", icon=":material/info:"),
 ]
 
 navigation = st.navigation(PAGES)

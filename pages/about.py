@@ -3,6 +3,9 @@
 import streamlit as st
 
 from attnflow_core.models import REGISTRY
+from pages import common
+
+common.ensure_navigation()
 
 st.title("About Attention Flows")
 st.markdown(

@@ -9,8 +9,10 @@ view can be shared and reloaded.
 from __future__ import annotations
 
 import html
+import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -42,6 +44,7 @@ SPECIAL_LABELS = {
     "exclude": "hide (drop, no renormalising)",
     "renormalise": "hide and renormalise rows",
 }
+APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
 
 # Widget keys whose values travel in the URL: key -> (query parameter, default)
@@ -151,9 +154,9 @@ def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
         st.session_state.setdefault("_loaded_pairs", set()).add(key)
         return pair
     except ModelLoadError as err:
-        st.error(f"**The models could not be loaded.** {err}", icon="🔌")
+        st.error(f"**The models could not be loaded.** {err}", icon=":material/cloud_off:")
     except IncompatibleModels as err:
-        st.error(f"**These two models cannot be compared.** {err}", icon="⚠️")
+        st.error(f"**These two models cannot be compared.** {err}", icon=":material/warning:")
     return None
 
 
@@ -162,7 +165,7 @@ def friendly(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except (ValueError, ModelLoadError, RuntimeError, FileNotFoundError) as err:
-        st.error(str(err), icon="⚠️")
+        st.error(str(err), icon=":material/warning:")
     return None
 
 
@@ -472,19 +475,43 @@ def example_header(selection: Selection, result: ExampleResult) -> None:
         st.warning(
             f"This example has {result.encoding.n_untruncated} tokens; the app analyses the first {result.encoding.n} "
             f"(limit {MAX_LENGTH}). The CLI takes --max-length up to the model's 512.",
-            icon="✂️",
+            icon=":material/content_cut:",
         )
 
 
 def render_bokeh(layout: Any, key: str) -> None:
-    """Render one (linked) Bokeh layout. Linked figures must share one call: one Bokeh document."""
+    """Render one (linked) Bokeh layout. Linked figures must share one call: one Bokeh document.
+
+    The builders size their layouts (``plots.theme.fit``); stretching to the container would rescale the height
+    from the width and let the figures overlap what follows.
+    """
     from streamlit_bokeh import streamlit_bokeh
 
-    streamlit_bokeh(layout, use_container_width=True, key=key)
+    streamlit_bokeh(layout, use_container_width=False, key=key)
+
+
+def ensure_navigation() -> None:
+    """Make sure the page runs inside ``app.py``'s ``st.navigation``, even on a fresh server's first request.
+
+    Streamlit (1.67) decides per server process whether the app uses the old ``pages/`` folder discovery: until some
+    run has called ``st.navigation``, a request for a sub-page URL (a shared link such as ``/flow?task=qa`` opened
+    right after ``streamlit run``) runs ``pages/<page>.py`` on its own, under an automatic menu that lists every file
+    in ``pages/`` (``common`` included) and without ``app.py``'s page config. When that happens, run ``app.py``
+    here instead: its ``st.navigation`` switches the discovery off and runs this same page inside the app, and the
+    stand-alone run stops. (No rerun: a rerun would drop the button press that started this run.)
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the flag has no such fallback either
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        runpy.run_path(str(APP_PATH), run_name="__main__")
+        st.stop()
 
 
 def page_setup() -> Selection | None:
     """Every page starts here: state from the URL (once), the shared sidebar, then the URL mirrors the selection."""
+    ensure_navigation()
     init_state()
     selection = sidebar()
     sync_url()

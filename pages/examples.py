@@ -63,10 +63,10 @@ else:
         st.warning(
             f"**{info.title}** is not available right now: {err}\n\n"
             "Pick the demo set, a corpus that is already cached, or upload your own file.",
-            icon="🔌",
+            icon=":material/cloud_off:",
         )
 if df is not None and df.empty:
-    st.info("This source has no examples. Pick another source or split.", icon="🗂️")
+    st.info("This source has no examples. Pick another source or split.", icon=":material/folder_off:")
     df = None
 
 if df is not None:
@@ -85,7 +85,7 @@ if df is not None:
     if view.empty:
         st.info(
             "No example matches this search and label filter. Clear the search box or the label filter.",
-            icon="🔎",
+            icon=":material/search_off:",
         )
     else:
         n_pages = max(1, -(-len(view) // PAGE_SIZE))
@@ -168,7 +168,7 @@ result = common.friendly(
 )
 if result is not None:
     common.example_header(selection, result)
-    st.page_link("pages/flow.py", label="Open it in the Attention flow view", icon="🔀")
+    st.page_link("pages/flow.py", label="Open it in the Attention flow view", icon=":material/account_tree:")
 
 with st.expander("Make your own fine-tuned counterpart from this data"):
     st.markdown(
@@ -180,7 +180,7 @@ with st.expander("Make your own fine-tuned counterpart from this data"):
     if df is None or df.empty or not (df["label"].astype(str) != "").any():
         st.info(
             "This source has no labelled rows to learn from. Pick a labelled source or upload a file.",
-            icon="🏷️",
+            icon=":material/label_off:",
         )
     else:
         from attnflow_core.finetune import FinetuneConfig

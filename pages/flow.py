@@ -33,7 +33,8 @@ with st.expander("How to read this view"):
 - **Edges** are traced back from the source token (red ring): in each layer, every head's attention edge with weight
   ≥ τ from a token the trace has reached is kept. Turquoise = only the pre-trained model keeps it, purple = only the
   fine-tuned model, orange = both. Width = the edge's weight (summed over the heads that keep it, divided by the
-  number of heads). Hover an edge for its heads and weights.
+  number of heads). Hover the middle of an edge (it lights up) for its heads and weights; hover a node for its
+  influence in each model.
 - **Node markers** (turquoise left, purple right) grow with a token's influence in each model: the attention mass
   from the source that reaches it along kept edges (× α per layer).
 - **Click any token node** to trace from that token instead; it updates all three views in your browser. The

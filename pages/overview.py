@@ -64,7 +64,9 @@ else:
         run_col, cancel_col = st.columns([1, 4])
         cancelled = cancel_col.button("Cancel", key="ov_cancel", help="Stops a running computation.")
         if cancelled:
-            st.info("Cancelled; nothing was cached. Press Compute to start again.", icon="⏹️")
+            st.info(
+                "Cancelled; nothing was cached. Press Compute to start again.", icon=":material/stop_circle:"
+            )
         if run_col.button("Compute", type="primary", key="ov_run"):
             try:
                 df = common.get_examples(task.name, selection.source, selection.split)
@@ -72,13 +74,19 @@ else:
                 st.error(f"The data source is not available: {err}. Pick another one on the Examples page.")
                 st.stop()
             if df.empty:
-                st.info("This source has no examples. Pick another source on the Examples page.", icon="🗂️")
+                st.info(
+                    "This source has no examples. Pick another source on the Examples page.",
+                    icon=":material/folder_off:",
+                )
                 st.stop()
             import datasets
 
             examples = to_examples(datasets.Dataset.from_pandas(df.head(n), preserve_index=False), task.name)
             if len(examples) < n:
-                st.info(f"This source has {len(examples)} examples; the overview uses all of them.", icon="ℹ️")
+                st.info(
+                    f"This source has {len(examples)} examples; the overview uses all of them.",
+                    icon=":material/info:",
+                )
             pair = common.load_pair_with_status(spec)
             if pair is None:
                 st.stop()
@@ -103,7 +111,7 @@ else:
                 f"Press **Compute** to run both models over up to {n} examples "
                 "(about 5–10 examples per second on a laptop CPU). The result is cached on disk, so the next visit "
                 "is instant.",
-                icon="📊",
+                icon=":material/monitoring:",
             )
 
 if ov is not None:

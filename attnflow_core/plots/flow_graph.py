@@ -31,6 +31,7 @@ from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import PairTrace, rollout, select_heads
 from attnflow_core.plots.theme import (
     BASE,
+    DIV_HEIGHT,
     HIGHLIGHT,
     NEUTRAL,
     SEGMENT_FILL,
@@ -39,10 +40,11 @@ from attnflow_core.plots.theme import (
     TEXT,
     TOOLS,
     TUNED,
+    WIDTH,
+    fit,
 )
 
 MAX_SPARSE = 150_000
-WIDTH = 1100
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ def _edge_columns(
             "from",
             "to",
             "layer",
+            "xm",
+            "ym",
         )
     }
     top = max((max(v[0], v[1]) for v in keys.values()), default=1.0) or 1.0
@@ -151,6 +155,8 @@ def _edge_columns(
         cols["from"].append(f"{labels[src]} #{src}")
         cols["to"].append(f"{labels[dst]} #{dst}")
         cols["layer"].append(layer)
+        cols["xm"].append(layer - 0.5)  # the edge's midpoint: where hovering shows its weights
+        cols["ym"].append(-(src + dst) / 2)
     return cols
 
 
@@ -202,14 +208,17 @@ def build_flow_layout(
 
     # ---- flow graph
     h = height or max(320, 17 * n + 90)
+    title_rest = (
+        f" at layer {b} down to the input — τ = {s.threshold:g}, α = {s.decay:g}, "
+        f"heads {'all' if s.heads is None else list(s.heads)}"
+    )
     graph = figure(
         width=WIDTH,
         height=h,
         tools=TOOLS,
         x_range=Range1d(start=a - 1 - 1.1, end=b + 1.1),
         y_range=Range1d(start=-n + 0.3, end=1.2),
-        title=f"Attention flow from '{labels[s.source]}' (#{s.source}) at layer {b} down to the input — "
-        f"τ = {s.threshold:g}, α = {s.decay:g}, heads {'all' if s.heads is None else list(s.heads)}",
+        title=f"Attention flow from '{labels[s.source]}' (#{s.source})" + title_rest,
         toolbar_location="above",
         name="flow_graph",
     )
@@ -221,12 +230,26 @@ def build_flow_layout(
     graph.grid.visible = False
     graph.outline_line_color = None
     edges = ColumnDataSource(_edge_data(tr, labels, sel.size), name="edges")
-    edge_r = graph.segment(
-        "x0", "y0", "x1", "y1", source=edges, line_color="colour", line_width="width", line_alpha=0.55
+    graph.segment(
+        "x0",
+        "y0",
+        "x1",
+        "y1",
+        source=edges,
+        line_color="colour",
+        line_width="width",
+        line_alpha=0.55,
+        hover_line_color="colour",
+        hover_line_alpha=1.0,
     )
+    # Hover targets at the edges' midpoints: hovering a segment itself would list every edge that meets at a node.
+    mid_r = graph.scatter(
+        "xm", "ym", source=edges, size=11, fill_alpha=0.0, line_alpha=0.0, hover_fill_color="colour",
+        hover_fill_alpha=0.9, hover_line_alpha=0.0, name="edge_midpoints",
+    )  # fmt: skip
     graph.add_tools(
         HoverTool(
-            renderers=[edge_r],
+            renderers=[mid_r],
             tooltips=[
                 ("edge", "@from → @to (layer @layer)"),
                 ("kept by", "@status"),
@@ -234,7 +257,6 @@ def build_flow_layout(
                 ("weight fine-tuned", "@wt{0.000}"),
                 ("heads", "@heads"),
             ],
-            line_policy="interp",
         )
     )
     lay_idx, tok_idx = np.meshgrid(np.arange(a - 1, b + 1), np.arange(n), indexing="ij")
@@ -256,8 +278,10 @@ def build_flow_layout(
         },
         name="nodes",
     )
-    graph.scatter("xb", "y", size="sb", source=nodes, color=BASE, alpha=0.8, legend_label="pre-trained")
-    graph.scatter("xt", "y", size="st", source=nodes, color=TUNED, alpha=0.8, legend_label="fine-tuned")
+    # The markers share the tapped source: keep them unfaded when the click selects one node.
+    for x, size, colour, label in (("xb", "sb", BASE, "pre-trained"), ("xt", "st", TUNED, "fine-tuned")):
+        graph.scatter(x, "y", size=size, source=nodes, color=colour, alpha=0.8, nonselection_alpha=0.8,
+                      selection_alpha=0.8, legend_label=label)  # fmt: skip
     hit = graph.scatter(
         "x",
         "y",
@@ -414,6 +438,7 @@ def build_flow_layout(
     note = Div(
         text=_caption(labels, s.source, s.method, enabled),
         width=WIDTH,
+        height=DIV_HEIGHT,
         name="flow_caption",
         styles={"font-size": "13px", "color": TEXT},
     )
@@ -440,6 +465,8 @@ def build_flow_layout(
             "ring": ring,
             "sent_ring": sent_ring,
             "note": note,
+            "title": graph.title,
+            "title_rest": title_rest,
             "spb": pack(sp_b),
             "spt": pack(sp_t),
             "rb": None if rb_top is None else np.round(rb_top, 6).tolist(),
@@ -460,13 +487,7 @@ def build_flow_layout(
         code=_JS,
     )
     nodes.selected.js_on_change("indices", callback)
-    return column(
-        note,
-        graph,
-        sentence,
-        row(*grids),
-        name="flow_layout",
-    )
+    return fit(column(note, graph, sentence, row(*grids), name="flow_layout"))
 
 
 def _caption(labels: tuple[str, ...], source: int, method: str, enabled: bool) -> str:
@@ -528,7 +549,7 @@ add(rb_, spb, "b"); add(rt_, spt, "t");
 let top = 0;
 for (const e of agg.values()) { top = Math.max(top, e.wb, e.wt); }
 if (top === 0) { top = 1; }
-const cols = {x0: [], y0: [], x1: [], y1: [], colour: [], width: [], status: [], wb: [], wt: [], heads: [], from: [], to: [], layer: []};
+const cols = {x0: [], y0: [], x1: [], y1: [], colour: [], width: [], status: [], wb: [], wt: [], heads: [], from: [], to: [], layer: [], xm: [], ym: []};
 const keys = Array.from(agg.keys()).sort();
 for (const key of keys) {
   const e = agg.get(key);
@@ -538,6 +559,7 @@ for (const key of keys) {
   cols.status.push(status_labels[st]); cols.wb.push(e.wb); cols.wt.push(e.wt);
   cols.heads.push(Array.from(e.heads).sort((x, y) => x - y).join(", "));
   cols.from.push(labels[e.j] + " #" + e.j); cols.to.push(labels[e.i] + " #" + e.i); cols.layer.push(e.l);
+  cols.xm.push(e.l - 0.5); cols.ym.push(-(e.j + e.i) / 2);
 }
 edges.data = cols;
 // node sizes, normalised per layer
@@ -557,6 +579,7 @@ nd.ib = nodes.data.layer.map((l, k) => rb_.infl[l][nodes.data.token[k]]);
 nd.it = nodes.data.layer.map((l, k) => rt_.infl[l][nodes.data.token[k]]);
 nodes.data = nd;
 ring.data = {x: [b], y: [-s]};
+title.text = "Attention flow from '" + labels[s] + "' (#" + s + ")" + title_rest;
 // sentence view
 function scores(res, R) {
   if (method === "rollout" && R !== null) { return R[s].slice(); }

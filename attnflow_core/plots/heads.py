@@ -18,15 +18,14 @@ from bokeh.palettes import Blues256, Greys256, RdBu11
 from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis
-from attnflow_core.plots.theme import HIGHLIGHT, NEUTRAL, TEXT
+from attnflow_core.plots.theme import DIV_HEIGHT, HIGHLIGHT, NEUTRAL, TEXT, WIDTH, fit
 
 MAX_EMBED_TOKENS = 40
-WIDTH = 1100
 SEQUENTIAL = list(reversed(Blues256))
 CHANGE = list(reversed(Greys256))[30:]
-DIVERGING = list(
-    reversed(RdBu11)
-)  # blue = more attention in the pre-trained model, red = more when fine-tuned
+# Bokeh's RdBu runs from blue (low) to red (high): negative differences (more attention in the pre-trained model)
+# are blue, positive ones (more after fine-tuning) red, as the captions say.
+DIVERGING = list(RdBu11)
 
 
 def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, high: float, name: str) -> Any:
@@ -83,7 +82,7 @@ def _matrix_figure(
     src: ColumnDataSource, labels: tuple[str, ...], title: str, mapper: LinearColorMapper
 ) -> Any:
     n = len(labels)
-    size = max(260, min(360, 14 * n + 120))
+    size = max(260, min(WIDTH // 3 - 4, 14 * n + 120))
     fig = figure(
         width=size,
         height=size,
@@ -138,6 +137,7 @@ def build_head_diff_layout(analysis: Analysis, selected: tuple[int, int] = (1, 0
     caption = Div(
         text=_caption(layer, head, float(d.js[layer - 1, head]), float(d.mad[layer - 1, head])),
         width=WIDTH,
+        height=24,
         styles={"font-size": "13px", "color": TEXT},
         name="head_caption",
     )
@@ -177,8 +177,9 @@ def build_head_diff_layout(analysis: Analysis, selected: tuple[int, int] = (1, 0
         text=f"<span style='color:{NEUTRAL}'>{hint} Matrices: row = query token, column = the token it attends to; "
         "in the difference, red = more attention after fine-tuning, blue = less.</span>",
         width=WIDTH,
+        height=DIV_HEIGHT,
     )
-    return column(row(js_fig, mad_fig), caption, legend, row(mb, mt, md), name="head_layout")
+    return fit(column(row(js_fig, mad_fig), caption, legend, row(mb, mt, md), name="head_layout"))
 
 
 def _caption(layer: int, head: int, js: float, mad: float) -> str:

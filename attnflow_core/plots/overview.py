@@ -13,9 +13,8 @@ from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 
 from attnflow_core.overview import BEHAVIOURS, Overview, behaviour_labels
-from attnflow_core.plots.theme import BASE, NEUTRAL, TUNED
+from attnflow_core.plots.theme import BASE, NEUTRAL, TUNED, WIDTH, fit
 
-WIDTH = 1100
 CHANGE = list(reversed(Greys256))[30:]
 SINK = list(reversed(Reds256))
 BEHAVIOUR_COLOURS = ("#2980b9", "#27ae60", "#f1c40f", "#c0392b", "#95a5a6", "#ecf0f1")
@@ -83,7 +82,9 @@ def build_change_layout(ov: Overview) -> Any:
     bars.vbar(x="layer", top="mean", width=0.7, source=src, color=TUNED, alpha=0.7)
     bars.add_layout(Whisker(source=src, base="layer", upper="upper", lower="lower", line_color=NEUTRAL))
     bars.xaxis.axis_label, bars.yaxis.axis_label = "layer", "JS divergence"
-    bars.y_range.start = 0
+    # The whiskers are annotations, which the automatic range ignores: make room for them explicitly.
+    top = float(np.nanmax(mean + spread, initial=0.0))
+    bars.y_range = Range1d(start=0, end=(top * 1.08) or 1.0)
     return row(heat, bars)
 
 
@@ -100,7 +101,7 @@ def build_cross_segment_figure(ov: Overview, segment_names: tuple[str, str]) -> 
             data["tuned"].append(float(np.nan_to_num(ov.cross[1, layer, fr, to])))
     fig = figure(
         width=WIDTH,
-        height=340,
+        height=400,
         x_range=FactorRange(*factors),
         tools="save,hover",
         tooltips=[("", "@x"), ("pre-trained", "@base{0.000}"), ("fine-tuned", "@tuned{0.000}")],
@@ -112,7 +113,7 @@ def build_cross_segment_figure(ov: Overview, segment_names: tuple[str, str]) -> 
     fig.scatter(
         x="x", y="tuned", source=src, color=TUNED, size=9, marker="diamond", legend_label="fine-tuned"
     )
-    fig.xaxis.major_label_orientation = 1.0
+    fig.xaxis.major_label_orientation = "vertical"  # four long "A → B" labels per layer: upright ones collide
     fig.xaxis.group_text_font_size = "10pt"
     fig.y_range.start = 0
     fig.legend.location = "top_left"
@@ -192,4 +193,4 @@ def build_overview_layout(ov: Overview, segment_names: tuple[str, str] | None) -
     if segment_names is not None:
         parts.append(build_cross_segment_figure(ov, segment_names))
     parts += [build_sink_layout(ov), build_behaviour_layout(ov)]
-    return column(*parts, name="overview_layout")
+    return fit(column(*parts, name="overview_layout"))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
 BASE = "#16a085"  # pre-trained model: turquoise
 TUNED = "#8e44ad"  # fine-tuned model: purple
 SHARED = "#e67e22"  # edges both models keep: orange, distinct from both
@@ -16,6 +20,11 @@ MODEL_LABELS = {"base": "pre-trained", "tuned": "fine-tuned"}
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
+#: Width of every linked layout in pixels: fits the wide page next to the sidebar on a 1440-px laptop screen.
+WIDTH = 1000
+#: Height given to a Div (caption) when it does not say: two lines of 13-px text.
+DIV_HEIGHT = 44
+
 
 def rgba(hex_colour: str, alpha: float) -> str:
     """'#rrggbb' with an alpha in [0, 1] as a CSS rgba() string."""
@@ -23,3 +32,35 @@ def rgba(hex_colour: str, alpha: float) -> str:
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     a = min(max(float(alpha), 0.0), 1.0)
     return f"rgba({r},{g},{b},{a:.3f})"
+
+
+def natural_size(model: Any) -> tuple[int, int]:
+    """(width, height) in pixels that a fixed-size Bokeh layout needs: figures and Divs by their own size, rows
+    side by side, columns stacked (plus their spacing)."""
+    from bokeh.layouts import Column, Row
+    from bokeh.models import Div
+
+    if isinstance(model, Row | Column):
+        sizes = [natural_size(child) for child in model.children]
+        gaps = int(model.spacing or 0) * max(len(sizes) - 1, 0)
+        if not sizes:
+            return 0, 0
+        if isinstance(model, Row):
+            return sum(w for w, _ in sizes) + gaps, max(h for _, h in sizes)
+        return max(w for w, _ in sizes), sum(h for _, h in sizes) + gaps
+    width = int(model.width or WIDTH)
+    height = model.height
+    if height is None:
+        height = DIV_HEIGHT if isinstance(model, Div) else 300
+    return width, int(height)
+
+
+def fit(layout: T) -> T:
+    """Give a layout's root its natural size, so that the page reserves exactly that much room for it.
+
+    streamlit-bokeh sizes the page element from the root's own ``width``/``height`` (a Column has none, and would
+    get a default 350 px, letting taller content spill over what follows).
+    """
+    width, height = natural_size(layout)
+    layout.width, layout.height = width, height
+    return layout

@@ -1,0 +1,381 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against ``streamlit run app.py``.
+
+The app runs offline on the embedded models (HF_HUB_OFFLINE=1, a fresh cache folder). The tests load every page,
+click a token node in the flow graph with the mouse and check the linked highlight in all three views, switch
+examples and tasks, and record every request the page makes: none may leave 127.0.0.1. Screenshots go to
+``$ATTNFLOW_SCREENSHOTS`` (``.ci/run`` sets ``artifacts/screenshots``), else to pytest's temporary folder.
+
+Chromium comes from Debian (``apt-get install chromium``; ``.ci/run`` installs it). Playwright's own browser
+download is never used: it needs the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("ATTNFLOW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+TIMEOUT_MS = 120_000
+
+if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
+    pytest.fail(
+        f"Chromium is missing at {CHROMIUM}: install Debian's package (`apt-get install -y chromium`) "
+        "or point ATTNFLOW_CHROMIUM at a Chromium binary",
+        pytrace=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = os.environ.get("ATTNFLOW_SCREENSHOTS")
+    path = Path(out) if out else tmp_path_factory.mktemp("screenshots")
+    if not path.is_absolute():
+        path = ROOT / path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port, offline, with an empty cache; yields its base URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "ATTNFLOW_CACHE": str(tmp_path_factory.mktemp("attnflow-cache")),
+    }
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.address=127.0.0.1",
+        f"--server.port={port}",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+    ]
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}", pytrace=False)
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    text = log.read_text()
+    assert "Traceback" not in text, text[-4000:]
+
+
+class Requests:
+    """Every URL the browser asked for (HTTP and WebSocket)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def add(self, url: str) -> None:
+        self.urls.append(url)
+
+    def external(self) -> list[str]:
+        out = []
+        for url in self.urls:
+            parsed = urlparse(url)
+            if parsed.scheme in ("data", "blob", "about", "chrome-error"):
+                continue
+            if parsed.hostname not in LOCAL_HOSTS:
+                out.append(url)
+        return out
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[tuple[Any, Requests]]:
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    requests = Requests()
+    pg.on("request", lambda r: requests.add(r.url))
+    pg.on("websocket", lambda ws: requests.add(ws.url))
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield pg, requests
+    finally:
+        context.close()
+    assert not errors, errors
+    assert not requests.external(), requests.external()
+
+
+def wait_idle(pg: Any) -> None:
+    """Wait until Streamlit has finished its script run (the app root says so) and stays finished for a moment."""
+    idle = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+    for _ in range(2):  # a run may trigger one more (st.rerun, URL sync): settle twice
+        pg.wait_for_selector(idle, timeout=TIMEOUT_MS)
+        pg.wait_for_timeout(700)
+    pg.wait_for_selector(idle, timeout=TIMEOUT_MS)
+
+
+def assert_no_exception(pg: Any) -> None:
+    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()
+    assert pg.locator('[data-testid="stAlertContentError"]').count() == 0, pg.locator(
+        '[data-testid="stAlertContentError"]'
+    ).first.inner_text()
+
+
+def wait_bokeh(pg: Any, name: str) -> None:
+    """Wait until BokehJS has rendered a model called ``name``."""
+    pg.wait_for_function(
+        """(name) => window.Bokeh && Bokeh.documents.some((d) => d.get_model_by_name(name) !== null)
+                     && Bokeh.index && Object.keys(Bokeh.index).length > 0""",
+        arg=name,
+        timeout=TIMEOUT_MS,
+    )
+    pg.wait_for_timeout(500)
+
+
+# Finds a model's view among all rendered Bokeh views, and converts data coordinates to page pixels.
+_JS_HELPERS = """
+function afViews() {
+  const out = [];
+  const walk = (v) => { if (!v || out.includes(v)) return; out.push(v);
+    for (const c of (v.child_views ?? [])) walk(c);
+    for (const r of (v.renderer_views ? v.renderer_views.values() : [])) walk(r); };
+  for (const v of Object.values(Bokeh.index)) walk(v);
+  return out;
+}
+function afModel(name) {
+  for (const d of Bokeh.documents) { const m = d.get_model_by_name(name); if (m) return m; }
+  return null;
+}
+function afPlotView(name) { const m = afModel(name); return afViews().find((v) => v.model === m); }
+"""
+
+
+def js(fn: str) -> str:
+    """A one-argument JavaScript function ``fn`` with the helpers above in scope, for ``page.evaluate``."""
+    return f"(arg) => {{ {_JS_HELPERS}\n return ({fn})(arg); }}"
+
+
+def node_position(pg: Any, layer: int, token: int) -> tuple[float, float]:
+    """Page pixel coordinates of the flow-graph node (layer, token)."""
+    xy = pg.evaluate(
+        js(
+            """([layer, token]) => {
+          const pv = afPlotView("flow_graph");
+          const rect = pv.canvas_view.el.getBoundingClientRect();
+          const sx = pv.frame.x_scale.compute(layer), sy = pv.frame.y_scale.compute(-token);
+          return [rect.left + sx, rect.top + sy];
+        }"""
+        ),
+        [layer, token],
+    )
+    return float(xy[0]), float(xy[1])
+
+
+def source_data(pg: Any, name: str, column: str) -> list[Any]:
+    return list(
+        pg.evaluate(
+            js("([n, c]) => Array.from(afModel(n).data[c])"),
+            [name, column],
+        )
+    )
+
+
+def open_url(pg: Any, url: str) -> None:
+    pg.goto(url, wait_until="domcontentloaded")
+    wait_idle(pg)
+
+
+def test_a_shared_link_opens_inside_the_app_on_a_fresh_server(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """The server's very first request is a sub-page link: it must still run inside app.py's navigation
+    (Streamlit's old pages/ discovery would list every file in pages/, common.py included)."""
+    pg, _ = page
+    open_url(pg, f"{server}/heads?task=sentiment&tau=0.2")
+    wait_bokeh(pg, "js_heatmap")
+    assert_no_exception(pg)
+    nav = pg.locator('[data-testid="stSidebarNav"]').inner_text()
+    for title in ("Examples", "Attention flow", "Head differences", "Dataset overview", "About"):
+        assert title in nav
+    assert "common" not in nav and "app" not in nav.split()
+    pg.get_by_role("heading", name="Head differences").first.wait_for()
+    assert "tau=0.2" in pg.url
+
+
+def test_every_page_loads_offline_with_no_external_request(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    pg, requests = page
+    open_url(pg, server)
+    pg.wait_for_selector("text=Examples")
+    wait_idle(pg)
+    assert_no_exception(pg)
+    pg.screenshot(path=str(screenshots / "1-examples.png"), full_page=True)
+    for slug, title, shot in (
+        ("flow", "Attention flow", "2-attention-flow.png"),
+        ("heads", "Head differences", "3-head-differences.png"),
+        ("overview", "Dataset overview", "4-dataset-overview.png"),
+        ("about", "About", "5-about.png"),
+    ):
+        pg.get_by_role("link", name=title).first.click()
+        pg.wait_for_url(f"**/{slug}*")
+        wait_idle(pg)
+        pg.get_by_role("heading", name=title).first.wait_for()
+        if slug in ("flow", "heads"):
+            wait_bokeh(pg, "flow_graph" if slug == "flow" else "js_heatmap")
+        if slug == "overview":  # compute a small overview of the demo set with the page's own button
+            n_input = pg.get_by_label("Examples (N)")
+            n_input.fill("24")
+            n_input.press("Enter")
+            wait_idle(pg)
+            pg.get_by_role("button", name="Compute").click()
+            wait_bokeh(pg, "overview_layout")
+            wait_idle(pg)
+            pg.get_by_text("Examples ranked").wait_for()
+        assert_no_exception(pg)
+        pg.screenshot(path=str(screenshots / shot), full_page=True)
+    assert requests.urls, "the browser made no requests at all"
+    assert any(urlparse(u).path.startswith("/_stcore/stream") for u in requests.urls)
+
+
+def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """The paper's teaser: on the QA pair, click the question word "what" at the deepest layer."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa")
+    wait_bokeh(pg, "flow_graph")
+    assert_no_exception(pg)
+    labels = source_data(pg, "sentence", "text")
+    assert "what" in labels, labels
+    what = labels.index("what")
+    layers = source_data(pg, "nodes", "layer")
+    top = max(layers)
+    edges_before = source_data(pg, "edges", "y0")
+    assert max(edges_before) == 0  # the trace starts at [CLS] (row 0)
+    caption = pg.evaluate(js("() => afModel('flow_caption').text"))
+    assert "[CLS]" in caption
+
+    x, y = node_position(pg, top, what)
+    pg.mouse.click(x, y)
+    pg.wait_for_function(js("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=10_000)
+    # flow graph: the ring moved and every traced edge now starts from "what" at the deepest layer
+    ring_y = source_data(pg, "source_ring", "y")
+    assert ring_y == [-what]
+    x0, y0 = source_data(pg, "edges", "x0"), source_data(pg, "edges", "y0")
+    top_edges = [yy for xx, yy in zip(x0, y0, strict=True) if xx == top]
+    assert top_edges and set(top_edges) == {-what}
+    # sentence view: the highlight box sits on the clicked word; the scores are a distribution again
+    sent_x = source_data(pg, "sentence", "x")
+    assert source_data(pg, "sentence_ring", "x") == [sent_x[what]]
+    for col in ("sb", "st"):
+        scores = source_data(pg, "sentence", col)
+        assert sum(scores) == pytest.approx(1.0, abs=1e-3)
+    # head grid: the shares were recomputed for the new trace
+    shares = source_data(pg, "head_grid", "vt")
+    assert sum(shares) == pytest.approx(1.0, abs=1e-3)
+    caption = pg.evaluate(js("() => afModel('flow_caption').text"))
+    assert "what" in caption and "clicked" in caption
+    # the caption re-rendered in the page, not only in the model
+    assert pg.get_by_text("clicked").count() >= 1
+    pg.screenshot(path=str(screenshots / "2b-attention-flow-clicked-what.png"), full_page=True)
+
+
+def test_switching_examples_and_tasks_updates_the_views(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    pg, _ = page
+    open_url(pg, f"{server}/?task=nli")
+    assert_no_exception(pg)
+    # the examples table: choose the third row with the mouse
+    grid = pg.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    chosen_md = pg.locator('[data-testid="stMarkdownContainer"]', has_text="Hypothesis:")
+    assert "The street is completely empty." not in chosen_md.first.inner_text()
+    box = grid.bounding_box()
+    assert box is not None
+    # The row-selection checkboxes sit in the grid's first column; the header and each row are 35 px high.
+    pg.mouse.click(box["x"] + 16, box["y"] + 35 + 35 * 2 + 17)
+    pg.wait_for_function("() => new URLSearchParams(location.search).get('ex') !== null")
+    chosen = pg.evaluate("() => new URLSearchParams(location.search).get('ex')")
+    assert chosen == "demo-nli-03"
+    # the chosen example's pair is shown under "Chosen example", with the prediction beside the gold label
+    chosen_md.filter(has_text="The street is completely empty.").first.wait_for()
+    wait_idle(pg)
+    assert_no_exception(pg)
+    pg.get_by_role("link", name="Attention flow").first.click()
+    pg.wait_for_url("**/flow*")
+    wait_bokeh(pg, "flow_graph")
+    assert_no_exception(pg)
+    assert f"ex={chosen}" in pg.url
+    premise = source_data(pg, "sentence", "text")
+    assert "[SEP]" in premise and premise.count("[SEP]") == 2  # a premise/hypothesis pair
+    pg.screenshot(path=str(screenshots / "2c-attention-flow-nli.png"), full_page=True)
+
+    # sentiment, then back: the shared link reproduces the same view
+    open_url(pg, f"{server}/flow?task=sentiment&tau=0.3")
+    wait_bokeh(pg, "flow_graph")
+    assert_no_exception(pg)
+    labels = source_data(pg, "sentence", "text")
+    assert labels.count("[SEP]") == 1
+    assert "τ = 0.3" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
