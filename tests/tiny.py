@@ -1,55 +1,91 @@
-"""Tiny random-weight BERT checkpoints built in code (no download), for unit tests of loading and extraction."""
+"""Tiny random-weight BERT checkpoints built in code (no download), for unit tests of loading and extraction.
+
+``make_tiny_bert_dir(path, with_head, ...)`` writes one: a ~75-word vocab.txt (WordPieces included, so
+"unquestionably" splits into un ##quest ##ion ##ably), a fast BERT tokenizer and random weights.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 WORDS = [
     "the",
     "a",
+    "an",
     "what",
+    "who",
+    "where",
+    "when",
     "is",
-    "capital",
+    "was",
+    "are",
+    "it",
+    "this",
+    "that",
     "of",
+    "in",
+    "on",
+    "and",
+    "or",
+    "but",
+    "not",
+    "no",
+    "at",
+    "all",
+    "to",
+    "capital",
     "france",
     "paris",
     "city",
-    "and",
     "most",
     "populous",
+    "country",
+    "river",
+    "rhine",
+    "germany",
+    "good",
+    "bad",
+    "great",
+    "terrible",
+    "movie",
+    "film",
+    "funny",
+    "boring",
+    "i",
+    "like",
+    "love",
+    "hate",
+    "story",
+    "man",
+    "woman",
+    "playing",
+    "guitar",
+    "music",
+    "stage",
+    "sleeping",
+    "performing",
+    "dog",
+    "cat",
+    "runs",
+    "?",
+    ".",
+    ",",
+    "!",
+    "##s",
+    "##ly",
+    "##ing",
+    "##ed",
     "un",
     "##quest",
     "##ion",
     "##ably",
-    "good",
-    "bad",
-    "movie",
-    "not",
-    "at",
-    "all",
-    "who",
-    "where",
-    "when",
     "did",
     "play",
     "won",
     "game",
     "team",
-    "?",
-    ".",
-    ",",
-    "!",
-    "it",
-    "was",
-    "great",
-    "terrible",
-    "film",
-    "i",
-    "like",
-    "love",
-    "hate",
 ]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def write_vocab(path: Path, extra: tuple[str, ...] = ()) -> Path:
@@ -66,22 +102,23 @@ def make_tiny_bert_dir(
     seed: int = 0,
     layers: int = 2,
     heads: int = 2,
+    hidden: int = 32,
     extra_vocab: tuple[str, ...] = (),
-    safetensors: bool = True,
 ) -> Path:
-    """Save a random BERT (encoder only, or with a classification head) and its fast tokenizer to ``path``."""
+    """Save a random BERT (encoder only, or with a classification head) and its fast tokenizer to ``path``
+    (safetensors weights; transformers 5 writes no pytorch_model.bin)."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
     vocab = write_vocab(path, extra_vocab)
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
-    n_vocab = len(SPECIALS) + len(WORDS) + len(extra_vocab)
+    # transformers 5: the vocabulary is passed as ``vocab`` (``vocab_file`` is silently ignored).
+    tokenizer = BertTokenizerFast(vocab=str(vocab), do_lower_case=True)
     config = BertConfig(
-        vocab_size=n_vocab,
-        hidden_size=8 * heads,
+        vocab_size=len(SPECIALS) + len(WORDS) + len(extra_vocab),
+        hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
-        intermediate_size=32,
+        intermediate_size=2 * hidden,
         max_position_embeddings=64,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -89,6 +126,6 @@ def make_tiny_bert_dir(
     )
     torch.manual_seed(seed)
     model = BertForSequenceClassification(config) if with_head else BertModel(config)
-    model.save_pretrained(str(path), safe_serialization=safetensors)
+    model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path
