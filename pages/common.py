@@ -160,6 +160,15 @@ def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
     return None
 
 
+def progress_to(bar: Any) -> Callable[[float, str], None]:
+    """A ``progress(fraction, message)`` callback for the core that moves an ``st.progress`` bar."""
+
+    def update(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    return update
+
+
 def friendly(fn: Callable[[], T]) -> T | None:
     """Run ``fn``; show expected errors as a message that names the fix instead of a traceback."""
     try:

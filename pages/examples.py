@@ -50,9 +50,10 @@ if info.key == "file":
         for i, col in enumerate([*task.text_columns, "label"])
     }
     if upload is not None:
+        data, filename = upload.getvalue(), upload.name
         df = common.friendly(
             lambda: common.get_user_file(
-                upload.getvalue(), upload.name, task.name, tuple(sorted(mapping.items())), ss["split"]
+                data, filename, task.name, tuple(sorted(mapping.items())), ss["split"]
             )
         )
 else:
@@ -157,17 +158,14 @@ with st.expander("Type your own example", expanded=custom_open), st.form("custom
 st.subheader("Chosen example")
 if selection is None:
     st.stop()
+chosen: common.Selection = selection
 result = common.friendly(
     lambda: common.get_result(
-        selection.pair.base,
-        selection.pair.tuned,
-        selection.pair.label_names,
-        selection.text,
-        selection.text_pair,
+        chosen.pair.base, chosen.pair.tuned, chosen.pair.label_names, chosen.text, chosen.text_pair
     )
 )
 if result is not None:
-    common.example_header(selection, result)
+    common.example_header(chosen, result)
     st.page_link("pages/flow.py", label="Open it in the Attention flow view", icon=":material/account_tree:")
 
 with st.expander("Make your own fine-tuned counterpart from this data"):
@@ -197,7 +195,7 @@ with st.expander("Make your own fine-tuned counterpart from this data"):
                         df,
                         name,
                         FinetuneConfig.quick(),
-                        lambda f, m: bar.progress(min(f, 1.0), text=m),
+                        common.progress_to(bar),
                     )
                 )
                 if trained is None:

@@ -54,7 +54,8 @@ uploaded = st.file_uploader(
 )
 ov = None
 if uploaded is not None:
-    ov = common.friendly(lambda: common.read_uploaded_overview(uploaded.getvalue(), uploaded.name))
+    data, filename = uploaded.getvalue(), uploaded.name
+    ov = common.friendly(lambda: common.read_uploaded_overview(data, filename))
 else:
     key = cache_key(spec.base, spec.tuned, task.name, selection.source, selection.split, settings)
     path = cached_path(key)
@@ -99,7 +100,7 @@ else:
                     settings,
                     selection.source,
                     selection.split,
-                    progress=lambda f, m: bar.progress(min(f, 1.0), text=m),
+                    progress=common.progress_to(bar),
                 )
             except (OverviewCancelled, ValueError) as err:
                 st.error(str(err))
