@@ -195,7 +195,7 @@ def evaluate(
     ``binary_nli=None`` detects binary NLI data (see ``detect_binary_nli``).
     """
     from attnflow_core.extract import predict_many
-    from attnflow_core.models import LoadedModel, load_model
+    from attnflow_core.models import LoadedModel, load_model, registered_labels
 
     columns, labels = _task(task)
     if binary_nli is None:
@@ -209,7 +209,7 @@ def evaluate(
     model: LoadedModel = (
         model_ref_or_loaded
         if isinstance(model_ref_or_loaded, LoadedModel)
-        else load_model(str(model_ref_or_loaded))
+        else load_model(str(model_ref_or_loaded), label_names=registered_labels(str(model_ref_or_loaded)))
     )
     if model.label_names is None:
         raise ValueError(f"{model.ref!r} has no classification head, so it makes no predictions to score")
@@ -268,6 +268,14 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "embedded counterparts: 0.1 and 42)",
     )
     p.add_argument("--seed", type=int, default=42, help="the seed of the held-out split (with --heldout)")
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="the model's class names in its output order, for checkpoints that say only LABEL_k (registered "
+        "pairs such as textattack's get theirs automatically)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -281,8 +289,12 @@ def run_cli(args: argparse.Namespace) -> int:
         if args.limit < 1:
             raise ValueError("--limit must be >= 1")
         ds = ds.select(range(min(args.limit, len(ds))))
+    from attnflow_core.models import load_model, registered_labels
+
     model = args.model or f"embedded:{args.task}"
-    result = evaluate(model, ds, args.task, args.batch_size, binary_nli, args.max_length)
+    labels = tuple(args.labels) if args.labels else registered_labels(model)
+    loaded = load_model(model, label_names=labels)
+    result = evaluate(loaded, ds, args.task, args.batch_size, binary_nli, args.max_length)
     if args.json:
         out = result.to_dict()
         out["data_file"] = str(args.data_file)

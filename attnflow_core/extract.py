@@ -38,6 +38,8 @@ class ExampleResult:
     prediction_base: Prediction | None
     base_ref: str
     tuned_ref: str
+    base_weights: str = ""  # which weights format each model was loaded from (LoadedModel.weights_format)
+    tuned_weights: str = ""
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -104,6 +106,8 @@ def extract(
         prediction_base=pred_base,
         base_ref=pair.base.ref,
         tuned_ref=pair.tuned.ref,
+        base_weights=pair.base.weights_format,
+        tuned_weights=pair.tuned.weights_format,
     )
 
 

@@ -263,10 +263,26 @@ def _weights_files(path: Path) -> tuple[bool, bool]:
 
 
 def _hub_weights_files(repo_id: str) -> tuple[bool, bool]:
-    from huggingface_hub import list_repo_files
+    """Which weight files a Hub model has: asked of the Hub, or of the local cache when the Hub is unreachable or
+    ``HF_HUB_OFFLINE`` is set (so a model downloaded once keeps loading offline)."""
+    from huggingface_hub import list_repo_files, try_to_load_from_cache
 
-    files = list_repo_files(repo_id)
-    return any(f.endswith(".safetensors") for f in files), "pytorch_model.bin" in files
+    if not _hub_offline():
+        try:
+            files = list_repo_files(repo_id)
+            return any(f.endswith(".safetensors") for f in files), "pytorch_model.bin" in files
+        except Exception:  # noqa: BLE001 - no network (many exception types): fall back to the cache below
+            pass
+    cached = [
+        isinstance(try_to_load_from_cache(repo_id, name), str)
+        for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+    ]
+    if not any(cached):
+        raise ModelLoadError(
+            f"could not load {repo_id!r}: the Hugging Face Hub cannot be reached and the model is not in the local "
+            f"cache. {OFFLINE_HINT}"
+        )
+    return cached[0] or cached[1], cached[2]
 
 
 def _load_adapter(ref: str, adapter_dir: Path, source: str) -> tuple[Any, Any, str, tuple[str, ...]]:
@@ -428,12 +444,45 @@ def check_tokenizers(a: LoadedModel, b: LoadedModel) -> None:
         )
 
 
+def registered_labels(tuned_ref: str) -> tuple[str, ...] | None:
+    """The registry's label names for a fine-tuned model (e.g. textattack's checkpoints say only LABEL_k)."""
+    for spec in REGISTRY:
+        if spec.tuned == tuned_ref.strip() and spec.label_names is not None:
+            return spec.label_names
+    return None
+
+
 def load_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None = None) -> ModelPair:
-    """Load a pre-trained model and its fine-tuned counterpart and check that they are comparable."""
+    """Load a pre-trained model and its fine-tuned counterpart and check that they are comparable.
+
+    ``tuned_labels`` names the tuned model's classes; when None, a registered model gets the registry's names.
+    """
+    if tuned_labels is None:
+        tuned_labels = registered_labels(tuned_ref)
     base = load_model(base_ref)
     tuned = load_model(tuned_ref, label_names=tuned_labels)
     check_tokenizers(base, tuned)
     return ModelPair(base=base, tuned=tuned)
+
+
+def model_fingerprint(ref: str) -> str:
+    """A string that changes when the model behind ``ref`` changes (for caches that outlive a process):
+    the adapter's or checkpoint's file sizes and modification times; a Hub id stands for itself."""
+    ref = ref.strip()
+    if ref == EMBEDDED_BASE:
+        path: Path | None = base_model_dir()
+    elif ref.startswith("embedded:"):
+        path = embedded_adapter_dir(ref.split(":", 1)[1])
+    else:
+        path = Path(ref).expanduser() if Path(ref).expanduser().is_dir() else None
+    if path is None:
+        return ref
+    parts = [ref]
+    for f in sorted(path.glob("*")):
+        if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt"}:
+            st = f.stat()
+            parts.append(f"{f.name}:{st.st_size}:{int(st.st_mtime)}")
+    return "|".join(parts)
 
 
 def load_registered_pair(key: str) -> ModelPair:

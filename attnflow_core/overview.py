@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from attnflow_core.compare import js_divergence
+from attnflow_core.data.tasks import is_correct
 from attnflow_core.flows import special_attention
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
@@ -45,9 +46,10 @@ LABEL_SHARE = 0.5  # a positional or sink label needs at least half of the avera
 BROAD_ENTROPY = 0.8  # normalised row entropy (1 = uniform) for "broad"
 BEHAVIOUR_RULE = (
     f"A head is labelled by its mean attention pattern over the examples, first match wins: "
-    f"'[CLS]/[SEP] sink' if ≥ {LABEL_SHARE:.0%} of each row's attention goes to [CLS]/[SEP]; "
-    f"'previous token' / 'next token' / 'self' if ≥ {LABEL_SHARE:.0%} goes to the token one before / one after / "
-    f"the token itself; 'broad' if the mean normalised row entropy is ≥ {BROAD_ENTROPY}; otherwise 'mixed'."
+    f"'[CLS]/[SEP] sink' if on average (over rows and examples) ≥ {LABEL_SHARE:.0%} of a row's attention goes to "
+    f"[CLS]/[SEP]; 'previous token' / 'next token' / 'self' if on average ≥ {LABEL_SHARE:.0%} goes to the token one "
+    f"before / one after / the token itself; 'broad' if the mean normalised row entropy is ≥ {BROAD_ENTROPY}; "
+    f"otherwise 'mixed'."
 )
 PUNCTUATION = set(string.punctuation) | {"``", "''", "...", "--"}
 
@@ -199,9 +201,30 @@ def example_shift(
 
 
 def cache_key(
-    base_ref: str, tuned_ref: str, task: str, source: str, split: str, settings: OverviewSettings
+    base_ref: str,
+    tuned_ref: str,
+    task: str,
+    source: str,
+    split: str,
+    settings: OverviewSettings,
+    tuned_labels: tuple[str, ...] | None = None,
 ) -> str:
-    blob = json.dumps([base_ref, tuned_ref, task, source, split, asdict(settings)], sort_keys=True)
+    """The disk-cache key of an overview: the models (with a fingerprint of their files, so a retrained adapter is
+    not served stale results), the tuned model's label names, the data and the settings."""
+    from attnflow_core.models import model_fingerprint
+
+    blob = json.dumps(
+        [
+            model_fingerprint(base_ref),
+            model_fingerprint(tuned_ref),
+            list(tuned_labels or ()),
+            task,
+            source,
+            split,
+            asdict(settings),
+        ],
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -285,7 +308,7 @@ def compute_overview(
             if probs is not None and pair.tuned.label_names is not None:
                 p = probs[k]
                 label = pair.tuned.label_names[int(p.argmax())]
-                row.update(prediction=label, confidence=float(p.max()), correct=_correct(label, e.label))
+                row.update(prediction=label, confidence=float(p.max()), correct=is_correct(label, e.label))
             else:
                 row.update(prediction="", confidence=float("nan"), correct=None)
             rows[i] = row
@@ -314,14 +337,6 @@ def compute_overview(
         seconds=time.perf_counter() - t0,
         forward_seconds=t_forward,
     )
-
-
-def _correct(prediction: str, gold: str | None) -> bool | None:
-    if not gold:
-        return None
-    if gold == "not_entailment":  # binary NLI data against a 3-way model
-        return prediction != "entailment"
-    return prediction == gold
 
 
 # ---------------------------------------------------------------- files and cache

@@ -85,6 +85,7 @@ def to_dict(result: ExampleResult, analysis: Analysis) -> dict[str, Any]:
         "schema": SCHEMA,
         "base": result.base_ref,
         "tuned": result.tuned_ref,
+        "weights": {"base": result.base_weights, "tuned": result.tuned_weights},
         "text": result.encoding.text,
         "text_pair": result.encoding.text_pair,
         "truncated": result.encoding.truncated,
@@ -122,7 +123,10 @@ def to_dict(result: ExampleResult, analysis: Analysis) -> dict[str, Any]:
 
 def to_text(result: ExampleResult, analysis: Analysis, top: int = 8) -> str:
     """A readable summary: prediction, the most influential units in each model, the most changed heads."""
-    lines = [f"base:  {result.base_ref}", f"tuned: {result.tuned_ref}"]
+    lines = [
+        f"base:  {result.base_ref}" + (f"  [{result.base_weights}]" if result.base_weights else ""),
+        f"tuned: {result.tuned_ref}" + (f"  [{result.tuned_weights}]" if result.tuned_weights else ""),
+    ]
     enc = result.encoding
     lines.append(f"text:  {enc.text}")
     if enc.text_pair is not None:
@@ -192,6 +196,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--words", action="store_true", help="merge WordPieces into words")
     p.add_argument("--max-length", type=int, default=None, help="truncate input to this many tokens")
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="the fine-tuned model's class names in output order, for checkpoints that say only LABEL_k",
+    )
     p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
 
 
@@ -209,7 +220,7 @@ def run_cli(args: argparse.Namespace) -> int:
         special=args.special,
         unit="word" if args.words else "token",
     )
-    pair = load_pair(args.base, args.tuned)
+    pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
     result = extract(pair, args.text, args.pair, max_length=args.max_length)
     analysis = analyse(result, settings)
     if args.json:

@@ -9,6 +9,7 @@ view can be shared and reloaded.
 from __future__ import annotations
 
 import html
+import logging
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import streamlit as st
 
 from attnflow_core.analysis import METHODS, Analysis, FlowSettings, analyse
 from attnflow_core.data.sources import load_examples
-from attnflow_core.data.tasks import TASKS, get_task
+from attnflow_core.data.tasks import TASKS, get_task, is_correct
 from attnflow_core.extract import ExampleResult, extract, predict_many
 from attnflow_core.models import (
     IncompatibleModels,
@@ -33,6 +34,7 @@ from attnflow_core.models import (
 )
 
 T = TypeVar("T")
+LOG = logging.getLogger("attnflow.app")
 
 METHOD_LABELS = {
     "trace": "Trace (paper: thresholded edges)",
@@ -91,6 +93,12 @@ def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None
     return load_pair(base_ref, tuned_ref, tuned_labels)
 
 
+@st.cache_resource(show_spinner=False)
+def loaded_pairs() -> set[tuple[str, str, tuple[str, ...] | None]]:
+    """The pairs this server has loaded (shared by all sessions): the first load of a pair shows its progress."""
+    return set()
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def get_examples(task: str, source: str, split: str) -> pd.DataFrame:
     ds = load_examples(task, source, split or None)
@@ -108,7 +116,7 @@ def get_user_file(
     return load_user_file(data, task, mapping=given or None, filename=filename).to_pandas()
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=16)
 def get_result(
     base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None, text: str, text_pair: str | None
 ) -> ExampleResult:
@@ -116,7 +124,7 @@ def get_result(
     return extract(pair, text, text_pair, max_length=MAX_LENGTH)
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
+@st.cache_data(show_spinner=False, max_entries=24)
 def get_analysis(
     base_ref: str,
     tuned_ref: str,
@@ -144,19 +152,32 @@ def get_predictions(
 
 def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
     """The spec's models from the resource cache; the first load shows progress. None (and a message) on error."""
-    key = ("pair_loaded", spec.base, spec.tuned)
+    key = (spec.base, spec.tuned, spec.label_names)
     try:
-        if st.session_state.get("_loaded_pairs", set()).__contains__(key):
-            return get_pair(spec.base, spec.tuned, spec.label_names)
+        if key in loaded_pairs():
+            return get_pair(*key)
         with st.status(f"Loading {spec.title} …", expanded=False) as status:
-            pair = get_pair(spec.base, spec.tuned, spec.label_names)
-            status.update(label=f"Loaded {spec.title}", state="complete")
-        st.session_state.setdefault("_loaded_pairs", set()).add(key)
+            pair = get_pair(*key)
+            status.update(
+                label=f"Loaded {spec.title}",
+                state="complete",
+            )
+            status.caption(
+                f"Pre-trained: {pair.base.display_name} ({pair.base.weights_format}). "
+                f"Fine-tuned: {pair.tuned.display_name} ({pair.tuned.weights_format})."
+            )
+        loaded_pairs().add(key)
         return pair
-    except ModelLoadError as err:
-        st.error(f"**The models could not be loaded.** {err}", icon=":material/cloud_off:")
     except IncompatibleModels as err:
         st.error(f"**These two models cannot be compared.** {err}", icon=":material/warning:")
+    except ModelLoadError as err:
+        st.error(f"**The models could not be loaded.** {err}", icon=":material/cloud_off:")
+    except Exception as err:  # noqa: BLE001 - e.g. a malformed Hub id: a message, never a traceback
+        st.error(
+            f"**The models could not be loaded.** {err} Check the model names (a Hub id such as "
+            "`bert-base-uncased`, a local folder, or `embedded:minilm`).",
+            icon=":material/error:",
+        )
     return None
 
 
@@ -170,11 +191,22 @@ def progress_to(bar: Any) -> Callable[[float, str], None]:
 
 
 def friendly(fn: Callable[[], T]) -> T | None:
-    """Run ``fn``; show expected errors as a message that names the fix instead of a traceback."""
+    """Run ``fn``; show expected errors as a message that names the fix instead of a traceback.
+
+    Anything unexpected is shown as a short message too (the traceback goes to the server log), so that no Python
+    traceback ever reaches the page.
+    """
     try:
         return fn()
     except (ValueError, ModelLoadError, RuntimeError, FileNotFoundError) as err:
         st.error(str(err), icon=":material/warning:")
+    except Exception as err:  # noqa: BLE001 - see the docstring
+        LOG.exception("unexpected error while rendering")
+        st.error(
+            f"Something went wrong ({err.__class__.__name__}: {err}). Try other settings or another example; "
+            "the server log has the details.",
+            icon=":material/error:",
+        )
     return None
 
 
@@ -184,14 +216,13 @@ def friendly(fn: Callable[[], T]) -> T | None:
 def init_state() -> None:
     """Once per session, seed the selection from the URL query string (so shared links reopen the same view)."""
     ss = st.session_state
-    if not ss.get("_url_loaded"):
-        params = st.query_params
-        for key, (param, default) in URL_KEYS.items():
-            ss.setdefault(key, params.get(param, default))
-        special = params.get("special", "keep")
-        ss.setdefault("hide_special", special in ("exclude", "renormalise"))
-        ss.setdefault("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
-        ss["_url_loaded"] = True
+    params = st.query_params
+    # setdefault: a key is seeded from the URL only when the session does not have it yet (its first run).
+    for key, (param, default) in URL_KEYS.items():
+        ss.setdefault(key, params.get(param, default))
+    special = params.get("special", "keep")
+    ss.setdefault("hide_special", special in ("exclude", "renormalise"))
+    ss.setdefault("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
 
 
 def sync_url() -> None:
@@ -295,12 +326,22 @@ def current_example() -> tuple[str, str, str | None, str | None]:
     source, split = ss.get("source", "demo"), ss.get("split", "")
     try:
         df = get_examples(task.name, source, split)
-    except Exception:  # noqa: BLE001 - an unreachable source falls back to the demo set, with a note
+    except Exception as err:  # noqa: BLE001 - an unreachable source falls back to the demo set, with a note
+        st.warning(
+            f"The data source **{source}** is not available ({err}); showing the demo set instead. "
+            "Pick another source on the Examples page.",
+            icon=":material/cloud_off:",
+        )
         df = get_examples(task.name, "demo", "")
     if df.empty:
         df = get_examples(task.name, "demo", "")
     uid = str(ss.get("example", ""))
     rows = df[df["uid"] == uid]
+    if uid and not len(rows):
+        st.warning(
+            f"Example **{uid}** is not in this source and split; showing its first example instead.",
+            icon=":material/search_off:",
+        )
     row = rows.iloc[0] if len(rows) else df.iloc[0]
     text = str(row[task.text_columns[0]])
     text_pair = str(row[task.text_columns[1]]) if len(task.text_columns) > 1 else None
@@ -375,7 +416,16 @@ def sidebar() -> Selection | None:
             "Threshold τ", 0.0, 1.0, step=0.01, **bind("tau"), help="Trace keeps edges with weight ≥ τ."
         )
         ss["alpha"] = _as_float(ss.get("alpha"), 1.0, 0.05, 1.0)
-        st.slider("Decay α per layer", 0.05, 1.0, step=0.05, **bind("alpha"))
+        st.slider(
+            "Decay α per layer",
+            0.05,
+            1.0,
+            step=0.05,
+            **bind("alpha"),
+            help="Trace influence is multiplied by α for every layer it travels: node markers further from the "
+            "source shrink, and heads near the source weigh more in the head grid. The sentence view's scores are "
+            "normalised, so α does not change them.",
+        )
         unit_options = ("token", "word")
         if ss.get("unit") not in unit_options:
             ss["unit"] = "token"
@@ -477,9 +527,13 @@ def example_header(selection: Selection, result: ExampleResult) -> None:
             "Fine-tuned prediction", "—", "the tuned model has no classification head", delta_color="off"
         )
     c2.metric("Gold label", selection.gold or "—")
-    if pred is not None and selection.gold:
-        ok = pred.label == selection.gold
+    ok = is_correct(pred.label if pred is not None else None, selection.gold)
+    if ok is not None:
         c3.metric("Verdict", "correct ✓" if ok else "wrong ✗")
+    st.caption(
+        f"Pre-trained: `{result.base_ref}` ({result.base_weights or 'weights format unknown'}) · fine-tuned: "
+        f"`{result.tuned_ref}` ({result.tuned_weights or 'weights format unknown'})"
+    )
     if result.encoding.truncated:
         st.warning(
             f"This example has {result.encoding.n_untruncated} tokens; the app analyses the first {result.encoding.n} "
@@ -530,10 +584,17 @@ def page_setup() -> Selection | None:
 # ---------------------------------------------------------------- the user's own counterparts
 
 
-def user_model_name(task: str, source: str, split: str, rows: int) -> str:
-    """A readable, stable folder name for a counterpart trained on one source/split (same data -> same name)."""
+def user_model_name(task: str, source: str, split: str, df: pd.DataFrame) -> str:
+    """A readable, stable folder name for a counterpart trained on one data set: same rows -> same name, and two
+    different files with as many rows get different names (a digest of the labelled rows is part of it)."""
+    import hashlib
+
+    cols = [c for c in (*get_task(task).text_columns, "label") if c in df.columns]
+    digest = hashlib.sha256(pd.util.hash_pandas_object(df[cols], index=False).values.tobytes()).hexdigest()[
+        :8
+    ]
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{task}-{source}-{split or 'all'}")
-    return f"{safe}-{rows}"
+    return f"{safe}-{len(df)}-{digest}"
 
 
 def user_model_exists(name: str) -> bool:
@@ -568,6 +629,30 @@ def finetune_user_model(
 
 
 # ---------------------------------------------------------------- dataset overview
+
+
+def open_overview_example(ov: Any, row: pd.Series) -> None:
+    """Select an overview's example for the Attention flow page: its task, its model pair and the example itself
+    (by id when the overview's source and split are the current ones, else as custom text)."""
+    ss = st.session_state
+    same_data = (ov.task, ov.source, ov.split) == (ss.get("task"), ss.get("source"), ss.get("split", ""))
+    if ov.task != ss.get("task"):
+        ss.update(task=ov.task, source="demo", split="")
+    match = [s for s in pairs_for_task(ov.task) if (s.base, s.tuned) == (ov.base_ref, ov.tuned_ref)]
+    if match:
+        ss["pair"] = match[0].key
+    else:
+        ss.update(pair=CUSTOM, custom_base=ov.base_ref, custom_tuned=ov.tuned_ref)
+    ss["src"] = 0
+    if same_data:
+        ss.update(example=str(row["uid"]), custom_text="", custom_pair="")
+    else:
+        text_pair = row.get("text_pair")
+        ss.update(
+            example="",
+            custom_text=str(row["text"]),
+            custom_pair="" if text_pair is None or pd.isna(text_pair) else str(text_pair),
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from attnflow_core.data.sources import list_sources
-from attnflow_core.data.tasks import get_task
+from attnflow_core.data.tasks import get_task, is_correct
 from pages import common
 
 PAGE_SIZE = 20
@@ -108,10 +108,8 @@ if df is not None:
                 )
             table["prediction"] = [p[0] if p else "" for p in preds]
             table["confidence"] = [p[1] if p else None for p in preds]
-            table["verdict"] = [
-                "" if not p or not g else ("✓ correct" if p[0] == g else "✗ wrong")
-                for p, g in zip(preds, table["gold"], strict=True)
-            ]
+            verdicts = [is_correct(p[0] if p else None, g) for p, g in zip(preds, table["gold"], strict=True)]
+            table["verdict"] = ["" if v is None else ("✓ correct" if v else "✗ wrong") for v in verdicts]
         event = st.dataframe(
             table,
             hide_index=True,
@@ -183,7 +181,7 @@ with st.expander("Make your own fine-tuned counterpart from this data"):
     else:
         from attnflow_core.finetune import FinetuneConfig
 
-        name = common.user_model_name(task.name, info.key, ss["split"], len(df))
+        name = common.user_model_name(task.name, info.key, ss["split"], df)
         existing = common.user_model_exists(name)
         label = "Use my counterpart" if existing else "Fine-tune (≈ 2–5 minutes)"
         if st.button(label, key="finetune_button", type="primary"):

@@ -36,7 +36,8 @@ with st.expander("How to read this view"):
   number of heads). Hover the middle of an edge (it lights up) for its heads and weights; hover a node for its
   influence in each model.
 - **Node markers** (turquoise left, purple right) grow with a token's influence in each model: the attention mass
-  from the source that reaches it along kept edges (× α per layer).
+  from the source that reaches it along kept edges, × α per layer travelled, relative to the source's own (so the
+  markers shrink as the trace spreads, and faster with a smaller α).
 - **Click any token node** to trace from that token instead; it updates all three views in your browser. The
   paper's teaser: on a QA pair, click the question word *what* in the deepest layer and compare which answer words
   each model reaches.
@@ -48,30 +49,30 @@ with st.expander("How to read this view"):
     )
 
 st.subheader("Export")
-payload = to_dict(result, analysis)
+# Callables: each file is made only when its button is clicked, so a settings change does not pay for exports.
 c1, c2, c3, c4 = st.columns(4)
 c1.download_button(
     "Linked view (HTML)",
-    standalone_html(build_flow_layout(analysis, result), "Attention flow"),
+    lambda: standalone_html(build_flow_layout(analysis, result), "Attention flow"),
     file_name="attention-flow.html",
     mime="text/html",
     help="A standalone page with the same linked, clickable figures (works offline). PNG: use the save tool.",
 )
 c2.download_button(
     "Flow scores (CSV)",
-    scores_table(analysis).to_csv(index=False),
+    lambda: scores_table(analysis).to_csv(index=False),
     file_name="flow-scores.csv",
     mime="text/csv",
 )
 c3.download_button(
     "Traced edges (CSV)",
-    edges_table(analysis).to_csv(index=False),
+    lambda: edges_table(analysis).to_csv(index=False),
     file_name="flow-edges.csv",
     mime="text/csv",
 )
 c4.download_button(
     "Everything (JSON)",
-    json.dumps(payload, indent=1),
+    lambda: json.dumps(to_dict(result, analysis), indent=1),
     file_name="attention-flow.json",
     mime="application/json",
 )

@@ -48,12 +48,13 @@ with st.expander("How to read this view"):
 - **Jensen–Shannon divergence** compares, for each query token, the two models' attention distributions (in bits:
   0 = identical, 1 = no overlap), averaged over the tokens. **Mean |Δ|** averages the absolute difference of all
   weights. Both use the sidebar's special-token setting: hiding `[CLS]`/`[SEP]` removes their (often dominant)
-  sink attention before comparing.
+  sink attention before comparing. (For JS divergence, "hide" and "hide and renormalise" give the same values:
+  JS compares the rows as distributions, which renormalises them anyway; mean |Δ| differs.)
 - The three matrices show the chosen head: rows are query tokens, columns the tokens they attend to; the difference
   is fine-tuned minus pre-trained (red = more attention after fine-tuning).
 """
     )
 st.download_button(
-    "Head differences (CSV)", heads_table(analysis).to_csv(index=False), file_name="head-differences.csv",
+    "Head differences (CSV)", lambda: heads_table(analysis).to_csv(index=False), file_name="head-differences.csv",
     mime="text/csv",
 )  # fmt: skip

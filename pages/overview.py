@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -11,6 +12,7 @@ from attnflow_core.data.sources import to_examples
 from attnflow_core.data.tasks import get_task
 from attnflow_core.overview import (
     BEHAVIOUR_RULE,
+    Overview,
     OverviewCancelled,
     OverviewSettings,
     cache_key,
@@ -57,7 +59,9 @@ if uploaded is not None:
     data, filename = uploaded.getvalue(), uploaded.name
     ov = common.friendly(lambda: common.read_uploaded_overview(data, filename))
 else:
-    key = cache_key(spec.base, spec.tuned, task.name, selection.source, selection.split, settings)
+    key = cache_key(
+        spec.base, spec.tuned, task.name, selection.source, selection.split, settings, spec.label_names
+    )
     path = cached_path(key)
     if path.exists():
         ov = common.read_overview(str(path), path.stat().st_mtime)
@@ -123,7 +127,14 @@ if ov is not None:
     m3.metric("Mean attention shift (JS)", f"{ov.js_mean.mean():.3f}")
     m4.metric("Computed in", f"{ov.seconds:.1f} s")
     st.markdown(f"**Reading:** {layer_reading(ov)}")
-    names = (task.text_columns[0], task.text_columns[1]) if len(task.text_columns) > 1 else None
+    ov_task = get_task(ov.task)
+    if ov_task.name != task.name:
+        st.info(
+            f"This overview was computed for **{ov_task.title}**, not the sidebar's task; opening one of its "
+            "examples switches the app to that task.",
+            icon=":material/info:",
+        )
+    names = (ov_task.text_columns[0], ov_task.text_columns[1]) if ov_task.is_pair else None
     common.render_bokeh(build_overview_layout(ov, names), key="overview_layout")
     st.caption(f"**Behaviour labels.** {BEHAVIOUR_RULE}")
 
@@ -158,19 +169,21 @@ if ov is not None:
     st.caption("Sort by any column; select a row to open it on the Attention flow page.")
     rows = event.selection.rows if event is not None else []
     if rows:
-        picked = table.iloc[rows[0]]
-        ss.update(example=str(picked["uid"]), src=0)
-        if ov.source and ov.source != ss.get("source"):
-            ss.update(
-                custom_text=str(picked["text"]), custom_pair=str(picked.get("text_pair") or ""), example=""
-            )
+        common.open_overview_example(ov, table.iloc[rows[0]])
         st.switch_page("pages/flow.py")
 
+    def file_bytes(result: Overview, suffix: str) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            return save_overview(result, Path(tmp) / f"overview{suffix}").read_bytes()
+
     d1, d2 = st.columns(2)
-    with tempfile.TemporaryDirectory() as tmp:
-        for col, suffix, mime in (
-            (d1, ".json", "application/json"),
-            (d2, ".parquet", "application/octet-stream"),
-        ):
-            out = save_overview(ov, Path(tmp) / f"overview{suffix}")
-            col.download_button(f"Download ({suffix[1:]})", out.read_bytes(), file_name=out.name, mime=mime)
+    for col, suffix, mime in (
+        (d1, ".json", "application/json"),
+        (d2, ".parquet", "application/octet-stream"),
+    ):
+        col.download_button(
+            f"Download ({suffix[1:]})",
+            partial(file_bytes, ov, suffix),
+            file_name=f"overview{suffix}",
+            mime=mime,
+        )

@@ -50,6 +50,19 @@ TASKS: dict[str, Task] = {
 }
 
 
+def is_correct(prediction: str | None, gold: str | None) -> bool | None:
+    """Whether a prediction matches a gold label; None when either is missing.
+
+    Binary NLI data (gold ``not_entailment``, as in RTE) against a three-way model counts ``neutral`` and
+    ``contradiction`` as ``not_entailment``, the rule ``evaluate`` scores by.
+    """
+    if not gold or not prediction:
+        return None
+    if gold == "not_entailment":
+        return prediction != "entailment"
+    return prediction == gold
+
+
 def get_task(name: str | Task) -> Task:
     """The task called ``name`` (a Task is returned as is); a ValueError lists the valid names."""
     if isinstance(name, Task):

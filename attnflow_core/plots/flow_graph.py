@@ -68,7 +68,8 @@ def sparse_attention(
     """All entries with weight ≥ τ and > 0 in layers a..b of the selected heads: (L, H, n, n) -> Sparse."""
     a, b = layers
     sel = select_heads(attn.shape[1], heads)
-    blocks = attn[a - 1 : b][:, sel]
+    # Compare in float64 like flows.trace: float32(τ) can lie below τ (0.02, 0.06, ...) and would be kept here only.
+    blocks = attn[a - 1 : b][:, sel].astype(np.float64)
     keep = (blocks >= threshold) & (blocks > 0)
     li, hi, ji, ii = np.nonzero(keep)
     layer = li + a
@@ -100,18 +101,26 @@ def sparse_trace(
 
 
 def _edge_data(trace: PairTrace, labels: tuple[str, ...], n_heads: int) -> dict[str, list[Any]]:
-    """Edges summed over heads per (layer, from, to): coordinates, colour by status, width by weight."""
+    """Edges summed over heads per (layer, from, to): coordinates, colour by status, width by the kept weight.
+
+    The hover weights ``wb``/``wt`` sum both models' attention over every head that keeps the edge in either model,
+    so an edge only one model keeps still shows the other model's (below-τ) weight on it.
+    """
     keys: dict[tuple[int, int, int], list[Any]] = {}
     for k in range(trace.n_edges):
         key = (int(trace.layer[k]), int(trace.src[k]), int(trace.dst[k]))
-        entry = keys.setdefault(key, [0.0, 0.0, [], False, False])
+        # kept weight base, kept weight tuned, heads, kept by base, kept by tuned, shown base, shown tuned
+        entry = keys.setdefault(key, [0.0, 0.0, [], False, False, 0.0, 0.0])
         status = str(trace.status[k])
+        wb, wt = float(trace.weight_base[k]) / n_heads, float(trace.weight_tuned[k]) / n_heads
         if status in ("shared", "base"):
-            entry[0] += float(trace.weight_base[k]) / n_heads
+            entry[0] += wb
             entry[3] = True
         if status in ("shared", "tuned"):
-            entry[1] += float(trace.weight_tuned[k]) / n_heads
+            entry[1] += wt
             entry[4] = True
+        entry[5] += wb
+        entry[6] += wt
         entry[2].append(int(trace.head[k]))
     return _edge_columns(keys, labels)
 
@@ -140,14 +149,14 @@ def _edge_columns(
         )
     }
     top = max((max(v[0], v[1]) for v in keys.values()), default=1.0) or 1.0
-    for (layer, src, dst), (wb, wt, heads, kb, kt) in sorted(keys.items()):
+    for (layer, src, dst), (kwb, kwt, heads, kb, kt, wb, wt) in sorted(keys.items()):
         status = "shared" if kb and kt else ("base" if kb else "tuned")
         cols["x0"].append(layer)
         cols["y0"].append(-src)
         cols["x1"].append(layer - 1)
         cols["y1"].append(-dst)
         cols["colour"].append({"shared": SHARED, "base": BASE, "tuned": TUNED}[status])
-        cols["width"].append(0.8 + 7.0 * max(wb, wt) / top)
+        cols["width"].append(0.8 + 7.0 * max(kwb, kwt) / top)
         cols["status"].append(STATUS_LABELS[status])
         cols["wb"].append(round(wb, 4))
         cols["wt"].append(round(wt, 4))
@@ -161,9 +170,10 @@ def _edge_columns(
 
 
 def _node_sizes(influence: np.ndarray) -> np.ndarray:
-    """Marker size per node from influence, normalised per layer so every layer stays readable."""
-    peak = influence.max(axis=1, keepdims=True)
-    rel = np.divide(influence, peak, out=np.zeros_like(influence), where=peak > 0)
+    """Marker size per node from influence, relative to the largest influence anywhere (the source's): the trace's
+    spreading and the decay α per layer both show as smaller markers further from the source."""
+    peak = float(influence.max(initial=0.0))
+    rel = influence / peak if peak > 0 else np.zeros_like(influence)
     return np.where(rel > 0, 5.0 + 13.0 * np.sqrt(rel), 0.0)
 
 
@@ -445,15 +455,18 @@ def build_flow_layout(
     rb_top = rollout(analysis.attn_base[a - 1 : b], s.heads)[-1] if s.method == "rollout" else None
     rt_top = rollout(analysis.attn_tuned[a - 1 : b], s.heads)[-1] if s.method == "rollout" else None
 
-    def pack(sp: Sparse) -> dict[str, list[Any]]:
-        if not enabled:
-            return {"layer": [], "head": [], "src": [], "dst": [], "w": []}
+    def pack(sp: Sparse, other: np.ndarray) -> dict[str, np.ndarray]:
+        """The entries as typed arrays (BokehJS receives them as binary, compact and exact): the model's weight
+        ``w`` and the other model's weight ``wo`` on the same (layer, head, src, dst), for the hover."""
+        if not enabled:  # nothing to send: a click only says to raise τ
+            sp = Sparse(*(np.zeros(0, dtype=int) for _ in range(4)), weight=np.zeros(0))
         return {
-            "layer": sp.layer.tolist(),
-            "head": sp.head.tolist(),
-            "src": sp.src.tolist(),
-            "dst": sp.dst.tolist(),
-            "w": np.round(sp.weight, 6).tolist(),
+            "layer": sp.layer.astype(np.int16),
+            "head": sp.head.astype(np.int16),
+            "src": sp.src.astype(np.int16),
+            "dst": sp.dst.astype(np.int16),
+            "w": sp.weight.astype(np.float32),
+            "wo": other[sp.layer - 1, sp.head, sp.src, sp.dst].astype(np.float32),
         }
 
     callback = CustomJS(
@@ -467,8 +480,8 @@ def build_flow_layout(
             "note": note,
             "title": graph.title,
             "title_rest": title_rest,
-            "spb": pack(sp_b),
-            "spt": pack(sp_t),
+            "spb": pack(sp_b, analysis.attn_tuned),
+            "spt": pack(sp_t, analysis.attn_base),
             "rb": None if rb_top is None else np.round(rb_top, 6).tolist(),
             "rt": None if rt_top is None else np.round(rt_top, 6).tolist(),
             "labels": list(labels),
@@ -534,41 +547,50 @@ function run(sp) {
   return {infl: infl, kept: kept};
 }
 const rb_ = run(spb), rt_ = run(spt);
-// edges summed over heads per (layer, from, to)
-const agg = new Map();
+// every kept (layer, head, from, to) once, with both models' weights on it (the other model's may be below τ)
+const perHead = new Map();
 function add(res, sp, which) {
   for (const k of res.kept) {
-    const key = sp.layer[k] + "," + sp.src[k] + "," + sp.dst[k];
-    let e = agg.get(key);
-    if (!e) { e = {l: sp.layer[k], j: sp.src[k], i: sp.dst[k], wb: 0, wt: 0, kb: false, kt: false, heads: new Set()}; agg.set(key, e); }
-    if (which === "b") { e.wb += sp.w[k] / nh; e.kb = true; } else { e.wt += sp.w[k] / nh; e.kt = true; }
-    e.heads.add(sp.head[k]);
+    const key = sp.layer[k] + "," + sp.head[k] + "," + sp.src[k] + "," + sp.dst[k];
+    let e = perHead.get(key);
+    if (!e) { e = {l: sp.layer[k], h: sp.head[k], j: sp.src[k], i: sp.dst[k], kb: false, kt: false, wb: 0, wt: 0}; perHead.set(key, e); }
+    if (which === "b") { e.kb = true; e.wb = sp.w[k]; e.wt = sp.wo[k]; } else { e.kt = true; e.wt = sp.w[k]; e.wb = sp.wo[k]; }
   }
 }
 add(rb_, spb, "b"); add(rt_, spt, "t");
+// edges summed over heads per (layer, from, to): shown weights over every keeping head, width by the kept weight
+const agg = new Map();
+for (const e of perHead.values()) {
+  const key = e.l + "," + e.j + "," + e.i;
+  let a = agg.get(key);
+  if (!a) { a = {l: e.l, j: e.j, i: e.i, kwb: 0, kwt: 0, wb: 0, wt: 0, kb: false, kt: false, heads: new Set()}; agg.set(key, a); }
+  a.wb += e.wb / nh; a.wt += e.wt / nh;
+  if (e.kb) { a.kwb += e.wb / nh; a.kb = true; }
+  if (e.kt) { a.kwt += e.wt / nh; a.kt = true; }
+  a.heads.add(e.h);
+}
 let top = 0;
-for (const e of agg.values()) { top = Math.max(top, e.wb, e.wt); }
+for (const a of agg.values()) { top = Math.max(top, a.kwb, a.kwt); }
 if (top === 0) { top = 1; }
 const cols = {x0: [], y0: [], x1: [], y1: [], colour: [], width: [], status: [], wb: [], wt: [], heads: [], from: [], to: [], layer: [], xm: [], ym: []};
-const keys = Array.from(agg.keys()).sort();
-for (const key of keys) {
-  const e = agg.get(key);
+const ordered = Array.from(agg.values()).sort((p, q) => p.l - q.l || p.j - q.j || p.i - q.i);
+for (const e of ordered) {
   const st = e.kb && e.kt ? "shared" : (e.kb ? "base" : "tuned");
   cols.x0.push(e.l); cols.y0.push(-e.j); cols.x1.push(e.l - 1); cols.y1.push(-e.i);
-  cols.colour.push(colours[st]); cols.width.push(0.8 + 7.0 * Math.max(e.wb, e.wt) / top);
+  cols.colour.push(colours[st]); cols.width.push(0.8 + 7.0 * Math.max(e.kwb, e.kwt) / top);
   cols.status.push(status_labels[st]); cols.wb.push(e.wb); cols.wt.push(e.wt);
   cols.heads.push(Array.from(e.heads).sort((x, y) => x - y).join(", "));
   cols.from.push(labels[e.j] + " #" + e.j); cols.to.push(labels[e.i] + " #" + e.i); cols.layer.push(e.l);
   cols.xm.push(e.l - 0.5); cols.ym.push(-(e.j + e.i) / 2);
 }
 edges.data = cols;
-// node sizes, normalised per layer
+// node sizes, relative to the largest influence anywhere (as _node_sizes)
 function sizes(infl) {
   const out = [];
-  const peak = infl.map((row) => Math.max(...row));
+  const peak = Math.max(0, ...infl.map((row) => Math.max(...row)));
   for (let k = 0; k < nodes.data.layer.length; k++) {
     const l = nodes.data.layer[k], t = nodes.data.token[k];
-    const rel = peak[l] > 0 ? infl[l][t] / peak[l] : 0;
+    const rel = peak > 0 ? infl[l][t] / peak : 0;
     out.push(rel > 0 ? 5.0 + 13.0 * Math.sqrt(rel) : 0.0);
   }
   return out;
