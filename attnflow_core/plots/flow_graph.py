@@ -459,7 +459,8 @@ def build_flow_layout(
         """The entries as typed arrays (BokehJS receives them as binary, compact and exact): the model's weight
         ``w`` and the other model's weight ``wo`` on the same (layer, head, src, dst), for the hover."""
         if not enabled:  # nothing to send: a click only says to raise τ
-            sp = Sparse(*(np.zeros(0, dtype=int) for _ in range(4)), weight=np.zeros(0))
+            none = np.zeros(0, dtype=int)
+            sp = Sparse(layer=none, head=none, src=none, dst=none, weight=np.zeros(0))
         return {
             "layer": sp.layer.astype(np.int16),
             "head": sp.head.astype(np.int16),
