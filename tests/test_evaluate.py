@@ -273,3 +273,32 @@ def test_cli_detects_rte_style_files(
     assert main([*args, "--columns", "premise=sentence1,hypothesis=sentence2", "--three-way"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["binary_nli"] is False and out["label_names"] == list(NLI)
+
+
+def test_cli_labels_name_a_checkpoint_with_generic_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint that says only LABEL_0/LABEL_1 is scored once --labels names its classes; without them the CLI
+    stops with a one-line error that says to give the label names."""
+    from attnflow_core.__main__ import main
+    from tiny import make_tiny_bert_dir
+
+    model = make_tiny_bert_dir(tmp_path / "generic", with_head=True, labels=("LABEL_0", "LABEL_1"), seed=6)
+    rows = [
+        {"sentence": "the movie was great", "label": 1},
+        {"sentence": "i hate this film", "label": 0},
+        {"sentence": "a boring story", "label": 0},
+    ]
+    path = tmp_path / "sst.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["evaluate", "--task", "sentiment", "--data-file", str(path), "--model", str(model), "--json"]
+    assert main([*args, "--labels", "negative", "positive"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 3 and 0.0 <= out["accuracy"] <= 1.0
+    assert out["label_names"] == ["negative", "positive"]
+    named = load_model(str(model), label_names=("negative", "positive"))
+    expected = evaluate(named, datasets.Dataset.from_list(rows), "sentiment")
+    assert out["accuracy"] == expected.accuracy
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "LABEL_" in err and "give the model's label names" in err

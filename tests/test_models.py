@@ -1,5 +1,6 @@
-"""Loading models and pairs: local checkpoints (safetensors and weights_only .bin), tokenizer checks, the Hub
-offline error, and the embedded LoRA counterparts (slow)."""
+"""Loading models and pairs: local checkpoints (safetensors and weights_only .bin), tokenizer checks, the registry
+and its label names, Hub models from the local cache and the offline error, fingerprints, and the embedded LoRA
+counterparts (slow)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attnflow_core import models
+from attnflow_core.data.tasks import TASKS
 from attnflow_core.models import (
     EMBEDDED_BASE,
     EMBEDDED_TASKS,
     OFFLINE_HINT,
+    REGISTRY,
     IncompatibleTokenizers,
+    ModelLoadError,
+    PairSpec,
     embedded_adapter_dir,
     load_model,
     load_pair,
+    model_fingerprint,
+    registered_labels,
 )
 
 
@@ -185,3 +193,141 @@ def test_embedded_pair_extracts_attention_and_predicts(task: str, text: str, pai
     assert result.prediction_tuned is not None
     assert result.prediction_tuned.label in loaded.tuned.label_names
     assert sum(p for _, p in result.prediction_tuned.probabilities) == pytest.approx(1.0, abs=1e-5)
+
+
+# ---------------------------------------------------------------- the registry and its label names
+
+
+@pytest.mark.parametrize("spec", REGISTRY, ids=lambda s: s.key)
+def test_registered_pairs_name_a_task_and_its_labels(spec: PairSpec) -> None:
+    """Every registered pair belongs to a known task, and label names it sets are that task's labels in the
+    checkpoint's own output order (a permutation: predictions are then matched to the task by name)."""
+    assert spec.task in TASKS
+    if spec.label_names is not None:
+        assert len(spec.label_names) == len(TASKS[spec.task].labels)
+        assert sorted(spec.label_names) == sorted(TASKS[spec.task].labels)
+
+
+def test_textattack_mnli_label_order() -> None:
+    """textattack trained MNLI with ids (contradiction, entailment, neutral), not GLUE's order
+    (QData/TextAttack#684); the embedded adapters carry their own names, so the registry gives none."""
+    mnli = next(s for s in REGISTRY if s.tuned == "textattack/bert-base-uncased-MNLI")
+    assert mnli.label_names == ("contradiction", "entailment", "neutral")
+    assert registered_labels("textattack/bert-base-uncased-MNLI") == (
+        "contradiction",
+        "entailment",
+        "neutral",
+    )
+    assert registered_labels(" textattack/bert-base-uncased-MNLI ") == mnli.label_names
+    assert registered_labels("embedded:nli") is None
+    assert registered_labels("attnflow-no-such-org/unregistered") is None
+
+
+def test_load_pair_takes_the_registrys_label_names(
+    tiny_base_dir: Path, tiny_sentiment_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registered fine-tuned model gets the registry's label names (not its config's) unless others are given."""
+    spec = PairSpec(
+        "tiny",
+        "sentiment",
+        "tiny",
+        str(tiny_base_dir),
+        str(tiny_sentiment_dir),
+        True,
+        ("positive", "negative"),
+    )
+    monkeypatch.setattr(models, "REGISTRY", (spec,))
+    assert load_model(str(tiny_sentiment_dir)).label_names == ("negative", "positive")  # the config's names
+    pair = load_pair(str(tiny_base_dir), str(tiny_sentiment_dir))
+    assert pair.tuned.label_names == ("positive", "negative")
+    assert pair.base.label_names is None
+    given = load_pair(str(tiny_base_dir), str(tiny_sentiment_dir), ("neg", "pos"))
+    assert given.tuned.label_names == ("neg", "pos")
+
+
+# ---------------------------------------------------------------- Hub models from the local cache
+
+
+HUB_ID = "attnflow-test/tiny-cached"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def offline_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache folder with the Hub set offline.
+
+    huggingface_hub copies HF_HUB_CACHE and HF_HUB_OFFLINE into ``huggingface_hub.constants`` when it is imported,
+    and transformers reads those constants (found by experiment: with the environment alone, the cache folder is
+    ignored), so both the environment (which ``models`` reads) and the constants are patched.
+    """
+    import huggingface_hub.constants as hub_constants
+
+    cache = tmp_path / "hf-hub"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+def _put_in_hub_cache(cache: Path, repo_id: str, files: Path) -> Path:
+    """Lay out a model as huggingface_hub caches it: models--ORG--NAME/refs/main -> snapshots/<commit>/files."""
+    import shutil
+
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    for f in files.iterdir():
+        shutil.copy(f, snapshot / f.name)
+    return snapshot
+
+
+def test_cached_hub_model_loads_offline(
+    offline_hub_cache: Path, tmp_path: Path, make_tiny: Callable[..., Path]
+) -> None:
+    """A Hub model downloaded once keeps loading without the network (weights format from the cache's files)."""
+    _put_in_hub_cache(offline_hub_cache, HUB_ID, make_tiny(tmp_path / "tiny", with_head=True, seed=4))
+    m = load_model(HUB_ID)
+    assert m.weights_format == "safetensors"
+    assert m.source == "hub (local cache)"
+    assert m.display_name == HUB_ID and m.label_names == ("negative", "positive")
+    assert (m.num_layers, m.num_heads) == (2, 2)
+
+
+def test_uncached_hub_model_offline_names_the_offline_default(offline_hub_cache: Path) -> None:
+    """The in-process twin of the fresh-process test above: not cached + offline -> ModelLoadError with the fix."""
+    with pytest.raises(ModelLoadError) as info:
+        load_model("attnflow-no-such-org/no-such-model-for-tests")
+    assert "attnflow-no-such-org/no-such-model-for-tests" in str(info.value)
+    assert OFFLINE_HINT in str(info.value)
+
+
+# ---------------------------------------------------------------- fingerprints (keys of caches that outlive a run)
+
+
+def test_fingerprint_of_a_hub_id_is_the_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no local folder of that name
+    assert model_fingerprint("textattack/bert-base-uncased-SST-2") == "textattack/bert-base-uncased-SST-2"
+    assert model_fingerprint(" bert-base-uncased ") == "bert-base-uncased"
+
+
+def test_fingerprint_of_a_local_model_follows_its_files(
+    tmp_path: Path, make_tiny: Callable[..., Path]
+) -> None:
+    """A rewritten weights file (another size, or only another modification time) gives another fingerprint."""
+    import os
+
+    path = make_tiny(tmp_path / "tiny", with_head=True)
+    first = model_fingerprint(str(path))
+    assert first == model_fingerprint(str(path)) and first.startswith(str(path))
+    weights = path / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, (stat.st_atime, stat.st_mtime + 10))
+    touched = model_fingerprint(str(path))
+    assert touched != first
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    os.utime(weights, (stat.st_atime, stat.st_mtime + 10))  # same mtime as before: only the size differs
+    assert model_fingerprint(str(path)) not in (first, touched)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
+from attnflow_core.compare import js_divergence
 from attnflow_core.data.sources import Example
-from attnflow_core.models import load_pair
+from attnflow_core.models import ModelPair, load_pair
 from attnflow_core.overview import (
     OverviewSettings,
     behaviour_labels,
+    cache_key,
     compute_overview,
     example_shift,
     example_stats,
@@ -19,7 +23,7 @@ from attnflow_core.overview import (
     load_overview,
     save_overview,
 )
-from tiny import make_tiny_bert_dir
+from tiny import make_tiny_bert_dir, write_vocab
 
 # Tokens: [CLS] (special), t1 (segment A), t2 (segment B). Layer 1 as below, layer 2 the identity.
 L1 = np.array([[1.0, 0.0, 0.0], [0.5, 0.25, 0.25], [0.2, 0.3, 0.5]])
@@ -124,7 +128,9 @@ def test_file_round_trip(tiny_pair, tmp_path: Path, suffix: str) -> None:
     assert load_overview(path.read_bytes(), path.name).n_examples == 3
 
 
+@pytest.mark.slow
 def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI's defaults: the embedded MiniLM and its QNLI adapter (real models, hence slow)."""
     from attnflow_core.__main__ import main
 
     out = tmp_path / "qa.parquet"
@@ -143,3 +149,129 @@ def test_bad_inputs() -> None:
         load_overview(b"{}", "x.csv")
     with pytest.raises(ValueError, match="not .*overview"):
         load_overview(b'{"schema": "other"}', "x.json")
+
+
+# ---------------------------------------------------------------- head change map: golden values across examples
+
+
+class FixedAttention:
+    """A stand-in for a transformers model: returns hand-built attention (L, H, 3, 3) per example, chosen by the
+    example's one word (input_ids[:, 1]), so compute_overview's statistics can be worked out by hand."""
+
+    def __init__(self, by_word: dict[int, np.ndarray], logits: dict[int, list[float]] | None = None) -> None:
+        self.by_word, self.logits = by_word, logits
+
+    def __call__(self, input_ids: Any, output_attentions: bool = False, **_: Any) -> SimpleNamespace:
+        import torch
+
+        words = input_ids[:, 1].tolist()
+        att = torch.tensor(np.stack([self.by_word[w] for w in words]), dtype=torch.float32)  # (B, L, H, n, n)
+        out = SimpleNamespace(attentions=tuple(att[:, layer] for layer in range(att.shape[1])))
+        if self.logits is not None:
+            out.logits = torch.tensor([self.logits[w] for w in words])
+        return out
+
+
+def _moved(rows: tuple[int, ...]) -> np.ndarray:
+    """One head's 3×3 attention: the identity, with each listed row moved to the next token (a disjoint one-hot,
+    so that row's JS divergence against the identity is exactly 1 bit)."""
+    a = np.eye(3)
+    for r in rows:
+        a[r] = np.roll(np.eye(3)[r], 1)
+    return a
+
+
+SENT_LABELS = ("negative", "positive")
+FIXED_EXAMPLES = [
+    Example("good", "good", None, "positive"),
+    Example("bad", "bad", None, "negative"),
+    Example("movie", "movie", None, "negative"),
+]
+
+
+@pytest.fixture(scope="module")
+def fixed_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelPair, dict[str, int]]:
+    """1 layer × 2 heads; the base attends to itself everywhere. Rows moved in the tuned model, per example:
+    'good' head 0 one row, head 1 none; 'bad' head 0 two rows, head 1 one; 'movie' head 0 none, head 1 all three."""
+    from transformers import BertTokenizerFast
+
+    tok = BertTokenizerFast(vocab=str(write_vocab(tmp_path_factory.mktemp("vocab"))), do_lower_case=True)
+    ids = {w: tok.convert_tokens_to_ids(w) for w in ("good", "bad", "movie")}
+    same = np.stack([np.eye(3), np.eye(3)])[None]  # (1, 2, 3, 3)
+    moved = {"good": ((1,), ()), "bad": ((0, 2), (1,)), "movie": ((), (0, 1, 2))}
+    tuned = {ids[w]: np.stack([_moved(h0), _moved(h1)])[None] for w, (h0, h1) in moved.items()}
+    # Predictions: 'good' positive, 'bad' positive (wrong), 'movie' negative.
+    logits = {ids["good"]: [0.0, 2.0], ids["bad"]: [0.0, 1.0], ids["movie"]: [3.0, 0.0]}
+
+    def loaded(ref: str, model: Any, labels: tuple[str, ...] | None) -> Any:
+        return SimpleNamespace(
+            ref=ref, model=model, tokenizer=tok, label_names=labels, num_layers=1, num_heads=2, max_length=64
+        )
+
+    base = loaded("fixed-base", FixedAttention({i: same for i in ids.values()}), None)
+    pair = ModelPair(base=base, tuned=loaded("fixed-tuned", FixedAttention(tuned, logits), SENT_LABELS))
+    return pair, ids
+
+
+def test_fixed_attention_moves_the_rows_it_says(fixed_pair: tuple[ModelPair, dict[str, int]]) -> None:
+    """The per-example, per-head JS the golden test below starts from (1/3 bit per moved row of three)."""
+    import torch
+
+    pair, ids = fixed_pair
+    expected = {"good": [1 / 3, 0], "bad": [2 / 3, 1 / 3], "movie": [0, 1]}
+    for word, js in expected.items():
+        input_ids = torch.tensor([[2, ids[word], 3]])
+        a = pair.base.model(input_ids).attentions[0][0].numpy()
+        b = pair.tuned.model(input_ids).attentions[0][0].numpy()
+        np.testing.assert_allclose(js_divergence(a, b).mean(-1), js, atol=1e-7, err_msg=word)
+
+
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_head_change_map_golden_across_examples(
+    fixed_pair: tuple[ModelPair, dict[str, int]], batch_size: int
+) -> None:
+    """js_mean / js_std are the mean and (population) standard deviation over examples of each head's JS; an
+    example's shift is its mean JS over all heads."""
+    pair, _ = fixed_pair
+    ov = compute_overview(pair, FIXED_EXAMPLES, "sentiment", OverviewSettings(n=3, batch_size=batch_size))
+    # Head 0: JS 1/3, 2/3, 0 -> mean 1/3; E[x²] = (1/9 + 4/9 + 0) / 3 = 5/27, var = 5/27 - 1/9 = 2/27.
+    # Head 1: JS 0, 1/3, 1 -> mean 4/9; E[x²] = (0 + 1/9 + 1) / 3 = 10/27, var = 10/27 - 16/81 = 14/81.
+    np.testing.assert_allclose(ov.js_mean, [[1 / 3, 4 / 9]], atol=1e-6)
+    np.testing.assert_allclose(ov.js_std, [[np.sqrt(2 / 27), np.sqrt(14) / 9]], atol=1e-6)
+    # Shift = mean over the 2 heads: good (1/3 + 0) / 2, bad (2/3 + 1/3) / 2, movie (0 + 1) / 2.
+    assert ov.examples["uid"].tolist() == ["good", "bad", "movie"]
+    np.testing.assert_allclose(ov.examples["shift"], [1 / 6, 1 / 2, 1 / 2], atol=1e-6)
+    np.testing.assert_allclose(ov.layer_change(), [(1 / 3 + 4 / 9) / 2], atol=1e-6)
+    assert ov.examples["prediction"].tolist() == ["positive", "positive", "negative"]
+    assert ov.examples["correct"].tolist() == [True, False, True]
+    assert ov.base_ref == "fixed-base" and ov.tuned_ref == "fixed-tuned"
+
+
+def test_head_change_map_of_one_example_has_no_spread(fixed_pair: tuple[ModelPair, dict[str, int]]) -> None:
+    """One example: the mean is that example's JS and the standard deviation is 0."""
+    pair, _ = fixed_pair
+    ov = compute_overview(pair, FIXED_EXAMPLES[1:2], "sentiment", OverviewSettings(n=1))
+    np.testing.assert_allclose(ov.js_mean, [[2 / 3, 1 / 3]], atol=1e-6)
+    np.testing.assert_allclose(ov.js_std, [[0.0, 0.0]], atol=1e-6)
+
+
+# ---------------------------------------------------------------- the disk-cache key
+
+
+def test_cache_key_follows_the_models_files_and_label_names(tmp_path: Path) -> None:
+    """The overview cache must not serve stale results for a retrained model or relabelled classes."""
+    base = make_tiny_bert_dir(tmp_path / "base", with_head=False, seed=0)
+    tuned = make_tiny_bert_dir(tmp_path / "tuned", with_head=True, seed=1)
+    settings = OverviewSettings(n=5)
+
+    def key(labels: tuple[str, ...] | None = None) -> str:
+        return cache_key(str(base), str(tuned), "sentiment", "demo", "", settings, labels)
+
+    first = key()
+    assert key() == first  # equal inputs, equal keys
+    assert key(("negative", "positive")) != first
+    assert key(("negative", "positive")) != key(("positive", "negative"))
+    assert cache_key(str(base), str(tuned), "sentiment", "demo", "", OverviewSettings(n=6)) != first
+    weights = tuned / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b"\0")  # a retrained model: other size
+    assert key() != first

@@ -29,6 +29,7 @@ def test_cli_json_schema(dirs: tuple[str, str], capsys: pytest.CaptureFixture[st
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["schema"] == "attnflow.compare/1"
+    assert data["weights"] == {"base": "safetensors", "tuned": "safetensors"}
     n = data["n_tokens"]
     assert data["units"][0] == "[CLS]" and len(data["units"]) == len(data["segments"]) == n
     assert data["prediction"]["label"] in {"negative", "positive"}
@@ -39,6 +40,25 @@ def test_cli_json_schema(dirs: tuple[str, str], capsys: pytest.CaptureFixture[st
     edge = data["edges"][0]
     assert set(edge) >= {"layer", "head", "from", "to", "weight_base", "weight_tuned", "status"}
     assert {e["status"] for e in data["edges"]} <= {"shared", "base", "tuned"}
+
+
+def test_cli_json_weights_name_each_models_own_format(
+    dirs: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``weights`` reports each model's format separately: a tuned model that ships only pytorch_model.bin says so,
+    the safetensors base does not."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    base, tuned = dirs
+    bin_dir = Path(shutil.copytree(tuned, tmp_path / "tuned-bin"))
+    torch.save(load_file(str(bin_dir / "model.safetensors")), str(bin_dir / "pytorch_model.bin"))
+    (bin_dir / "model.safetensors").unlink()
+    assert main(["compare", "--base", base, "--tuned", str(bin_dir), "--text", "good movie", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["weights"] == {"base": "safetensors", "tuned": "pytorch_model.bin (torch weights_only)"}
 
 
 @pytest.mark.parametrize("method", ["trace", "rollout", "maxflow"])

@@ -59,6 +59,15 @@ def named(doc: dict[str, Any], name: str) -> dict[str, Any]:
     raise AssertionError(f"no Bokeh model named {name!r} in the figure")
 
 
+def titles(doc: dict[str, Any]) -> list[str]:
+    """The texts of the figures' titles in a Bokeh document."""
+    return [
+        str(obj["attributes"].get("text", ""))
+        for obj in walk(doc)
+        if obj.get("type") == "object" and obj.get("name") == "Title"
+    ]
+
+
 def column_of(source: dict[str, Any], column: str) -> list[Any]:
     data = source["attributes"]["data"]
     entries = dict(data["entries"]) if data.get("type") == "map" else data
@@ -113,6 +122,77 @@ def test_source_token_and_words_change_the_view() -> None:
     assert "France" in column_of(nodes, "label") or "france" in column_of(nodes, "label")
 
 
+def test_layer_range_limits_the_graph_to_those_layers() -> None:
+    """Layers 3..5: the nodes run from layer 2 (the input of layer 3) to 5, the edges lie in layers 3..5."""
+    at = open_page("pages/flow.py")
+    assert set(column_of(named(bokeh_docs(at)[0], "nodes"), "layer")) == set(range(0, 7))  # MiniLM: 6 layers
+    at.sidebar.slider(key="_w_layers").set_value((3, 5)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    doc = bokeh_docs(at)[0]
+    assert set(column_of(named(doc, "nodes"), "layer")) == {2, 3, 4, 5}
+    layers = set(column_of(named(doc, "edges"), "layer"))
+    assert layers and layers <= {3, 4, 5}
+    assert any("at layer 5 down" in t for t in titles(doc))
+    assert at.query_params["layers"] in ("3-5", ["3-5"])
+
+
+def test_head_subset_traces_fewer_edges() -> None:
+    """One head instead of all twelve keeps fewer edges, and the graph's title names the heads."""
+    at = open_page("pages/flow.py")
+    doc = bokeh_docs(at)[0]
+    n_all = len(column_of(named(doc, "edges"), "x0"))
+    assert any(t.endswith("heads all") for t in titles(doc))
+    at.sidebar.multiselect(key="_w_heads").set_value([0]).run()
+    assert not at.exception, [e.message for e in at.exception]
+    doc = bokeh_docs(at)[0]
+    edges = named(doc, "edges")
+    assert 0 < len(column_of(edges, "x0")) < n_all
+    assert set(column_of(edges, "heads")) == {"0"}
+    assert any(t.endswith("heads [0]") for t in titles(doc))
+    assert at.query_params["heads"] in ("0", ["0"])
+
+
+def test_decay_shrinks_the_markers_of_the_lower_layers() -> None:
+    """Influence is multiplied by α per layer travelled and markers grow with √(influence / the source's): with
+    α = 0.5 a node k layers below the source has (size − 5) scaled by √0.5^k; the source layer is unchanged."""
+    at = open_page("pages/flow.py")
+    nodes = named(bokeh_docs(at)[0], "nodes")
+    layer, full = column_of(nodes, "layer"), column_of(nodes, "sb")
+    at.sidebar.slider(key="_w_alpha").set_value(0.5).run()
+    assert not at.exception, [e.message for e in at.exception]
+    nodes = named(bokeh_docs(at)[0], "nodes")
+    assert column_of(nodes, "layer") == layer
+    half = column_of(nodes, "sb")
+    top = max(layer)
+    for lay, f, h in zip(layer, full, half, strict=True):
+        if f == 0:
+            assert h == 0  # unreached stays unreached: α changes sizes, not which edges are kept
+        else:
+            assert h - 5.0 == pytest.approx((f - 5.0) * 0.5 ** ((top - lay) / 2), rel=1e-6, abs=1e-9)
+    lower = [(f, h) for lay, f, h in zip(layer, full, half, strict=True) if lay < top and f > 5.0 + 1e-3]
+    assert lower and all(h < f for f, h in lower)
+    assert any("α = 0.5" in t for t in titles(bokeh_docs(at)[0]))
+
+
+def test_hiding_special_tokens_changes_the_flow_and_the_url() -> None:
+    """Hiding [CLS]/[SEP] (renormalised by default) drops the edges into them, which MiniLM's sink heads otherwise
+    draw, and changes the sentence scores; the URL records the mode."""
+    at = open_page("pages/flow.py")
+    doc = bokeh_docs(at)[0]
+    sinks = ("[CLS] #", "[SEP] #")
+    assert any(t.startswith(sinks) for t in column_of(named(doc, "edges"), "to"))
+    scores = column_of(named(doc, "sentence"), "sb")
+    assert "special" not in at.query_params
+    at.sidebar.toggle(key="_w_hide_special").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.sidebar.radio(key="_w_special_mode").value == "renormalise"
+    doc = bokeh_docs(at)[0]
+    to = column_of(named(doc, "edges"), "to")
+    assert to and not any(t.startswith(sinks) for t in to)
+    assert column_of(named(doc, "sentence"), "sb") != scores
+    assert at.query_params["special"] in ("renormalise", ["renormalise"])
+
+
 @pytest.mark.parametrize("method", ["rollout", "maxflow"])
 def test_other_methods_render(method: str) -> None:
     at = open_page("pages/flow.py", method=method)
@@ -122,13 +202,19 @@ def test_other_methods_render(method: str) -> None:
 
 
 def test_head_page_selects_a_head() -> None:
+    """Choosing another head redraws its attention matrices (the preselected head is the most changed one)."""
     at = open_page("pages/heads.py")
     (doc,) = bokeh_docs(at)
     named(doc, "js_heatmap")
+    preselected = at.selectbox(key="head_pick").value
+    other = (1, 0) if preselected != (1, 0) else (1, 1)  # another head: its own attention pattern
     first = column_of(named(doc, "matrix_base"), "v")
-    at.selectbox(key="head_pick").set_value((1, 0)).run()
+    at.selectbox(key="head_pick").set_value(other).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox(key="head_pick").value == other
     second = column_of(named(bokeh_docs(at)[0], "matrix_base"), "v")
-    assert first != second or at.selectbox(key="head_pick").value == (1, 0)
+    assert len(second) == len(first)  # same tokens, same matrix size
+    assert second != first
 
 
 def test_url_parameters_select_task_and_settings() -> None:
@@ -140,23 +226,52 @@ def test_url_parameters_select_task_and_settings() -> None:
 
 
 def test_examples_search_filter_and_custom_input() -> None:
+    """The search box filters the table; the form's "Analyse this example" button makes typed text the example."""
     at = open_page("pages/examples.py")
     at.text_input(key="search").set_value("zzzz-no-such-word").run()
     assert any("No example matches" in i.value for i in at.info)
     at.text_input(key="search").set_value("").run()
     at.text_area[0].set_value("Who painted the Mona Lisa?")
     at.text_area[1].set_value("The Mona Lisa was painted by Leonardo da Vinci.")
-    at.button[0].click()
-    at.run()
-    for b in at.button:
-        if b.label == "Analyse this example":
-            b.click().run()
-            break
-    assert not at.exception
+    (submit,) = [b for b in at.button if b.label == "Analyse this example"]
+    submit.click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["custom_text"] == "Who painted the Mona Lisa?"
+    assert at.session_state["example"] == ""
     at.switch_page("pages/flow.py")
     at.run()
     text = " ".join(m.value for m in at.markdown)
     assert "Who painted the Mona Lisa?" in text
+
+
+def shown_count(at: AppTest) -> int:
+    """How many examples the table's filters let through (its caption; the table shows one page of them)."""
+    (caption,) = [c.value for c in at.caption if " examples · page " in c.value]
+    return int(caption.split(" examples", 1)[0].replace(",", ""))
+
+
+def test_examples_gold_label_filter_and_prediction_columns() -> None:
+    """The gold-label filter narrows the table to that label; every row shows the fine-tuned model's prediction,
+    its confidence and the verdict against the gold label."""
+    from attnflow_core.data.sources import load_examples
+
+    gold = load_examples("qa", "demo", None).to_pandas()["label"]
+    at = open_page("pages/examples.py")
+    (table,) = at.dataframe
+    page = table.value
+    assert {"prediction", "confidence", "verdict"} <= set(page.columns)
+    assert set(page["prediction"]) <= {"entailment", "not_entailment"}
+    assert page["confidence"].between(0.0, 1.0).all()
+    right = (page["prediction"] == page["gold"]).map({True: "✓ correct", False: "✗ wrong"})
+    assert (
+        page["verdict"].tolist() == right.tolist()
+    )  # the demo rows are all labelled: every row has a verdict
+    assert shown_count(at) == len(gold)
+    at.multiselect(key="label_filter").set_value(["not_entailment"]).run()
+    assert not at.exception, [e.message for e in at.exception]
+    narrowed = at.dataframe[0].value
+    assert len(narrowed) > 0 and set(narrowed["gold"]) == {"not_entailment"}
+    assert shown_count(at) == (gold == "not_entailment").sum() < len(gold)
 
 
 def test_overview_computes_a_small_overview() -> None:
@@ -168,3 +283,28 @@ def test_overview_computes_a_small_overview() -> None:
     named(doc, "overview_layout")
     assert any(m.label == "Examples" and m.value == "6" for m in at.metric)
     assert any("Reading:" in m.value for m in at.markdown)
+    assert any(t.startswith("Cross-segment attention") for t in titles(doc))  # a pair task: A and B
+
+
+def test_overview_of_a_single_sentence_task_has_no_cross_segment_figure() -> None:
+    """Sentiment has no second segment: the overview renders without the cross-segment figure."""
+    at = open_page("pages/overview.py", task="sentiment")
+    at.number_input(key="ov_n").set_value(4).run()
+    at.button(key="ov_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    (doc,) = bokeh_docs(at)
+    named(doc, "overview_layout")
+    assert any(m.label == "Examples" and m.value == "4" for m in at.metric)
+    assert any(t.startswith("Head behaviour") for t in titles(doc))
+    assert not any(t.startswith("Cross-segment") for t in titles(doc))
+
+
+def test_unknown_example_id_in_the_url_warns() -> None:
+    """A shared link to an example this source lacks says so (and shows the first example) instead of silently
+    showing another one."""
+    at = open_page("pages/flow.py", ex="nope")
+    warnings = [w.value for w in at.sidebar.warning] + [w.value for w in at.warning]
+    assert any("nope" in w and "not in this source" in w for w in warnings), warnings
+    assert not at.error, [e.value for e in at.error]
+    assert "What is the capital of France?" in " ".join(m.value for m in at.markdown)  # the first example

@@ -1,0 +1,40 @@
+"""``pages.common`` helpers that need no running app: the folder name of a user's fine-tuned counterpart."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pages.common import user_model_name
+
+
+def _rows(*sentences: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "uid": [f"u{i}" for i in range(len(sentences))],
+            "sentence": list(sentences),
+            "label": ["positive", "negative"][: len(sentences)],
+        }
+    )
+
+
+def test_same_rows_give_the_same_name() -> None:
+    """The name must be stable, so a counterpart trained once is found again ("Use my counterpart")."""
+    a = _rows("a good movie", "a bad film")
+    assert user_model_name("sentiment", "file", "", a) == user_model_name("sentiment", "file", "", a.copy())
+
+
+def test_other_rows_of_the_same_size_give_another_name() -> None:
+    """Two different files with as many rows must not share (and overwrite) one counterpart."""
+    a = user_model_name("sentiment", "file", "", _rows("a good movie", "a bad film"))
+    b = user_model_name("sentiment", "file", "", _rows("a great movie", "a bad film"))
+    relabelled = _rows("a good movie", "a bad film").assign(label=["negative", "positive"])
+    c = user_model_name("sentiment", "file", "", relabelled)
+    assert len({a, b, c}) == 3
+
+
+def test_name_is_readable_and_safe() -> None:
+    """Task, source, split and row count are readable in the name; characters unsafe in a folder name are replaced."""
+    name = user_model_name("sentiment", "vader", "movie/reviews", _rows("a good movie", "a bad film"))
+    assert name.startswith("sentiment-vader-movie-reviews-2-")
+    assert "/" not in name
+    assert user_model_name("sentiment", "demo", "", _rows("a good movie")).startswith("sentiment-demo-all-1-")
