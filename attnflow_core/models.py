@@ -227,6 +227,17 @@ def embedded_adapter_dir(task: str) -> Path:
     return EMBEDDED_DIR / task
 
 
+def embedded_card(task: str) -> dict[str, Any]:
+    """The recorded model card (``attnflow.json``) of an embedded counterpart: data, recipe, accuracy, time."""
+    path = embedded_adapter_dir(task) / "attnflow.json"
+    if not path.exists():
+        raise ModelLoadError(
+            f"embedded counterpart for {task!r} is missing at {path.parent}; rebuild it with "
+            f"`python -m attnflow_core finetune --task {task} --embedded`"
+        )
+    return dict(json.loads(path.read_text()))
+
+
 def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
 

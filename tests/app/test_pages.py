@@ -308,3 +308,13 @@ def test_unknown_example_id_in_the_url_warns() -> None:
     assert any("nope" in w and "not in this source" in w for w in warnings), warnings
     assert not at.error, [e.value for e in at.error]
     assert "What is the capital of France?" in " ".join(m.value for m in at.markdown)  # the first example
+
+
+def test_about_page_reports_the_embedded_counterparts_accuracy() -> None:
+    """The About page reads each embedded model card: one row per task with its held-out accuracy."""
+    at = open_page("pages/about.py")
+    frames = [df.value for df in at.dataframe]
+    table = next(f for f in frames if "held-out accuracy" in f.columns)
+    assert sorted(table["task"]) == ["nli", "qa", "sentiment"]
+    assert all(v.endswith("%") for v in table["held-out accuracy"])
+    assert "sst2_validation" in " ".join(table["other evaluation"])
