@@ -72,6 +72,12 @@ def test_parse_label_errors(value: object, labels: tuple[str, ...], binary: bool
         parse_label(value, labels, binary)
 
 
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    """Rows as a JSON Lines file (the evaluation CLI's input)."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def test_prediction_index_merges_neutral_and_contradiction_for_binary_nli() -> None:
     assert [prediction_index(p, NLI, True) for p in NLI] == [0, 1, 1]
     assert [prediction_index(p, NLI, False) for p in ("contradiction", "entailment", "neutral")] == [2, 0, 1]
@@ -194,8 +200,7 @@ def test_cli_json_on_a_small_file(
         {"sentence": "i hate this film", "label": 0},
         {"sentence": "a funny story", "label": 1},
     ]
-    path = tmp_path / "rows.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = write_jsonl(tmp_path / "rows.jsonl", rows)
     assert (
         main(
             [
@@ -244,8 +249,7 @@ def test_cli_json_with_the_embedded_counterpart(tmp_path: Path, capsys: pytest.C
         },
         {"question": "Who won the game?", "sentence": "The river Rhine flows through Germany.", "label": 1},
     ]
-    path = tmp_path / "qnli.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = write_jsonl(tmp_path / "qnli.jsonl", rows)
     assert main(["evaluate", "--task", "qa", "--data-file", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == "embedded:qa"
@@ -262,8 +266,7 @@ def test_cli_detects_rte_style_files(
         {"sentence1": "a man is playing guitar", "sentence2": "a man is playing music", "label": 0, "idx": 0},
         {"sentence1": "a dog runs", "sentence2": "a cat runs", "label": 1, "idx": 1},
     ]
-    path = tmp_path / "rte.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = write_jsonl(tmp_path / "rte.jsonl", rows)
     args = ["evaluate", "--task", "nli", "--data-file", str(path), "--model", str(tiny_nli_dir), "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
@@ -289,8 +292,7 @@ def test_cli_labels_name_a_checkpoint_with_generic_labels(
         {"sentence": "i hate this film", "label": 0},
         {"sentence": "a boring story", "label": 0},
     ]
-    path = tmp_path / "sst.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = write_jsonl(tmp_path / "sst.jsonl", rows)
     args = ["evaluate", "--task", "sentiment", "--data-file", str(path), "--model", str(model), "--json"]
     assert main([*args, "--labels", "negative", "positive"]) == 0
     out = json.loads(capsys.readouterr().out)
