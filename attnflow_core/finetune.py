@@ -766,9 +766,9 @@ _HUB_EVAL_SPLIT = {"sentiment": "validation", "qa": "validation", "nli": "valida
 EMBEDDED_RECIPES: dict[str, dict[str, Any]] = {
     "qa": {
         "config": {
-            "epochs": 4.0,
-            "lr": 5e-4,
-            "head_lr": 1e-3,
+            "epochs": 3.0,
+            "lr": 1e-3,
+            "head_lr": 2e-3,
             "lora_rank": 16,
             "lora_alpha": 32,
             "max_length": 128,
