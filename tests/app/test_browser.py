@@ -338,6 +338,8 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
     assert "what" in caption and "clicked" in caption
     # the caption re-rendered in the page, not only in the model
     assert pg.get_by_text("clicked").count() >= 1
+    pg.mouse.move(5, 5)  # away from the graph: no tooltip over the screenshot
+    pg.wait_for_timeout(300)
     pg.screenshot(path=str(screenshots / "2b-attention-flow-clicked-what.png"), full_page=True)
 
 
