@@ -83,6 +83,7 @@ class Selection:
     text_pair: str | None
     gold: str | None
     settings: FlowSettings
+    num_layers: int  # of the models (for the layer-range default)
 
 
 # ---------------------------------------------------------------- cached loaders (the page boundary)
@@ -225,10 +226,15 @@ def init_state() -> None:
     ss.setdefault("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
 
 
-def sync_url() -> None:
-    """Mirror the selection into the URL so the view can be shared; only non-default values are written."""
+def sync_url(selection: Selection | None = None) -> None:
+    """Mirror the selection into the URL so the view can be shared; only non-default values are written (the
+    task's first model pair and the full layer range count as defaults too)."""
     ss = st.session_state
     wanted = {}
+    implicit: dict[str, str] = {}
+    if selection is not None:
+        implicit["pair"] = pairs_for_task(selection.task)[0].key
+        implicit["layers"] = f"1-{selection.num_layers}"
     for key, (param, default) in URL_KEYS.items():
         value = ss.get(key, default)
         if key == "layers" and isinstance(value, (list, tuple)):
@@ -236,7 +242,7 @@ def sync_url() -> None:
         elif isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
         value = str(value)
-        if value != default and value != "":
+        if value not in (default, "", implicit.get(key)):
             wanted[param] = value
     if ss.get("hide_special"):
         wanted["special"] = str(ss.get("special_mode", "renormalise"))
@@ -482,6 +488,7 @@ def sidebar() -> Selection | None:
         text_pair=text_pair,
         gold=gold,
         settings=settings,
+        num_layers=n_layers,
     )
 
 
@@ -577,7 +584,7 @@ def page_setup() -> Selection | None:
     ensure_navigation()
     init_state()
     selection = sidebar()
-    sync_url()
+    sync_url(selection)
     return selection
 
 
