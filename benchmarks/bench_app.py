@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bokeh.embed import json_item
 
@@ -43,6 +43,11 @@ ANSWER = (
     "of more than two months it anchored off Cape Cod, where the passengers signed a compact before going ashore to "
     "find a place to build their first houses before winter."
 )
+
+
+def serialised(build: Callable[..., Any], *args: Any) -> int:
+    """Build a layout and serialise it as the page does (streamlit-bokeh sends ``json_item``); its size in bytes."""
+    return len(json.dumps(json_item(build(*args))))
 
 
 def timed(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
@@ -81,20 +86,19 @@ def main() -> None:
         ("method max-flow", replace(base, method="maxflow")),
     ]:
         t_an, analysis = timed(partial(analyse, result, settings), args.repeat)
-
-        def render(a=analysis) -> int:
-            flow = json.dumps(json_item(build_flow_layout(a, result)))
-            heads = json.dumps(json_item(build_head_diff_layout(a)))
-            return len(flow) + len(heads)
-
-        t_plot, size = timed(render, args.repeat)
-        total = t_an + t_plot
-        rows.append(total)
+        # A rerun re-renders the page the student is on: time each page's layout on its own.
+        t_flow, flow_size = timed(partial(serialised, build_flow_layout, analysis, result), args.repeat)
+        t_heads, heads_size = timed(partial(serialised, build_head_diff_layout, analysis), args.repeat)
+        worst = t_an + max(t_flow, t_heads)
+        rows.append(worst)
         print(
-            f"{name:34s} analyse {t_an * 1000:6.0f} ms  build+serialise {t_plot * 1000:6.0f} ms  "
-            f"total {total * 1000:6.0f} ms  ({total / t_extract:4.1f}x the forwards; {size / 1e6:.1f} MB JSON)"
+            f"{name:31s} analyse {t_an * 1000:4.0f} ms + Attention flow layout {t_flow * 1000:4.0f} ms "
+            f"({flow_size / 1e6:.1f} MB) | Head differences layout {t_heads * 1000:4.0f} ms ({heads_size / 1e6:.1f} MB)"
+            f" -> slower page {worst * 1000:5.0f} ms ({worst / t_extract:4.1f}x the forwards)"
         )
-    print(f"worst settings change: {max(rows) * 1000:.0f} ms (target: about 1 s)")
+    print(
+        f"worst settings change (analyse + the slower page's layout): {max(rows) * 1000:.0f} ms (target: about 1 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import BasicTicker, ColumnDataSource, CustomJS, LinearColorMapper, Range1d, TapTool
+from bokeh.models import (
+    BasicTicker,
+    ColumnDataSource,
+    CustomJS,
+    CustomJSHover,
+    HoverTool,
+    LinearColorMapper,
+    Range1d,
+    TapTool,
+)
 from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import Div
 from bokeh.palettes import Blues256, Greys256, RdBu11
@@ -66,16 +75,21 @@ def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, hig
     return fig, src, cells
 
 
-def _matrix_source(m: np.ndarray, labels: tuple[str, ...]) -> dict[str, list[Any]]:
+def _matrix_source(m: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
+    """One n × n matrix as cells: numeric columns as arrays (sent to the browser as compact binary); the hover
+    turns x/y back into token labels (no per-cell strings: 128 tokens make 16k cells per matrix)."""
     n = m.shape[0]
     jj, ii = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     return {
-        "x": ii.ravel().tolist(),
-        "y": jj.ravel().tolist(),
-        "v": np.round(m.ravel(), 5).tolist(),
-        "from": [labels[j] for j in jj.ravel()],
-        "to": [labels[i] for i in ii.ravel()],
+        "x": ii.ravel().astype(np.int32),
+        "y": jj.ravel().astype(np.int32),
+        "v": m.ravel().astype(np.float32),
     }
+
+
+def _label_of(labels: tuple[str, ...]) -> CustomJSHover:
+    """A hover formatter that shows the token label at an index."""
+    return CustomJSHover(args={"labels": list(labels)}, code="return labels[value] + ' #' + value;")
 
 
 def _matrix_figure(
@@ -88,12 +102,17 @@ def _matrix_figure(
         height=size,
         x_range=Range1d(start=-0.5, end=n - 0.5),
         y_range=Range1d(start=n - 0.5, end=-0.5),
-        tools="save,hover,box_zoom,reset",
-        tooltips=[("from (query)", "@from"), ("to (key)", "@to"), ("value", "@v{0.0000}")],
+        tools="save,box_zoom,reset",
         title=title,
         toolbar_location="above",
     )
     fig.rect("x", "y", 1, 1, source=src, fill_color={"field": "v", "transform": mapper}, line_color=None)
+    fig.add_tools(
+        HoverTool(
+            tooltips=[("from (query)", "@y{label}"), ("to (key)", "@x{label}"), ("value", "@v{0.0000}")],
+            formatters={"@x": _label_of(labels), "@y": _label_of(labels)},
+        )
+    )
     ticks = list(range(n))
     overrides: dict[float | str, Any] = {i: labels[i] for i in ticks}
     fig.xaxis.ticker = fig.yaxis.ticker = ticks

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bokeh.models import ColumnDataSource, LinearColorMapper, TapTool
+from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper, TapTool
 from bokeh.models.annotations import ColorBar
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.models.widgets import Div
+from bokeh.plotting import figure as figure_type
 
 from attnflow_core.analysis import Analysis, FlowSettings, analyse
 from attnflow_core.extract import ExampleResult
@@ -73,9 +74,16 @@ def test_matrices_hold_the_selected_head_and_its_difference(layout: Any, analysi
     np.testing.assert_allclose(_matrix(layout, "matrix_tuned"), tuned, atol=1e-5)
     np.testing.assert_allclose(_matrix(layout, "matrix_diff"), tuned - base, atol=1e-5)
     assert np.abs(tuned - base).max() > 1e-4  # the two tiny models do differ
-    d = layout.select_one({"name": "matrix_base"}).data
-    k = d["y"].index(3)  # a cell of query token 3
-    assert d["from"][k] == analysis.labels[3] and d["to"][k] == analysis.labels[d["x"][k]]
+    # The hover names the cell's tokens: x/y indices turned into labels in the browser (no per-cell strings).
+    fig = next(f for f in layout.select({"type": figure_type}) if f.title.text == "pre-trained")
+    hover = fig.select_one(HoverTool)
+    assert (
+        dict(hover.tooltips)["from (query)"] == "@y{label}"
+        and dict(hover.tooltips)["to (key)"] == "@x{label}"
+    )
+    for field in ("@x", "@y"):
+        assert hover.formatters[field].args["labels"] == list(analysis.labels)
+        assert "labels[value]" in hover.formatters[field].code
 
 
 def test_difference_colours_red_for_more_blue_for_less(layout: Any, analysis: Analysis) -> None:
@@ -143,7 +151,7 @@ def test_tapping_a_cell_shows_that_head(
     lim = max(np.abs(np.asarray(out["src_d"]["data"]["v"])).max(), 1e-3)
     assert (out["diff_mapper"]["low"], out["diff_mapper"]["high"]) == pytest.approx((-lim, lim))
     assert out["other"]["selected"]["indices"] == [0]
-    assert out["src_b"]["data"]["x"] == layout.select_one({"name": "matrix_base"}).data["x"]
+    assert out["src_b"]["data"]["x"] == list(layout.select_one({"name": "matrix_base"}).data["x"])
     same = build_head_diff_layout(analysis, (1, 0))
     assert out["caption"]["text"] == same.select_one({"name": "head_caption"}).text
 
