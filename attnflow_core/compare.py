@@ -24,24 +24,30 @@ class HeadDiff:
     flow_share_tuned: np.ndarray | None
 
 
-def js_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Jensen–Shannon divergence in bits along ``axis`` (inputs are normalised first; all-zero rows give 0)."""
+def xlogx(x: np.ndarray) -> np.ndarray:
+    """x·ln x elementwise, with 0·ln 0 = 0 (the log is taken only where x > 0): (...) -> (...)."""
+    return x * np.log(x, out=np.zeros_like(x), where=x > 0)
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1, normalised: bool = False) -> np.ndarray:
+    """Jensen–Shannon divergence in bits along ``axis`` (inputs are normalised first; all-zero rows give 0).
+
+    ``normalised=True`` promises that every row already sums to 1 (softmax attention), which skips the
+    normalisation: the dataset overview calls this for every example.
+    """
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     if p.shape != q.shape:
         raise ValueError(f"p and q must have the same shape; got {p.shape} and {q.shape}")
-    if (p < 0).any() or (q < 0).any():
+    if p.min(initial=0.0) < 0 or q.min(initial=0.0) < 0:
         raise ValueError("p and q must be non-negative (attention weights)")
     ps, qs = p.sum(axis=axis, keepdims=True), q.sum(axis=axis, keepdims=True)
-    p = np.divide(p, ps, out=np.zeros_like(p), where=ps > 0)
-    q = np.divide(q, qs, out=np.zeros_like(q), where=qs > 0)
+    if not normalised:
+        p = np.divide(p, ps, out=np.zeros_like(p), where=ps > 0)
+        q = np.divide(q, qs, out=np.zeros_like(q), where=qs > 0)
     m = 0.5 * (p + q)
-
-    def kl(a: np.ndarray) -> np.ndarray:
-        ratio = np.divide(a, m, out=np.ones_like(a), where=(a > 0) & (m > 0))
-        return np.sum(a * np.log2(ratio), axis=axis)
-
-    js = 0.5 * kl(p) + 0.5 * kl(q)
+    # JS = H(m) - (H(p) + H(q)) / 2 with H(x) = -Σ x log x (xlogy gives 0·log 0 = 0): three passes, no ratios.
+    js = (0.5 * (xlogx(p).sum(axis=axis) + xlogx(q).sum(axis=axis)) - xlogx(m).sum(axis=axis)) / np.log(2.0)
     empty = (ps.squeeze(axis) <= 0) | (qs.squeeze(axis) <= 0)
     return np.clip(np.where(empty, 0.0, js), 0.0, 1.0)
 

@@ -22,6 +22,7 @@ from attnflow_core.overview import (
     layer_reading,
     load_overview,
     save_overview,
+    shift_from_stats,
 )
 from tiny import make_tiny_bert_dir, write_vocab
 
@@ -275,3 +276,18 @@ def test_cache_key_follows_the_models_files_and_label_names(tmp_path: Path) -> N
     weights = tuned / "model.safetensors"
     weights.write_bytes(weights.read_bytes() + b"\0")  # a retrained model: other size
     assert key() != first
+
+
+@pytest.mark.parametrize("mode", ["keep", "renormalise"])
+def test_shift_from_stats_equals_example_shift(mode: str) -> None:
+    """The overview's fast shift (reusing each model's row entropies) is the same JS divergence as example_shift."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(2, 2, 3, 6, 6)) * 2.0
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    a, b = e / e.sum(-1, keepdims=True)
+    special, segs = [0, 5], [0, 0, 0, 1, 1, 1]
+    stats = [example_stats(x, segs, special, [], mode) for x in (a, b)]
+    np.testing.assert_allclose(
+        shift_from_stats(*stats), example_shift(a, b, special, mode), rtol=1e-10, atol=1e-12
+    )
+    assert shift_from_stats(stats[0], stats[0]).max() == 0.0  # a model against itself
