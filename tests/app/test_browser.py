@@ -203,7 +203,7 @@ function afViews() {
   return out;
 }
 function afModel(name) {
-  for (const d of Bokeh.documents) { const m = d.get_model_by_name(name); if (m) return m; }
+  for (const d of Bokeh.documents.slice().reverse()) { const m = d.get_model_by_name(name); if (m) return m; }
   return null;
 }
 function afPlotView(name) { const m = afModel(name); return afViews().find((v) => v.model === m); }
