@@ -5,11 +5,14 @@ AppTest sees each streamlit-bokeh chart as a ``bidi_component`` whose JSON holds
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -69,9 +72,16 @@ def titles(doc: dict[str, Any]) -> list[str]:
 
 
 def column_of(source: dict[str, Any], column: str) -> list[Any]:
+    """A column of a serialised ColumnDataSource: a JSON list, or a numpy array sent as (gzipped) base64 bytes."""
     data = source["attributes"]["data"]
     entries = dict(data["entries"]) if data.get("type") == "map" else data
-    return list(entries[column])
+    value = entries[column]
+    if isinstance(value, dict) and value.get("type") == "ndarray":
+        raw = base64.b64decode(value["array"]["data"])
+        if raw[:2] == b"\x1f\x8b":  # Bokeh gzips larger arrays
+            raw = gzip.decompress(raw)
+        return np.frombuffer(raw, dtype=value["dtype"]).tolist()
+    return list(value)
 
 
 def test_every_page_renders_without_errors() -> None:
