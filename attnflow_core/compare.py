@@ -46,7 +46,7 @@ def js_divergence(p: np.ndarray, q: np.ndarray, axis: int = -1, normalised: bool
         p = np.divide(p, ps, out=np.zeros_like(p), where=ps > 0)
         q = np.divide(q, qs, out=np.zeros_like(q), where=qs > 0)
     m = 0.5 * (p + q)
-    # JS = H(m) - (H(p) + H(q)) / 2 with H(x) = -Σ x log x (xlogy gives 0·log 0 = 0): three passes, no ratios.
+    # JS = H(m) - (H(p) + H(q)) / 2 with H(x) = -Σ x log x (xlogx gives 0·log 0 = 0): three passes, no ratios.
     js = (0.5 * (xlogx(p).sum(axis=axis) + xlogx(q).sum(axis=axis)) - xlogx(m).sum(axis=axis)) / np.log(2.0)
     empty = (ps.squeeze(axis) <= 0) | (qs.squeeze(axis) <= 0)
     return np.clip(np.where(empty, 0.0, js), 0.0, 1.0)

@@ -195,7 +195,7 @@ def evaluate(
     ``binary_nli=None`` detects binary NLI data (see ``detect_binary_nli``).
     """
     from attnflow_core.extract import predict_many
-    from attnflow_core.models import LoadedModel, load_model, registered_labels
+    from attnflow_core.models import LoadedModel, load_model
 
     columns, labels = _task(task)
     if binary_nli is None:
@@ -209,7 +209,7 @@ def evaluate(
     model: LoadedModel = (
         model_ref_or_loaded
         if isinstance(model_ref_or_loaded, LoadedModel)
-        else load_model(str(model_ref_or_loaded), label_names=registered_labels(str(model_ref_or_loaded)))
+        else load_model(str(model_ref_or_loaded))
     )
     if model.label_names is None:
         raise ValueError(f"{model.ref!r} has no classification head, so it makes no predictions to score")
@@ -289,11 +289,10 @@ def run_cli(args: argparse.Namespace) -> int:
         if args.limit < 1:
             raise ValueError("--limit must be >= 1")
         ds = ds.select(range(min(args.limit, len(ds))))
-    from attnflow_core.models import load_model, registered_labels
+    from attnflow_core.models import load_model
 
     model = args.model or f"embedded:{args.task}"
-    labels = tuple(args.labels) if args.labels else registered_labels(model)
-    loaded = load_model(model, label_names=labels)
+    loaded = load_model(model, label_names=tuple(args.labels) if args.labels else None)
     result = evaluate(loaded, ds, args.task, args.batch_size, binary_nli, args.max_length)
     if args.json:
         out = result.to_dict()

@@ -342,7 +342,11 @@ def _load_checkpoint(ref: str, location: str, is_local: bool) -> tuple[Any, Any,
 
 
 def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedModel:
-    """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels."""
+    """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels.
+
+    Without ``label_names``, a model in the registry gets the registry's names (textattack's checkpoints say only
+    LABEL_k), so the app, the CLI and ``evaluate`` name classes alike.
+    """
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor progress bars only clutter the CLI and the server log
@@ -396,6 +400,8 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedMo
         raise ModelLoadError(f"could not load {ref!r}: {err}") from err
     if _hub_offline() and source == "hub":
         source = "hub (local cache)"
+    if label_names is None:
+        label_names = registered_labels(ref)
     if label_names is not None:
         if labels is not None and len(labels) != len(label_names):
             raise ValueError(
@@ -466,10 +472,8 @@ def registered_labels(tuned_ref: str) -> tuple[str, ...] | None:
 def load_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None = None) -> ModelPair:
     """Load a pre-trained model and its fine-tuned counterpart and check that they are comparable.
 
-    ``tuned_labels`` names the tuned model's classes; when None, a registered model gets the registry's names.
+    ``tuned_labels`` names the tuned model's classes (None: the checkpoint's, or the registry's; see ``load_model``).
     """
-    if tuned_labels is None:
-        tuned_labels = registered_labels(tuned_ref)
     base = load_model(base_ref)
     tuned = load_model(tuned_ref, label_names=tuned_labels)
     check_tokenizers(base, tuned)

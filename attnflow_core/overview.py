@@ -217,7 +217,7 @@ def example_shift(
         rows[list(special)] = False
         if not rows.any():
             rows[:] = True
-    if mode == "keep":  # no copy: js_divergence reads float32 rows as they are
+    if mode == "keep":  # nothing to treat: skip special_attention's copy
         a, b = attn_base, attn_tuned
     else:
         a = special_attention(attn_base, list(special), mode)

@@ -226,7 +226,8 @@ def test_textattack_mnli_label_order() -> None:
 def test_load_pair_takes_the_registrys_label_names(
     tiny_base_dir: Path, tiny_sentiment_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A registered fine-tuned model gets the registry's label names (not its config's) unless others are given."""
+    """A registered fine-tuned model gets the registry's label names (not its config's) unless others are given:
+    ``load_model`` applies them, so load_pair, evaluate and the CLIs all name classes alike."""
     spec = PairSpec(
         "tiny",
         "sentiment",
@@ -237,7 +238,8 @@ def test_load_pair_takes_the_registrys_label_names(
         ("positive", "negative"),
     )
     monkeypatch.setattr(models, "REGISTRY", (spec,))
-    assert load_model(str(tiny_sentiment_dir)).label_names == ("negative", "positive")  # the config's names
+    assert load_model(str(tiny_sentiment_dir)).label_names == ("positive", "negative")  # not the config's
+    assert load_model(str(tiny_sentiment_dir), ("neg", "pos")).label_names == ("neg", "pos")
     pair = load_pair(str(tiny_base_dir), str(tiny_sentiment_dir))
     assert pair.tuned.label_names == ("positive", "negative")
     assert pair.base.label_names is None

@@ -17,7 +17,7 @@ click is disabled and the view says to raise τ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -100,67 +100,82 @@ def sparse_trace(
     return kept, influence
 
 
+@dataclass
+class _EdgeSum:
+    """One drawn edge (layer, from, to): its heads' weights summed, per model, divided by the number of heads."""
+
+    kept_base: float = 0.0  # over the heads whose edge the pre-trained model keeps (sets the width)
+    kept_tuned: float = 0.0
+    shown_base: float = 0.0  # over every head either model keeps (the hover: a below-τ weight included)
+    shown_tuned: float = 0.0
+    by_base: bool = False  # some head's edge is kept by the pre-trained model
+    by_tuned: bool = False
+    heads: set[int] = field(default_factory=set)
+
+    @property
+    def status(self) -> str:
+        if self.by_base and self.by_tuned:
+            return "shared"
+        return "base" if self.by_base else "tuned"
+
+
 def _edge_data(trace: PairTrace, labels: tuple[str, ...], n_heads: int) -> dict[str, list[Any]]:
     """Edges summed over heads per (layer, from, to): coordinates, colour by status, width by the kept weight.
 
     The hover weights ``wb``/``wt`` sum both models' attention over every head that keeps the edge in either model,
     so an edge only one model keeps still shows the other model's (below-τ) weight on it.
     """
-    keys: dict[tuple[int, int, int], list[Any]] = {}
+    sums: dict[tuple[int, int, int], _EdgeSum] = {}
     for k in range(trace.n_edges):
-        key = (int(trace.layer[k]), int(trace.src[k]), int(trace.dst[k]))
-        # kept weight base, kept weight tuned, heads, kept by base, kept by tuned, shown base, shown tuned
-        entry = keys.setdefault(key, [0.0, 0.0, [], False, False, 0.0, 0.0])
+        e = sums.setdefault((int(trace.layer[k]), int(trace.src[k]), int(trace.dst[k])), _EdgeSum())
         status = str(trace.status[k])
         wb, wt = float(trace.weight_base[k]) / n_heads, float(trace.weight_tuned[k]) / n_heads
         if status in ("shared", "base"):
-            entry[0] += wb
-            entry[3] = True
+            e.kept_base += wb
+            e.by_base = True
         if status in ("shared", "tuned"):
-            entry[1] += wt
-            entry[4] = True
-        entry[5] += wb
-        entry[6] += wt
-        entry[2].append(int(trace.head[k]))
-    return _edge_columns(keys, labels)
+            e.kept_tuned += wt
+            e.by_tuned = True
+        e.shown_base += wb
+        e.shown_tuned += wt
+        e.heads.add(int(trace.head[k]))
+    return _edge_columns(sums, labels)
 
 
 def _edge_columns(
-    keys: dict[tuple[int, int, int], list[Any]], labels: tuple[str, ...]
+    sums: dict[tuple[int, int, int], _EdgeSum], labels: tuple[str, ...]
 ) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "x0",
-            "y0",
-            "x1",
-            "y1",
-            "colour",
-            "width",
-            "status",
-            "wb",
-            "wt",
-            "heads",
-            "from",
-            "to",
-            "layer",
-            "xm",
-            "ym",
-        )
-    }
-    top = max((max(v[0], v[1]) for v in keys.values()), default=1.0) or 1.0
-    for (layer, src, dst), (kwb, kwt, heads, kb, kt, wb, wt) in sorted(keys.items()):
-        status = "shared" if kb and kt else ("base" if kb else "tuned")
+    names = (
+        "x0",
+        "y0",
+        "x1",
+        "y1",
+        "colour",
+        "width",
+        "status",
+        "wb",
+        "wt",
+        "heads",
+        "from",
+        "to",
+        "layer",
+        "xm",
+        "ym",
+    )
+    cols: dict[str, list[Any]] = {k: [] for k in names}
+    top = max((max(e.kept_base, e.kept_tuned) for e in sums.values()), default=1.0) or 1.0
+    for (layer, src, dst), e in sorted(sums.items()):
+        status = e.status
         cols["x0"].append(layer)
         cols["y0"].append(-src)
         cols["x1"].append(layer - 1)
         cols["y1"].append(-dst)
         cols["colour"].append({"shared": SHARED, "base": BASE, "tuned": TUNED}[status])
-        cols["width"].append(0.8 + 7.0 * max(kwb, kwt) / top)
+        cols["width"].append(0.8 + 7.0 * max(e.kept_base, e.kept_tuned) / top)
         cols["status"].append(STATUS_LABELS[status])
-        cols["wb"].append(round(wb, 4))
-        cols["wt"].append(round(wt, 4))
-        cols["heads"].append(", ".join(str(h) for h in sorted(set(heads))))
+        cols["wb"].append(round(e.shown_base, 4))
+        cols["wt"].append(round(e.shown_tuned, 4))
+        cols["heads"].append(", ".join(str(h) for h in sorted(e.heads)))
         cols["from"].append(f"{labels[src]} #{src}")
         cols["to"].append(f"{labels[dst]} #{dst}")
         cols["layer"].append(layer)

@@ -75,7 +75,7 @@ def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, hig
     return fig, src, cells
 
 
-def _matrix_source(m: np.ndarray, labels: tuple[str, ...]) -> dict[str, Any]:
+def _matrix_source(m: np.ndarray) -> dict[str, Any]:
     """One n × n matrix as cells: numeric columns as arrays (sent to the browser as compact binary); the hover
     turns x/y back into token labels (no per-cell strings: 128 tokens make 16k cells per matrix)."""
     n = m.shape[0]
@@ -147,9 +147,9 @@ def build_head_diff_layout(analysis: Analysis, selected: tuple[int, int] = (1, 0
     attn_mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0)
     lim = max(float(np.abs(tuned_m - base_m).max()), 1e-3)
     diff_mapper = LinearColorMapper(palette=DIVERGING, low=-lim, high=lim)
-    src_b = ColumnDataSource(_matrix_source(base_m, labels), name="matrix_base")
-    src_t = ColumnDataSource(_matrix_source(tuned_m, labels), name="matrix_tuned")
-    src_d = ColumnDataSource(_matrix_source(tuned_m - base_m, labels), name="matrix_diff")
+    src_b = ColumnDataSource(_matrix_source(base_m), name="matrix_base")
+    src_t = ColumnDataSource(_matrix_source(tuned_m), name="matrix_tuned")
+    src_d = ColumnDataSource(_matrix_source(tuned_m - base_m), name="matrix_diff")
     mb = _matrix_figure(src_b, labels, "pre-trained", attn_mapper)
     mt = _matrix_figure(src_t, labels, "fine-tuned", attn_mapper)
     md = _matrix_figure(src_d, labels, "fine-tuned − pre-trained", diff_mapper)
