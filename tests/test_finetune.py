@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from attnflow_core.finetune import (
-    EMBEDDED_RECIPES,
     FinetuneCancelled,
     FinetuneConfig,
     FinetuneResult,
@@ -21,6 +20,7 @@ from attnflow_core.finetune import (
     split_heldout,
 )
 from attnflow_core.models import load_model
+from attnflow_core.recipes import EMBEDDED_RECIPES
 
 POSITIVE = ["the movie was great", "i love this film", "a funny story", "great music", "i like it all"]
 NEGATIVE = ["the movie was terrible", "i hate this film", "a boring story", "bad music", "not good at all"]

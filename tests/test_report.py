@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from attnflow_core.__main__ import main
-from attnflow_core.report import heads_table, parse_heads, parse_layers, scores_table
+from attnflow_core.report import heads_table, scores_table
+from attnflow_core.settings import parse_heads, parse_layers
 from tiny import make_tiny_bert_dir
 
 
@@ -74,7 +75,7 @@ def test_cli_text_summary(dirs: tuple[str, str], capsys: pytest.CaptureFixture[s
 def test_cli_user_errors_are_one_line(dirs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     base, tuned = dirs
     assert main(["compare", "--base", base, "--tuned", tuned, "--text", "good", "--threshold", "2"]) == 2
-    assert "threshold must be in [0, 1]" in capsys.readouterr().err
+    assert "--threshold: must be in [0, 1]" in capsys.readouterr().err
     assert main(["compare", "--base", base, "--tuned", tuned, "--text", "   "]) == 2
     assert "empty" in capsys.readouterr().err
 
@@ -96,5 +97,10 @@ def test_tables_cover_every_unit_and_head(dirs: tuple[str, str]) -> None:
 def test_argument_parsers() -> None:
     assert parse_layers("2:5") == (2, 5) and parse_layers(None) is None
     assert parse_heads(["0", "3,5"]) == (0, 3, 5) and parse_heads(None) is None
-    with pytest.raises(ValueError, match="A:B"):
-        parse_layers("2-5")
+    assert parse_layers("2-5") == (2, 5), "the old URL form still reads"
+    for bad in ("2", "a:b", "1:2:3", "--1", "1:²"):
+        with pytest.raises(ValueError, match="A:B"):
+            parse_layers(bad)
+    for bad in (["--1"], ["1,²"], ["x"]):
+        with pytest.raises(ValueError, match="head numbers"):
+            parse_heads(bad)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import datasets
 import numpy as np
 
+from attnflow_core.data.errors import DataError
+
 #: Fraction of an evaluation sentence's distinct words a training row must contain to be dropped (see above).
 DEFAULT_THRESHOLD = 0.8
 
@@ -88,7 +90,7 @@ def contaminated_rows(
     Empty evaluation sentences (no word tokens) are ignored and counted separately.
     """
     if not 0.0 < threshold <= 1.0:
-        raise ValueError(
+        raise DataError(
             f"threshold must be in (0, 1], the fraction of an evaluation sentence's words; got {threshold}"
         )
     n = len(train_texts)
@@ -127,11 +129,11 @@ def decontaminate(
     distinct words, and a report of what was dropped (see the module docstring for the rule and the threshold).
     """
     if text_column not in ds.column_names:
-        raise ValueError(
+        raise DataError(
             f"text_column {text_column!r} is not a column of the dataset; use one of {', '.join(ds.column_names)}"
         )
     if isinstance(eval_sentences, str):
-        raise ValueError(
+        raise DataError(
             f"eval_sentences must be a list of sentences, not one string; got {eval_sentences[:40]!r}"
         )
     texts = [str(t) if t is not None else "" for t in ds[text_column]]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import datasets
 
+from attnflow_core.data.errors import DataError
 from attnflow_core.data.tasks import get_task
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -29,7 +30,7 @@ def load_demo(task: str) -> datasets.Dataset:
                 continue
             row = json.loads(line)
             if any(not isinstance(row.get(c), str) for c in columns) or row["label"] not in t.labels:
-                raise ValueError(
+                raise DataError(
                     f"demo/{t.name}.jsonl line {lineno} is malformed (needs {', '.join(columns)}); got {row}"
                 )
             rows.append(row)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, SourceUnavailable
+from attnflow_core.errors import AttnflowError
 from attnflow_core.paths import cache_dir
 
 _CHUNK = 1 << 20
@@ -29,7 +30,7 @@ class DownloadError(SourceUnavailable):
     """A pinned file could not be downloaded (no network, index unreachable)."""
 
 
-class ChecksumMismatch(RuntimeError):
+class ChecksumMismatch(AttnflowError, RuntimeError):
     """A downloaded file's sha256 differs from the pinned one; the file has been deleted."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from attnflow_core.data.errors import DataError
 from attnflow_core.data.tasks import Task, get_task
 
 #: Label names by integer id, per GLUE dataset (SNLI uses -1 for "no gold label", which loaders drop).
@@ -37,7 +38,7 @@ _ALIASES: dict[str, str] = {
 }
 
 
-class LabelError(ValueError):
+class LabelError(DataError):
     """A label that is not one of the task's label names (nor an accepted integer id or alias)."""
 
 

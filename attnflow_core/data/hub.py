@@ -13,7 +13,7 @@ from typing import Any
 
 import datasets
 
-from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, SourceUnavailable
+from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, DataError, SourceUnavailable
 from attnflow_core.data.glue import GLUE_LABELS
 from attnflow_core.data.tasks import get_task
 
@@ -73,7 +73,7 @@ def hub_spec(task: str, source: str) -> HubSpec:
         return HUB_SPECS[(t.name, source)]
     except KeyError:
         valid = ", ".join(s for (name, s) in HUB_SPECS if name == t.name)
-        raise ValueError(f"no Hub source {source!r} for task {t.name!r}; choose one of {valid}") from None
+        raise DataError(f"no Hub source {source!r} for task {t.name!r}; choose one of {valid}") from None
 
 
 def _label_name(value: Any, dataset_name: str, row: int) -> str:
@@ -84,7 +84,7 @@ def _label_name(value: Any, dataset_name: str, row: int) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
         return names[value]
-    raise ValueError(
+    raise DataError(
         f"{dataset_name} row {row}: label {value!r} is not a {dataset_name} label id "
         f"({', '.join(f'{i}={n}' for i, n in enumerate(names))}, or -1 for none)"
     )
@@ -99,16 +99,16 @@ def from_glue_rows(task: str, dataset_name: str, ds: datasets.Dataset, split: st
     """
     t = get_task(task)
     if dataset_name not in GLUE_COLUMNS:
-        raise ValueError(f"unknown GLUE-style dataset {dataset_name!r}; use one of {', '.join(GLUE_COLUMNS)}")
+        raise DataError(f"unknown GLUE-style dataset {dataset_name!r}; use one of {', '.join(GLUE_COLUMNS)}")
     if GLUE_TASK[dataset_name] != t.name:
-        raise ValueError(
+        raise DataError(
             f"{dataset_name} rows belong to task {GLUE_TASK[dataset_name]!r}, not {t.name!r}; "
             f"pass task={GLUE_TASK[dataset_name]!r}"
         )
     renames = GLUE_COLUMNS[dataset_name]
     missing = [c for c in [*renames, "label"] if c not in ds.column_names]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{dataset_name} rows lack column(s) {', '.join(missing)}; available columns: {', '.join(ds.column_names)}"
         )
     labels = [_label_name(v, dataset_name, i) for i, v in enumerate(ds["label"])]
@@ -141,7 +141,7 @@ def load_hub(
         raw = datasets.load_dataset("json", data_files=data_files, split="train")
     else:
         if split not in spec.splits:
-            raise ValueError(
+            raise DataError(
                 f"{spec.path}/{spec.config or ''} has no split {split!r}; choose one of {', '.join(spec.splits)}"
             )
         hf_split = f"{split}[:{limit}]" if limit is not None and spec.dataset_name != "snli" else split

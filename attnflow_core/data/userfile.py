@@ -15,6 +15,7 @@ from typing import Any
 import datasets
 import pandas as pd
 
+from attnflow_core.data.errors import DataError
 from attnflow_core.data.glue import LabelError, is_missing, normalise_label, task_labels
 from attnflow_core.data.tasks import get_task
 
@@ -28,7 +29,7 @@ FORMATS: dict[str, str] = {
 _SHOW = 10
 
 
-class DataFileError(ValueError):
+class DataFileError(DataError):
     """The user's file cannot be used as is; the message names the problem and the fix."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import datasets
 
+from attnflow_core.data.errors import DataError
 from attnflow_core.data.fetch import PinnedFile, fetch_pinned
 from attnflow_core.paths import cache_dir
 
@@ -62,7 +63,7 @@ _FEATURES = datasets.Features(
 )
 
 
-class VaderFormatError(ValueError):
+class VaderFormatError(DataError):
     """The archive does not have the layout or the tab-separated format of vaderSentiment 3.3.2."""
 
 

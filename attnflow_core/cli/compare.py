@@ -1,0 +1,97 @@
+"""``compare``: one example through both models, printed as text or as JSON (schema ``attnflow.compare/1``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from attnflow_core.cli.common import float_in, int_at_least
+from attnflow_core.models import EMBEDDED_BASE
+from attnflow_core.settings import DEFAULTS, METHODS, SPECIAL_MODES, FlowSettings, parse_heads, parse_layers
+
+PURPOSE = "compare a pre-trained model with its fine-tuned counterpart on one example"
+EXAMPLE = (
+    "python -m attnflow_core compare --tuned embedded:qa --text 'What is the capital of France?' "
+    "--pair 'Paris is the capital of France.' --source what --layers 1:6"
+)
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--base", default=EMBEDDED_BASE, help="pre-trained model: embedded:minilm, a folder or a Hub id"
+    )
+    p.add_argument(
+        "--tuned", required=True, help="fine-tuned model: embedded:sentiment|qa|nli, a folder or a Hub id"
+    )
+    p.add_argument("--text", required=True, help="the sentence (the question, the premise)")
+    p.add_argument("--pair", default=None, help="the second sentence (the answer sentence, the hypothesis)")
+    p.add_argument("--method", choices=METHODS, default=DEFAULTS.method, help="flow method")
+    p.add_argument("--layers", default=None, help="layer range A:B, 1-based, inclusive (default: all layers)")
+    p.add_argument(
+        "--heads", nargs="*", default=None, help="heads to use, e.g. 0 3 5 or 0,3,5 (default: all)"
+    )
+    p.add_argument(
+        "--threshold", type=float_in(0.0, 1.0), default=DEFAULTS.threshold, help="trace threshold τ in [0, 1]"
+    )
+    p.add_argument(
+        "--decay",
+        type=float_in(0.0, 1.0, low_open=True),
+        default=DEFAULTS.decay,
+        help="trace decay α per layer in (0, 1]",
+    )
+    p.add_argument(
+        "--source",
+        default=str(DEFAULTS.source),
+        help="the unit to trace from: its index (0 = [CLS]) or its text (the first match, case-insensitive)",
+    )
+    p.add_argument(
+        "--special",
+        choices=SPECIAL_MODES,
+        default=DEFAULTS.special,
+        help="treatment of [CLS]/[SEP] attention",
+    )
+    p.add_argument("--words", action="store_true", help="merge WordPieces into whole words")
+    p.add_argument(
+        "--max-length", type=int_at_least(4), default=None, help="truncate the input to this many tokens (default: the model's limit)"
+    )
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="the fine-tuned model's class names in output order, for checkpoints that say only LABEL_k",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from attnflow_core.analysis import analyse, find_source, units_of
+    from attnflow_core.extract import extract
+    from attnflow_core.models import load_pair
+    from attnflow_core.report import to_dict, to_text
+
+    unit = "word" if args.words else "token"
+    pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
+    result = extract(pair, args.text, args.pair, max_length=args.max_length)
+    labels = units_of(result, unit)[0]
+    source, note = find_source(labels, args.source)
+    if note:
+        print(note, file=sys.stderr)
+    settings = FlowSettings(
+        method=args.method,
+        source=source,
+        threshold=args.threshold,
+        layers=parse_layers(args.layers),
+        heads=parse_heads(args.heads),
+        decay=args.decay,
+        special=args.special,
+        unit=unit,
+    )
+    analysis = analyse(result, settings)
+    if args.json:
+        json.dump(to_dict(result, analysis), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(to_text(result, analysis))
+    return 0

