@@ -35,13 +35,6 @@ class Encoding:
         return len(self.tokens)
 
     @property
-    def special_mask(self) -> np.ndarray:
-        """(n,) bool: True at special tokens."""
-        mask = np.zeros(self.n, dtype=bool)
-        mask[list(self.special_positions)] = True
-        return mask
-
-    @property
     def word_special_mask(self) -> np.ndarray:
         """(w,) bool: True for word groups that are a special token."""
         mask = np.zeros(len(self.words), dtype=bool)
@@ -156,9 +149,3 @@ def merge_wordpieces(attn: np.ndarray, word_index: tuple[int, ...] | np.ndarray)
     # Two matrix products (a three-operand einsum without path optimisation is O(w·n²·w) per head: seconds).
     merged = row_avg @ attn.astype(np.float64) @ g.T
     return merged.astype(attn.dtype, copy=False)
-
-
-def merge_scores(scores: np.ndarray, word_index: tuple[int, ...] | np.ndarray) -> np.ndarray:
-    """Per-token scores to per-word scores (summed over a word's pieces): (..., n) -> (..., w)."""
-    g = group_matrix(word_index)
-    return np.asarray(scores, dtype=np.float64) @ g.T

@@ -25,6 +25,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,7 +306,10 @@ def build_model(label_names: Sequence[str], config: FinetuneConfig, base_dir: Pa
         modules_to_save=modules_to_save,
         bias="none",
     )
-    return get_peft_model(base, lora)
+    with warnings.catch_warnings():
+        # peft asks transformers for `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning).
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(base, lora)
 
 
 def _accuracy(

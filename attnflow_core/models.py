@@ -69,10 +69,6 @@ class LoadedModel:
     num_heads: int
     max_length: int
 
-    @property
-    def has_head(self) -> bool:
-        return self.label_names is not None
-
 
 @dataclass(frozen=True, eq=False)
 class ModelPair:
@@ -299,8 +295,64 @@ def _hub_weights_files(repo_id: str) -> tuple[bool, bool]:
     return cached[0] or cached[1], cached[2]
 
 
-def _load_adapter(ref: str, adapter_dir: Path, source: str) -> tuple[Any, Any, str, tuple[str, ...]]:
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model reference names (see the module docstring): its ``kind`` and, for local kinds, its folder."""
+
+    ref: str
+    kind: str  # "embedded-base", "embedded-adapter", "adapter" (a local LoRA folder), "checkpoint" or "hub"
+    path: Path | None  # the folder (None for a Hub id)
+
+
+def _looks_like_path(ref: str) -> bool:
+    """A reference that can only mean a local path (a Hub id is ``name`` or ``namespace/name``)."""
+    return ref.startswith(("/", ".", "~")) or "\\" in ref or ref.count("/") > 1
+
+
+def resolve_ref(ref: str) -> ModelRef:
+    """The one reading of a model reference, used by ``load_model`` and ``model_fingerprint``.
+
+    Raises SettingsError for an empty reference and ModelLoadError ("no such folder: ...") for a path that does
+    not exist or is a file.
+    """
+    ref = ref.strip()
+    if not ref:
+        raise SettingsError(
+            "model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id"
+        )
+    if ref == EMBEDDED_BASE:
+        return ModelRef(ref, "embedded-base", base_model_dir())
+    if ref.startswith("embedded:"):
+        return ModelRef(ref, "embedded-adapter", embedded_adapter_dir(ref.split(":", 1)[1]))
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return ModelRef(ref, "adapter" if (path / "adapter_config.json").exists() else "checkpoint", path)
+    if path.exists():
+        raise ModelLoadError(f"{ref!r} is a file, not a model folder; name the folder that holds config.json")
+    if _looks_like_path(ref):
+        raise ModelLoadError(f"no such folder: {path}")
+    return ModelRef(ref, "hub", None)
+
+
+def _missing_weights(info: dict[str, Any], head: bool) -> list[str]:
+    """The weights a checkpoint lacks that matter: any encoder/embedding weight, and the classifier if ``head``."""
+    missing = [str(k) for k in info.get("missing_keys", ())]
+    return [k for k in missing if "encoder." in k or "embeddings." in k or (head and "classifier" in k)]
+
+
+def _refuse_missing(ref: str, info: dict[str, Any], head: bool) -> None:
+    bad = _missing_weights(info, head)
+    if bad:
+        raise ModelLoadError(
+            f"{ref!r} lacks {len(bad)} of its weights (e.g. {bad[0]}), so it would run with random weights; "
+            "point at a complete checkpoint (config.json with its model.safetensors)"
+        )
+
+
+def _load_adapter(ref: str, adapter_dir: Path) -> tuple[Any, Any, str, tuple[str, ...]]:
     """Load base + LoRA adapter and merge it, returning (model, tokenizer, format, label names)."""
+    import warnings
+
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -311,20 +363,27 @@ def _load_adapter(ref: str, adapter_dir: Path, source: str) -> tuple[Any, Any, s
     if not labels:
         raise ModelLoadError(f"adapter {ref!r} has no label names: expected {meta_path} with 'label_names'")
     base_ref = _resolve_base_ref(str(meta.get("base") or adapter_cfg.get("base_model_name_or_path") or ""))
-    base = AutoModelForSequenceClassification.from_pretrained(
+    base, info = AutoModelForSequenceClassification.from_pretrained(
         base_ref,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={n: i for i, n in enumerate(labels)},
         output_attentions=True,
         trust_remote_code=False,
+        output_loading_info=True,
     )
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    _refuse_missing(base_ref, info, head=False)  # the adapter supplies the classifier
+    with warnings.catch_warnings():
+        # peft asks transformers for `is_gradient_checkpointing`, deprecated in transformers 5 (a FutureWarning).
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(base_ref, trust_remote_code=False)
     return merged, tokenizer, "LoRA adapter (safetensors), merged at load", labels
 
 
 def _load_checkpoint(ref: str, location: str, is_local: bool) -> tuple[Any, Any, str]:
+    import pickle
+
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     has_st, has_bin = _weights_files(Path(location)) if is_local else _hub_weights_files(location)
@@ -332,77 +391,82 @@ def _load_checkpoint(ref: str, location: str, is_local: bool) -> tuple[Any, Any,
         raise ModelLoadError(f"{ref!r} has neither model.safetensors nor pytorch_model.bin weights")
     config = AutoConfig.from_pretrained(location, trust_remote_code=False)
     archs = getattr(config, "architectures", None) or []
-    cls = (
-        AutoModelForSequenceClassification if any("SequenceClassification" in a for a in archs) else AutoModel
-    )
-    # use_safetensors=False makes transformers read pytorch_model.bin with torch.load(weights_only=True).
-    model = cls.from_pretrained(
-        location, output_attentions=True, trust_remote_code=False, use_safetensors=has_st
-    )
+    head = any("SequenceClassification" in a for a in archs)
+    cls = AutoModelForSequenceClassification if head else AutoModel
+    try:
+        # use_safetensors=False makes transformers read pytorch_model.bin with torch.load(weights_only=True).
+        model, info = cls.from_pretrained(
+            location,
+            output_attentions=True,
+            trust_remote_code=False,
+            use_safetensors=has_st,
+            output_loading_info=True,
+        )
+    except pickle.UnpicklingError as err:
+        raise ModelLoadError(
+            f"{ref!r}: pickled weights are not loaded (they could run code); convert them to safetensors"
+        ) from err
+    _refuse_missing(ref, info, head)
     tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=False)
     fmt = "safetensors" if has_st else "pytorch_model.bin (torch weights_only)"
     return model, tokenizer, fmt
+
+
+def _load(where: ModelRef) -> tuple[Any, Any, str, tuple[str, ...] | None, str, str]:
+    """(model, tokenizer, weights format, label names, source, display name) of a resolved reference."""
+    ref = where.ref
+    if where.kind == "embedded-adapter":
+        task = ref.split(":", 1)[1]
+        if not (where.path and (where.path / "adapter_config.json").exists()):
+            raise ModelLoadError(
+                f"embedded counterpart {ref!r} is missing at {where.path}; rebuild it with "
+                f"`python -m attnflow_core finetune --task {task} --embedded`"
+            )
+        model, tokenizer, fmt, labels = _load_adapter(ref, where.path)
+        return model, tokenizer, fmt, labels, "embedded", f"all-MiniLM-L6-v2 + {task} LoRA (fine-tuned)"
+    if where.kind == "adapter" and where.path is not None:
+        model, tokenizer, fmt, labels = _load_adapter(ref, where.path)
+        return model, tokenizer, fmt, labels, "local", where.path.name
+    location = str(where.path) if where.path is not None else ref
+    model, tokenizer, fmt = _load_checkpoint(ref, location, where.path is not None)
+    labels = _label_names_from_config(model.config)
+    if where.kind == "embedded-base":
+        return model, tokenizer, fmt, labels, "embedded", "all-MiniLM-L6-v2 (pre-trained)"
+    if where.kind == "checkpoint" and where.path is not None:
+        return model, tokenizer, fmt, labels, "local", where.path.name
+    return model, tokenizer, fmt, labels, "hub", ref
 
 
 def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedModel:
     """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels.
 
     Without ``label_names``, a model in the registry gets the registry's names (textattack's checkpoints say only
-    LABEL_k), so the app, the CLI and ``evaluate`` name classes alike.
+    LABEL_k), so the app, the CLI and ``evaluate`` name classes alike. Every failure the user can fix is an
+    ``AttnflowError`` (ModelLoadError, SettingsError) whose message names the fix.
     """
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor progress bars only clutter the CLI and the server log
     # The load report lists the classifier as "missing" from the base checkpoint before the adapter supplies it.
     hf_logging.set_verbosity_error()
-    ref = ref.strip()
-    if not ref:
-        raise SettingsError(
-            "model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id"
-        )
-    source = "hub"
-    labels: tuple[str, ...] | None
+    where = resolve_ref(ref)
+    ref = where.ref
     try:
-        if ref == EMBEDDED_BASE:
-            model, tokenizer, fmt = _load_checkpoint(ref, str(base_model_dir()), True)
-            source, display = "embedded", "all-MiniLM-L6-v2 (pre-trained)"
-            labels = _label_names_from_config(model.config)
-        elif ref.startswith("embedded:"):
-            task = ref.split(":", 1)[1]
-            adapter_dir = embedded_adapter_dir(task)
-            if not (adapter_dir / "adapter_config.json").exists():
-                raise ModelLoadError(
-                    f"embedded counterpart {ref!r} is missing at {adapter_dir}; rebuild it with "
-                    f"`python -m attnflow_core finetune --task {task} --embedded`"
-                )
-            model, tokenizer, fmt, labels = _load_adapter(ref, adapter_dir, "embedded")
-            source, display = "embedded", f"all-MiniLM-L6-v2 + {task} LoRA (fine-tuned)"
-        elif Path(ref).expanduser().is_dir():
-            path = Path(ref).expanduser()
-            source, display = "local", path.name
-            if (path / "adapter_config.json").exists():
-                model, tokenizer, fmt, labels = _load_adapter(ref, path, "local")
-            else:
-                model, tokenizer, fmt = _load_checkpoint(ref, str(path), True)
-                labels = _label_names_from_config(model.config)
-        else:
-            model, tokenizer, fmt = _load_checkpoint(ref, ref, False)
-            display = ref
-            labels = _label_names_from_config(model.config)
-    except (ModelLoadError, ValueError):
+        model, tokenizer, fmt, labels, source, display = _load(where)
+    except AttnflowError:
         raise
     except OSError as err:
+        if where.kind != "hub":
+            raise ModelLoadError(f"could not read {ref!r}: {err}") from err
         raise ModelLoadError(
             f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
             f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
         ) from err
-    except Exception as err:  # network stacks raise many types; name the model and the offline default
-        if "connect" in str(err).lower() or "offline" in str(err).lower() or "resolve" in str(err).lower():
-            raise ModelLoadError(
-                f"could not load {ref!r}: the Hugging Face Hub cannot be reached and the model is not cached. "
-                f"{OFFLINE_HINT}"
-            ) from err
-        raise ModelLoadError(f"could not load {ref!r}: {err}") from err
+    except (
+        Exception
+    ) as err:  # network stacks and loaders raise many types; name the model and the offline default
+        hint = f" The Hub cannot be reached or the id is wrong. {OFFLINE_HINT}" if where.kind == "hub" else ""
+        raise ModelLoadError(f"could not load {ref!r}: {err.__class__.__name__}: {err}.{hint}") from err
     if _hub_offline() and source == "hub":
         source = "hub (local cache)"
     if label_names is None:
@@ -487,24 +551,17 @@ def load_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | Non
 
 def model_fingerprint(ref: str) -> str:
     """A string that changes when the model behind ``ref`` changes (for caches that outlive a process):
-    the adapter's or checkpoint's file sizes and modification times; a Hub id stands for itself."""
-    ref = ref.strip()
-    if ref == EMBEDDED_BASE:
-        path: Path | None = base_model_dir()
-    elif ref.startswith("embedded:"):
-        path = embedded_adapter_dir(ref.split(":", 1)[1])
-    else:
-        path = Path(ref).expanduser() if Path(ref).expanduser().is_dir() else None
-    if path is None:
-        return ref
-    parts = [ref]
-    for f in sorted(path.glob("*")):
+    the adapter's or checkpoint's file sizes and modification times; a Hub id (or a reference that names nothing
+    loadable) stands for itself."""
+    try:
+        where = resolve_ref(ref)
+    except AttnflowError:
+        return ref.strip()
+    if where.path is None:
+        return where.ref
+    parts = [where.ref]
+    for f in sorted(where.path.glob("*")):
         if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt"}:
             st = f.stat()
             parts.append(f"{f.name}:{st.st_size}:{int(st.st_mtime)}")
     return "|".join(parts)
-
-
-def load_registered_pair(key: str) -> ModelPair:
-    spec = get_pair_spec(key)
-    return load_pair(spec.base, spec.tuned, spec.label_names)

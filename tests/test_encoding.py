@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnflow_core.encoding import encode, group_matrix, merge_scores, merge_wordpieces
+from attnflow_core.encoding import encode, group_matrix, merge_wordpieces
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_single_sentence_has_one_segment(tokenizer) -> None:
     enc = encode(tokenizer, "not bad at all")
     assert set(enc.segment_ids) == {0}
     assert enc.text_pair is None
-    assert enc.special_mask.tolist() == [True, False, False, False, False, True]
+    assert enc.special_positions == (0, 5)
 
 
 def test_truncation_is_reported(tokenizer) -> None:
@@ -77,5 +77,4 @@ def test_merge_wordpieces_golden() -> None:
     # Row "unable": mean of rows 1 and 2 = [0.3, 0.35, 0.35] -> to [CLS] 0.3, to "unable" 0.7.
     np.testing.assert_allclose(merged, [[0.5, 0.5], [0.3, 0.7]], atol=1e-6)
     np.testing.assert_allclose(merged.sum(-1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(merge_scores(np.array([0.2, 0.3, 0.5]), (0, 1, 1)), [0.2, 0.8])
     assert group_matrix((0, 1, 1)).tolist() == [[1, 0, 0], [0, 1, 1]]

@@ -34,7 +34,6 @@ def test_safetensors_checkpoint_records_its_format(tiny_sentiment_dir: Path) -> 
     assert m.weights_format == "safetensors"
     assert m.source == "local"
     assert m.label_names == ("negative", "positive")
-    assert m.has_head
     assert (m.num_layers, m.num_heads) == (2, 2)
     assert m.model.training is False
 
@@ -79,7 +78,6 @@ def test_tiny_tokenizer_knows_its_words(tiny_base_dir: Path) -> None:
 def test_base_without_head_has_no_label_names(tiny_base_dir: Path) -> None:
     m = load_model(str(tiny_base_dir))
     assert m.label_names is None
-    assert not m.has_head
 
 
 def test_pair_with_different_vocabularies_names_both_and_the_first_difference(
@@ -333,3 +331,65 @@ def test_fingerprint_of_a_local_model_follows_its_files(
     weights.write_bytes(weights.read_bytes() + b"\0")
     os.utime(weights, (stat.st_atime, stat.st_mtime + 10))  # same mtime as before: only the size differs
     assert model_fingerprint(str(path)) not in (first, touched)
+
+
+# ---------------------------------------------------------------- refusals in the app's words (issue 12)
+
+
+def test_checkpoint_without_weights_is_refused(tmp_path: Path, make_tiny: Callable[..., Path]) -> None:
+    """A folder with config.json, tokenizer files and a weightless model.safetensors would run as a random model."""
+    from safetensors.torch import save_file
+
+    path = make_tiny(tmp_path / "empty", with_head=True)
+    save_file({}, str(path / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match="lacks .* of its weights .*random weights"):
+        load_model(str(path))
+
+
+def test_checkpoint_missing_only_its_classifier_is_refused(tmp_path: Path, make_tiny: Callable[..., Path]) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path = make_tiny(tmp_path / "headless", with_head=True)
+    tensors = {k: v for k, v in load_file(str(path / "model.safetensors")).items() if "classifier" not in k}
+    save_file(tensors, str(path / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"classifier"):
+        load_model(str(path))
+
+
+@pytest.mark.parametrize("ref", ["/no/such/folder", "./no-such-folder", "~/no-such-folder-attnflow", "a/b/c"])
+def test_missing_folder_says_no_such_folder(ref: str) -> None:
+    with pytest.raises(ModelLoadError, match="^no such folder: "):
+        load_model(ref)
+    assert model_fingerprint(ref) == ref, "a fingerprint never fails: the reference stands for itself"
+
+
+def test_file_instead_of_folder_is_named(tiny_base_dir: Path) -> None:
+    with pytest.raises(ModelLoadError, match="is a file, not a model folder"):
+        load_model(str(tiny_base_dir / "config.json"))
+
+
+def test_unsafe_pickle_is_refused_in_the_apps_words(tmp_path: Path, make_tiny: Callable[..., Path]) -> None:
+    import torch
+
+    path = make_tiny(tmp_path / "pickled", with_head=True)
+    (path / "model.safetensors").unlink()
+    torch.save({"x": _Unsafe()}, path / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError) as info:
+        load_model(str(path))
+    message = str(info.value)
+    assert "pickled weights are not loaded" in message and "convert them to safetensors" in message
+    assert "pytorch.org" not in message and len(message) < 300
+
+
+class _Unsafe:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("this must never run",))
+
+
+def test_one_resolver_for_loading_and_fingerprints(tiny_base_dir: Path, tmp_path: Path) -> None:
+    assert models.resolve_ref(EMBEDDED_BASE).kind == "embedded-base"
+    assert models.resolve_ref("embedded:qa").kind == "embedded-adapter"
+    assert models.resolve_ref(f"  {tiny_base_dir} ").kind == "checkpoint"
+    assert models.resolve_ref("textattack/bert-base-uncased-SST-2").kind == "hub"
+    with pytest.raises(ValueError, match="empty"):
+        models.resolve_ref("   ")

@@ -53,7 +53,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--words", action="store_true", help="merge WordPieces into whole words")
     p.add_argument(
-        "--max-length", type=int_at_least(4), default=None, help="truncate the input to this many tokens (default: the model's limit)"
+        "--max-length",
+        type=int_at_least(4),
+        default=None,
+        help="truncate the input to this many tokens (default: the model's limit)",
     )
     p.add_argument(
         "--labels",
