@@ -62,6 +62,8 @@ class OverviewCancelled(AttnflowError, RuntimeError):
 
 #: The special-token treatments an overview supports (a subset of settings.SPECIAL_MODES).
 OVERVIEW_SPECIAL_MODES: tuple[str, ...] = ("keep", "renormalise")
+#: The file types ``save_overview`` writes.
+OVERVIEW_SUFFIXES = (".json", ".parquet")
 
 
 @dataclass(frozen=True)

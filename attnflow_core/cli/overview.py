@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from attnflow_core.cli.common import int_in, positive_int
 from attnflow_core.data.tasks import TASKS
 from attnflow_core.models import EMBEDDED_BASE
-from attnflow_core.overview import OVERVIEW_SPECIAL_MODES, OverviewSettings
+from attnflow_core.overview import OVERVIEW_SPECIAL_MODES, OVERVIEW_SUFFIXES, OverviewSettings
+from attnflow_core.settings import SettingsError
 
 PURPOSE = "how fine-tuning changed attention over many examples of a task, saved to a file"
 EXAMPLE = "python -m attnflow_core overview --task nli --n 40 --out overview.parquet --source demo"
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from attnflow_core.overview import compute_overview, layer_reading, save_overview
     from attnflow_core.paths import check_writable_file
 
+    if Path(args.out).suffix not in OVERVIEW_SUFFIXES:
+        raise SettingsError(f"overview files end in .json or .parquet; got --out {args.out}")
     check_writable_file(args.out)  # before minutes of computation, not after
     settings = OverviewSettings(
         n=args.n, max_length=args.max_length, special=args.special, batch_size=args.batch_size

@@ -1,0 +1,103 @@
+"""``finetune --out`` never deletes what the project did not write, and is checked before any training."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import datasets
+import pytest
+
+from attnflow_core.cli import main
+from attnflow_core.finetune import FinetuneConfig, check_out_dir, finetune
+from attnflow_core.paths import WriteError
+
+ROWS = [
+    {"sentence": s, "label": i % 2} for i, s in enumerate(["good film", "bad film", "great", "awful"] * 3)
+]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _foreign(tmp_path: Path) -> Path:
+    folder = tmp_path / "work"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "thesis.tex").write_text("years of work")
+    (folder / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    (folder / "README.md").write_text("my readme")
+    return folder
+
+
+def test_cli_refuses_a_folder_with_other_files_and_every_file_stays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _foreign(tmp_path)
+    before = _snapshot(folder)
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    rc = main(
+        ["finetune", "--task", "sentiment", "--data", str(data), "--max-steps", "1", "--out", str(folder)]
+    )
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "is not empty and is not an earlier finetune output" in err and "--overwrite" in err
+    assert _snapshot(folder) == before
+
+
+def test_cli_refuses_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _foreign(tmp_path)
+    monkeypatch.chdir(folder)
+    before = _snapshot(folder)
+    assert main(["finetune", "--task", "sentiment", "--data", "hub", "--out", "."]) == 2
+    assert _snapshot(folder) == before
+
+
+def test_check_out_dir_accepts_new_empty_and_earlier_outputs(tmp_path: Path) -> None:
+    check_out_dir(tmp_path / "new" / "deeper")
+    (tmp_path / "empty").mkdir()
+    check_out_dir(tmp_path / "empty")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name in ("attnflow.json", "adapter_config.json", "adapter_model.safetensors", "README.md"):
+        (earlier / name).write_text("{}")
+    check_out_dir(earlier)
+    (earlier / "notes.txt").write_text("mine")
+    with pytest.raises(WriteError, match="not an earlier finetune output"):
+        check_out_dir(earlier)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match="is a file"):
+        check_out_dir(tmp_path / "file")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_unwritable_out_is_refused_before_training(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(WriteError, match="no permission"):
+            check_out_dir(locked / "adapter")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_overwrite_writes_the_adapter_beside_other_files_and_deletes_nothing(
+    tiny_base_dir: Path, tmp_path: Path
+) -> None:
+    folder = _foreign(tmp_path)
+    before = _snapshot(folder)
+    cfg = FinetuneConfig(max_steps=1, batch_size=4, max_length=16, lora_rank=2, lora_alpha=4)
+    train = datasets.Dataset.from_list(ROWS)
+    with pytest.raises(WriteError):
+        finetune("sentiment", train, None, cfg, folder, base_dir=tiny_base_dir)
+    assert _snapshot(folder) == before
+    finetune("sentiment", train, None, cfg, folder, base_dir=tiny_base_dir, overwrite=True)
+    after = _snapshot(folder)
+    for name, content in before.items():
+        if name != "README.md":  # the model card is one of finetune's own files
+            assert after[name] == content
+    assert {"attnflow.json", "adapter_config.json", "adapter_model.safetensors"} <= set(after)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".work.")], "no temporary folder left"
