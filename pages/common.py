@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ import streamlit as st
 
 from attnflow_core.analysis import METHODS, Analysis, FlowSettings, analyse
 from attnflow_core.data.sources import load_examples
-from attnflow_core.data.tasks import TASKS, get_task, is_correct
+from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task, is_correct
 from attnflow_core.extract import ExampleResult, extract, predict_many
 from attnflow_core.models import (
+    EMBEDDED_BASE,
     IncompatibleModels,
     ModelLoadError,
     ModelPair,
@@ -32,6 +34,7 @@ from attnflow_core.models import (
     load_pair,
     pairs_for_task,
 )
+from attnflow_core.settings import DEFAULTS, SettingsError, format_layers, parse_heads, parse_layers
 
 T = TypeVar("T")
 LOG = logging.getLogger("attnflow.app")
@@ -51,7 +54,7 @@ MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive 
 
 # Widget keys whose values travel in the URL: key -> (query parameter, default)
 URL_KEYS: dict[str, tuple[str, str]] = {
-    "task": ("task", "qa"),
+    "task": ("task", DEFAULT_TASK),
     "pair": ("pair", ""),
     "source": ("source", "demo"),
     "split": ("split", ""),
@@ -60,13 +63,13 @@ URL_KEYS: dict[str, tuple[str, str]] = {
     "custom_pair": ("text_pair", ""),
     "custom_base": ("base", ""),
     "custom_tuned": ("tuned", ""),
-    "method": ("method", "trace"),
+    "method": ("method", DEFAULTS.method),
     "layers": ("layers", ""),
     "heads": ("heads", ""),
-    "tau": ("tau", "0.1"),
-    "alpha": ("alpha", "1.0"),
-    "src": ("src", "0"),
-    "unit": ("unit", "token"),
+    "tau": ("tau", str(DEFAULTS.threshold)),
+    "alpha": ("alpha", str(DEFAULTS.decay)),
+    "src": ("src", str(DEFAULTS.source)),
+    "unit": ("unit", DEFAULTS.unit),
 }
 
 
@@ -234,11 +237,11 @@ def sync_url(selection: Selection | None = None) -> None:
     implicit: dict[str, str] = {}
     if selection is not None:
         implicit["pair"] = pairs_for_task(selection.task)[0].key
-        implicit["layers"] = f"1-{selection.num_layers}"
+        implicit["layers"] = format_layers((1, selection.num_layers))
     for key, (param, default) in URL_KEYS.items():
         value = ss.get(key, default)
         if key == "layers" and isinstance(value, (list, tuple)):
-            value = f"{value[0]}-{value[1]}"
+            value = format_layers((value[0], value[1]))
         elif isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
         value = str(value)
@@ -276,8 +279,8 @@ def _parse_layers(value: Any, num_layers: int) -> tuple[int, int]:
         a, b = int(value[0]), int(value[1])
     else:
         try:
-            a, b = (int(x) for x in str(value).split("-", 1))
-        except ValueError:
+            a, b = parse_layers(str(value)) or (1, num_layers)
+        except SettingsError:
             a, b = 1, num_layers
     a = min(max(a, 1), num_layers)
     b = min(max(b, a), num_layers)
@@ -288,7 +291,10 @@ def _parse_heads(value: Any, num_heads: int) -> list[int]:
     if isinstance(value, (list, tuple)):
         items = [int(v) for v in value]
     else:
-        items = [int(v) for v in str(value).split(",") if v.strip().lstrip("-").isdigit()]
+        try:
+            items = list(parse_heads(str(value)) or ())
+        except SettingsError:
+            items = []
     items = sorted({h for h in items if 0 <= h < num_heads})
     return items
 
@@ -298,6 +304,8 @@ def _as_float(value: Any, default: float, lo: float, hi: float) -> float:
         x = float(value)
     except (TypeError, ValueError):
         return default
+    if not math.isfinite(x):
+        return default
     return min(max(x, lo), hi)
 
 
@@ -305,11 +313,11 @@ CUSTOM = "custom"
 
 
 def current_pair_spec() -> PairSpec:
-    task = st.session_state.get("task", "qa")
+    task = st.session_state.get("task", DEFAULT_TASK)
     options = pairs_for_task(task)
     key = st.session_state.get("pair", "")
     if key == CUSTOM:
-        base = str(st.session_state.get("custom_base", "") or "").strip() or "embedded:minilm"
+        base = str(st.session_state.get("custom_base", "") or "").strip() or EMBEDDED_BASE
         tuned = str(st.session_state.get("custom_tuned", "") or "").strip() or f"embedded:{task}"
         return PairSpec(CUSTOM, task, f"{base} → {tuned}", base, tuned, offline=False)
     try:
@@ -324,7 +332,7 @@ def current_pair_spec() -> PairSpec:
 def current_example() -> tuple[str, str, str | None, str | None]:
     """(uid, text, text_pair, gold label) of the chosen example; the first demo example when none is chosen."""
     ss = st.session_state
-    task = get_task(ss.get("task", "qa"))
+    task = get_task(ss.get("task", DEFAULT_TASK))
     custom_text = str(ss.get("custom_text", "") or "").strip()
     if custom_text and not ss.get("example"):
         pair_text = str(ss.get("custom_pair", "") or "").strip()
@@ -361,7 +369,7 @@ def sidebar() -> Selection | None:
     with st.sidebar:
         task_names = list(TASKS)
         if ss.get("task") not in task_names:
-            ss["task"] = "qa"
+            ss["task"] = DEFAULT_TASK
         st.selectbox(
             "Task",
             task_names,
@@ -402,7 +410,7 @@ def sidebar() -> Selection | None:
         st.caption("Flow settings")
         n_layers, n_heads = result.num_layers, result.num_heads
         if ss.get("method") not in METHODS:
-            ss["method"] = "trace"
+            ss["method"] = DEFAULTS.method
         st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
         a, b = _parse_layers(ss.get("layers", ""), n_layers)
         ss["layers"] = (a, b)
@@ -417,11 +425,11 @@ def sidebar() -> Selection | None:
             **bind("heads"),
             help="Restrict the flow to a subset of attention heads.",
         )
-        ss["tau"] = _as_float(ss.get("tau"), 0.1, 0.0, 1.0)
+        ss["tau"] = _as_float(ss.get("tau"), DEFAULTS.threshold, 0.0, 1.0)
         st.slider(
             "Threshold τ", 0.0, 1.0, step=0.01, **bind("tau"), help="Trace keeps edges with weight ≥ τ."
         )
-        ss["alpha"] = _as_float(ss.get("alpha"), 1.0, 0.05, 1.0)
+        ss["alpha"] = _as_float(ss.get("alpha"), DEFAULTS.decay, 0.05, 1.0)
         st.slider(
             "Decay α per layer",
             0.05,
@@ -434,7 +442,7 @@ def sidebar() -> Selection | None:
         )
         unit_options = ("token", "word")
         if ss.get("unit") not in unit_options:
-            ss["unit"] = "token"
+            ss["unit"] = DEFAULTS.unit
         st.radio(
             "Units",
             unit_options,

@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from attnflow_core.data.sources import list_sources
-from attnflow_core.data.tasks import get_task, is_correct
+from attnflow_core.data.tasks import DEFAULT_TASK, get_task, is_correct
 from pages import common
 
 PAGE_SIZE = 20
 
 selection = common.page_setup()
 ss = st.session_state
-task = get_task(ss.get("task", "qa"))
+task = get_task(ss.get("task", DEFAULT_TASK))
 
 st.title("Examples")
 st.caption(

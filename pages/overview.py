@@ -10,10 +10,10 @@ import streamlit as st
 
 from attnflow_core.data.sources import to_examples
 from attnflow_core.data.tasks import get_task
+from attnflow_core.errors import AttnflowError
 from attnflow_core.overview import (
     BEHAVIOUR_RULE,
     Overview,
-    OverviewCancelled,
     OverviewSettings,
     cache_key,
     cached_path,
@@ -106,7 +106,7 @@ else:
                     selection.split,
                     progress=common.progress_to(bar),
                 )
-            except (OverviewCancelled, ValueError) as err:
+            except AttnflowError as err:
                 st.error(str(err))
                 st.stop()
             save_overview(result, path)

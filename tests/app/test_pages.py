@@ -143,7 +143,7 @@ def test_layer_range_limits_the_graph_to_those_layers() -> None:
     layers = set(column_of(named(doc, "edges"), "layer"))
     assert layers and layers <= {3, 4, 5}
     assert any("at layer 5 down" in t for t in titles(doc))
-    assert at.query_params["layers"] in ("3-5", ["3-5"])
+    assert at.query_params["layers"] in ("3:5", ["3:5"])  # one syntax with the CLI; "3-5" still reads
 
 
 def test_head_subset_traces_fewer_edges() -> None:
@@ -232,6 +232,21 @@ def test_url_parameters_select_task_and_settings() -> None:
     assert at.sidebar.selectbox(key="_w_task").value == "sentiment"
     assert at.sidebar.slider(key="_w_tau").value == pytest.approx(0.25)
     assert at.sidebar.toggle(key="_w_hide_special").value is True
+    assert not at.error
+
+
+@pytest.mark.parametrize(
+    ("params", "layers"),
+    [
+        ({"layers": "2:4"}, (2, 4)),
+        ({"layers": "2-4"}, (2, 4)),  # links shared before the one a:b syntax keep working
+        ({"layers": "x:y", "heads": "--1", "src": "nan"}, (1, 6)),
+        ({"heads": "1,²", "tau": "inf", "alpha": "nan"}, (1, 6)),
+    ],
+)
+def test_url_layers_read_both_syntaxes_and_bad_values_never_raise(params: dict[str, str], layers: tuple) -> None:
+    at = open_page("pages/flow.py", **params)
+    assert tuple(at.sidebar.slider(key="_w_layers").value) == layers
     assert not at.error
 
 
