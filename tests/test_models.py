@@ -346,7 +346,9 @@ def test_checkpoint_without_weights_is_refused(tmp_path: Path, make_tiny: Callab
         load_model(str(path))
 
 
-def test_checkpoint_missing_only_its_classifier_is_refused(tmp_path: Path, make_tiny: Callable[..., Path]) -> None:
+def test_checkpoint_missing_only_its_classifier_is_refused(
+    tmp_path: Path, make_tiny: Callable[..., Path]
+) -> None:
     from safetensors.torch import load_file, save_file
 
     path = make_tiny(tmp_path / "headless", with_head=True)

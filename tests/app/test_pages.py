@@ -244,7 +244,9 @@ def test_url_parameters_select_task_and_settings() -> None:
         ({"heads": "1,²", "tau": "inf", "alpha": "nan"}, (1, 6)),
     ],
 )
-def test_url_layers_read_both_syntaxes_and_bad_values_never_raise(params: dict[str, str], layers: tuple) -> None:
+def test_url_layers_read_both_syntaxes_and_bad_values_never_raise(
+    params: dict[str, str], layers: tuple
+) -> None:
     at = open_page("pages/flow.py", **params)
     assert tuple(at.sidebar.slider(key="_w_layers").value) == layers
     assert not at.error
