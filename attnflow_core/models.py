@@ -422,11 +422,11 @@ def _load(where: ModelRef) -> tuple[Any, Any, str, tuple[str, ...] | None, str, 
                 f"embedded counterpart {ref!r} is missing at {where.path}; rebuild it with "
                 f"`python -m attnflow_core finetune --task {task} --embedded`"
             )
-        model, tokenizer, fmt, labels = _load_adapter(ref, where.path)
-        return model, tokenizer, fmt, labels, "embedded", f"all-MiniLM-L6-v2 + {task} LoRA (fine-tuned)"
+        model, tokenizer, fmt, names = _load_adapter(ref, where.path)
+        return model, tokenizer, fmt, names, "embedded", f"all-MiniLM-L6-v2 + {task} LoRA (fine-tuned)"
     if where.kind == "adapter" and where.path is not None:
-        model, tokenizer, fmt, labels = _load_adapter(ref, where.path)
-        return model, tokenizer, fmt, labels, "local", where.path.name
+        model, tokenizer, fmt, names = _load_adapter(ref, where.path)
+        return model, tokenizer, fmt, names, "local", where.path.name
     location = str(where.path) if where.path is not None else ref
     model, tokenizer, fmt = _load_checkpoint(ref, location, where.path is not None)
     labels = _label_names_from_config(model.config)

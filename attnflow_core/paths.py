@@ -45,7 +45,7 @@ def check_writable_file(path: str | Path) -> Path:
     return path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Write a file all at once: ``write(tmp)`` fills a temporary file in the same folder, which then replaces
     ``path`` (``os.replace``), so a crash or a full disk never leaves a half-written ``path``.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from attnflow_core.errors import AttnflowError
 
@@ -17,9 +17,9 @@ Method = Literal["trace", "rollout", "maxflow"]
 SpecialMode = Literal["keep", "exclude", "renormalise"]
 Unit = Literal["token", "word"]
 
-METHODS: tuple[str, ...] = get_args(Method)
-SPECIAL_MODES: tuple[str, ...] = get_args(SpecialMode)
-UNITS: tuple[str, ...] = get_args(Unit)
+METHODS: tuple[Method, ...] = get_args(Method)
+SPECIAL_MODES: tuple[SpecialMode, ...] = get_args(SpecialMode)
+UNITS: tuple[Unit, ...] = get_args(Unit)
 
 
 class SettingsError(AttnflowError, ValueError):
@@ -38,6 +38,24 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     """SettingsError naming ``choices`` unless ``value`` is one of them."""
     if value not in choices:
         raise SettingsError(f"{name} must be one of {choices}; got {value!r}")
+
+
+def as_method(value: str) -> Method:
+    """``value`` as a Method (a widget's or a URL's string); SettingsError naming the methods otherwise."""
+    check_choice("method", value, METHODS)
+    return cast(Method, value)
+
+
+def as_special(value: str) -> SpecialMode:
+    """``value`` as a SpecialMode; SettingsError naming the modes otherwise."""
+    check_choice("special", value, SPECIAL_MODES)
+    return cast(SpecialMode, value)
+
+
+def as_unit(value: str) -> Unit:
+    """``value`` as a Unit; SettingsError naming the units otherwise."""
+    check_choice("unit", value, UNITS)
+    return cast(Unit, value)
 
 
 @dataclass(frozen=True)

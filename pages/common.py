@@ -34,7 +34,16 @@ from attnflow_core.models import (
     load_pair,
     pairs_for_task,
 )
-from attnflow_core.settings import DEFAULTS, SettingsError, format_layers, parse_heads, parse_layers
+from attnflow_core.settings import (
+    DEFAULTS,
+    SettingsError,
+    as_method,
+    as_special,
+    as_unit,
+    format_layers,
+    parse_heads,
+    parse_layers,
+)
 
 T = TypeVar("T")
 LOG = logging.getLogger("attnflow.app")
@@ -477,14 +486,14 @@ def sidebar() -> Selection | None:
             )
         special = str(ss["special_mode"]) if ss["hide_special"] else "keep"
     settings = FlowSettings(
-        method=str(ss["method"]),
+        method=as_method(str(ss["method"])),
         source=src,
         threshold=float(ss["tau"]),
         layers=(int(ss["layers"][0]), int(ss["layers"][1])),
         heads=tuple(int(h) for h in ss["heads"]) or None,
         decay=float(ss["alpha"]),
-        special=special,
-        unit=str(ss["unit"]),
+        special=as_special(special),
+        unit=as_unit(str(ss["unit"])),
     )
     return Selection(
         task=str(ss["task"]),

@@ -8,7 +8,17 @@ import sys
 
 from attnflow_core.cli.common import float_in, int_at_least
 from attnflow_core.models import EMBEDDED_BASE
-from attnflow_core.settings import DEFAULTS, METHODS, SPECIAL_MODES, FlowSettings, parse_heads, parse_layers
+from attnflow_core.settings import (
+    DEFAULTS,
+    METHODS,
+    SPECIAL_MODES,
+    FlowSettings,
+    Unit,
+    as_method,
+    as_special,
+    parse_heads,
+    parse_layers,
+)
 
 PURPOSE = "compare a pre-trained model with its fine-tuned counterpart on one example"
 EXAMPLE = (
@@ -74,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from attnflow_core.models import load_pair
     from attnflow_core.report import to_dict, to_text
 
-    unit = "word" if args.words else "token"
+    unit: Unit = "word" if args.words else "token"
     pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
     result = extract(pair, args.text, args.pair, max_length=args.max_length)
     labels = units_of(result, unit)[0]
@@ -82,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     settings = FlowSettings(
-        method=args.method,
+        method=as_method(args.method),
         source=source,
         threshold=args.threshold,
         layers=parse_layers(args.layers),
         heads=parse_heads(args.heads),
         decay=args.decay,
-        special=args.special,
+        special=as_special(args.special),
         unit=unit,
     )
     analysis = analyse(result, settings)
