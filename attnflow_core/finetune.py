@@ -17,13 +17,8 @@ recipes and training data are in ``attnflow_core.recipes``, the model card in ``
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
-import platform
 import random
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -33,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.adapter_files import check_out_dir, save_adapter, write_output
 from attnflow_core.data.errors import DataError
 from attnflow_core.data.tasks import get_task
 from attnflow_core.errors import AttnflowError
-from attnflow_core.model_card import write_card
-from attnflow_core.models import EMBEDDED_BASE, base_model_dir
-from attnflow_core.paths import WriteError
+from attnflow_core.model_card import card_meta, write_card
+from attnflow_core.models import base_model_dir
 from attnflow_core.settings import SettingsError
 
 ProgressFn = Callable[[float, str], None]
@@ -55,8 +50,6 @@ DEFAULT_TARGET_MODULES: tuple[str, ...] = (
 
 
 STORE_DTYPES = ("float16", "float32")
-#: The files ``finetune`` writes into its output folder; a folder holding only these is an earlier output.
-OUTPUT_FILES = frozenset({"adapter_config.json", "adapter_model.safetensors", "attnflow.json", "README.md"})
 
 
 class FinetuneCancelled(AttnflowError, RuntimeError):
@@ -343,76 +336,76 @@ def _round_trainable_to(model: Any, dtype_name: str) -> None:
                 p.copy_(p.to(torch.float16).to(p.dtype))
 
 
-def _save_adapter(model: Any, out_dir: Path, dtype_name: str, base_dir: Path | None) -> None:
+def _train(
+    model: Any,
+    rows: list[tuple[list[int], list[int]]],
+    y: list[int],
+    config: FinetuneConfig,
+    rng: np.random.Generator,
+    pad_id: int,
+    report: ProgressFn,
+    stop: StopFn,
+) -> tuple[list[float], int, float]:
+    """The training loop (AdamW, linear warm-up then decay, gradient clipping, length-bucketed batches):
+    (losses per step, steps run, seconds)."""
     import torch
-    from safetensors.torch import load_file, save_file
 
-    model.save_pretrained(str(out_dir), safe_serialization=True)
-    weights = out_dir / "adapter_model.safetensors"
-    if dtype_name == "float16":
-        tensors = load_file(str(weights))
-        save_file(
-            {k: v.to(torch.float16).contiguous() for k, v in tensors.items()},
-            str(weights),
-            metadata={"format": "pt"},
-        )
-    cfg_path = out_dir / "adapter_config.json"
-    cfg = json.loads(cfg_path.read_text())
-    # Not this machine's path to the embedded base: models.load_model resolves this name to it.
-    cfg["base_model_name_or_path"] = (
-        "sentence-transformers/all-MiniLM-L6-v2" if base_dir is None else str(base_dir)
+    lengths = [len(r[0]) for r in rows]
+    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
+    total = max(1, math.ceil(config.epochs * steps_per_epoch))
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    warmup = int(round(config.warmup_ratio * total))
+
+    lora_params = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+    head_params = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": lora_params, "lr": config.lr},
+            {"params": head_params, "lr": config.head_lr or config.lr},
+        ],
+        weight_decay=config.weight_decay,
     )
-    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores visible)"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def is_earlier_output(folder: Path) -> bool:
-    """Whether ``folder`` holds an earlier ``finetune`` output and nothing else (safe to replace)."""
-    names = {p.name for p in Path(folder).iterdir()}
-    return {"attnflow.json", "adapter_config.json"} <= names and names <= OUTPUT_FILES
-
-
-def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
-    """Check, before training, that ``out_dir`` can take the adapter: it is new, empty or an earlier output (or
-    ``overwrite`` is set), and it (or the folder it will be made in) is writable; WriteError naming the fix."""
-    out_dir = Path(out_dir).expanduser()
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise WriteError(f"{out_dir} is a file, not a folder; choose a new folder for the adapter")
-        if any(out_dir.iterdir()) and not is_earlier_output(out_dir) and not overwrite:
-            raise WriteError(
-                f"{out_dir} is not empty and is not an earlier finetune output; choose a new or empty folder, "
-                "or pass --overwrite to write the adapter files into it (nothing else there is deleted)"
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    y_t = torch.tensor(y, dtype=torch.long)
+    losses: list[float] = []
+    step = 0
+    epoch = 0
+    t_train = time.perf_counter()
+    model.train()
+    while step < total:
+        for idx in _batches(lengths, config.batch_size, config.bucket_factor, rng):
+            if step >= total:
+                break
+            if stop():
+                raise FinetuneCancelled(f"fine-tuning stopped by the user after {step} of {total} steps")
+            batch = _collate(rows, idx, pad_id)
+            logits = model(**batch).logits
+            loss = loss_fn(logits, y_t[idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(lora_params + head_params, config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            step += 1
+            recent = losses[-20:]
+            elapsed = time.perf_counter() - t_train
+            eta = elapsed / step * (total - step)
+            report(
+                0.02 + 0.9 * step / total,
+                f"step {step}/{total} (epoch {epoch + 1}), loss {sum(recent) / len(recent):.3f}, "
+                f"about {eta:.0f} s left",
             )
-    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise WriteError(f"cannot write in {existing} (no permission); choose another output folder")
-
-
-def _move_into(tmp: Path, out_dir: Path) -> None:
-    """Put the finished adapter in ``tmp`` at ``out_dir``: replace an earlier output (or a missing/empty folder)
-    whole; into any other folder (``overwrite``) move only our files, deleting nothing else."""
-    if not out_dir.exists() or not any(out_dir.iterdir()) or is_earlier_output(out_dir):
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-        return
-    for f in tmp.iterdir():
-        os.replace(f, out_dir / f.name)
-    tmp.rmdir()
+        epoch += 1
+    return losses, step, time.perf_counter() - t_train
 
 
 def finetune(
@@ -469,7 +462,6 @@ def finetune(
         tokenizer = AutoTokenizer.from_pretrained(str(base_dir or base_model_dir()))
         pad_id = int(tokenizer.pad_token_id or 0)
         rows = _tokenize(tokenizer, first, second, config.max_length)
-        lengths = [len(r[0]) for r in rows]
         eval_rows: list[tuple[list[int], list[int]]] = []
         eval_y: list[int] = []
         if eval is not None and len(eval) > 0:
@@ -478,61 +470,7 @@ def finetune(
 
         report(0.01, "building the model")
         model = build_model(labels, config, base_dir)
-        steps_per_epoch = math.ceil(len(rows) / config.batch_size)
-        total = max(1, math.ceil(config.epochs * steps_per_epoch))
-        if config.max_steps is not None:
-            total = min(total, config.max_steps)
-        warmup = int(round(config.warmup_ratio * total))
-
-        lora_params = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
-        head_params = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": lora_params, "lr": config.lr},
-                {"params": head_params, "lr": config.head_lr or config.lr},
-            ],
-            weight_decay=config.weight_decay,
-        )
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        y_t = torch.tensor(y, dtype=torch.long)
-        losses: list[float] = []
-        step = 0
-        epoch = 0
-        t_train = time.perf_counter()
-        model.train()
-        while step < total:
-            for idx in _batches(lengths, config.batch_size, config.bucket_factor, rng):
-                if step >= total:
-                    break
-                if stop():
-                    raise FinetuneCancelled(f"fine-tuning stopped by the user after {step} of {total} steps")
-                batch = _collate(rows, idx, pad_id)
-                logits = model(**batch).logits
-                loss = loss_fn(logits, y_t[idx])
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(lora_params + head_params, config.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(float(loss.detach()))
-                step += 1
-                recent = losses[-20:]
-                elapsed = time.perf_counter() - t_train
-                eta = elapsed / step * (total - step)
-                report(
-                    0.02 + 0.9 * step / total,
-                    f"step {step}/{total} (epoch {epoch + 1}), loss {sum(recent) / len(recent):.3f}, "
-                    f"about {eta:.0f} s left",
-                )
-            epoch += 1
-        train_seconds = time.perf_counter() - t_train
+        losses, step, train_seconds = _train(model, rows, y, config, rng, pad_id, report, stop)
 
         _round_trainable_to(model, config.store_dtype)
         accuracy: float | None = None
@@ -549,57 +487,30 @@ def finetune(
             raise FinetuneCancelled("fine-tuning stopped by the user before saving")
 
         report(0.97, "saving the adapter")
-        try:
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        except OSError as err:
-            raise WriteError(
-                f"cannot write in {out_dir.parent}: {err.strerror or err}; choose another folder"
-            ) from err
-        try:
-            os.chmod(tmp, 0o755)
-            _save_adapter(model, tmp, config.store_dtype, base_dir)
-            final_loss = float(np.mean(losses[-20:]))
-            meta: dict[str, Any] = {
-                "label_names": list(labels),
-                "base": EMBEDDED_BASE if base_dir is None else str(base_dir),
-                "base_model": "sentence-transformers/all-MiniLM-L6-v2" if base_dir is None else str(base_dir),
-                "task": task,
-                "recipe": config.to_dict(),
-                "seed": config.seed,
-                "data": data_description,
-                "train_examples": len(rows),
-                "eval_examples": len(eval_rows),
-                "eval_accuracy": accuracy,
-                "extra_accuracy": extra_accuracy,
-                "steps": step,
-                "epochs_run": round(step * config.batch_size / len(rows), 3),
-                "final_loss": round(final_loss, 4),
-                "adapter_weights_bytes": (tmp / "adapter_model.safetensors").stat().st_size,
-                "train_seconds": round(train_seconds, 1),
-                "total_seconds": round(time.perf_counter() - t_start, 1),
-                "environment": {
-                    "torch": torch.__version__,
-                    "threads": config.num_threads,
-                    "machine": platform.machine(),
-                    "cpu": _cpu_name(),
-                    "python": platform.python_version(),
-                },
-            }
-            meta.update(extra_meta or {})
-            write_card(tmp, meta)
-            size = _dir_bytes(tmp)
-            check_out_dir(out_dir, overwrite)  # again: the folder may have changed during training
-            _move_into(tmp, out_dir)
-        except OSError as err:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise WriteError(
-                f"could not write the adapter to {out_dir}: {err.strerror or err}; free some space or choose "
-                "another folder"
-            ) from err
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        final_loss = float(np.mean(losses[-20:]))
+
+        def fill(tmp: Path) -> None:
+            save_adapter(model, tmp, config.store_dtype, base_dir)
+            weights = (tmp / "adapter_model.safetensors").stat().st_size
+            meta = card_meta(
+                task,
+                labels,
+                config,
+                base_dir,
+                data_description,
+                len(rows),
+                len(eval_rows),
+                accuracy,
+                extra_accuracy,
+                step,
+                final_loss,
+                weights,
+                train_seconds,
+                time.perf_counter() - t_start,
+            )
+            write_card(tmp, {**meta, **(extra_meta or {})})
+
+        size = write_output(out_dir, fill, overwrite)
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det)

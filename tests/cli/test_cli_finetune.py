@@ -9,8 +9,9 @@ from pathlib import Path
 import datasets
 import pytest
 
+from attnflow_core.adapter_files import check_out_dir
 from attnflow_core.cli import main
-from attnflow_core.finetune import FinetuneConfig, check_out_dir, finetune
+from attnflow_core.finetune import FinetuneConfig, finetune
 from attnflow_core.paths import WriteError
 
 ROWS = [
