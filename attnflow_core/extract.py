@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,33 +55,47 @@ class ExampleResult:
         return int(self.attn_base.shape[1])
 
 
-def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, Prediction | None]:
-    """Attention (L, H, n, n) float32 and the prediction (None without a classification head)."""
+def forward_batch(model: LoadedModel, batch: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one forward pass with attention, for one example or a padded batch (``extract`` and ``overview``).
+
+    ``batch``: ``input_ids``, ``token_type_ids`` and ``attention_mask`` tensors of shape (B, n). Returns the
+    attention (B, L, H, n, n) float32 and the class probabilities (B, C) float32 (None without a classification head).
+    """
     import torch
 
     with torch.inference_mode():
-        out = model.model(
-            input_ids=input_ids,
-            token_type_ids=token_type_ids,
-            attention_mask=torch.ones_like(input_ids),
-            output_attentions=True,
-        )
+        out = model.model(**batch, output_attentions=True)
     attentions = out.attentions
     if not attentions or attentions[0] is None:
         raise RuntimeError(
             f"{model.ref!r} returned no attention weights; it must run with eager attention "
             "(models.load_model sets this)"
         )
-    attn = torch.stack([a[0] for a in attentions]).float().cpu().numpy()
-    prediction = None
-    if model.label_names is not None and getattr(out, "logits", None) is not None:
-        probs = torch.softmax(out.logits[0].float(), dim=-1).cpu().numpy()
-        names = model.label_names
-        prediction = Prediction(
-            label=names[int(np.argmax(probs))],
-            probabilities=tuple((names[i], float(p)) for i, p in enumerate(probs)),
-        )
-    return attn, prediction
+    attn = torch.stack(attentions, dim=1).float().cpu().numpy()
+    logits = getattr(out, "logits", None)
+    if model.label_names is None or logits is None:
+        return attn, None
+    return attn, torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, Prediction | None]:
+    """Attention (L, H, n, n) float32 and the prediction (None without a classification head) of one example."""
+    import torch
+
+    batch = {
+        "input_ids": input_ids,
+        "token_type_ids": token_type_ids,
+        "attention_mask": torch.ones_like(input_ids),
+    }
+    attn, probs = forward_batch(model, batch)
+    if probs is None or model.label_names is None:
+        return attn[0], None
+    names = model.label_names
+    prediction = Prediction(
+        label=names[int(np.argmax(probs[0]))],
+        probabilities=tuple((names[i], float(p)) for i, p in enumerate(probs[0])),
+    )
+    return attn[0], prediction
 
 
 def extract(

@@ -38,6 +38,7 @@ from attnflow_core.compare import js_divergence, xlogx
 from attnflow_core.data.errors import DataError
 from attnflow_core.data.tasks import is_correct
 from attnflow_core.errors import AttnflowError
+from attnflow_core.extract import forward_batch
 from attnflow_core.flows import special_attention
 from attnflow_core.paths import atomic_write
 from attnflow_core.settings import SettingsError, check_choice
@@ -276,7 +277,6 @@ def compute_overview(
     should_stop: Callable[[], bool] | None = None,
 ) -> Overview:
     """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they stream."""
-    import torch
 
     settings.validate()
     exs = list(examples)[: settings.n]
@@ -308,14 +308,9 @@ def compute_overview(
         feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
         padded = tok.pad(feats, return_tensors="pt")
         tf = time.perf_counter()
-        with torch.inference_mode():
-            out_b = pair.base.model(**padded, output_attentions=True)
-            out_t = pair.tuned.model(**padded, output_attentions=True)
+        att_b, _ = forward_batch(pair.base, padded)  # (B, L, H, n, n)
+        att_t, probs = forward_batch(pair.tuned, padded)
         t_forward += time.perf_counter() - tf
-        att_b = torch.stack(out_b.attentions, dim=1).float().numpy()  # (B, L, H, n, n)
-        att_t = torch.stack(out_t.attentions, dim=1).float().numpy()
-        logits = getattr(out_t, "logits", None)
-        probs = torch.softmax(logits.float(), -1).numpy() if logits is not None else None
         for k, i in enumerate(batch):
             enc = enc_all[i]
             m = len(enc["input_ids"])
