@@ -21,7 +21,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from attnflow_core.analysis import FlowSettings, analyse
+from attnflow_core.analysis import METHODS, FlowSettings, analyse
+from attnflow_core.data.tasks import DEFAULT_TASK, TASKS
 from attnflow_core.extract import extract
 from attnflow_core.models import get_pair_spec, load_pair
 
@@ -58,7 +59,7 @@ def passage_for(pair: Any, n_tokens: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--task", default="qa", choices=("sentiment", "qa", "nli"))
+    parser.add_argument("--task", default=DEFAULT_TASK, choices=tuple(TASKS))
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     spec = get_pair_spec(f"embedded-{args.task}")
@@ -70,8 +71,7 @@ def main() -> None:
         result = extract(pair, QUESTION, passage)
         t_fwd = median_time(partial(extract, pair, QUESTION, passage), args.repeat)
         per_method = {
-            m: median_time(partial(analyse, result, FlowSettings(method=m)), args.repeat)
-            for m in ("trace", "rollout", "maxflow")
+            m: median_time(partial(analyse, result, FlowSettings(method=m)), args.repeat) for m in METHODS
         }
         flows = sum(per_method.values())
         total = t_fwd + flows

@@ -22,6 +22,7 @@ import time
 from dataclasses import replace
 
 from attnflow_core.data.sources import Example, load_examples, to_examples
+from attnflow_core.data.tasks import TASKS
 from attnflow_core.finetune import read_data_file
 from attnflow_core.models import get_pair_spec, load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview
@@ -61,7 +62,7 @@ def forwards_only(pair, exs: list[Example], settings: OverviewSettings) -> float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--task", default="nli", choices=("sentiment", "qa", "nli"))
+    parser.add_argument("--task", default="nli", choices=tuple(TASKS))
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--data-file", default=None)
     parser.add_argument("--batch-size", type=int, default=None)

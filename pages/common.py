@@ -36,6 +36,7 @@ from attnflow_core.models import (
 )
 from attnflow_core.settings import (
     DEFAULTS,
+    UNITS,
     SettingsError,
     as_method,
     as_special,
@@ -449,7 +450,7 @@ def sidebar() -> Selection | None:
             "source shrink, and heads near the source weigh more in the head grid. The sentence view's scores are "
             "normalised, so α does not change them.",
         )
-        unit_options = ("token", "word")
+        unit_options = UNITS
         if ss.get("unit") not in unit_options:
             ss["unit"] = DEFAULTS.unit
         st.radio(
