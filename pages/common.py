@@ -23,6 +23,7 @@ import streamlit as st
 from attnflow_core.analysis import METHODS, Analysis, FlowSettings, analyse
 from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task, is_correct
+from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult, extract, predict_many
 from attnflow_core.models import (
     EMBEDDED_BASE,
@@ -212,7 +213,7 @@ def friendly(fn: Callable[[], T]) -> T | None:
     """
     try:
         return fn()
-    except (ValueError, ModelLoadError, RuntimeError, FileNotFoundError) as err:
+    except (AttnflowError, ValueError, RuntimeError, FileNotFoundError) as err:
         st.error(str(err), icon=":material/warning:")
     except Exception as err:  # noqa: BLE001 - see the docstring
         LOG.exception("unexpected error while rendering")
