@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "to_examples": "sources",
     "example_from_row": "sources",
     "SourceUnavailable": "errors",
+    "DataError": "errors",
     "DataFileError": "userfile",
     "load_user_file": "userfile",
     "load_vader": "vader",
