@@ -172,19 +172,29 @@ def maxflow_masses(
     n_layers, n = res.shape[0], res.shape[-1]
     graph, _ = layered_graph(res)
     top = n_layers * n + source
-    total = None
+    ref = None  # every solution's flow matrix has the same structure (the edges and their reverses): sum its data
+    total = np.zeros(0)
     value = 0
     for i in range(n):
         sol = maximum_flow(graph, top, i, method="dinic")
         value += sol.flow_value
-        f = sol.flow.tocsr()
-        f.data = np.maximum(f.data, 0)  # the solution lists reverse edges with negative flow
-        total = f if total is None else total + f
+        f = sol.flow
+        if ref is None:
+            ref, total = f, f.data.astype(np.float64)
+        elif np.array_equal(f.indptr, ref.indptr) and np.array_equal(f.indices, ref.indices):
+            total += f.data
+        else:  # not expected; stay correct anyway
+            ref = ref.copy()
+            ref.data = total
+            ref = (ref + f).tocsr()
+            total = ref.data.astype(np.float64)
     node = np.zeros((attn.shape[0] + 1, n))
     masses = {layer: np.zeros((n, n)) for layer in range(a, b + 1)}
-    if total is None or value <= 0:
+    if ref is None or value <= 0:
         return masses, node
-    dense = total.toarray() / value
+    flow = ref.copy()
+    flow.data = np.maximum(total, 0) / value  # reverse edges carry negative flow: drop them
+    dense = flow.toarray()
     for rel in range(1, n_layers + 1):
         m = dense[rel * n : (rel + 1) * n, (rel - 1) * n : rel * n]
         masses[a - 1 + rel] = m

@@ -156,7 +156,7 @@ def _node_sizes(values: np.ndarray) -> np.ndarray:
     """Marker size per node, relative to the largest value anywhere (the source's): 0 where nothing arrives."""
     peak = float(values.max(initial=0.0))
     rel = values / peak if peak > 0 else np.zeros_like(values)
-    return np.where(rel > 0, 4.0 + 14.0 * np.sqrt(rel), 0.0)
+    return np.where(rel > 0, 4.0 + 14.0 * np.sqrt(np.clip(rel, 0.0, None)), 0.0)
 
 
 def _stop_message(g: PairGraph, analysis: Analysis) -> str:
