@@ -126,21 +126,14 @@ def rollout(attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None) 
     return out
 
 
-def max_flow(
-    attn: np.ndarray, source: int = 0, heads: tuple[int, ...] | list[int] | None = None
-) -> np.ndarray:
-    """Maximum flow from (L, source) to every input node (0, i): (L, H, n, n) -> (n,).
+def layered_graph(res: np.ndarray) -> tuple[object, float]:
+    """The max-flow graph of residual attention Â (L, n, n): (CSR of integer capacities, their scale 2^30).
 
-    Exact up to the integer scaling (see the module docstring). Builds the layered graph's CSR once; only the sink
-    changes between the n solves.
+    Node id of (l, i) is l*n + i; edges (l, j) -> (l-1, i) with capacity floor(Â_l[j, i] · scale), l = 1..L.
     """
     from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import maximum_flow
 
-    res = residual_attention(attn, heads)
     n_layers, n = res.shape[0], res.shape[-1]
-    source = _check_source(source, n)
-    # Node id of (l, i) is l*n + i. Edges (l, j) -> (l-1, i) with capacity Â_l[j, i], l = 1..L.
     caps = np.floor(res * _SCALE).astype(np.int64)
     rows, cols, data = [], [], []
     jj, ii = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -156,6 +149,23 @@ def max_flow(
         shape=(size, size),
     )
     graph.sort_indices()
+    return graph, _SCALE
+
+
+def max_flow(
+    attn: np.ndarray, source: int = 0, heads: tuple[int, ...] | list[int] | None = None
+) -> np.ndarray:
+    """Maximum flow from (L, source) to every input node (0, i): (L, H, n, n) -> (n,).
+
+    Exact up to the integer scaling (see the module docstring). Builds the layered graph's CSR once; only the sink
+    changes between the n solves.
+    """
+    from scipy.sparse.csgraph import maximum_flow
+
+    res = residual_attention(attn, heads)
+    n_layers, n = res.shape[0], res.shape[-1]
+    source = _check_source(source, n)
+    graph, _ = layered_graph(res)
     top = n_layers * n + source
     values = np.empty(n)
     for i in range(n):

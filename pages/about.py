@@ -22,8 +22,9 @@ Mechanisms in Language Models* (DeRose, Wang, Berger, IEEE VIS 2020).
   the threshold τ back towards the input, head by head. Edges only the pre-trained model keeps are **turquoise**,
   edges only the fine-tuned model keeps are **purple**, and edges both keep are drawn in a third colour. A node's size
   shows its influence: the attention mass that reaches it along kept edges (times α per layer), relative to the
-  source's. Click any token node to trace from that token at the deepest layer instead (this happens in your
-  browser). The sentence view
+  source's. Click any token node to trace from that token at the deepest layer instead (it becomes the sidebar's
+  *Trace from* and enters the URL, so a reload or a shared link keeps it). Rollout and max-flow draw their own
+  paths; each reached token keeps only its strongest incoming edges, so the graph stays readable. The sentence view
   shades each word by its flow score in each model; the layer × head grid shows which heads carry the trace.
 - **Head differences** — for every layer and head, the Jensen–Shannon divergence between the two models' attention
   rows (averaged over query tokens; 0 = identical, 1 = disjoint) and the mean absolute difference. Pick a head to see

@@ -81,6 +81,8 @@ URL_KEYS: dict[str, tuple[str, str]] = {
     "alpha": ("alpha", str(DEFAULTS.decay)),
     "src": ("src", str(DEFAULTS.source)),
     "unit": ("unit", DEFAULTS.unit),
+    "per_head": ("per_head", "False"),
+    "differences": ("diff", "True"),
 }
 
 
@@ -470,7 +472,7 @@ def sidebar() -> Selection | None:
             **bind("src"),
             format_func=lambda i: f"{labels[i]}  (#{i})",
             help="The token at the deepest layer where the trace starts ([CLS] by default). "
-            "Clicking a token node in the flow graph traces from it in the browser.",
+            "Clicking a token node in the flow graph sets it here (and in the URL).",
         )
         st.toggle(
             "Hide [CLS]/[SEP] attention",

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
+import attnflow_core.plots
 from attnflow_core.plots.flow_graph import build_flow_layout, standalone_html
 from attnflow_core.report import edges_table, scores_table, to_dict
 from pages import common
+
+#: The bridge that turns a node click into the sidebar's "trace from" (its JS: attnflow_core/plots/source_bridge.js).
+_bridge = st.components.v2.component(
+    "attnflow.source_bridge",
+    js=(Path(attnflow_core.plots.__file__).parent / "source_bridge.js").read_text(encoding="utf-8"),
+    isolate_styles=False,
+)
+
+
+def _on_node_click() -> None:
+    """Runs before the rerun: the clicked token becomes the sidebar's source (the URL and exports follow)."""
+    value: Any = st.session_state.get("flow_click")
+    source = value.get("source") if hasattr(value, "get") else getattr(value, "source", None)
+    if source is not None:
+        st.session_state["src"] = int(source)
+
+
+def _as_bool(value: object, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    return {"true": True, "1": True, "false": False, "0": False}.get(str(value).lower(), default)
+
 
 selection = common.page_setup()
 st.title("Attention flow")
@@ -20,9 +45,28 @@ if found is None:
 result, analysis = found
 common.example_header(selection, result)
 
-layout = common.friendly(lambda: build_flow_layout(analysis, result))
+ss = st.session_state
+ss["per_head"] = _as_bool(ss.get("per_head"), False)
+ss["differences"] = _as_bool(ss.get("differences"), True)
+t1, t2 = st.columns(2)
+t1.toggle(
+    "Emphasise differences",
+    **common.bind("differences"),
+    help="Fade the edges both models draw, so the edges only one model draws stand out.",
+)
+t2.toggle(
+    "Per-head edges",
+    **common.bind("per_head"),
+    help="Split each drawn edge into the heads that carry it (attention ≥ τ for the trace; above the heads' mean "
+    "for rollout and max-flow).",
+)
+per_head, differences = bool(ss["per_head"]), bool(ss["differences"])
+layout = common.friendly(
+    lambda: build_flow_layout(analysis, result, per_head=per_head, differences=differences)
+)
 if layout is None:
     st.stop()
+_bridge(key="flow_click", on_source_change=_on_node_click, height=0)
 common.render_bokeh(layout, key="flow_layout")
 
 with st.expander("How to read this view"):
@@ -30,20 +74,21 @@ with st.expander("How to read this view"):
         """
 - **Columns are layers**: the input tokens at the left, the deepest layer of the chosen range at the right. Each
   row is one token (or word).
-- **Edges** are traced back from the source token (red ring): in each layer, every head's attention edge with weight
-  ≥ τ from a token the trace has reached is kept. Turquoise = only the pre-trained model keeps it, purple = only the
-  fine-tuned model, orange = both. Width = the edge's weight (summed over the heads that keep it, divided by the
-  number of heads). Hover the middle of an edge (it lights up) for its heads and weights; hover a node for its
-  influence in each model.
-- **Node markers** (turquoise left, purple right) grow with a token's influence in each model: the attention mass
-  from the source that reaches it along kept edges, × α per layer travelled, relative to the source's own (so the
-  markers shrink as the trace spreads, and faster with a smaller α).
-- **Click any token node** to trace from that token instead; it updates all three views in your browser. The
-  paper's teaser: on a QA pair, click the question word *what* in the deepest layer and compare which answer words
-  each model reaches.
+- **Edges** are the paths of the sidebar's method from the source token (red ring), heads merged: the *trace* keeps
+  every head's edge with attention ≥ τ from a token it has reached; *rollout* draws the edges that carry most of the
+  source's rollout (the residual connection included, so many edges run straight across); *max-flow* draws the flow
+  on each edge of the maximum-flow solution. To stay readable, each reached token keeps only its strongest incoming
+  edges (about 70 per model at most). Turquoise = only the pre-trained model draws the edge, purple = only the
+  fine-tuned model, orange (grey with *Emphasise differences*) = both. Width = the share of the source's flow the
+  edge carries. Hover the middle of an edge for both models' flow, mean attention and top heads; *Per-head edges*
+  splits each edge into its heads.
+- **Node markers** (turquoise left, purple right) grow with the flow that reaches a token in each model.
+- **Click any token node** to trace from that token: it becomes the sidebar's *Trace from*, the URL and the exports
+  follow, so a reload or a shared link shows the same view. The paper's teaser: on a QA pair, click the question
+  word *what* in the deepest layer and compare which answer words each model reaches.
 - **Sentence view**: each unit's upper half is shaded by its flow score in the pre-trained model, the lower half in
-  the fine-tuned model (method from the sidebar: trace, rollout or max-flow).
-- **Head grid**: each head's share of the traced flow; fine-tuning often moves the trace to a few heads in the last
+  the fine-tuned model, on one scale (colour bars at the right).
+- **Head grids**: each head's share of the drawn flow; fine-tuning often moves the flow to a few heads in the last
   layers.
 """
     )
@@ -53,10 +98,12 @@ st.subheader("Export")
 c1, c2, c3, c4 = st.columns(4)
 c1.download_button(
     "Linked view (HTML)",
-    lambda: standalone_html(build_flow_layout(analysis, result), "Attention flow"),
+    lambda: standalone_html(
+        build_flow_layout(analysis, result, per_head=per_head, differences=differences), "Attention flow"
+    ),
     file_name="attention-flow.html",
     mime="text/html",
-    help="A standalone page with the same linked, clickable figures (works offline). PNG: use the save tool.",
+    help="A standalone page with the same linked figures (works offline). PNG: use the save tool.",
 )
 c2.download_button(
     "Flow scores (CSV)",

@@ -1,199 +1,295 @@
-"""The Attention flow view: flow graph, sentence view and layer × head grid in one linked Bokeh layout.
+"""The Attention flow view: flow graph, sentence view and layer × head grids in one linked Bokeh layout.
 
 - Flow graph: layers are columns (input at the left, the deepest layer of the range at the right), tokens are rows.
-  Edges traced from the source token are drawn per (layer, from, to), summed over the heads that keep them; colour
-  says which model keeps the edge (turquoise pre-trained only, purple fine-tuned only, orange both), width its
-  weight. Node markers grow with influence in each model (turquoise left, purple right of the node).
-- Sentence view: the example with both segments, each unit's upper half shaded by its flow score in the pre-trained
-  model and its lower half in the fine-tuned model.
-- Layer × head grid: each head's share of the traced flow in each model.
+  It draws the edges of the chosen method (``attnflow_core.graph``: the thresholded trace, the rollout paths or the
+  max-flow solution), heads merged, within an edge budget; colour says which model draws the edge (turquoise
+  pre-trained only, purple fine-tuned only, orange both), width the flow it carries. With ``differences`` the shared
+  edges fade to grey so the exclusive ones stand out; with ``per_head`` each merged edge is split into its heads.
+  Node markers grow with the flow reaching each node in each model (turquoise left, purple right of the node).
+- Sentence view: each unit's upper half shaded by its flow score in the pre-trained model, the lower half in the
+  fine-tuned model, with a colour bar per model.
+- Layer × head grids: each head's share of the drawn flow in each model.
 
-Clicking a node re-traces from that token entirely in the browser (CustomJS): the layout embeds, for both models,
-the attention entries that can ever be kept (weight ≥ τ, within the layer range and head set) and re-runs the same
-definition as ``flows.trace`` on them. ``sparse_trace`` is the Python mirror of that JavaScript and is tested
-against ``flows.trace``. When more than ``MAX_SPARSE`` entries would be embedded (τ near 0 on a long example) the
-click is disabled and the view says to raise τ.
+A click on a node is state: ``flow_graph.js`` hands the token to the page (``window.attnflowSetSource``, installed by
+the page's bridge component), which sets the sidebar's "trace from", the URL and the exports, and redraws. In a
+standalone HTML export no bridge exists and the caption says how to trace from another token.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import ColumnDataSource, CustomJS, HoverTool, Range1d, TapTool
+from bokeh.models import (
+    BasicTicker,
+    ColumnDataSource,
+    CustomJS,
+    HoverTool,
+    Label,
+    LinearColorMapper,
+    Range1d,
+    TapTool,
+)
+from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import Div
 from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis
 from attnflow_core.extract import ExampleResult
-from attnflow_core.flows import PairTrace, rollout, select_heads
+from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares, measure_title, pair_graph
+from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import (
     BASE,
     DIV_HEIGHT,
     HIGHLIGHT,
+    MODEL_LABELS,
     NEUTRAL,
-    SEGMENT_FILL,
-    SHARED,
+    STATUS_COLOURS,
     STATUS_LABELS,
     TEXT,
     TOOLS,
     TUNED,
     WIDTH,
     fit,
+    ramp,
 )
 
-MAX_SPARSE = 150_000
+#: The click's browser code, loaded once at import (tested in Node.js by tests/plots).
+CLICK_JS = (Path(__file__).parent / "flow_graph.js").read_text(encoding="utf-8")
+FADED = "#c8cfd2"
 
 
-@dataclass(frozen=True)
-class Sparse:
-    """Attention entries that a trace may keep: parallel arrays, ordered by layer descending."""
-
-    layer: np.ndarray
-    head: np.ndarray
-    src: np.ndarray
-    dst: np.ndarray
-    weight: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return int(self.layer.size)
-
-
-def sparse_attention(
-    attn: np.ndarray, layers: tuple[int, int], heads: tuple[int, ...] | None, threshold: float
-) -> Sparse:
-    """All entries with weight ≥ τ and > 0 in layers a..b of the selected heads: (L, H, n, n) -> Sparse."""
-    a, b = layers
-    sel = select_heads(attn.shape[1], heads)
-    # Compare in float64 like flows.trace: float32(τ) can lie below τ (0.02, 0.06, ...) and would be kept here only.
-    blocks = attn[a - 1 : b][:, sel].astype(np.float64)
-    keep = (blocks >= threshold) & (blocks > 0)
-    li, hi, ji, ii = np.nonzero(keep)
-    layer = li + a
-    order = np.lexsort((ii, ji, hi, -layer))
-    return Sparse(
-        layer=layer[order].astype(int),
-        head=sel[hi][order].astype(int),
-        src=ji[order].astype(int),
-        dst=ii[order].astype(int),
-        weight=blocks[li, hi, ji, ii][order].astype(np.float64),
+def flow_graph_of(analysis: Analysis) -> PairGraph:
+    """The edges the flow graph draws for an analysis under its settings (its method, source, τ, α, layers, heads)."""
+    s = analysis.settings
+    return pair_graph(
+        analysis.attn_base,
+        analysis.attn_tuned,
+        s.method,
+        source=s.source,
+        threshold=s.threshold,
+        layers=analysis.layer_range,
+        heads=s.heads,
+        decay=s.decay,
     )
 
 
-def sparse_trace(
-    sp: Sparse, n: int, n_layers: int, source: int, layers: tuple[int, int], n_heads: int, decay: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The trace definition on a Sparse (mirrors the layout's JavaScript): -> (kept mask (E,), influence (L+1, n))."""
-    a, b = layers
-    influence = np.zeros((n_layers + 1, n))
-    influence[b, source] = 1.0
-    kept = np.zeros(sp.size, dtype=bool)
-    for layer in range(b, a - 1, -1):
-        idx = np.flatnonzero(sp.layer == layer)
-        live = idx[influence[layer, sp.src[idx]] > 0]
-        kept[live] = True
-        flow = decay * influence[layer, sp.src[live]] * sp.weight[live] / n_heads
-        influence[layer - 1] = np.bincount(sp.dst[live], weights=flow, minlength=n)
-    return kept, influence
-
-
-@dataclass
-class _EdgeSum:
-    """One drawn edge (layer, from, to): its heads' weights summed, per model, divided by the number of heads."""
-
-    kept_base: float = 0.0  # over the heads whose edge the pre-trained model keeps (sets the width)
-    kept_tuned: float = 0.0
-    shown_base: float = 0.0  # over every head either model keeps (the hover: a below-τ weight included)
-    shown_tuned: float = 0.0
-    by_base: bool = False  # some head's edge is kept by the pre-trained model
-    by_tuned: bool = False
-    heads: set[int] = field(default_factory=set)
-
-    @property
-    def status(self) -> str:
-        if self.by_base and self.by_tuned:
-            return "shared"
-        return "base" if self.by_base else "tuned"
-
-
-def _edge_data(trace: PairTrace, labels: tuple[str, ...], n_heads: int) -> dict[str, list[Any]]:
-    """Edges summed over heads per (layer, from, to): coordinates, colour by status, width by the kept weight.
-
-    The hover weights ``wb``/``wt`` sum both models' attention over every head that keeps the edge in either model,
-    so an edge only one model keeps still shows the other model's (below-τ) weight on it.
-    """
-    sums: dict[tuple[int, int, int], _EdgeSum] = {}
-    for k in range(trace.n_edges):
-        e = sums.setdefault((int(trace.layer[k]), int(trace.src[k]), int(trace.dst[k])), _EdgeSum())
-        status = str(trace.status[k])
-        wb, wt = float(trace.weight_base[k]) / n_heads, float(trace.weight_tuned[k]) / n_heads
-        if status in ("shared", "base"):
-            e.kept_base += wb
-            e.by_base = True
-        if status in ("shared", "tuned"):
-            e.kept_tuned += wt
-            e.by_tuned = True
-        e.shown_base += wb
-        e.shown_tuned += wt
-        e.heads.add(int(trace.head[k]))
-    return _edge_columns(sums, labels)
-
-
-def _edge_columns(
-    sums: dict[tuple[int, int, int], _EdgeSum], labels: tuple[str, ...]
-) -> dict[str, list[Any]]:
-    names = (
-        "x0",
-        "y0",
-        "x1",
-        "y1",
-        "colour",
-        "width",
-        "status",
-        "wb",
-        "wt",
-        "heads",
-        "from",
-        "to",
-        "layer",
-        "xm",
-        "ym",
+def graph_title(analysis: Analysis) -> str:
+    """'<Method> of <measure> from '<token>' (#s) at layer b — <the method's settings>'."""
+    s = analysis.settings
+    a, b = analysis.layer_range
+    heads = "all heads" if s.heads is None else f"heads {list(s.heads)}"
+    rest = f"τ = {s.threshold:g}, α = {s.decay:g}, {heads}" if s.method == "trace" else heads
+    return (
+        f"{METHOD_TITLES[s.method]} of {measure_title(s)} from '{analysis.labels[s.source]}' (#{s.source}) "
+        f"at layer {b} down to {'the input' if a == 1 else f'layer {a - 1}'} — {rest}"
     )
-    cols: dict[str, list[Any]] = {k: [] for k in names}
-    top = max((max(e.kept_base, e.kept_tuned) for e in sums.values()), default=1.0) or 1.0
-    for (layer, src, dst), e in sorted(sums.items()):
-        status = e.status
-        cols["x0"].append(layer)
-        cols["y0"].append(-src)
-        cols["x1"].append(layer - 1)
-        cols["y1"].append(-dst)
-        cols["colour"].append({"shared": SHARED, "base": BASE, "tuned": TUNED}[status])
-        cols["width"].append(0.8 + 7.0 * max(e.kept_base, e.kept_tuned) / top)
-        cols["status"].append(STATUS_LABELS[status])
-        cols["wb"].append(round(e.shown_base, 4))
-        cols["wt"].append(round(e.shown_tuned, 4))
-        cols["heads"].append(", ".join(str(h) for h in sorted(e.heads)))
-        cols["from"].append(f"{labels[src]} #{src}")
-        cols["to"].append(f"{labels[dst]} #{dst}")
-        cols["layer"].append(layer)
-        cols["xm"].append(layer - 0.5)  # the edge's midpoint: where hovering shows its weights
-        cols["ym"].append(-(src + dst) / 2)
+
+
+def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> dict[str, list[Any]]:
+    """One row per drawn (layer, from, to): geometry, colour by who draws it, width by the flow it carries."""
+    top = float(max(g.mass_base.max(initial=0.0), g.mass_tuned.max(initial=0.0))) or 1.0
+    mb, mt = g.mean_base, g.mean_tuned
+    cols: dict[str, list[Any]] = {k: [] for k in (
+        "x0", "y0", "x1", "y1", "colour", "alpha", "width", "status", "mb", "mt", "ab", "at", "perhead", "from",
+        "to", "layer", "xm", "ym")}  # fmt: skip
+    for k in range(g.n_edges):
+        st, lay, j, i = str(g.status[k]), int(g.layer[k]), int(g.src[k]), int(g.dst[k])
+        faded = differences and st == "shared"
+        cols["x0"].append(lay)
+        cols["y0"].append(-j)
+        cols["x1"].append(lay - 1)
+        cols["y1"].append(-i)
+        cols["colour"].append(FADED if faded else STATUS_COLOURS[st])
+        cols["alpha"].append(0.35 if faded else 0.75)
+        cols["width"].append(round(0.8 + 7.0 * max(g.mass_base[k], g.mass_tuned[k]) / top, 2))
+        cols["status"].append(STATUS_LABELS[st])
+        cols["mb"].append(round(float(g.mass_base[k]), 5))
+        cols["mt"].append(round(float(g.mass_tuned[k]), 5))
+        cols["ab"].append(round(float(mb[k]), 4))
+        cols["at"].append(round(float(mt[k]), 4))
+        cols["perhead"].append(_per_head_text(g, k))
+        cols["from"].append(f"{labels[j]} #{j}")
+        cols["to"].append(f"{labels[i]} #{i}")
+        cols["layer"].append(lay)
+        cols["xm"].append(lay - 0.5)
+        cols["ym"].append(-(j + i) / 2)
     return cols
 
 
-def _node_sizes(influence: np.ndarray) -> np.ndarray:
-    """Marker size per node from influence, relative to the largest influence anywhere (the source's): the trace's
-    spreading and the decay α per layer both show as smaller markers further from the source."""
-    peak = float(influence.max(initial=0.0))
-    rel = influence / peak if peak > 0 else np.zeros_like(influence)
-    return np.where(rel > 0, 5.0 + 13.0 * np.sqrt(rel), 0.0)
+def _per_head_text(g: PairGraph, k: int, top: int = 4) -> str:
+    """The heads with the most attention on edge k in either model: 'h3 0.41→0.12, h7 …' (pre-trained→fine-tuned)."""
+    wb, wt = g.attn_base[k], g.attn_tuned[k]
+    order = np.argsort(-np.maximum(wb, wt))[:top]
+    return ", ".join(f"h{g.heads[c]} {wb[c]:.2f}→{wt[c]:.2f}" for c in order)
+
+
+def _head_edge_columns(g: PairGraph, threshold: float | None, differences: bool) -> dict[str, list[Any]]:
+    """The per-head view: each drawn edge split into the heads that carry it (attention ≥ τ for the trace, ≥ the
+    heads' mean for rollout and max-flow), side by side, width by that head's attention."""
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("x0", "y0", "x1", "y1", "colour", "alpha", "width", "head", "w")
+    }
+    for k in range(g.n_edges):
+        st = str(g.status[k])
+        w = np.maximum(g.attn_base[k], g.attn_tuned[k])
+        cut = threshold if threshold is not None else float(w.mean())
+        carry = np.flatnonzero(w >= cut) if w.size else np.zeros(0, dtype=int)
+        faded = differences and st == "shared"
+        for pos, c in enumerate(carry):
+            off = 0.08 * (pos - (carry.size - 1) / 2)
+            cols["x0"].append(int(g.layer[k]))
+            cols["y0"].append(-int(g.src[k]) + off)
+            cols["x1"].append(int(g.layer[k]) - 1)
+            cols["y1"].append(-int(g.dst[k]) + off)
+            cols["colour"].append(FADED if faded else STATUS_COLOURS[st])
+            cols["alpha"].append(0.35 if faded else 0.7)
+            cols["width"].append(round(0.5 + 4.0 * float(w[c]), 2))
+            cols["head"].append(int(g.heads[c]))
+            cols["w"].append(round(float(w[c]), 4))
+    return cols
+
+
+def _node_sizes(values: np.ndarray) -> np.ndarray:
+    """Marker size per node, relative to the largest value anywhere (the source's): 0 where nothing arrives."""
+    peak = float(values.max(initial=0.0))
+    rel = values / peak if peak > 0 else np.zeros_like(values)
+    return np.where(rel > 0, 4.0 + 14.0 * np.sqrt(np.clip(rel, 0.0, None)), 0.0)
+
+
+def _stop_message(g: PairGraph, analysis: Analysis) -> str:
+    """Words for a trace that stops early in a model (no reached token has an edge passing τ), or ''."""
+    parts = []
+    for e, name in ((g.base, "pre-trained"), (g.tuned, "fine-tuned")):
+        if e.stopped is not None:
+            parts.append(
+                f"The {name} model's trace stops at layer {e.stopped}: no edge from the tokens it reached passes "
+                f"τ = {analysis.settings.threshold:g}."
+            )
+    if parts:
+        parts.append("Lower τ, or switch the method to rollout, to follow it further.")
+    return " ".join(parts)
+
+
+def build_graph_figure(
+    analysis: Analysis, g: PairGraph, per_head: bool, differences: bool, height: int | None = None
+) -> tuple[Any, ColumnDataSource]:
+    """The flow graph figure: -> (figure, the node source whose selection is the click)."""
+    s, labels, n = analysis.settings, analysis.labels, analysis.n
+    a, b = analysis.layer_range
+    graph = figure(
+        width=WIDTH,
+        height=height or max(320, 17 * n + 110),
+        tools=TOOLS,
+        x_range=Range1d(start=a - 1 - 1.2, end=b + 1.2),
+        y_range=Range1d(start=-n + 0.3, end=1.2),
+        title=graph_title(analysis),
+        toolbar_location="above",
+        name="flow_graph",
+    )
+    graph.xaxis.ticker = list(range(a - 1, b + 1))
+    overrides: dict[float | str, Any] = {lay: f"layer {lay}" for lay in range(a, b + 1)}
+    overrides[a - 1] = "input" if a == 1 else f"layer {a - 1}"
+    graph.xaxis.major_label_overrides = overrides
+    graph.yaxis.visible = False
+    graph.grid.visible = False
+    graph.outline_line_color = None
+
+    edges = ColumnDataSource(_edge_columns(g, labels, differences), name="edges")
+    if per_head:
+        heads_src = ColumnDataSource(
+            _head_edge_columns(g, s.threshold if s.method == "trace" else None, differences),
+            name="head_edges",
+        )
+        graph.segment("x0", "y0", "x1", "y1", source=heads_src, line_color="colour", line_width="width",
+                      line_alpha="alpha")  # fmt: skip
+    else:
+        graph.segment("x0", "y0", "x1", "y1", source=edges, line_color="colour", line_width="width",
+                      line_alpha="alpha")  # fmt: skip
+    # Hover targets at the edges' midpoints: hovering a segment itself would list every edge that meets at a node.
+    mid = graph.scatter("xm", "ym", source=edges, size=11, fill_alpha=0.0, line_alpha=0.0, hover_fill_color="colour",
+                        hover_fill_alpha=0.9, hover_line_alpha=0.0, name="edge_midpoints")  # fmt: skip
+    flow_name = "flow" if s.method != "trace" else "trace flow"
+    graph.add_tools(
+        HoverTool(
+            renderers=[mid],
+            tooltips=[
+                ("edge", "@from → @to (layer @layer)"),
+                ("drawn by", "@status"),
+                (f"{flow_name} pre-trained", "@mb{0.0000}"),
+                (f"{flow_name} fine-tuned", "@mt{0.0000}"),
+                ("mean attention (pre → fine)", "@ab{0.000} → @at{0.000}"),
+                ("top heads", "@perhead"),
+            ],
+        )
+    )
+
+    lay_idx, tok_idx = np.meshgrid(np.arange(a - 1, b + 1), np.arange(n), indexing="ij")
+    vb, vt = g.base.node[lay_idx, tok_idx], g.tuned.node[lay_idx, tok_idx]
+    sb, st = _node_sizes(g.base.node)[lay_idx, tok_idx], _node_sizes(g.tuned.node)[lay_idx, tok_idx]
+    nodes = ColumnDataSource(
+        {
+            "x": lay_idx.ravel().astype(np.int16),
+            "y": (-tok_idx).ravel().astype(np.int16),
+            "layer": lay_idx.ravel().astype(np.int16),
+            "token": tok_idx.ravel().astype(np.int16),
+            "label": [labels[i] for i in tok_idx.ravel()],
+            "ib": vb.ravel().astype(np.float32),
+            "it": vt.ravel().astype(np.float32),
+            "sb": sb.ravel().astype(np.float32),
+            "st": st.ravel().astype(np.float32),
+            "xb": (lay_idx.ravel() - 0.08).astype(np.float32),
+            "xt": (lay_idx.ravel() + 0.08).astype(np.float32),
+        },
+        name="nodes",
+    )
+    for x, size, colour, key in (("xb", "sb", BASE, "base"), ("xt", "st", TUNED, "tuned")):
+        graph.scatter(x, "y", size=size, source=nodes, color=colour, alpha=0.8, nonselection_alpha=0.8,
+                      selection_alpha=0.8, legend_label=f"flow reaching a token — {MODEL_LABELS[key]}")  # fmt: skip
+    hit = graph.scatter("x", "y", size=9, source=nodes, fill_color="white", fill_alpha=0.0, line_color=NEUTRAL,
+                        line_alpha=0.5, nonselection_fill_alpha=0.0, nonselection_line_alpha=0.5,
+                        selection_line_color=HIGHLIGHT, selection_line_width=2.5, name="flow_nodes")  # fmt: skip
+    for st_key in ("base", "tuned", "shared"):
+        colour = FADED if differences and st_key == "shared" else STATUS_COLOURS[st_key]
+        graph.line([a - 1, a - 1], [1, 1], line_color=colour, line_width=3,
+                   legend_label=f"edge: {STATUS_LABELS[st_key]}")  # fmt: skip
+    graph.add_tools(
+        HoverTool(
+            renderers=[hit],
+            tooltips=[
+                ("token", "@label #@token, layer @layer — click to trace from it"),
+                ("flow pre-trained", "@ib{0.0000}"),
+                ("flow fine-tuned", "@it{0.0000}"),
+            ],
+        )
+    )
+    graph.add_tools(TapTool(renderers=[hit]))
+    legend = graph.legend[0]
+    graph.add_layout(legend, "below")
+    legend.orientation = "horizontal"
+    legend.label_text_font_size = "9pt"
+    legend.border_line_alpha = 0
+    legend.click_policy = "none"
+    label_src = ColumnDataSource(
+        {"y": [-i for i in range(n)], "text": list(labels), "xl": [a - 1 - 0.18] * n, "xr": [b + 0.18] * n}
+    )
+    graph.text("xl", "y", "text", source=label_src, text_align="right", text_baseline="middle",
+               text_font_size="9pt", text_color=TEXT)  # fmt: skip
+    graph.text("xr", "y", "text", source=label_src, text_align="left", text_baseline="middle",
+               text_font_size="9pt", text_color=TEXT)  # fmt: skip
+    ring = ColumnDataSource({"x": [b], "y": [-s.source]}, name="source_ring")
+    graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
+    stop = _stop_message(g, analysis)
+    if stop:
+        graph.add_layout(Label(x=a - 1, y=0.6, text=stop.split(":")[0] + " (no edge passes τ)",
+                               text_color=HIGHLIGHT, text_font_size="10pt", name="trace_stopped"))  # fmt: skip
+    return graph, nodes
 
 
 def _sentence_layout(
-    labels: tuple[str, ...], segments: tuple[int, ...], max_units: float = 110.0
+    labels: tuple[str, ...], segments: tuple[int, ...], max_units: float = 104.0
 ) -> dict[str, list]:
     """Wrap the units into lines (segment B starts a new line): x centre, line, width per unit."""
     xs, ys, ws = [], [], []
@@ -211,157 +307,14 @@ def _sentence_layout(
     return {"x": xs, "line": ys, "w": ws}
 
 
-def _alphas(scores_b: np.ndarray, scores_t: np.ndarray) -> tuple[list[float], list[float]]:
-    top = max(float(scores_b.max(initial=0)), float(scores_t.max(initial=0))) or 1.0
-    return (
-        np.round(0.08 + 0.92 * scores_b / top, 4).tolist(),
-        np.round(0.08 + 0.92 * scores_t / top, 4).tolist(),
-    )
-
-
-def build_flow_layout(
-    analysis: Analysis, result: ExampleResult | None = None, height: int | None = None
-) -> Any:
-    """The linked Attention flow layout (flow graph, sentence view, head grid) for one analysed example."""
-    s = analysis.settings
-    labels = analysis.labels
-    n = analysis.n
-    n_layers, n_heads_all = int(analysis.attn_base.shape[0]), int(analysis.attn_base.shape[1])
-    a, b = analysis.layer_range
-    sel = select_heads(n_heads_all, s.heads)
-    tr = analysis.trace
-
-    # ---- flow graph
-    h = height or max(320, 17 * n + 90)
-    title_rest = (
-        f" at layer {b} down to the input — τ = {s.threshold:g}, α = {s.decay:g}, "
-        f"heads {'all' if s.heads is None else list(s.heads)}"
-    )
-    graph = figure(
-        width=WIDTH,
-        height=h,
-        tools=TOOLS,
-        x_range=Range1d(start=a - 1 - 1.1, end=b + 1.1),
-        y_range=Range1d(start=-n + 0.3, end=1.2),
-        title=f"Attention flow from '{labels[s.source]}' (#{s.source})" + title_rest,
-        toolbar_location="above",
-        name="flow_graph",
-    )
-    graph.xaxis.ticker = list(range(a - 1, b + 1))
-    overrides: dict[float | str, Any] = {lay: f"layer {lay}" for lay in range(a, b + 1)}
-    overrides[a - 1] = "input" if a == 1 else f"layer {a - 1}"
-    graph.xaxis.major_label_overrides = overrides
-    graph.yaxis.visible = False
-    graph.grid.visible = False
-    graph.outline_line_color = None
-    edges = ColumnDataSource(_edge_data(tr, labels, sel.size), name="edges")
-    graph.segment(
-        "x0",
-        "y0",
-        "x1",
-        "y1",
-        source=edges,
-        line_color="colour",
-        line_width="width",
-        line_alpha=0.55,
-        hover_line_color="colour",
-        hover_line_alpha=1.0,
-    )
-    # Hover targets at the edges' midpoints: hovering a segment itself would list every edge that meets at a node.
-    mid_r = graph.scatter(
-        "xm", "ym", source=edges, size=11, fill_alpha=0.0, line_alpha=0.0, hover_fill_color="colour",
-        hover_fill_alpha=0.9, hover_line_alpha=0.0, name="edge_midpoints",
-    )  # fmt: skip
-    graph.add_tools(
-        HoverTool(
-            renderers=[mid_r],
-            tooltips=[
-                ("edge", "@from → @to (layer @layer)"),
-                ("kept by", "@status"),
-                ("weight pre-trained", "@wb{0.000}"),
-                ("weight fine-tuned", "@wt{0.000}"),
-                ("heads", "@heads"),
-            ],
-        )
-    )
-    lay_idx, tok_idx = np.meshgrid(np.arange(a - 1, b + 1), np.arange(n), indexing="ij")
-    infl_b, infl_t = tr.base.influence, tr.tuned.influence
-    size_b, size_t = _node_sizes(infl_b), _node_sizes(infl_t)
-    nodes = ColumnDataSource(
-        {
-            "x": lay_idx.ravel().tolist(),
-            "y": (-tok_idx).ravel().tolist(),
-            "layer": lay_idx.ravel().tolist(),
-            "token": tok_idx.ravel().tolist(),
-            "label": [labels[i] for i in tok_idx.ravel()],
-            "ib": np.round(infl_b[lay_idx, tok_idx].ravel(), 5).tolist(),
-            "it": np.round(infl_t[lay_idx, tok_idx].ravel(), 5).tolist(),
-            "sb": size_b[lay_idx, tok_idx].ravel().tolist(),
-            "st": size_t[lay_idx, tok_idx].ravel().tolist(),
-            "xb": (lay_idx.ravel() - 0.07).tolist(),
-            "xt": (lay_idx.ravel() + 0.07).tolist(),
-        },
-        name="nodes",
-    )
-    # The markers share the tapped source: keep them unfaded when the click selects one node.
-    for x, size, colour, label in (("xb", "sb", BASE, "pre-trained"), ("xt", "st", TUNED, "fine-tuned")):
-        graph.scatter(x, "y", size=size, source=nodes, color=colour, alpha=0.8, nonselection_alpha=0.8,
-                      selection_alpha=0.8, legend_label=label)  # fmt: skip
-    hit = graph.scatter(
-        "x",
-        "y",
-        size=9,
-        source=nodes,
-        fill_color="white",
-        line_color=NEUTRAL,
-        fill_alpha=0.0,
-        line_alpha=0.6,
-        nonselection_fill_alpha=0.0,
-        nonselection_line_alpha=0.6,
-        selection_line_color=HIGHLIGHT,
-        selection_line_width=2.5,
-        name="flow_nodes",
-    )
-    graph.segment(0, 0, 0, 0, line_color=SHARED, line_width=3, legend_label="edge kept by both")
-    graph.add_tools(
-        HoverTool(
-            renderers=[hit],
-            tooltips=[
-                ("token", "@label #@token"),
-                ("layer", "@layer"),
-                ("influence pre-trained", "@ib{0.0000}"),
-                ("influence fine-tuned", "@it{0.0000}"),
-            ],
-        )
-    )
-    tap = TapTool(renderers=[hit])
-    graph.add_tools(tap)
-    legend = graph.legend[0]
-    graph.add_layout(legend, "below")
-    legend.orientation = "horizontal"
-    legend.label_text_font_size = "9pt"
-    legend.border_line_alpha = 0
-    label_src = ColumnDataSource(
-        {
-            "y": [-i for i in range(n)],
-            "text": [f"{t}" for t in labels],
-            "xl": [a - 1 - 0.18] * n,
-            "xr": [b + 0.18] * n,
-            "seg": [SEGMENT_FILL[1] if seg else SEGMENT_FILL[0] for seg in analysis.segments],
-        }
-    )
-    graph.text("xl", "y", "text", source=label_src, text_align="right", text_baseline="middle",
-               text_font_size="9pt", text_color=TEXT)  # fmt: skip
-    graph.text("xr", "y", "text", source=label_src, text_align="left", text_baseline="middle",
-               text_font_size="9pt", text_color=TEXT)  # fmt: skip
-    ring = ColumnDataSource({"x": [b], "y": [-s.source]}, name="source_ring")
-    graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
-
-    # ---- sentence view
+def build_sentence_figure(analysis: Analysis) -> Any:
+    """The sentence strip: each unit's upper half shaded by the pre-trained score, the lower half by the fine-tuned
+    score, on one scale (0 .. the larger maximum), with a colour bar per model."""
+    s, labels = analysis.settings, analysis.labels
     lay = _sentence_layout(labels, analysis.segments)
-    alpha_b, alpha_t = _alphas(analysis.scores_base, analysis.scores_tuned)
     n_lines = -min(lay["line"]) + 1 if lay["line"] else 1
-    sentence_src = ColumnDataSource(
+    top = max(float(analysis.scores_base.max(initial=0)), float(analysis.scores_tuned.max(initial=0))) or 1.0
+    src = ColumnDataSource(
         {
             "x": lay["x"],
             "yb": [y + 0.2 for y in lay["line"]],
@@ -369,291 +322,110 @@ def build_flow_layout(
             "y": lay["line"],
             "w": lay["w"],
             "text": list(labels),
-            "ab": alpha_b,
-            "at": alpha_t,
-            "sb": np.round(analysis.scores_base, 4).tolist(),
-            "st": np.round(analysis.scores_tuned, 4).tolist(),
-            "seg": list(analysis.segments),
+            "sb": np.round(analysis.scores_base, 5).tolist(),
+            "st": np.round(analysis.scores_tuned, 5).tolist(),
         },
         name="sentence",
     )
-    sentence = figure(
+    fig = figure(
         width=WIDTH,
-        height=70 + 46 * n_lines,
+        height=90 + 46 * n_lines,
         tools="save,reset,pan",
-        x_range=Range1d(start=-1, end=112),
+        x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
-        title=f"Sentence view: flow score ({s.method}) — upper half pre-trained, lower half fine-tuned",
+        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {measure_title(s)} per input "
+        f"{s.unit} — upper half pre-trained, lower half fine-tuned",
         toolbar_location="above",
         name="sentence_view",
     )
-    sentence.axis.visible = False
-    sentence.grid.visible = False
-    sentence.outline_line_color = None
-    rb = sentence.rect(
-        "x", "yb", "w", 0.4, source=sentence_src, fill_color=BASE, fill_alpha="ab", line_alpha=0
-    )
-    sentence.rect("x", "yt", "w", 0.4, source=sentence_src, fill_color=TUNED, fill_alpha="at", line_alpha=0)
-    sentence.text("x", "y", "text", source=sentence_src, text_align="center", text_baseline="middle",
-                  text_font_size="10pt", text_color=TEXT)  # fmt: skip
-    sent_ring = ColumnDataSource(
-        {"x": [lay["x"][s.source]], "y": [lay["line"][s.source]], "w": [lay["w"][s.source] + 0.4]},
-        name="sentence_ring",
-    )
-    sentence.rect("x", "y", "w", 0.9, source=sent_ring, fill_alpha=0, line_color=HIGHLIGHT, line_width=2.5)
-    sentence.add_tools(
-        HoverTool(
-            renderers=[rb],
-            tooltips=[
-                ("unit", "@text"),
-                ("score pre-trained", "@sb{0.000}"),
-                ("score fine-tuned", "@st{0.000}"),
-            ],
-        )
-    )
+    fig.axis.visible = False
+    fig.grid.visible = False
+    fig.outline_line_color = None
+    rects = []
+    for key, y, colour in (("sb", "yb", BASE), ("st", "yt", TUNED)):
+        mapper = LinearColorMapper(palette=ramp(colour), low=0.0, high=top)
+        rects.append(fig.rect("x", y, "w", 0.4, source=src, fill_color={"field": key, "transform": mapper},
+                              line_alpha=0))  # fmt: skip
+        name = MODEL_LABELS["base" if key == "sb" else "tuned"]
+        fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=4), width=8, title=name,
+                                title_text_font_size="8pt", major_label_text_font_size="8pt"), "right")  # fmt: skip
+    fig.text("x", "y", "text", source=src, text_align="center", text_baseline="middle", text_font_size="10pt",
+             text_color=TEXT)  # fmt: skip
+    fig.rect(
+        [lay["x"][s.source]], [lay["line"][s.source]], [lay["w"][s.source] + 0.4], 0.9,
+        fill_alpha=0, line_color=HIGHLIGHT, line_width=2.5,
+    )  # fmt: skip
+    fig.add_tools(HoverTool(renderers=rects[:1], tooltips=[("unit", "@text"), ("score pre-trained", "@sb{0.0000}"),
+                                                           ("score fine-tuned", "@st{0.0000}")]))  # fmt: skip
+    return fig
 
-    # ---- layer × head grid
-    share_b = analysis.head_diff.flow_share_base
-    share_t = analysis.head_diff.flow_share_tuned
-    if share_b is None or share_t is None:
-        share_b = share_t = np.zeros((n_layers, n_heads_all))
-    ll, hh = np.meshgrid(np.arange(1, n_layers + 1), np.arange(n_heads_all), indexing="ij")
+
+def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
+    """Two layer × head heatmaps: each head's share of the drawn flow, per model, on one colour scale."""
+    n_layers, n_heads = int(analysis.attn_base.shape[0]), int(analysis.attn_base.shape[1])
+    share_b = head_shares(g, n_layers, n_heads, "base")
+    share_t = head_shares(g, n_layers, n_heads, "tuned")
     top = max(float(share_b.max()), float(share_t.max())) or 1.0
-    grid_src = ColumnDataSource(
-        {
-            "layer": ll.ravel().tolist(),
-            "head": hh.ravel().tolist(),
-            "vb": np.round(share_b.ravel(), 5).tolist(),
-            "vt": np.round(share_t.ravel(), 5).tolist(),
-            "ab": np.round(share_b.ravel() / top, 4).tolist(),
-            "at": np.round(share_t.ravel() / top, 4).tolist(),
-        },
-        name="head_grid",
-    )
+    method = METHOD_TITLES[analysis.settings.method].lower()
     grids = []
-    for key, colour, title in (("ab", BASE, "pre-trained"), ("at", TUNED, "fine-tuned")):
-        g = figure(
-            width=WIDTH // 2 - 10,
-            height=60 + 26 * n_layers,
-            tools="save,hover",
-            x_range=Range1d(start=-0.5, end=n_heads_all - 0.5),
-            y_range=Range1d(start=0.5, end=n_layers + 0.5),
-            title=f"Heads carrying the trace — {title} (share of traced flow)",
-            toolbar_location="above",
-            tooltips=[
-                ("layer", "@layer"),
-                ("head", "@head"),
-                ("share pre-trained", "@vb{0.000}"),
-                ("share fine-tuned", "@vt{0.000}"),
-            ],  # fmt: skip
-        )
-        g.rect("head", "layer", 0.95, 0.95, source=grid_src, fill_color=colour, fill_alpha=key, line_color=NEUTRAL,
-               line_alpha=0.3)  # fmt: skip
-        g.xaxis.axis_label = "head"
-        g.yaxis.axis_label = "layer"
-        g.xaxis.ticker = list(range(n_heads_all))
-        g.yaxis.ticker = list(range(1, n_layers + 1))
-        g.grid.visible = False
-        grids.append(g)
+    for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
+        fig, _, _ = layer_head_heatmap(
+            values, f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}", ramp(colour), top,
+            name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
+            bar_title="share",
+        )  # fmt: skip
+        grids.append(fig)
+    return grids
 
-    # ---- click to re-trace (browser side)
-    sp_b = sparse_attention(analysis.attn_base, (a, b), s.heads, s.threshold)
-    sp_t = sparse_attention(analysis.attn_tuned, (a, b), s.heads, s.threshold)
-    enabled = sp_b.size + sp_t.size <= MAX_SPARSE
+
+def click_callback(nodes: ColumnDataSource, note: Div, labels: tuple[str, ...]) -> CustomJS:
+    """The node click: hand the clicked token to the page (see ``flow_graph.js``)."""
+    return CustomJS(args={"nodes": nodes, "note": note, "labels": list(labels)}, code=CLICK_JS)
+
+
+def _caption(analysis: Analysis, g: PairGraph) -> str:
+    s, labels = analysis.settings, analysis.labels
+    text = (
+        f"<b>Tracing from</b> <span style='color:{HIGHLIGHT}'><b>{_esc(labels[s.source])}</b> (#{s.source})</span>"
+        f" — {g.base.n_edges} edges drawn for the pre-trained model, {g.tuned.n_edges} for the fine-tuned "
+        "(each reached token's strongest incoming edges). Click any token node to trace from it."
+    )
+    stop = _stop_message(g, analysis)
+    if stop:
+        text += f"<br><span style='color:{HIGHLIGHT}'>{_esc(stop)}</span>"
+    return text
+
+
+def build_flow_layout(
+    analysis: Analysis,
+    result: ExampleResult | None = None,
+    height: int | None = None,
+    per_head: bool = False,
+    differences: bool = True,
+) -> Any:
+    """The linked Attention flow layout (caption, flow graph, sentence view, head grids) for one analysed example."""
+    del result  # kept for callers that pass it; everything drawn comes from the analysis
+    g = flow_graph_of(analysis)
+    graph, nodes = build_graph_figure(analysis, g, per_head, differences, height)
     note = Div(
-        text=_caption(labels, s.source, s.method, enabled),
+        text=_caption(analysis, g),
         width=WIDTH,
-        height=DIV_HEIGHT,
+        height=DIV_HEIGHT + (22 if _stop_message(g, analysis) else 0),
         name="flow_caption",
         styles={"font-size": "13px", "color": TEXT},
     )
-    rb_top = rollout(analysis.attn_base[a - 1 : b], s.heads)[-1] if s.method == "rollout" else None
-    rt_top = rollout(analysis.attn_tuned[a - 1 : b], s.heads)[-1] if s.method == "rollout" else None
-
-    def pack(sp: Sparse, other: np.ndarray) -> dict[str, np.ndarray]:
-        """The entries as typed arrays (BokehJS receives them as binary, compact and exact): the model's weight
-        ``w`` and the other model's weight ``wo`` on the same (layer, head, src, dst), for the hover."""
-        if not enabled:  # nothing to send: a click only says to raise τ
-            none = np.zeros(0, dtype=int)
-            sp = Sparse(layer=none, head=none, src=none, dst=none, weight=np.zeros(0))
-        return {
-            "layer": sp.layer.astype(np.int16),
-            "head": sp.head.astype(np.int16),
-            "src": sp.src.astype(np.int16),
-            "dst": sp.dst.astype(np.int16),
-            "w": sp.weight.astype(np.float32),
-            "wo": other[sp.layer - 1, sp.head, sp.src, sp.dst].astype(np.float32),
-        }
-
-    callback = CustomJS(
-        args={
-            "nodes": nodes,
-            "edges": edges,
-            "sentence": sentence_src,
-            "grid": grid_src,
-            "ring": ring,
-            "sent_ring": sent_ring,
-            "note": note,
-            "title": graph.title,
-            "title_rest": title_rest,
-            "spb": pack(sp_b, analysis.attn_tuned),
-            "spt": pack(sp_t, analysis.attn_base),
-            "rb": None if rb_top is None else np.round(rb_top, 6).tolist(),
-            "rt": None if rt_top is None else np.round(rt_top, 6).tolist(),
-            "labels": list(labels),
-            "n": n,
-            "L": n_layers,
-            "H": n_heads_all,
-            "a": a,
-            "b": b,
-            "nh": int(sel.size),
-            "decay": float(s.decay),
-            "method": s.method,
-            "enabled": enabled,
-            "colours": {"shared": SHARED, "base": BASE, "tuned": TUNED},
-            "status_labels": STATUS_LABELS,
-        },
-        code=_JS,
-    )
-    nodes.selected.js_on_change("indices", callback)
+    nodes.selected.js_on_change("indices", click_callback(nodes, note, analysis.labels))
+    sentence = build_sentence_figure(analysis)
+    grids = build_head_grids(analysis, g)
     return fit(column(note, graph, sentence, row(*grids), name="flow_layout"))
-
-
-def _caption(labels: tuple[str, ...], source: int, method: str, enabled: bool) -> str:
-    text = f"<b>Tracing from</b> <span style='color:{HIGHLIGHT}'><b>{_esc(labels[source])}</b> (#{source})</span>. "
-    if enabled:
-        text += (
-            "Click any token node in the graph to trace from that token instead (computed in your browser)."
-        )
-    else:
-        text += "Raise τ to enable click-to-trace: at this threshold there are too many edges to send to the browser."
-    if method == "maxflow":
-        text += " The sentence view shows max-flow scores only for the sidebar's source token; after a click it shows the trace."
-    return text
 
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_JS = r"""
-const idx = nodes.selected.indices;
-if (idx.length === 0) { return; }
-const s = nodes.data.token[idx[0]];
-const esc = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-if (!enabled) {
-  note.text = "<b>Click-to-trace is off at this threshold</b>: raise τ (fewer edges) or pick the token in the sidebar.";
-  return;
-}
-function run(sp) {
-  const infl = [];
-  for (let l = 0; l <= L; l++) { infl.push(new Float64Array(n)); }
-  infl[b][s] = 1.0;
-  const kept = [];
-  for (let l = b; l >= a; l--) {
-    for (let k = 0; k < sp.layer.length; k++) {
-      if (sp.layer[k] !== l) { continue; }
-      const j = sp.src[k];
-      if (infl[l][j] > 0) {
-        kept.push(k);
-        infl[l - 1][sp.dst[k]] += decay * infl[l][j] * sp.w[k] / nh;
-      }
-    }
-  }
-  return {infl: infl, kept: kept};
-}
-const rb_ = run(spb), rt_ = run(spt);
-// every kept (layer, head, from, to) once, with both models' weights on it (the other model's may be below τ)
-const perHead = new Map();
-function add(res, sp, which) {
-  for (const k of res.kept) {
-    const key = sp.layer[k] + "," + sp.head[k] + "," + sp.src[k] + "," + sp.dst[k];
-    let e = perHead.get(key);
-    if (!e) { e = {l: sp.layer[k], h: sp.head[k], j: sp.src[k], i: sp.dst[k], kb: false, kt: false, wb: 0, wt: 0}; perHead.set(key, e); }
-    if (which === "b") { e.kb = true; e.wb = sp.w[k]; e.wt = sp.wo[k]; } else { e.kt = true; e.wt = sp.w[k]; e.wb = sp.wo[k]; }
-  }
-}
-add(rb_, spb, "b"); add(rt_, spt, "t");
-// edges summed over heads per (layer, from, to): shown weights over every keeping head, width by the kept weight
-const agg = new Map();
-for (const e of perHead.values()) {
-  const key = e.l + "," + e.j + "," + e.i;
-  let a = agg.get(key);
-  if (!a) { a = {l: e.l, j: e.j, i: e.i, kwb: 0, kwt: 0, wb: 0, wt: 0, kb: false, kt: false, heads: new Set()}; agg.set(key, a); }
-  a.wb += e.wb / nh; a.wt += e.wt / nh;
-  if (e.kb) { a.kwb += e.wb / nh; a.kb = true; }
-  if (e.kt) { a.kwt += e.wt / nh; a.kt = true; }
-  a.heads.add(e.h);
-}
-let top = 0;
-for (const a of agg.values()) { top = Math.max(top, a.kwb, a.kwt); }
-if (top === 0) { top = 1; }
-const cols = {x0: [], y0: [], x1: [], y1: [], colour: [], width: [], status: [], wb: [], wt: [], heads: [], from: [], to: [], layer: [], xm: [], ym: []};
-const ordered = Array.from(agg.values()).sort((p, q) => p.l - q.l || p.j - q.j || p.i - q.i);
-for (const e of ordered) {
-  const st = e.kb && e.kt ? "shared" : (e.kb ? "base" : "tuned");
-  cols.x0.push(e.l); cols.y0.push(-e.j); cols.x1.push(e.l - 1); cols.y1.push(-e.i);
-  cols.colour.push(colours[st]); cols.width.push(0.8 + 7.0 * Math.max(e.kwb, e.kwt) / top);
-  cols.status.push(status_labels[st]); cols.wb.push(e.wb); cols.wt.push(e.wt);
-  cols.heads.push(Array.from(e.heads).sort((x, y) => x - y).join(", "));
-  cols.from.push(labels[e.j] + " #" + e.j); cols.to.push(labels[e.i] + " #" + e.i); cols.layer.push(e.l);
-  cols.xm.push(e.l - 0.5); cols.ym.push(-(e.j + e.i) / 2);
-}
-edges.data = cols;
-// node sizes, relative to the largest influence anywhere (as _node_sizes)
-function sizes(infl) {
-  const out = [];
-  const peak = Math.max(0, ...infl.map((row) => Math.max(...row)));
-  for (let k = 0; k < nodes.data.layer.length; k++) {
-    const l = nodes.data.layer[k], t = nodes.data.token[k];
-    const rel = peak > 0 ? infl[l][t] / peak : 0;
-    out.push(rel > 0 ? 5.0 + 13.0 * Math.sqrt(rel) : 0.0);
-  }
-  return out;
-}
-const nd = Object.assign({}, nodes.data);
-nd.sb = sizes(rb_.infl); nd.st = sizes(rt_.infl);
-nd.ib = nodes.data.layer.map((l, k) => rb_.infl[l][nodes.data.token[k]]);
-nd.it = nodes.data.layer.map((l, k) => rt_.infl[l][nodes.data.token[k]]);
-nodes.data = nd;
-ring.data = {x: [b], y: [-s]};
-title.text = "Attention flow from '" + labels[s] + "' (#" + s + ")" + title_rest;
-// sentence view
-function scores(res, R) {
-  if (method === "rollout" && R !== null) { return R[s].slice(); }
-  const bottom = Array.from(res.infl[a - 1]);
-  const tot = bottom.reduce((x, y) => x + y, 0);
-  return bottom.map((v) => tot > 0 ? v / tot : 0);
-}
-const sb = scores(rb_, rb), stt = scores(rt_, rt);
-let smax = Math.max(...sb, ...stt); if (smax <= 0) { smax = 1; }
-const sd = Object.assign({}, sentence.data);
-sd.sb = sb; sd.st = stt;
-sd.ab = sb.map((v) => 0.08 + 0.92 * v / smax); sd.at = stt.map((v) => 0.08 + 0.92 * v / smax);
-sentence.data = sd;
-sent_ring.data = {x: [sentence.data.x[s]], y: [sentence.data.y[s]], w: [sentence.data.w[s] + 0.4]};
-// head grid: share of traced flow per (layer, head)
-function shares(res, sp) {
-  const out = new Float64Array(L * H);
-  let tot = 0;
-  for (const k of res.kept) {
-    const v = sp.w[k] * res.infl[sp.layer[k]][sp.src[k]];
-    out[(sp.layer[k] - 1) * H + sp.head[k]] += v; tot += v;
-  }
-  return Array.from(out).map((v) => tot > 0 ? v / tot : 0);
-}
-const gb = shares(rb_, spb), gt = shares(rt_, spt);
-let gmax = Math.max(...gb, ...gt); if (gmax <= 0) { gmax = 1; }
-grid.data = Object.assign({}, grid.data, {vb: gb, vt: gt, ab: gb.map((v) => v / gmax), at: gt.map((v) => v / gmax)});
-let text = "<b>Tracing from</b> <span style='color:#e74c3c'><b>" + esc(labels[s]) + "</b> (#" + s + ")</span> " +
-  "at layer " + b + " (clicked). The sidebar's settings still apply; click another node to move on.";
-if (method === "maxflow") { text += " The sentence view shows the trace's scores for clicked tokens."; }
-note.text = text;
-"""
-
-
 def standalone_html(layout: Any, title: str) -> str:
-    """A self-contained HTML page of a layout (BokehJS inlined, so it opens offline and keeps the click)."""
+    """A self-contained HTML page of a layout (BokehJS inlined, so it opens offline)."""
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 from bokeh.layouts import column, row
 from bokeh.models import (
-    BasicTicker,
     ColumnDataSource,
     CustomJS,
     CustomJSHover,
@@ -23,56 +22,22 @@ from bokeh.models import (
 )
 from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import Div
-from bokeh.palettes import Blues256, Greys256, RdBu11
+from bokeh.palettes import Blues256, RdBu11
 from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis
-from attnflow_core.plots.theme import DIV_HEIGHT, HIGHLIGHT, NEUTRAL, TEXT, WIDTH, fit
+from attnflow_core.plots.heatmap import layer_head_heatmap
+from attnflow_core.plots.theme import CHANGE, DIV_HEIGHT, NEUTRAL, TEXT, WIDTH, fit
 
 MAX_EMBED_TOKENS = 40
 SEQUENTIAL = list(reversed(Blues256))
-CHANGE = list(reversed(Greys256))[30:]
 # Bokeh's RdBu runs from blue (low) to red (high): negative differences (more attention in the pre-trained model)
 # are blue, positive ones (more after fine-tuning) red, as the captions say.
 DIVERGING = list(RdBu11)
 
 
 def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, high: float, name: str) -> Any:
-    n_layers, n_heads = values.shape
-    ll, hh = np.meshgrid(np.arange(1, n_layers + 1), np.arange(n_heads), indexing="ij")
-    src = ColumnDataSource(
-        {"layer": ll.ravel().tolist(), "head": hh.ravel().tolist(), "v": np.round(values.ravel(), 5).tolist()}
-    )
-    mapper = LinearColorMapper(palette=palette, low=low, high=high)
-    fig = figure(
-        width=WIDTH // 2 - 10,
-        height=80 + 30 * n_layers,
-        x_range=Range1d(start=-0.5, end=n_heads - 0.5),
-        y_range=Range1d(start=0.5, end=n_layers + 0.5),
-        tools="tap,save,hover",
-        tooltips=[("layer", "@layer"), ("head", "@head"), ("value", "@v{0.0000}")],
-        title=title,
-        toolbar_location="above",
-        name=name,
-    )
-    cells = fig.rect(
-        "head",
-        "layer",
-        0.96,
-        0.96,
-        source=src,
-        fill_color={"field": "v", "transform": mapper},
-        line_color=None,
-        selection_line_color=HIGHLIGHT,
-        selection_line_width=3,
-        nonselection_fill_alpha=1.0,
-    )
-    fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=5), width=10), "right")
-    fig.xaxis.axis_label, fig.yaxis.axis_label = "head", "layer"
-    fig.xaxis.ticker = list(range(n_heads))
-    fig.yaxis.ticker = list(range(1, n_layers + 1))
-    fig.grid.visible = False
-    return fig, src, cells
+    return layer_head_heatmap(values, title, palette, high, low=low, name=name, tap=True)
 
 
 def _matrix_source(m: np.ndarray) -> dict[str, Any]:

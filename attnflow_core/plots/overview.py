@@ -6,16 +6,15 @@ from typing import Any
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import BasicTicker, ColumnDataSource, FactorRange, LinearColorMapper, Range1d, Whisker
-from bokeh.models.annotations import ColorBar
-from bokeh.palettes import Greys256, Reds256
+from bokeh.models import ColumnDataSource, FactorRange, Range1d, Whisker
+from bokeh.palettes import Reds256
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 
 from attnflow_core.overview import BEHAVIOURS, Overview, behaviour_labels
-from attnflow_core.plots.theme import BASE, NEUTRAL, TUNED, WIDTH, fit
+from attnflow_core.plots.heatmap import layer_head_heatmap
+from attnflow_core.plots.theme import BASE, CHANGE, NEUTRAL, TUNED, WIDTH, fit
 
-CHANGE = list(reversed(Greys256))[30:]
 SINK = list(reversed(Reds256))
 BEHAVIOUR_COLOURS = ("#2980b9", "#27ae60", "#f1c40f", "#c0392b", "#95a5a6", "#ecf0f1")
 
@@ -23,36 +22,7 @@ BEHAVIOUR_COLOURS = ("#2980b9", "#27ae60", "#f1c40f", "#c0392b", "#95a5a6", "#ec
 def _grid(
     values: np.ndarray, title: str, palette: list[str], high: float, extra: dict[str, Any] | None = None
 ) -> Any:
-    n_layers, n_heads = values.shape
-    ll, hh = np.meshgrid(np.arange(1, n_layers + 1), np.arange(n_heads), indexing="ij")
-    data = {
-        "layer": ll.ravel().tolist(),
-        "head": hh.ravel().tolist(),
-        "v": np.round(values.ravel(), 4).tolist(),
-    }
-    tooltips = [("layer", "@layer"), ("head", "@head"), ("value", "@v{0.000}")]
-    for key, arr in (extra or {}).items():
-        data[key] = np.round(np.asarray(arr).ravel(), 4).tolist()
-        tooltips.append((key, f"@{{{key}}}{{0.000}}"))
-    mapper = LinearColorMapper(palette=palette, low=0.0, high=max(high, 1e-6))
-    fig = figure(
-        width=WIDTH // 2 - 10,
-        height=80 + 30 * n_layers,
-        x_range=Range1d(start=-0.5, end=n_heads - 0.5),
-        y_range=Range1d(start=0.5, end=n_layers + 0.5),
-        tools="save,hover",
-        tooltips=tooltips,
-        title=title,
-        toolbar_location="above",
-    )
-    fig.rect("head", "layer", 0.96, 0.96, source=ColumnDataSource(data), line_color=None,
-             fill_color={"field": "v", "transform": mapper})  # fmt: skip
-    fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=5), width=10), "right")
-    fig.xaxis.axis_label, fig.yaxis.axis_label = "head", "layer"
-    fig.xaxis.ticker = list(range(n_heads))
-    fig.yaxis.ticker = list(range(1, n_layers + 1))
-    fig.grid.visible = False
-    return fig
+    return layer_head_heatmap(values, title, palette, high, extra=extra, digits=3)[0]
 
 
 def build_change_layout(ov: Overview) -> Any:

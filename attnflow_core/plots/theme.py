@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from bokeh.palettes import Greys256
+
 T = TypeVar("T")
 
 BASE = "#16a085"  # pre-trained model: turquoise
@@ -17,6 +19,8 @@ HIGHLIGHT = "#e74c3c"
 STATUS_COLOURS = {"shared": SHARED, "base": BASE, "tuned": TUNED}
 STATUS_LABELS = {"shared": "both models", "base": "pre-trained only", "tuned": "fine-tuned only"}
 MODEL_LABELS = {"base": "pre-trained", "tuned": "fine-tuned"}
+#: Palette of "how much changed" heatmaps (0 = light grey, the maximum black).
+CHANGE = list(reversed(Greys256))[30:]
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
@@ -64,3 +68,15 @@ def fit(layout: T) -> T:
     width, height = natural_size(layout)
     layout.width, layout.height = width, height
     return layout
+
+
+def ramp(hex_colour: str, steps: int = 64) -> list[str]:
+    """A sequential palette from near-white to ``hex_colour`` (for values 0 .. max shaded in one model's colour)."""
+    h = hex_colour.lstrip("#")
+    rgb = [int(h[i : i + 2], 16) for i in (0, 2, 4)]
+    out = []
+    for k in range(steps):
+        t = 0.06 + 0.94 * k / (steps - 1)
+        r, g, b = (round(255 + (c - 255) * t) for c in rgb)
+        out.append(f"#{r:02x}{g:02x}{b:02x}")
+    return out
