@@ -616,7 +616,8 @@ def finetune_user_model(
     """Train a quick LoRA counterpart on the labelled rows of ``df``; returns its held-out accuracy (nan if none)."""
     import datasets
 
-    from attnflow_core.finetune import finetune, split_heldout
+    from attnflow_core.data.files import split_heldout
+    from attnflow_core.finetune import finetune
     from attnflow_core.paths import user_models_dir
 
     cols = [*get_task(task).text_columns, "label"]
