@@ -25,8 +25,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
+import os
 import string
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -38,6 +41,7 @@ import pandas as pd
 
 from attnflow_core.compare import js_divergence, xlogx
 from attnflow_core.data.tasks import is_correct
+from attnflow_core.errors import AttnflowError
 from attnflow_core.flows import special_attention
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
@@ -388,13 +392,45 @@ def _meta(ov: Overview) -> dict[str, Any]:
     }
 
 
+class OverviewFileError(AttnflowError, ValueError):
+    """An overview file cannot be read or written; the message names the problem and the fix."""
+
+
+#: The example table's columns (see ``Overview.examples``).
+EXAMPLE_COLUMNS = ("uid", "text", "text_pair", "gold", "prediction", "confidence", "correct", "shift", "n_tokens")
+_LOG = logging.getLogger(__name__)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary file beside ``path``, then rename it over ``path``: readers never see half a file."""
+    if path.is_dir():
+        raise OverviewFileError(f"{path} is a folder, not a file; give a file name ending in .json or .parquet")
+    tmp: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        write(tmp)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OverviewFileError(
+            f"could not write {path}: {err.strerror or err}; free some disk space or choose another file"
+        ) from err
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
+
+
 def save_overview(ov: Overview, path: str | Path) -> Path:
-    """Write to .json (everything) or .parquet (the example table, with the statistics in its metadata)."""
+    """Write to .json (everything) or .parquet (the example table, with the statistics in its metadata),
+    atomically (a temporary file in the same folder, then a rename)."""
     path = Path(path)
     meta = _meta(ov)
     if path.suffix == ".json":
         meta["examples"] = json.loads(ov.examples.to_json(orient="records"))
-        path.write_text(json.dumps(meta))
+        text = json.dumps(meta)
+        _write_atomically(path, lambda tmp: tmp.write_text(text))
     elif path.suffix == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -403,19 +439,53 @@ def save_overview(ov: Overview, path: str | Path) -> Path:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), b"attnflow": json.dumps(meta)}
         )
-        pq.write_table(table, path)
+        _write_atomically(path, lambda tmp: pq.write_table(table, tmp))
     else:
-        raise ValueError(f"overview files end in .json or .parquet; got {path.name}")
+        raise OverviewFileError(f"overview files end in .json or .parquet; got {path.name}")
     return path
 
 
+def _check_overview(meta: dict[str, Any], examples: pd.DataFrame, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse a file this app could not have written: unknown task, non-string refs, no examples, a missing
+    example column, or statistics whose shapes disagree (L layers × H heads throughout)."""
+    from attnflow_core.data.tasks import TASKS
+
+    if meta["task"] not in TASKS:
+        raise OverviewFileError(f"the file's task {meta['task']!r} is not one of {', '.join(TASKS)}")
+    for key in ("base_ref", "tuned_ref", "source", "split"):
+        if not isinstance(meta[key], str):
+            raise OverviewFileError(f"the file's {key} must be a string; got {meta[key]!r}")
+    if len(examples) == 0:
+        raise OverviewFileError("the file has no examples; compute an overview over at least one example")
+    missing = [c for c in EXAMPLE_COLUMNS if c not in examples.columns]
+    if missing:
+        raise OverviewFileError(f"the file's example table lacks column(s) {', '.join(missing)}")
+    js = arrays["js_mean"]
+    if js.ndim != 2 or 0 in js.shape:
+        raise OverviewFileError(f"the file's js_mean must be layers × heads; its shape is {js.shape}")
+    n_layers, n_heads = js.shape
+    expected = {
+        "js_std": (n_layers, n_heads),
+        "cross": (2, n_layers, 2, 3),
+        "sinks": (2, n_layers, n_heads, 3),
+        "behaviour": (2, n_layers, n_heads, len(STAT_NAMES)),
+    }
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise OverviewFileError(
+                f"the file's {key} has shape {arrays[key].shape}, not {shape} ({n_layers} layers × {n_heads} heads)"
+            )
+
+
 def load_overview(source: str | Path | bytes, filename: str | None = None) -> Overview:
-    """Read a file written by ``save_overview`` (a path, or the bytes of an upload with its file name)."""
+    """Read and validate a file written by ``save_overview`` (a path, or the bytes of an upload with its file
+    name); anything else raises ``OverviewFileError`` naming the problem. Its ``base_ref``/``tuned_ref`` are only
+    data: check them (``models.is_registered_ref``) before loading them."""
     import io
 
     name = filename or (str(source) if not isinstance(source, bytes) else "")
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
         if name.endswith(".json"):
             meta = json.loads(data)
             examples = pd.DataFrame(meta.pop("examples"))
@@ -426,24 +496,43 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             meta = json.loads((table.schema.metadata or {})[b"attnflow"])
             examples = table.to_pandas()
         else:
-            raise ValueError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+            raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
         if meta.get("schema") != "attnflow.overview/1":
-            raise ValueError("this file is not an Attention Flows overview (schema attnflow.overview/1)")
+            raise OverviewFileError("this file is not an Attention Flows overview (schema attnflow.overview/1)")
         arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
-    except (KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"this file is not a readable Attention Flows overview: {err}") from err
-    return Overview(
-        task=meta["task"],
-        base_ref=meta["base_ref"],
-        tuned_ref=meta["tuned_ref"],
-        source=meta["source"],
-        split=meta["split"],
-        settings=OverviewSettings(**meta["settings"]),
-        examples=examples,
-        seconds=float(meta["seconds"]),
-        forward_seconds=float(meta["forward_seconds"]),
-        **arrays,
-    )
+        _check_overview(meta, examples, arrays)
+        return Overview(
+            task=meta["task"],
+            base_ref=meta["base_ref"],
+            tuned_ref=meta["tuned_ref"],
+            source=meta["source"],
+            split=meta["split"],
+            settings=OverviewSettings(**meta["settings"]).validate(),
+            examples=examples,
+            seconds=float(meta["seconds"]),
+            forward_seconds=float(meta["forward_seconds"]),
+            **arrays,
+        )
+    except OverviewFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, OSError) as err:
+        raise OverviewFileError(
+            f"this file is not a readable Attention Flows overview ({err.__class__.__name__}: {err}); "
+            "save it again from the Dataset overview page or the overview command"
+        ) from err
+
+
+def read_cached_overview(path: str | Path) -> Overview | None:
+    """The cache entry at ``path``, or None when it is missing or unreadable (a truncated or corrupt entry is logged
+    and removed, so the caller computes it again)."""
+    path = Path(path)
+    try:
+        return load_overview(path)
+    except OverviewFileError as err:
+        if path.exists():
+            _LOG.warning("overview cache entry %s is unreadable, recomputing it: %s", path, err)
+            path.unlink(missing_ok=True)
+        return None
 
 
 def cached_path(key: str) -> Path:

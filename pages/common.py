@@ -665,10 +665,11 @@ def open_overview_example(ov: Any, row: pd.Series) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def read_overview(path: str, mtime: float) -> Any:
-    """An overview file from the disk cache (``mtime`` keys the cache so a rewritten file is re-read)."""
-    from attnflow_core.overview import load_overview
+    """An overview file from the disk cache, None when unreadable (``mtime`` keys the cache so a rewritten file is
+    re-read)."""
+    from attnflow_core.overview import read_cached_overview
 
-    return load_overview(path)
+    return read_cached_overview(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
