@@ -397,14 +397,26 @@ class OverviewFileError(AttnflowError, ValueError):
 
 
 #: The example table's columns (see ``Overview.examples``).
-EXAMPLE_COLUMNS = ("uid", "text", "text_pair", "gold", "prediction", "confidence", "correct", "shift", "n_tokens")
+EXAMPLE_COLUMNS = (
+    "uid",
+    "text",
+    "text_pair",
+    "gold",
+    "prediction",
+    "confidence",
+    "correct",
+    "shift",
+    "n_tokens",
+)
 _LOG = logging.getLogger(__name__)
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """``write`` a temporary file beside ``path``, then rename it over ``path``: readers never see half a file."""
     if path.is_dir():
-        raise OverviewFileError(f"{path} is a folder, not a file; give a file name ending in .json or .parquet")
+        raise OverviewFileError(
+            f"{path} is a folder, not a file; give a file name ending in .json or .parquet"
+        )
     tmp: Path | None = None
     try:
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -498,7 +510,9 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
         else:
             raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
         if meta.get("schema") != "attnflow.overview/1":
-            raise OverviewFileError("this file is not an Attention Flows overview (schema attnflow.overview/1)")
+            raise OverviewFileError(
+                "this file is not an Attention Flows overview (schema attnflow.overview/1)"
+            )
         arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
         _check_overview(meta, examples, arrays)
         return Overview(
