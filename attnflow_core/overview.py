@@ -411,7 +411,7 @@ EXAMPLE_COLUMNS = (
 _LOG = logging.getLogger(__name__)
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """``write`` a temporary file beside ``path``, then rename it over ``path``: readers never see half a file."""
     if path.is_dir():
         raise OverviewFileError(

@@ -396,10 +396,10 @@ def _json_records(text: str) -> Iterator[tuple[int, Any]]:
             counted = start
             expect_value = False
             yield line, value
-    for i, line in enumerate(text.splitlines()):
-        if line.strip():
+    for i, record in enumerate(text.splitlines()):
+        if record.strip():
             try:
-                value = json.loads(line)
+                value = json.loads(record)
             except json.JSONDecodeError as exc:
                 raise DataFileError(
                     f"cannot read the file as JSONL (line {i + 1}: {exc.msg}); check that it is valid JSON Lines"
@@ -482,11 +482,12 @@ def read_table(
     path, a folder, an unknown format, an oversize file, more than ``max_rows`` rows, ragged CSV rows (naming the
     line), invalid text and files with no rows.
     """
+    data: bytes | None = None
+    path: Path | None = None
     if isinstance(path_or_bytes, bytes | bytearray):
-        data: bytes | None = bytes(path_or_bytes)
+        data = bytes(path_or_bytes)
         size = len(data)
         name = filename or ""
-        path = None
         what = "the file"
     else:
         path = Path(path_or_bytes).expanduser()
@@ -498,7 +499,6 @@ def read_table(
             raise DataFileError(f"no such file: {path}")
         size = path.stat().st_size
         name = filename or path.name
-        data = None
         what = path.name
     if size > max_bytes:
         raise DataFileError(f"{what} is {size:,} bytes, over the limit of {max_bytes:,}; use a smaller file")
@@ -506,7 +506,7 @@ def read_table(
     if fmt == "parquet":
         columns, cells = _read_parquet(io.BytesIO(data) if data is not None else str(path), max_rows)
     else:
-        raw = data if data is not None else path.read_bytes()  # type: ignore[union-attr]
+        raw = data if data is not None else Path(str(path)).read_bytes()
         if not raw.strip():
             raise DataFileError("the file is empty: it has no header and no rows")
         columns, cells = (_read_csv if fmt == "csv" else _read_jsonl)(raw, max_rows)
