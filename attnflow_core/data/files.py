@@ -510,6 +510,9 @@ def read_table(
         if not raw.strip():
             raise DataFileError("the file is empty: it has no header and no rows")
         columns, cells = (_read_csv if fmt == "csv" else _read_jsonl)(raw, max_rows)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise DataFileError(f"the file's column name(s) {', '.join(map(repr, repeated))} repeat; rename them")
     table = RawTable(tuple(columns), cells, name)
     if len(table) == 0:
         raise DataFileError(f"the file has no rows (columns: {', '.join(columns) or 'none'})")

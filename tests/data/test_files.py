@@ -106,6 +106,9 @@ def test_ragged_csv_rows_are_refused_naming_the_line(tmp_path: Path) -> None:
         load_user_file(path, "sentiment")
     path.write_text('label,sentence\n1,Fine.\n1,"A wonderful, moving film."\n', encoding="utf-8")
     assert load_user_file(path, "sentiment")["sentence"] == ["Fine.", "A wonderful, moving film."]
+    path.write_text("sentence,sentence\na,b\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="column name\\(s\\) 'sentence' repeat; rename them"):
+        read_table(path)
 
 
 def test_non_text_columns_are_refused(tmp_path: Path) -> None:
