@@ -254,13 +254,6 @@ def column_map(
     return result
 
 
-def auto_mapping(
-    task: str, columns: Sequence[str], mapping: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """``column_map`` without the identities: only the task columns whose file column has another name."""
-    return {k: v for k, v in column_map(task, columns, mapping).items() if k != v}
-
-
 def map_columns(ds: Any, task: str, mapping: Mapping[str, str] | None = None) -> Any:
     """A ``datasets.Dataset`` with its columns renamed to the task's (``column_map``); it must have a label."""
     cols = column_map(task, ds.column_names, mapping)
@@ -621,12 +614,6 @@ def _dataset(rows: dict[str, list[str]]) -> Any:
 
     features = datasets.Features({c: datasets.Value("string") for c in rows})
     return datasets.Dataset.from_dict(rows, features=features)
-
-
-def peek_data_file(path: str | Path) -> tuple[list[str], list[Any]]:
-    """(column names, raw label values) of a file, read under the limits but not validated."""
-    table = read_table(path)
-    return list(table.columns), list(table.data.get("label", []))
 
 
 def _require_labels(ds: Any, name: str) -> Any:

@@ -23,7 +23,6 @@ from attnflow_core.data.files import (
     column_map,
     label_index,
     load_labelled_file,
-    peek_data_file,
     prediction_index,
     read_data_file,
     read_eval_file,
@@ -167,7 +166,6 @@ def test_eval_file_detects_binary_nli_and_requires_labels(tmp_path: Path) -> Non
     rte.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     ds, binary = read_eval_file(rte, "nli")
     assert binary and ds["premise"] == ["A", "C"] and ds["label"] == ["not_entailment", "entailment"]
-    assert peek_data_file(rte) == (["sentence1", "sentence2", "label"], [1, 0])
     half = tmp_path / "half.csv"
     half.write_text("sentence,label\na,1\nb,\n", encoding="utf-8")
     with pytest.raises(DataFileError, match=r"1 unlabelled row\(s\) \(first: row 2\)"):
