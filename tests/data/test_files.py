@@ -48,6 +48,7 @@ import sys
 from pathlib import Path
 import pyarrow.parquet  # loaded in the app already: the growth measured is the reader's, not the import's
 from attnflow_core.data.files import DataFileError, read_data_file, read_table
+from attnflow_core.data.userfile import load_user_file
 
 def kb(field):
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -57,7 +58,8 @@ def kb(field):
 
 Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
 before = kb("VmRSS")
-for read in (lambda p: read_table(p), lambda p: read_data_file(p, "sentiment")):
+upload = lambda p: load_user_file(Path(p).read_bytes(), "sentiment", filename="up.parquet")  # the app's path
+for read in (lambda p: read_table(p), lambda p: read_data_file(p, "sentiment"), upload):
     try:
         read(sys.argv[1])
     except DataFileError as exc:
@@ -76,7 +78,7 @@ def test_parquet_bomb_is_refused_from_metadata_without_growing_the_process(tmp_p
         [sys.executable, "-c", _RSS_SCRIPT, str(bomb)], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("refused: the file has 10,000,000 rows, over the limit of 100,000") == 2
+    assert out.stdout.count("refused: the file has 10,000,000 rows, over the limit of 100,000") == 3
     growth_kb = int(out.stdout.split("growth_kb")[1])
     assert growth_kb < 100 * 1024, f"the process grew by {growth_kb / 1024:.0f} MB"
 
