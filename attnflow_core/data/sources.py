@@ -149,7 +149,7 @@ def _load_file(t: Task, options: dict[str, Any]) -> datasets.Dataset:
     path = options.pop("path", None) or options.pop("path_or_bytes", None)
     if path is None:
         raise DataFileError(
-            "no file yet: upload a CSV, JSON Lines or Parquet file (CLI: path=<file path or bytes>)"
+            "no file uploaded yet: upload a CSV, JSON Lines or Parquet file on the Examples page"
         )
     return load_user_file(path, t.name, **options)
 
