@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -312,28 +313,41 @@ def detect_format(filename: str | None, data: bytes | None = None) -> str:
     )
 
 
-def _decode(data: bytes, fmt: str) -> str:
+def _check_text(data: bytes, fmt: str) -> None:
     nul = data.find(b"\x00")
     if nul >= 0:
         raise DataFileError(
             f"cannot read the file as {fmt.upper()}: it holds a NUL byte at offset {nul}, so it is not a text "
             f"file; save it as UTF-8 {fmt.upper()}"
         )
+
+
+def _not_utf8(fmt: str, where: str) -> DataFileError:
+    return DataFileError(
+        f"cannot read the file as {fmt.upper()}: it is not UTF-8 text ({where}); save it as UTF-8 {fmt.upper()}"
+    )
+
+
+def _decode(data: bytes, fmt: str) -> str:
+    """The whole file as text (for a JSON array, which is parsed from one string)."""
+    _check_text(data, fmt)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataFileError(
-            f"cannot read the file as {fmt.upper()}: it is not UTF-8 text (byte {data[exc.start]:#04x} at "
-            f"offset {exc.start}); save it as UTF-8 {fmt.upper()}"
-        ) from None
+        raise _not_utf8(fmt, f"byte {data[exc.start]:#04x} at offset {exc.start}") from None
+
+
+def _lines(data: bytes, fmt: str) -> io.TextIOWrapper:
+    """The file as a stream of text lines, decoded as read (no second copy of the whole file in memory)."""
+    _check_text(data, fmt)
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
 
 
 def _read_csv(data: bytes, max_rows: int) -> tuple[list[str], dict[str, list[Any]]]:
-    text = _decode(data, "csv")
-    first_line = text[: text.find("\n")] if "\n" in text else text
-    if first_line.count(",") >= MAX_COLUMNS:
+    end = data.find(b"\n")
+    if data[: end if end >= 0 else len(data)].count(b",") >= MAX_COLUMNS:
         raise DataFileError(f"the file has more than {MAX_COLUMNS:,} columns; keep only the columns you need")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(_lines(data, "csv"))
     try:
         header = next(reader, None)
         while header is not None and not any(h.strip() for h in header):
@@ -361,35 +375,43 @@ def _read_csv(data: bytes, max_rows: int) -> tuple[list[str], dict[str, list[Any
         raise DataFileError(
             f"cannot read the file as CSV (line {reader.line_num}: {exc}); check that it is valid CSV"
         ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8("csv", f"after line {reader.line_num}") from None
     return columns, cells
 
 
-def _json_records(text: str) -> Iterator[tuple[int, Any]]:
-    """(line number, value) of each JSON Lines record, or of each element of one JSON array, parsed one by one."""
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        decoder = json.JSONDecoder()
-        pos = len(text) - len(stripped) + 1
-        line, counted = 1, 0
-        expect_value = True
-        while True:
-            while pos < len(text) and text[pos] in " \t\r\n":
-                pos += 1
-            if pos < len(text) and text[pos] == "]":
-                return
-            if pos < len(text) and text[pos] == "," and not expect_value:
-                pos += 1
-                expect_value = True
-                continue
-            if not expect_value:
-                raise json.JSONDecodeError("expected ',' or ']'", text, pos)
-            start = pos
-            value, pos = decoder.raw_decode(text, pos)
-            line += text.count("\n", counted, start)
-            counted = start
-            expect_value = False
-            yield line, value
-    for i, record in enumerate(text.splitlines()):
+def _json_array(text: str) -> Iterator[tuple[int, Any]]:
+    """(line number, element) of each element of one JSON array, parsed one by one."""
+    decoder = json.JSONDecoder()
+    pos = len(text) - len(text.lstrip()) + 1
+    line, counted = 1, 0
+    expect_value = True
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if pos < len(text) and text[pos] == "]":
+            return
+        if pos < len(text) and text[pos] == "," and not expect_value:
+            pos += 1
+            expect_value = True
+            continue
+        if not expect_value:
+            raise json.JSONDecodeError("expected ',' or ']'", text, pos)
+        start = pos
+        value, pos = decoder.raw_decode(text, pos)
+        line += text.count("\n", counted, start)
+        counted = start
+        expect_value = False
+        yield line, value
+
+
+def _json_records(data: bytes) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each JSON Lines record, or of each element of one JSON array."""
+    start = re.match(rb"(\xef\xbb\xbf)?\s*", data)
+    if data[start.end() if start else 0 :][:1] == b"[":
+        yield from _json_array(_decode(data, "jsonl"))
+        return
+    for i, record in enumerate(_lines(data, "jsonl")):
         if record.strip():
             try:
                 value = json.loads(record)
@@ -401,12 +423,11 @@ def _json_records(text: str) -> Iterator[tuple[int, Any]]:
 
 
 def _read_jsonl(data: bytes, max_rows: int) -> tuple[list[str], dict[str, list[Any]]]:
-    text = _decode(data, "jsonl")
     records: list[dict[str, Any]] = []
     columns: dict[str, None] = {}
     line = 0
     try:
-        for line, record in _json_records(text):
+        for line, record in _json_records(data):
             if not isinstance(record, dict):
                 raise DataFileError(
                     f"line {line} is a JSON {type(record).__name__}, not an object; write one object per line, "
@@ -426,8 +447,8 @@ def _read_jsonl(data: bytes, max_rows: int) -> tuple[list[str], dict[str, list[A
         raise DataFileError(
             f"cannot read the file as JSONL (line {exc.lineno}: {exc.msg}); check that it is valid JSON Lines"
         ) from None
-    if not records and not text.strip():
-        raise DataFileError("the file is empty: it has no header and no rows")
+    except UnicodeDecodeError:
+        raise _not_utf8("jsonl", f"after line {line}") from None
     cells = {c: [r.get(c) for r in records] for c in columns}
     return list(columns), cells
 
@@ -500,7 +521,7 @@ def read_table(
         columns, cells = _read_parquet(io.BytesIO(data) if data is not None else str(path), max_rows)
     else:
         raw = data if data is not None else Path(str(path)).read_bytes()
-        if not raw.strip():
+        if re.fullmatch(rb"(\xef\xbb\xbf)?\s*", raw):
             raise DataFileError("the file is empty: it has no header and no rows")
         columns, cells = (_read_csv if fmt == "csv" else _read_jsonl)(raw, max_rows)
     repeated = sorted({c for c in columns if columns.count(c) > 1})
