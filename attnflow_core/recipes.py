@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnflow_core.finetune import GLUE_FILE_NAMES, read_data_file, split_heldout
+from attnflow_core.data.files import GLUE_FILE_NAMES, read_data_file, split_heldout
 from attnflow_core.models import embedded_adapter_dir
 from attnflow_core.settings import SettingsError
 

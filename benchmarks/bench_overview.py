@@ -21,9 +21,9 @@ import argparse
 import time
 from dataclasses import replace
 
+from attnflow_core.data.files import read_data_file
 from attnflow_core.data.sources import Example, load_examples, to_examples
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.finetune import read_data_file
 from attnflow_core.models import get_pair_spec, load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview
 

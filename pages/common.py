@@ -637,7 +637,8 @@ def finetune_user_model(
     """Train a quick LoRA counterpart on the labelled rows of ``df``; returns its held-out accuracy (nan if none)."""
     import datasets
 
-    from attnflow_core.finetune import finetune, split_heldout
+    from attnflow_core.data.files import split_heldout
+    from attnflow_core.finetune import finetune
     from attnflow_core.paths import user_models_dir
 
     cols = [*get_task(task).text_columns, "label"]
@@ -685,10 +686,11 @@ def open_overview_example(ov: Any, row: pd.Series) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def read_overview(path: str, mtime: float) -> Any:
-    """An overview file from the disk cache (``mtime`` keys the cache so a rewritten file is re-read)."""
-    from attnflow_core.overview import load_overview
+    """An overview file from the disk cache, None when unreadable (``mtime`` keys the cache so a rewritten file is
+    re-read)."""
+    from attnflow_core.overview import read_cached_overview
 
-    return load_overview(path)
+    return read_cached_overview(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from attnflow_core.data.files import MAX_UPLOAD_MB
 from attnflow_core.data.sources import list_sources
 from attnflow_core.data.tasks import DEFAULT_TASK, get_task, is_correct
 from pages import common
@@ -39,7 +40,9 @@ st.caption(f"{info.description} License: {info.license}")
 df: pd.DataFrame | None = None
 if info.key == "file":
     upload = st.file_uploader(
-        "Your file (CSV, JSON Lines or Parquet)", type=["csv", "jsonl", "json", "parquet"]
+        "Your file (CSV, JSON Lines or Parquet)",
+        type=["csv", "jsonl", "json", "parquet"],
+        max_upload_size=MAX_UPLOAD_MB,
     )
     st.caption(
         "Which column of your file holds each field (leave as is when the names match; label is optional):"

@@ -63,9 +63,8 @@ else:
         spec.base, spec.tuned, task.name, selection.source, selection.split, settings, spec.label_names
     )
     path = cached_path(key)
-    if path.exists():
-        ov = common.read_overview(str(path), path.stat().st_mtime)
-    else:
+    ov = common.read_overview(str(path), path.stat().st_mtime) if path.exists() else None
+    if ov is None:  # not computed yet, or an unreadable entry (removed by read_overview): compute it
         run_col, cancel_col = st.columns([1, 4])
         cancelled = cancel_col.button("Cancel", key="ov_cancel", help="Stops a running computation.")
         if cancelled:

@@ -10,21 +10,21 @@ import datasets
 import numpy as np
 import pytest
 
-from attnflow_core.evaluate import (
-    EvalResult,
+from attnflow_core.data.files import (
     detect_binary_nli,
-    evaluate,
+    label_index,
     map_columns,
     parse_columns,
-    parse_label,
     prediction_index,
 )
+from attnflow_core.evaluate import EvalResult, evaluate
 from attnflow_core.extract import predict_many
 from attnflow_core.models import load_model
 
 SENT = ("negative", "positive")
 QA = ("entailment", "not_entailment")
 NLI = ("entailment", "neutral", "contradiction")
+TASK_OF = {SENT: "sentiment", QA: "qa", NLI: "nli"}  # label tuples of the tests → the task they belong to
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ NLI = ("entailment", "neutral", "contradiction")
     ],
 )
 def test_parse_label_golden(value: object, labels: tuple[str, ...], binary: bool, expected: int) -> None:
-    assert parse_label(value, labels, binary) == expected
+    assert label_index(value, TASK_OF[labels], binary) == expected
 
 
 @pytest.mark.parametrize(
@@ -60,16 +60,16 @@ def test_parse_label_golden(value: object, labels: tuple[str, ...], binary: bool
     [
         (2, SENT, False, "out of range"),
         (-1, SENT, False, "unlabelled GLUE test row"),
-        ("maybe", SENT, False, "neither"),
-        (True, SENT, False, "neither"),
+        ("maybe", SENT, False, "unknown label 'maybe'"),
+        (True, SENT, False, "a label must be a name or an integer id"),
         (None, SENT, False, "no label"),
         (2, NLI, True, "out of range"),
-        ("not_entailment", NLI, False, "neither"),
+        ("not_entailment", NLI, False, "binary label: pass binary_nli=True"),
     ],
 )
 def test_parse_label_errors(value: object, labels: tuple[str, ...], binary: bool, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_label(value, labels, binary)
+        label_index(value, TASK_OF[labels], binary)
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -79,10 +79,14 @@ def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def test_prediction_index_merges_neutral_and_contradiction_for_binary_nli() -> None:
-    assert [prediction_index(p, NLI, True) for p in NLI] == [0, 1, 1]
-    assert [prediction_index(p, NLI, False) for p in ("contradiction", "entailment", "neutral")] == [2, 0, 1]
+    assert [prediction_index(p, "nli", True) for p in NLI] == [0, 1, 1]
+    assert [prediction_index(p, "nli", False) for p in ("contradiction", "entailment", "neutral")] == [
+        2,
+        0,
+        1,
+    ]
     with pytest.raises(ValueError, match="LABEL_0"):
-        prediction_index("LABEL_0", NLI, False)
+        prediction_index("LABEL_0", "nli", False)
 
 
 def test_detect_binary_nli() -> None:
@@ -110,7 +114,7 @@ def test_columns_map_explicitly_or_automatically() -> None:
     assert mapped["premise"] == ["a"] and mapped["label"] == [0]
     with pytest.raises(ValueError, match="--columns"):
         map_columns(odd, "nli")
-    with pytest.raises(ValueError, match="no column 'q'"):
+    with pytest.raises(ValueError, match="column 'q' \\(for the task's 'premise'\\) is not in the file"):
         map_columns(odd, "nli", {"premise": "q"})
     with pytest.raises(ValueError, match="TASK_COLUMN=FILE_COLUMN"):
         parse_columns("premise")
@@ -131,7 +135,7 @@ def _expected_confusion(
     conf = np.zeros((k, k), dtype=int)
     for g, p in zip(gold, preds, strict=True):
         assert p is not None
-        conf[g, prediction_index(p.label, labels, binary)] += 1
+        conf[g, prediction_index(p.label, TASK_OF[labels], binary)] += 1
     return conf
 
 
@@ -234,7 +238,7 @@ def test_cli_reports_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     from attnflow_core.__main__ import main
 
     assert main(["evaluate", "--task", "qa", "--data-file", str(tmp_path / "nope.jsonl")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such file" in capsys.readouterr().err
 
 
 @pytest.mark.slow

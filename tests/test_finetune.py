@@ -15,9 +15,7 @@ from attnflow_core.finetune import (
     FinetuneConfig,
     FinetuneResult,
     _batches,
-    _label_to_index,
     finetune,
-    split_heldout,
 )
 from attnflow_core.models import load_model
 from attnflow_core.recipes import EMBEDDED_RECIPES
@@ -106,38 +104,6 @@ def test_embedded_recipes_are_valid(task: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # data helpers
-
-
-def test_labels_are_glue_integers_or_names() -> None:
-    labels = ("entailment", "neutral", "contradiction")
-    assert _label_to_index(0, labels) == 0
-    assert _label_to_index(np.int64(2), labels) == 2
-    assert _label_to_index("Neutral", labels) == 1
-    assert _label_to_index("2", labels) == 2
-    assert _label_to_index(1.0, labels) == 1
-    for bad in (3, -1, "maybe", True):
-        with pytest.raises(ValueError):
-            _label_to_index(bad, labels)
-
-
-def test_heldout_split_is_seeded_disjoint_and_independent_of_row_order() -> None:
-    ds = datasets.Dataset.from_dict(
-        {
-            "sentence": [f"s{i}" for i in range(50)],
-            "label": [i % 2 for i in range(50)],
-            "idx": list(range(50)),
-        }
-    )
-    train, held = split_heldout(ds, 0.1, seed=42)
-    assert (len(train), len(held)) == (45, 5)
-    assert not set(train["idx"]) & set(held["idx"])
-    again = split_heldout(ds, 0.1, seed=42)[1]
-    assert again["idx"] == held["idx"]
-    shuffled = ds.shuffle(seed=1)
-    assert sorted(split_heldout(shuffled, 0.1, seed=42)[1]["idx"]) == sorted(held["idx"])
-    assert split_heldout(ds, 0.1, seed=43)[1]["idx"] != held["idx"]
-    with pytest.raises(ValueError, match="fraction"):
-        split_heldout(ds, 0.0, seed=1)
 
 
 def test_length_buckets_cover_every_row_once_and_are_seeded() -> None:

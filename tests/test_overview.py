@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,8 +12,9 @@ import pytest
 
 from attnflow_core.compare import js_divergence
 from attnflow_core.data.sources import Example
-from attnflow_core.models import ModelPair, load_pair
+from attnflow_core.models import ModelPair, is_registered_ref, load_pair
 from attnflow_core.overview import (
+    OverviewFileError,
     OverviewSettings,
     behaviour_labels,
     cache_key,
@@ -21,6 +23,7 @@ from attnflow_core.overview import (
     example_stats,
     layer_reading,
     load_overview,
+    read_cached_overview,
     save_overview,
     shift_from_stats,
 )
@@ -291,3 +294,97 @@ def test_shift_from_stats_equals_example_shift(mode: str) -> None:
         shift_from_stats(*stats), example_shift(a, b, special, mode), rtol=1e-10, atol=1e-12
     )
     assert shift_from_stats(stats[0], stats[0]).max() == 0.0  # a model against itself
+
+
+# ---------------------------------------------------------------- file safety: atomic writes, unreadable cache entries,
+# crafted overview files
+
+
+@pytest.fixture(scope="module")
+def small_overview(tiny_pair):
+    return compute_overview(tiny_pair, EXAMPLES, "qa", OverviewSettings(n=3), source="demo", split="demo")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".parquet"])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+    small_overview, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    path = save_overview(small_overview, tmp_path / f"ov{suffix}")
+    before = path.read_bytes()
+
+    def half_then_full_disk(_what: Any, where: Any, *args: Any, **kwargs: Any) -> None:
+        Path(where).write_bytes(b"half a fi")
+        raise OSError(28, "No space left on device")
+
+    if suffix == ".json":
+        monkeypatch.setattr(Path, "write_text", lambda self, text: half_then_full_disk(None, self))
+    else:
+        monkeypatch.setattr(pq, "write_table", half_then_full_disk)
+    with pytest.raises(OverviewFileError, match="No space left on device; free some disk space"):
+        save_overview(small_overview, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_folder_is_not_an_overview_file(small_overview, tmp_path: Path) -> None:
+    (tmp_path / "x.json").mkdir()
+    with pytest.raises(OverviewFileError, match="is a folder, not a file"):
+        save_overview(small_overview, tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("cut", [0, 10, 200])
+def test_a_truncated_cache_entry_reads_as_missing(
+    small_overview, tmp_path: Path, cut: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = save_overview(small_overview, tmp_path / "entry.json")
+    assert read_cached_overview(path) is not None
+    path.write_bytes(path.read_bytes()[:cut])
+    with caplog.at_level("WARNING", logger="attnflow_core.overview"):
+        assert read_cached_overview(path) is None
+    assert "unreadable, recomputing it" in caplog.text
+    assert not path.exists()  # removed, so the next visit computes it again
+    assert read_cached_overview(tmp_path / "never-written.json") is None
+
+
+def _crafted(ov: Any, tmp_path: Path, **changes: Any) -> bytes:
+    path = save_overview(ov, tmp_path / "ok.json")
+    meta = json.loads(path.read_text())
+    for key, value in changes.items():
+        if key in meta["arrays"]:
+            meta["arrays"][key] = value
+        else:
+            meta[key] = value
+    return json.dumps(meta).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"task": "evil"}, "the file's task 'evil' is not one of sentiment, qa, nli"),
+        ({"examples": []}, "the file has no examples"),
+        ({"tuned_ref": ["/etc"]}, r"the file's tuned_ref must be a string; got \['/etc'\]"),
+        ({"js_std": [[0.0]]}, r"js_std has shape \(1, 1\), not \(2, 2\) \(2 layers × 2 heads\)"),
+        ({"sinks": [1, 2]}, r"sinks has shape \(2,\)"),
+        ({"js_mean": [[0.1], [0.2, 0.3]]}, "not a readable Attention Flows overview"),
+        ({"settings": {"n": 0}}, "n must be at least 1"),
+        ({"settings": {"evil": 1}}, "not a readable Attention Flows overview"),
+    ],
+)
+def test_crafted_overview_files_are_refused(
+    small_overview, tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
+    data = _crafted(small_overview, tmp_path, **changes)
+    with pytest.raises(OverviewFileError, match=message):
+        load_overview(data, "crafted.json")
+    with pytest.raises(OverviewFileError, match="not a readable"):
+        load_overview(b"[1, 2]", "list.json")
+    with pytest.raises(OverviewFileError, match="not a readable"):
+        load_overview(b"PAR1 but no more", "cut.parquet")
+
+
+def test_only_registered_refs_count_as_registered() -> None:
+    assert is_registered_ref("embedded:qa") and is_registered_ref("embedded:minilm")
+    assert is_registered_ref("textattack/bert-base-uncased-MNLI")
+    assert not is_registered_ref("/etc") and not is_registered_ref("someone/any-model")

@@ -68,8 +68,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnflow_core.evaluate import evaluate, parse_columns, read_eval_file
-    from attnflow_core.finetune import split_heldout
+    from attnflow_core.data.files import parse_columns, read_eval_file, split_heldout
+    from attnflow_core.evaluate import evaluate
     from attnflow_core.models import load_model
 
     ds, binary_nli = read_eval_file(args.data_file, args.task, parse_columns(args.columns), args.binary_nli)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import datasets
 
-from attnflow_core.data.errors import DataError
+from attnflow_core.data.files import read_data_file
 from attnflow_core.data.tasks import get_task
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -20,19 +19,7 @@ def demo_path(task: str) -> Path:
 
 
 def load_demo(task: str) -> datasets.Dataset:
-    """A task's demo set: uid, the task's text columns, and gold label names."""
+    """A task's demo set: uid, the task's text columns, and gold label names (read by the one file reader)."""
     t = get_task(task)
-    columns = ["uid", *t.text_columns, "label"]
-    rows = []
-    with open(demo_path(t.name), encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if any(not isinstance(row.get(c), str) for c in columns) or row["label"] not in t.labels:
-                raise DataError(
-                    f"demo/{t.name}.jsonl line {lineno} is malformed (needs {', '.join(columns)}); got {row}"
-                )
-            rows.append(row)
-    features = datasets.Features({c: datasets.Value("string") for c in columns})
-    return datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in columns}, features=features)
+    ds: datasets.Dataset = read_data_file(demo_path(t.name), t.name)
+    return ds

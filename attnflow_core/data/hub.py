@@ -14,6 +14,7 @@ from typing import Any
 import datasets
 
 from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, DataError, SourceUnavailable
+from attnflow_core.data.files import LabelError, normalise_label
 from attnflow_core.data.glue import GLUE_LABELS
 from attnflow_core.data.tasks import get_task
 
@@ -77,17 +78,15 @@ def hub_spec(task: str, source: str) -> HubSpec:
 
 
 def _label_name(value: Any, dataset_name: str, row: int) -> str:
+    """A GLUE/SNLI label id → the task's label name, through the one label parser (RTE is binary NLI)."""
     names = GLUE_LABELS[dataset_name]
-    if value is None or value == -1:
-        return ""
-    if isinstance(value, str) and value in names:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
-        return names[value]
-    raise DataError(
-        f"{dataset_name} row {row}: label {value!r} is not a {dataset_name} label id "
-        f"({', '.join(f'{i}={n}' for i, n in enumerate(names))}, or -1 for none)"
-    )
+    try:
+        return normalise_label(value, GLUE_TASK[dataset_name], binary_nli=dataset_name == "rte")
+    except LabelError:
+        raise LabelError(
+            f"{dataset_name} row {row}: label {value!r} is not a {dataset_name} label id "
+            f"({', '.join(f'{i}={n}' for i, n in enumerate(names))}, or -1 for none)"
+        ) from None
 
 
 def from_glue_rows(task: str, dataset_name: str, ds: datasets.Dataset, split: str = "") -> datasets.Dataset:

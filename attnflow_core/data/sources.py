@@ -148,7 +148,9 @@ def _no_options(source: str, options: Mapping[str, Any]) -> None:
 def _load_file(t: Task, options: dict[str, Any]) -> datasets.Dataset:
     path = options.pop("path", None) or options.pop("path_or_bytes", None)
     if path is None:
-        raise DataError("source 'file' needs path=<file path or bytes> (and optionally mapping=, filename=)")
+        raise DataFileError(
+            "no file uploaded yet: upload a CSV, JSON Lines or Parquet file on the Examples page"
+        )
     return load_user_file(path, t.name, **options)
 
 

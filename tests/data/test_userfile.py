@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attnflow_core.data.glue import LabelError, normalise_label
+from attnflow_core.data.files import LabelError, normalise_label
 from attnflow_core.data.sources import load_examples
 from attnflow_core.data.userfile import DataFileError, load_user_file
 
@@ -56,13 +56,14 @@ def test_binary_nli_labels(tmp_path: Path) -> None:
 
 def test_missing_column(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    path.write_text("text,label\nhello,1\n", encoding="utf-8")
+    path.write_text("body,label\nhello,1\n", encoding="utf-8")
     with pytest.raises(
         DataFileError,
-        match=r"column 'sentence' \(for the task's 'sentence'\) is not in the file; available columns: text, label",
+        match=r"column 'sentence' \(for the task's 'sentence'\) is not in the file; available columns: body, label\. "
+        r"choose the column for 'sentence' in the boxes above",
     ):
         load_user_file(path, "sentiment")
-    with pytest.raises(DataFileError, match="column 'review' .* available columns: text, label"):
+    with pytest.raises(DataFileError, match="column 'review' .* available columns: body, label"):
         load_user_file(path, "sentiment", mapping={"sentence": "review"})
     with pytest.raises(DataFileError, match="mapping key.*'text' are not columns of the task"):
         load_user_file(path, "sentiment", mapping={"text": "sentence"})
@@ -92,7 +93,7 @@ def test_oversize_file(tmp_path: Path) -> None:
         load_user_file(path, "sentiment", max_bytes=100)
     with pytest.raises(DataFileError, match="over the limit of 10"):
         load_user_file(b"sentence\nx\n", "sentiment", filename="a.csv", max_bytes=10)
-    with pytest.raises(DataFileError, match="the file has 100 rows, over the limit of 50"):
+    with pytest.raises(DataFileError, match="the file has more than 50 rows, over the limit of 50"):
         load_user_file(path, "sentiment", max_rows=50)
 
 
