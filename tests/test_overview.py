@@ -27,6 +27,7 @@ from attnflow_core.overview import (
     save_overview,
     shift_from_stats,
 )
+from attnflow_core.paths import WriteError
 from tiny import make_tiny_bert_dir, write_vocab
 
 # Tokens: [CLS] (special), t1 (segment A), t2 (segment B). Layer 1 as below, layer 2 the identity.
@@ -322,7 +323,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
         monkeypatch.setattr(Path, "write_text", lambda self, text: half_then_full_disk(None, self))
     else:
         monkeypatch.setattr(pq, "write_table", half_then_full_disk)
-    with pytest.raises(OverviewFileError, match="No space left on device; free some disk space"):
+    with pytest.raises(WriteError, match="No space left on device; free some space"):
         save_overview(small_overview, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
@@ -330,7 +331,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
 
 def test_a_folder_is_not_an_overview_file(small_overview, tmp_path: Path) -> None:
     (tmp_path / "x.json").mkdir()
-    with pytest.raises(OverviewFileError, match="is a folder, not a file"):
+    with pytest.raises(WriteError, match="is a folder"):
         save_overview(small_overview, tmp_path / "x.json")
 
 
