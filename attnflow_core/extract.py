@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,10 @@ class ExampleResult:
 
     ``attn_base`` and ``attn_tuned`` are float32 arrays (layers, heads, n, n): ``attn[l, h, j, i]`` is how much
     query token j attends to key token i in transformer layer l+1 (rows sum to 1).
+
+    ``vnorm_base`` and ``vnorm_tuned`` are float32 arrays (layers, heads, n): ``vnorm[l, h, i]`` = ‖f^h(x_i)‖, the
+    norm of the vector head h of layer l+1 carries from token i (see ``measures``), captured in the same forward
+    pass; None when the model's layout is not one ``value_norms`` knows, or for results built by hand.
     """
 
     encoding: Encoding
@@ -40,6 +46,8 @@ class ExampleResult:
     tuned_ref: str
     base_weights: str = ""  # which weights format each model was loaded from (LoadedModel.weights_format)
     tuned_weights: str = ""
+    vnorm_base: np.ndarray | None = None
+    vnorm_tuned: np.ndarray | None = None
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -54,11 +62,68 @@ class ExampleResult:
         return int(self.attn_base.shape[1])
 
 
-def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, Prediction | None]:
-    """Attention (L, H, n, n) float32 and the prediction (None without a classification head)."""
+# (value projection, attention output projection) module-name suffixes of the BERT-family layouts
+_VALUE_LAYOUTS = (("attention.self.value", "attention.output.dense"),)
+
+
+def _value_modules(module: Any) -> list[tuple[Any, Any]]:
+    """Per layer, in order: (value projection, attention output projection) of a BERT-family encoder; [] if the
+    layout is unknown."""
+    named = dict(module.named_modules())
+    for value_suffix, out_suffix in _VALUE_LAYOUTS:
+        found = [
+            (mod, named.get(name[: -len(value_suffix)] + out_suffix))
+            for name, mod in named.items()
+            if name.endswith(value_suffix)
+        ]
+        if found and all(out is not None for _, out in found):
+            return found
+    return []
+
+
+def head_value_norms(values: Any, out_weight: Any, num_heads: int) -> Any:
+    """‖f^h(x_i)‖ for one layer: values (B, n, H·d) = x W_V + b_V, out_weight (hidden, H·d) -> (B, H, n) tensor.
+
+    f^h(x_i) = v^h_i W_O^h with v^h_i the head's d values and W_O^h = out_weight[:, h·d:(h+1)·d]ᵀ.
+    """
     import torch
 
-    with torch.inference_mode():
+    b, n, hd = values.shape
+    d = hd // num_heads
+    v = values.float().reshape(b, n, num_heads, d)
+    w = out_weight.float().reshape(out_weight.shape[0], num_heads, d)  # (hidden, H, d)
+    f = torch.einsum("bnhd,ohd->bhno", v, w)
+    return torch.linalg.vector_norm(f, dim=-1)
+
+
+@contextmanager
+def value_norms(module: Any, num_heads: int) -> Iterator[list[Any]]:
+    """Within the block, every forward pass of ``module`` appends each layer's ‖f^h(x_i)‖ (B, H, n) tensor to the
+    yielded list (layer order), via forward hooks on the value projections. The list stays empty if the layout is
+    unknown."""
+    captured: list[Any] = []
+    handles = []
+    for value_mod, out_mod in _value_modules(module):
+
+        def hook(_mod: Any, _inputs: Any, output: Any, out_mod: Any = out_mod) -> None:
+            captured.append(head_value_norms(output, out_mod.weight, num_heads))
+
+        handles.append(value_mod.register_forward_hook(hook))
+    try:
+        yield captured
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _forward_with_norms(
+    model: LoadedModel, input_ids: Any, token_type_ids: Any
+) -> tuple[np.ndarray, np.ndarray | None, Prediction | None]:
+    """Attention (L, H, n, n) float32, value norms (L, H, n) float32 (None if the layout is unknown) and the
+    prediction (None without a classification head), from one forward pass."""
+    import torch
+
+    with torch.inference_mode(), value_norms(model.model, model.num_heads) as norms:
         out = model.model(
             input_ids=input_ids,
             token_type_ids=token_type_ids,
@@ -80,6 +145,15 @@ def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[n
             label=names[int(np.argmax(probs))],
             probabilities=tuple((names[i], float(p)) for i, p in enumerate(probs)),
         )
+    vnorm = None
+    if len(norms) == attn.shape[0]:
+        vnorm = torch.stack([v[0] for v in norms]).cpu().numpy().astype(np.float32)
+    return attn, vnorm, prediction
+
+
+def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, Prediction | None]:
+    """Attention (L, H, n, n) float32 and the prediction (None without a classification head)."""
+    attn, _vnorm, prediction = _forward_with_norms(model, input_ids, token_type_ids)
     return attn, prediction
 
 
@@ -96,8 +170,8 @@ def extract(
     enc = encode(pair.tokenizer, text, text_pair, max_length=limit)
     input_ids = torch.tensor([enc.input_ids], dtype=torch.long)
     token_type_ids = torch.tensor([enc.segment_ids], dtype=torch.long)
-    attn_base, pred_base = _forward(pair.base, input_ids, token_type_ids)
-    attn_tuned, pred_tuned = _forward(pair.tuned, input_ids, token_type_ids)
+    attn_base, vnorm_base, pred_base = _forward_with_norms(pair.base, input_ids, token_type_ids)
+    attn_tuned, vnorm_tuned, pred_tuned = _forward_with_norms(pair.tuned, input_ids, token_type_ids)
     return ExampleResult(
         encoding=enc,
         attn_base=attn_base,
@@ -108,6 +182,8 @@ def extract(
         tuned_ref=pair.tuned.ref,
         base_weights=pair.base.weights_format,
         tuned_weights=pair.tuned.weights_format,
+        vnorm_base=vnorm_base,
+        vnorm_tuned=vnorm_tuned,
     )
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from attnflow_core.analysis import METHODS, SPECIAL_MODES, Analysis, FlowSettings, analyse
 from attnflow_core.extract import ExampleResult
+from attnflow_core.measures import DEFAULT_MEASURE, MEASURE_SHORT, MEASURES
 
 SCHEMA = "attnflow.compare/1"
 
@@ -41,6 +42,7 @@ def edges_table(analysis: Analysis) -> pd.DataFrame:
             "weight_base": np.asarray(t.weight_base, dtype=float),
             "weight_tuned": np.asarray(t.weight_tuned, dtype=float),
             "status": np.asarray(t.status, dtype=object),
+            "measure": analysis.settings.measure,
         }
     )
 
@@ -55,6 +57,7 @@ def scores_table(analysis: Analysis) -> pd.DataFrame:
             "score_base": analysis.scores_base,
             "score_tuned": analysis.scores_tuned,
             "delta": analysis.scores_tuned - analysis.scores_base,
+            "measure": analysis.settings.measure,
         }
     )
 
@@ -73,6 +76,7 @@ def heads_table(analysis: Analysis) -> pd.DataFrame:
     if d.flow_share_base is not None and d.flow_share_tuned is not None:
         data["flow_share_base"] = np.asarray(d.flow_share_base).ravel()
         data["flow_share_tuned"] = np.asarray(d.flow_share_tuned).ravel()
+    data["measure"] = analysis.settings.measure
     return pd.DataFrame(data)
 
 
@@ -106,6 +110,7 @@ def to_dict(result: ExampleResult, analysis: Analysis) -> dict[str, Any]:
             "heads": None if s.heads is None else list(s.heads),
             "decay": s.decay,
             "special": s.special,
+            "measure": s.measure,
         },
         "scores": {
             "base": np.round(analysis.scores_base, 6).tolist(),
@@ -141,7 +146,8 @@ def to_text(result: ExampleResult, analysis: Analysis, top: int = 8) -> str:
     a, b = analysis.layer_range
     lines.append(
         f"method {s.method}, from {analysis.labels[s.source]!r} (#{s.source}), layers {a}-{b}, "
-        f"threshold {s.threshold}, decay {s.decay}, special tokens {s.special}, units {s.unit}s"
+        f"threshold {s.threshold}, decay {s.decay}, special tokens {s.special}, units {s.unit}s, "
+        f"measure {s.measure} ({MEASURE_SHORT[s.measure]})"
     )
     for name, scores in (("base", analysis.scores_base), ("tuned", analysis.scores_tuned)):
         order = np.argsort(-scores)[:top]
@@ -195,6 +201,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--special", choices=SPECIAL_MODES, default="keep", help="treatment of [CLS]/[SEP] attention"
     )
     p.add_argument("--words", action="store_true", help="merge WordPieces into words")
+    p.add_argument(
+        "--measure",
+        choices=MEASURES,
+        default=DEFAULT_MEASURE,
+        help="attention measure: norm = norm-weighted ‖α·f(x)‖ (Kobayashi et al. 2020), attention = raw weights",
+    )
     p.add_argument("--max-length", type=int, default=None, help="truncate input to this many tokens")
     p.add_argument(
         "--labels",
@@ -219,6 +231,7 @@ def run_cli(args: argparse.Namespace) -> int:
         decay=args.decay,
         special=args.special,
         unit="word" if args.words else "token",
+        measure=args.measure,
     )
     pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
     result = extract(pair, args.text, args.pair, max_length=args.max_length)
