@@ -69,6 +69,8 @@ _VALUE_LAYOUTS = (("attention.self.value", "attention.output.dense"),)
 def _value_modules(module: Any) -> list[tuple[Any, Any]]:
     """Per layer, in order: (value projection, attention output projection) of a BERT-family encoder; [] if the
     layout is unknown."""
+    if not hasattr(module, "named_modules"):  # not a torch module (a stand-in)
+        return []
     named = dict(module.named_modules())
     for value_suffix, out_suffix in _VALUE_LAYOUTS:
         found = [

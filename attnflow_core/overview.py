@@ -16,6 +16,8 @@ at once to running sums, so memory stays bounded whatever N is. Statistics (padd
 - Example ranking: per example, the attention shift (mean JS over all heads), the fine-tuned prediction, its
   confidence and whether it is correct.
 
+Every statistic is computed under ``settings.measure`` (``measures``: norm-weighted attention by default, the raw
+weights with ``measure="attention"``); the value norms come from the same forward pass as the attentions.
 With ``special="renormalise"``, attention to [CLS]/[SEP] is removed and rows renormalised before the JS, cross-
 segment and behaviour statistics (not the sinks, which measure exactly that attention).
 """
@@ -29,6 +31,7 @@ import string
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ import pandas as pd
 from attnflow_core.compare import js_divergence, xlogx
 from attnflow_core.data.tasks import is_correct
 from attnflow_core.flows import special_attention
+from attnflow_core.measures import DEFAULT_MEASURE, MEASURES, check_measure, norm_weighted
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
 STAT_NAMES = ("previous", "next", "self", "special", "entropy")
@@ -64,6 +68,7 @@ class OverviewSettings:
     max_length: int = 128
     special: str = "keep"  # or "renormalise"
     batch_size: int = 16
+    measure: str = DEFAULT_MEASURE  # measures.MEASURES
 
     def validate(self) -> OverviewSettings:
         if self.n < 1:
@@ -74,6 +79,7 @@ class OverviewSettings:
             raise ValueError(f"special must be 'keep' or 'renormalise'; got {self.special!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+        check_measure(self.measure)
         return self
 
 
@@ -269,6 +275,8 @@ def compute_overview(
     """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they stream."""
     import torch
 
+    from attnflow_core.extract import value_norms
+
     settings.validate()
     exs = list(examples)[: settings.n]
     if not exs:
@@ -299,12 +307,24 @@ def compute_overview(
         feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
         padded = tok.pad(feats, return_tensors="pt")
         tf = time.perf_counter()
+        want_norms = settings.measure == "norm"
         with torch.inference_mode():
-            out_b = pair.base.model(**padded, output_attentions=True)
-            out_t = pair.tuned.model(**padded, output_attentions=True)
+            with value_norms(pair.base.model, n_heads) if want_norms else nullcontext([]) as vn_b:
+                out_b = pair.base.model(**padded, output_attentions=True)
+            with value_norms(pair.tuned.model, n_heads) if want_norms else nullcontext([]) as vn_t:
+                out_t = pair.tuned.model(**padded, output_attentions=True)
         t_forward += time.perf_counter() - tf
         att_b = torch.stack(out_b.attentions, dim=1).float().numpy()  # (B, L, H, n, n)
         att_t = torch.stack(out_t.attentions, dim=1).float().numpy()
+        if want_norms:
+            if len(vn_b) != n_layers or len(vn_t) != n_layers:
+                raise ValueError(
+                    "these models' value vectors could not be captured (not a BERT-family layout): "
+                    "use the measure 'attention'"
+                )
+            # padded keys get no attention, so their norms never count
+            att_b = norm_weighted(att_b, torch.stack(vn_b, dim=1).numpy())  # vnorm (B, L, H, n)
+            att_t = norm_weighted(att_t, torch.stack(vn_t, dim=1).numpy())
         logits = getattr(out_t, "logits", None)
         probs = torch.softmax(logits.float(), -1).numpy() if logits is not None else None
         for k, i in enumerate(batch):
@@ -438,7 +458,8 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
         tuned_ref=meta["tuned_ref"],
         source=meta["source"],
         split=meta["split"],
-        settings=OverviewSettings(**meta["settings"]),
+        # files written before the measure existed were computed on the raw weights
+        settings=OverviewSettings(**{"measure": "attention", **meta["settings"]}),
         examples=examples,
         seconds=float(meta["seconds"]),
         forward_seconds=float(meta["forward_seconds"]),
@@ -466,6 +487,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", default="embedded:minilm")
     p.add_argument("--tuned", default=None, help="default: embedded:<task>")
     p.add_argument("--special", choices=("keep", "renormalise"), default="keep")
+    p.add_argument(
+        "--measure",
+        choices=MEASURES,
+        default=DEFAULT_MEASURE,
+        help="attention measure: norm = norm-weighted ‖α·f(x)‖ (Kobayashi et al. 2020), attention = raw weights",
+    )
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
 
@@ -475,7 +502,11 @@ def run_cli(args: argparse.Namespace) -> int:
     from attnflow_core.models import load_pair
 
     settings = OverviewSettings(
-        n=args.n, max_length=args.max_length, special=args.special, batch_size=args.batch_size
+        n=args.n,
+        max_length=args.max_length,
+        special=args.special,
+        batch_size=args.batch_size,
+        measure=args.measure,
     ).validate()
     ds = load_examples(args.task, args.source, args.split, limit=args.n)
     pair = load_pair(args.base, args.tuned or f"embedded:{args.task}")
