@@ -23,6 +23,7 @@ from attnflow_core.analysis import METHODS, Analysis, FlowSettings, analyse
 from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import TASKS, get_task, is_correct
 from attnflow_core.extract import ExampleResult, extract, predict_many
+from attnflow_core.measures import DEFAULT_MEASURE, MEASURE_LABELS, MEASURES
 from attnflow_core.models import (
     IncompatibleModels,
     ModelLoadError,
@@ -67,6 +68,7 @@ URL_KEYS: dict[str, tuple[str, str]] = {
     "alpha": ("alpha", "1.0"),
     "src": ("src", "0"),
     "unit": ("unit", "token"),
+    "measure": ("measure", DEFAULT_MEASURE),
 }
 
 
@@ -215,15 +217,20 @@ def friendly(fn: Callable[[], T]) -> T | None:
 
 
 def init_state() -> None:
-    """Once per session, seed the selection from the URL query string (so shared links reopen the same view)."""
+    """Once per session, seed the selection from the URL query string (so shared links reopen the same view).
+
+    A URL with ``preset=<key>`` (the preset links, ``attnflow_core.presets``) replaces the selection in a running
+    session too; ``sync_url`` then drops the ``preset`` parameter.
+    """
     ss = st.session_state
     params = st.query_params
     # setdefault: a key is seeded from the URL only when the session does not have it yet (its first run).
+    put = ss.__setitem__ if "preset" in params else ss.setdefault
     for key, (param, default) in URL_KEYS.items():
-        ss.setdefault(key, params.get(param, default))
+        put(key, params.get(param, default))
     special = params.get("special", "keep")
-    ss.setdefault("hide_special", special in ("exclude", "renormalise"))
-    ss.setdefault("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
+    put("hide_special", special in ("exclude", "renormalise"))
+    put("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
 
 
 def sync_url(selection: Selection | None = None) -> None:
@@ -401,6 +408,17 @@ def sidebar() -> Selection | None:
         st.divider()
         st.caption("Flow settings")
         n_layers, n_heads = result.num_layers, result.num_heads
+        if ss.get("measure") not in MEASURES:
+            ss["measure"] = DEFAULT_MEASURE
+        st.radio(
+            "Attention measure",
+            sorted(MEASURES, key=lambda m: m != DEFAULT_MEASURE),  # the default first
+            **bind("measure"),
+            format_func=MEASURE_LABELS.__getitem__,
+            help="Norm-weighted: how much each token's vector actually contributes to a head's output, ‖α·f(x)‖; "
+            "attention to [CLS]/[SEP] carries small vectors, so those sinks shrink. Raw weights: the paper's α. "
+            "Every method, the graph, the head differences and the exports use the chosen measure (About page).",
+        )
         if ss.get("method") not in METHODS:
             ss["method"] = "trace"
         st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
@@ -477,7 +495,9 @@ def sidebar() -> Selection | None:
         decay=float(ss["alpha"]),
         special=special,
         unit=str(ss["unit"]),
+        measure=str(ss["measure"]),
     )
+    presets_menu()
     return Selection(
         task=str(ss["task"]),
         pair=spec,
@@ -490,6 +510,15 @@ def sidebar() -> Selection | None:
         settings=settings,
         num_layers=n_layers,
     )
+
+
+def presets_menu() -> None:
+    """Sidebar links to the built-in views (``attnflow_core.presets``); each opens its page with its URL state."""
+    from attnflow_core.presets import PRESETS
+
+    with st.sidebar.expander("Presets: the paper's teaser and two findings"):
+        for p in PRESETS:
+            st.page_link(f"pages/{p.page}.py", label=p.title, query_params=p.query_dict, help=p.explanation)
 
 
 def _on_task_change() -> None:
@@ -539,8 +568,13 @@ def example_header(selection: Selection, result: ExampleResult) -> None:
         c3.metric("Verdict", "correct ✓" if ok else "wrong ✗")
     st.caption(
         f"Pre-trained: `{result.base_ref}` ({result.base_weights or 'weights format unknown'}) · fine-tuned: "
-        f"`{result.tuned_ref}` ({result.tuned_weights or 'weights format unknown'})"
+        f"`{result.tuned_ref}` ({result.tuned_weights or 'weights format unknown'}) · attention measure: "
+        f"{MEASURE_LABELS[selection.settings.measure]}"
     )
+    from attnflow_core.presets import TEASER_ATTRIBUTION, TEASER_UID
+
+    if selection.example_uid == TEASER_UID:
+        st.caption(f"Source: {TEASER_ATTRIBUTION}")
     if result.encoding.truncated:
         st.warning(
             f"This example has {result.encoding.n_untruncated} tokens; the app analyses the first {result.encoding.n} "
