@@ -408,6 +408,9 @@ def sidebar() -> Selection | None:
         st.divider()
         st.caption("Flow settings")
         n_layers, n_heads = result.num_layers, result.num_heads
+        if ss.get("method") not in METHODS:
+            ss["method"] = "trace"
+        st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
         if ss.get("measure") not in MEASURES:
             ss["measure"] = DEFAULT_MEASURE
         st.radio(
@@ -419,9 +422,6 @@ def sidebar() -> Selection | None:
             "attention to [CLS]/[SEP] carries small vectors, so those sinks shrink. Raw weights: the paper's α. "
             "Every method, the graph, the head differences and the exports use the chosen measure (About page).",
         )
-        if ss.get("method") not in METHODS:
-            ss["method"] = "trace"
-        st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
         a, b = _parse_layers(ss.get("layers", ""), n_layers)
         ss["layers"] = (a, b)
         st.slider(
