@@ -31,7 +31,7 @@ import string
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -300,6 +300,11 @@ def compute_overview(
     t0 = time.perf_counter()
     t_forward = 0.0
     done = 0
+    want_norms = settings.measure == "norm"
+
+    def norms_of(model: Any) -> AbstractContextManager[list[Any]]:
+        return value_norms(model, n_heads) if want_norms else nullcontext([])
+
     for start in range(0, len(order), settings.batch_size):
         if should_stop is not None and should_stop():
             raise OverviewCancelled("overview cancelled; nothing was cached")
@@ -307,11 +312,10 @@ def compute_overview(
         feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
         padded = tok.pad(feats, return_tensors="pt")
         tf = time.perf_counter()
-        want_norms = settings.measure == "norm"
         with torch.inference_mode():
-            with value_norms(pair.base.model, n_heads) if want_norms else nullcontext([]) as vn_b:
+            with norms_of(pair.base.model) as vn_b:
                 out_b = pair.base.model(**padded, output_attentions=True)
-            with value_norms(pair.tuned.model, n_heads) if want_norms else nullcontext([]) as vn_t:
+            with norms_of(pair.tuned.model) as vn_t:
                 out_t = pair.tuned.model(**padded, output_attentions=True)
         t_forward += time.perf_counter() - tf
         att_b = torch.stack(out_b.attentions, dim=1).float().numpy()  # (B, L, H, n, n)

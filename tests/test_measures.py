@@ -85,7 +85,8 @@ def _direct_norms(model, input_ids, token_type_ids) -> np.ndarray:
         ).hidden_states  # embeddings, then each layer's output = the next layer's input
         out = []
         for layer, x in zip(bert.encoder.layer, hidden[:-1], strict=True):
-            wv, bv = layer.attention.self.value.weight, layer.attention.self.value.bias  # (H·d, hidden), (H·d,)
+            value = layer.attention.self.value
+            wv, bv = value.weight, value.bias  # (H·d, hidden), (H·d,)
             wo = layer.attention.output.dense.weight  # (hidden, H·d)
             d = wv.shape[0] // heads
             per_head = []
@@ -139,7 +140,7 @@ def test_a_result_without_norms_is_analysed_under_the_weights(tiny_pair) -> None
     np.testing.assert_allclose(a.attn_base, r.attn_base)
 
 
-QNLI_TRAIN = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "glue-train" / "qnli" / "train.jsonl"
+QNLI_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue-train" / "qnli" / "train.jsonl"
 
 
 @pytest.mark.slow
@@ -149,7 +150,7 @@ def test_norm_halves_the_special_token_sink_of_rollout_on_held_out_qnli() -> Non
     rollout from [CLS] in the fine-tuned model sends at most half as much mass to [CLS]/[SEP] under the norm
     measure as under the raw weights (measured: 0.28–0.36 of it on the first 12 such rows)."""
     if not QNLI_TRAIN.is_file():
-        pytest.skip(f"the QNLI training rows ({QNLI_TRAIN}) are test data outside the product and absent here")
+        pytest.skip(f"the QNLI training rows ({QNLI_TRAIN}) are test data outside the product; absent here")
     from attnflow_core.finetune import read_data_file, split_heldout
 
     _train, held = split_heldout(read_data_file(str(QNLI_TRAIN), "qa"), 0.1, 42)

@@ -148,7 +148,9 @@ def test_norm_measure_matches_the_single_example_path(tiny_pair) -> None:
     from attnflow_core.measures import apply_measure
 
     ov = compute_overview(tiny_pair, EXAMPLES[:2], "qa", OverviewSettings(n=2, batch_size=2, measure="norm"))
-    raw = compute_overview(tiny_pair, EXAMPLES[:2], "qa", OverviewSettings(n=2, batch_size=2, measure="attention"))
+    raw = compute_overview(
+        tiny_pair, EXAMPLES[:2], "qa", OverviewSettings(n=2, batch_size=2, measure="attention")
+    )
     means = []
     for ex in EXAMPLES[:2]:
         r = extract(tiny_pair, ex.text, ex.text_pair)

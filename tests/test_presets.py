@@ -18,8 +18,8 @@ from attnflow_core.presets import (
 
 # Query parameters the app reads (pages/common.URL_KEYS plus the special-token mode), kept in sync by hand: the
 # app module imports Streamlit, which a core test does not.
-APP_PARAMS = {"task", "pair", "source", "split", "ex", "text", "text_pair", "base", "tuned", "method", "layers"}
-APP_PARAMS |= {"heads", "tau", "alpha", "src", "unit", "measure", "special"}
+APP_PARAMS = {"task", "pair", "source", "split", "ex", "text", "text_pair", "base", "tuned", "method"}
+APP_PARAMS |= {"layers", "heads", "tau", "alpha", "src", "unit", "measure", "special"}
 
 
 def test_the_teaser_ships_in_the_qa_demo_set_under_its_stable_id() -> None:
