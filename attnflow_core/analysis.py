@@ -75,7 +75,7 @@ class Analysis:
     labels: tuple[str, ...]  # token or word strings, length n
     segments: tuple[int, ...]  # segment of each unit
     special_positions: tuple[int, ...]
-    attn_base: np.ndarray  # (L, H, n, n) float32, after the special-token treatment
+    attn_base: np.ndarray  # (L, H, n, n) float32, under settings.measure, after the special-token treatment
     attn_tuned: np.ndarray
     scores_base: np.ndarray  # (n,) flow score of each input unit under settings.method, sums to 1 (or all 0)
     scores_tuned: np.ndarray
