@@ -1,12 +1,12 @@
 """From one extracted example to everything the views show: flow scores, the traced edges and head differences.
 
-This is the one place where the user's settings (method, layer range, heads, threshold, decay, special tokens,
-word vs WordPiece units) are applied, so the app, the CLI and the exports agree exactly.
+This is the one place where the user's settings (attention measure, method, layer range, heads, threshold, decay,
+special tokens, word vs WordPiece units) are applied, so the app, the CLI and the exports agree exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from attnflow_core.compare import HeadDiff, head_differences
 from attnflow_core.encoding import merge_wordpieces
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import PairTrace, flow_scores, special_attention, trace_pair
+from attnflow_core.measures import apply_measure
 from attnflow_core.settings import METHODS, SPECIAL_MODES, UNITS, FlowSettings, SettingsError
 
 __all__ = [
@@ -37,7 +38,7 @@ class Analysis:
     labels: tuple[str, ...]  # token or word strings, length n
     segments: tuple[int, ...]  # segment of each unit
     special_positions: tuple[int, ...]
-    attn_base: np.ndarray  # (L, H, n, n) float32, after the special-token treatment
+    attn_base: np.ndarray  # (L, H, n, n) float32, under settings.measure, after the special-token treatment
     attn_tuned: np.ndarray
     scores_base: np.ndarray  # (n,) flow score of each input unit under settings.method, sums to 1 (or all 0)
     scores_tuned: np.ndarray
@@ -75,19 +76,31 @@ def find_source(labels: tuple[str, ...], value: str | int) -> tuple[int, str | N
     return matches[0], f"tracing from {labels[matches[0]]!r} (#{matches[0]}{more})"
 
 
-def unit_attention(result: ExampleResult, unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """Both models' attention in token or word units: two (L, H, n, n) float32 arrays."""
+def unit_attention(
+    result: ExampleResult, unit: str, measure: str = "attention"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both models' attention under ``measure`` (applied on tokens), in token or word units: two (L, H, n, n)
+    float32 arrays."""
+    base = apply_measure(result.attn_base, result.vnorm_base, measure)
+    tuned = apply_measure(result.attn_tuned, result.vnorm_tuned, measure)
     if unit == "word":
         wi = result.encoding.word_index
-        return merge_wordpieces(result.attn_base, wi), merge_wordpieces(result.attn_tuned, wi)
-    return result.attn_base, result.attn_tuned
+        return merge_wordpieces(base, wi), merge_wordpieces(tuned, wi)
+    return base, tuned
 
 
 def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
-    """Apply ``settings`` to one example: scores for both models, the pair trace and the head differences."""
+    """Apply ``settings`` to one example: scores for both models, the pair trace and the head differences.
+
+    The measure is applied first (before the special-token treatment and word merging), so every method, the head
+    differences and the graph use it. A result built without value norms (by hand, in tests) has only one
+    measure, the weights: its analysis records ``measure="attention"``.
+    """
     labels, segments, specials = units_of(result, settings.unit)
     settings = settings.validated(result.num_layers, result.num_heads, len(labels))
-    raw_base, raw_tuned = unit_attention(result, settings.unit)
+    if settings.measure == "norm" and (result.vnorm_base is None or result.vnorm_tuned is None):
+        settings = replace(settings, measure="attention")
+    raw_base, raw_tuned = unit_attention(result, settings.unit, settings.measure)
     attn_base = special_attention(raw_base, specials, settings.special).astype(np.float32)
     attn_tuned = special_attention(raw_tuned, specials, settings.special).astype(np.float32)
 

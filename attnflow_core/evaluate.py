@@ -53,8 +53,6 @@ class EvalResult:
         }
 
 
-
-
 def evaluate(
     model_ref_or_loaded: Any,
     ds: Any,

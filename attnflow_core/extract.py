@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,10 @@ class ExampleResult:
 
     ``attn_base`` and ``attn_tuned`` are float32 arrays (layers, heads, n, n): ``attn[l, h, j, i]`` is how much
     query token j attends to key token i in transformer layer l+1 (rows sum to 1).
+
+    ``vnorm_base`` and ``vnorm_tuned`` are float32 arrays (layers, heads, n): ``vnorm[l, h, i]`` = ‖f^h(x_i)‖, the
+    norm of the vector head h of layer l+1 carries from token i (see ``measures``), captured in the same forward
+    pass; None when the model's layout is not one ``value_norms`` knows, or for results built by hand.
     """
 
     encoding: Encoding
@@ -41,6 +46,8 @@ class ExampleResult:
     tuned_ref: str
     base_weights: str = ""  # which weights format each model was loaded from (LoadedModel.weights_format)
     tuned_weights: str = ""
+    vnorm_base: np.ndarray | None = None
+    vnorm_tuned: np.ndarray | None = None
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -55,15 +62,75 @@ class ExampleResult:
         return int(self.attn_base.shape[1])
 
 
-def forward_batch(model: LoadedModel, batch: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
-    """The one forward pass with attention, for one example or a padded batch (``extract`` and ``overview``).
+# (value projection, attention output projection) module-name suffixes of the BERT-family layouts
+_VALUE_LAYOUTS = (("attention.self.value", "attention.output.dense"),)
 
-    ``batch``: ``input_ids``, ``token_type_ids`` and ``attention_mask`` tensors of shape (B, n). Returns the
-    attention (B, L, H, n, n) float32 and the class probabilities (B, C) float32 (None without a classification head).
+
+def _value_modules(module: Any) -> list[tuple[Any, Any]]:
+    """Per layer, in order: (value projection, attention output projection) of a BERT-family encoder; [] if the
+    layout is unknown."""
+    if not hasattr(module, "named_modules"):  # not a torch module (a stand-in)
+        return []
+    named = dict(module.named_modules())
+    for value_suffix, out_suffix in _VALUE_LAYOUTS:
+        found = [
+            (mod, named.get(name[: -len(value_suffix)] + out_suffix))
+            for name, mod in named.items()
+            if name.endswith(value_suffix)
+        ]
+        if found and all(out is not None for _, out in found):
+            return found
+    return []
+
+
+def head_value_norms(values: Any, out_weight: Any, num_heads: int) -> Any:
+    """‖f^h(x_i)‖ for one layer: values (B, n, H·d) = x W_V + b_V, out_weight (hidden, H·d) -> (B, H, n) tensor.
+
+    f^h(x_i) = v^h_i W_O^h with v^h_i the head's d values and W_O^h = out_weight[:, h·d:(h+1)·d]ᵀ.
     """
     import torch
 
-    with torch.inference_mode():
+    b, n, hd = values.shape
+    d = hd // num_heads
+    v = values.float().reshape(b, n, num_heads, d).permute(0, 2, 1, 3)  # (B, H, n, d)
+    w = out_weight.float().reshape(out_weight.shape[0], num_heads, d).permute(1, 2, 0)  # (H, d, hidden)
+    f = torch.matmul(v, w)  # (B, H, n, hidden); a batched matmul, ~4x faster than the same einsum on CPU
+    return torch.linalg.vector_norm(f, dim=-1)
+
+
+@contextmanager
+def value_norms(module: Any, num_heads: int) -> Iterator[list[Any]]:
+    """Within the block, every forward pass of ``module`` appends each layer's ‖f^h(x_i)‖ (B, H, n) tensor to the
+    yielded list (layer order), via forward hooks on the value projections. The list stays empty if the layout is
+    unknown."""
+    captured: list[Any] = []
+    handles = []
+    for value_mod, out_mod in _value_modules(module):
+
+        def hook(_mod: Any, _inputs: Any, output: Any, out_mod: Any = out_mod) -> None:
+            captured.append(head_value_norms(output, out_mod.weight, num_heads))
+
+        handles.append(value_mod.register_forward_hook(hook))
+    try:
+        yield captured
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def forward_batch(
+    model: LoadedModel, batch: Mapping[str, Any], with_norms: bool = False
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The one forward pass with attention, for one example or a padded batch (``extract`` and ``overview``).
+
+    ``batch``: ``input_ids``, ``token_type_ids`` and ``attention_mask`` tensors of shape (B, n). Returns the
+    attention (B, L, H, n, n) float32, the class probabilities (B, C) float32 (None without a classification head)
+    and, with ``with_norms``, the value-vector norms ‖f^h(x_i)‖ (B, L, H, n) float32 captured in the same pass by
+    hooks on the value projections (None if the model's layout is not BERT-like; see ``measures``).
+    """
+    import torch
+
+    with torch.inference_mode(), value_norms(model.model if with_norms else None, model.num_heads) as norms:
         out = model.model(**batch, output_attentions=True)
     attentions = out.attentions
     if not attentions or attentions[0] is None:
@@ -72,14 +139,20 @@ def forward_batch(model: LoadedModel, batch: Mapping[str, Any]) -> tuple[np.ndar
             "(models.load_model sets this)"
         )
     attn = torch.stack(attentions, dim=1).float().cpu().numpy()
+    vnorm = None
+    if with_norms and len(norms) == attn.shape[1]:
+        vnorm = torch.stack(norms, dim=1).float().cpu().numpy()
     logits = getattr(out, "logits", None)
     if model.label_names is None or logits is None:
-        return attn, None
-    return attn, torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return attn, None, vnorm
+    return attn, torch.softmax(logits.float(), dim=-1).cpu().numpy(), vnorm
 
 
-def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, Prediction | None]:
-    """Attention (L, H, n, n) float32 and the prediction (None without a classification head) of one example."""
+def _forward(
+    model: LoadedModel, input_ids: Any, token_type_ids: Any
+) -> tuple[np.ndarray, np.ndarray | None, Prediction | None]:
+    """Attention (L, H, n, n) float32, value norms (L, H, n) float32 (None if the layout is unknown) and the
+    prediction (None without a classification head) of one example, from one forward pass."""
     import torch
 
     batch = {
@@ -87,15 +160,16 @@ def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[n
         "token_type_ids": token_type_ids,
         "attention_mask": torch.ones_like(input_ids),
     }
-    attn, probs = forward_batch(model, batch)
+    attn, probs, vnorm = forward_batch(model, batch, with_norms=True)
+    norms = None if vnorm is None else vnorm[0]
     if probs is None or model.label_names is None:
-        return attn[0], None
+        return attn[0], norms, None
     names = model.label_names
     prediction = Prediction(
         label=names[int(np.argmax(probs[0]))],
         probabilities=tuple((names[i], float(p)) for i, p in enumerate(probs[0])),
     )
-    return attn[0], prediction
+    return attn[0], norms, prediction
 
 
 def extract(
@@ -111,8 +185,8 @@ def extract(
     enc = encode(pair.tokenizer, text, text_pair, max_length=limit)
     input_ids = torch.tensor([enc.input_ids], dtype=torch.long)
     token_type_ids = torch.tensor([enc.segment_ids], dtype=torch.long)
-    attn_base, pred_base = _forward(pair.base, input_ids, token_type_ids)
-    attn_tuned, pred_tuned = _forward(pair.tuned, input_ids, token_type_ids)
+    attn_base, vnorm_base, pred_base = _forward(pair.base, input_ids, token_type_ids)
+    attn_tuned, vnorm_tuned, pred_tuned = _forward(pair.tuned, input_ids, token_type_ids)
     return ExampleResult(
         encoding=enc,
         attn_base=attn_base,
@@ -123,6 +197,8 @@ def extract(
         tuned_ref=pair.tuned.ref,
         base_weights=pair.base.weights_format,
         tuned_weights=pair.tuned.weights_format,
+        vnorm_base=vnorm_base,
+        vnorm_tuned=vnorm_tuned,
     )
 
 

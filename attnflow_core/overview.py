@@ -16,6 +16,8 @@ at once to running sums, so memory stays bounded whatever N is. Statistics (padd
 - Example ranking: per example, the attention shift (mean JS over all heads), the fine-tuned prediction, its
   confidence and whether it is correct.
 
+Every statistic is computed under ``settings.measure`` (``measures``: norm-weighted attention by default, the raw
+weights with ``measure="attention"``); the value norms come from the same forward pass as the attentions.
 With ``special="renormalise"``, attention to [CLS]/[SEP] is removed and rows renormalised before the JS, cross-
 segment and behaviour statistics (not the sinks, which measure exactly that attention).
 """
@@ -41,8 +43,9 @@ from attnflow_core.data.tasks import is_correct
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import forward_batch
 from attnflow_core.flows import special_attention
+from attnflow_core.measures import DEFAULT_MEASURE, MeasureError, check_measure, norm_weighted
 from attnflow_core.paths import atomic_write
-from attnflow_core.settings import SettingsError, check_choice
+from attnflow_core.settings import Measure, SettingsError, check_choice
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
 STAT_NAMES = ("previous", "next", "self", "special", "entropy")
@@ -76,6 +79,7 @@ class OverviewSettings:
     max_length: int = 128
     special: str = "keep"  # one of OVERVIEW_SPECIAL_MODES
     batch_size: int = 16
+    measure: Measure = DEFAULT_MEASURE
 
     def validate(self) -> OverviewSettings:
         if self.n < 1:
@@ -85,6 +89,7 @@ class OverviewSettings:
         check_choice("special", self.special, OVERVIEW_SPECIAL_MODES)
         if self.batch_size < 1:
             raise SettingsError(f"batch_size must be at least 1; got {self.batch_size}")
+        check_measure(self.measure)
         return self
 
 
@@ -302,6 +307,8 @@ def compute_overview(
     t0 = time.perf_counter()
     t_forward = 0.0
     done = 0
+    want_norms = settings.measure == "norm"
+
     for start in range(0, len(order), settings.batch_size):
         if should_stop is not None and should_stop():
             raise OverviewCancelled("overview cancelled; nothing was cached")
@@ -309,9 +316,18 @@ def compute_overview(
         feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
         padded = tok.pad(feats, return_tensors="pt")
         tf = time.perf_counter()
-        att_b, _ = forward_batch(pair.base, padded)  # (B, L, H, n, n)
-        att_t, probs = forward_batch(pair.tuned, padded)
+        att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)  # (B, L, H, n, n)
+        att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms)
         t_forward += time.perf_counter() - tf
+        if want_norms:
+            if vn_b is None or vn_t is None:
+                raise MeasureError(
+                    "these models' value vectors could not be captured (not a BERT-family layout): "
+                    "use the measure 'attention'"
+                )
+            # padded keys get no attention, so their norms never count
+            att_b = norm_weighted(att_b, vn_b)  # vnorm (B, L, H, n)
+            att_t = norm_weighted(att_t, vn_t)
         for k, i in enumerate(batch):
             enc = enc_all[i]
             m = len(enc["input_ids"])
@@ -499,7 +515,8 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             tuned_ref=meta["tuned_ref"],
             source=meta["source"],
             split=meta["split"],
-            settings=OverviewSettings(**meta["settings"]).validate(),
+            # files written before the measure existed were computed on the raw weights
+            settings=OverviewSettings(**{"measure": "attention", **meta["settings"]}).validate(),
             examples=examples,
             seconds=float(meta["seconds"]),
             forward_seconds=float(meta["forward_seconds"]),

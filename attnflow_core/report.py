@@ -13,6 +13,7 @@ import pandas as pd
 
 from attnflow_core.analysis import Analysis
 from attnflow_core.extract import ExampleResult
+from attnflow_core.measures import MEASURE_SHORT
 from attnflow_core.settings import format_layers
 
 SCHEMA = "attnflow.compare/1"
@@ -39,6 +40,7 @@ def edges_table(analysis: Analysis) -> pd.DataFrame:
             "weight_base": np.asarray(t.weight_base, dtype=float),
             "weight_tuned": np.asarray(t.weight_tuned, dtype=float),
             "status": np.asarray(t.status, dtype=object),
+            "measure": analysis.settings.measure,
         }
     )
 
@@ -53,6 +55,7 @@ def scores_table(analysis: Analysis) -> pd.DataFrame:
             "score_base": analysis.scores_base,
             "score_tuned": analysis.scores_tuned,
             "delta": analysis.scores_tuned - analysis.scores_base,
+            "measure": analysis.settings.measure,
         }
     )
 
@@ -71,6 +74,7 @@ def heads_table(analysis: Analysis) -> pd.DataFrame:
     if d.flow_share_base is not None and d.flow_share_tuned is not None:
         data["flow_share_base"] = np.asarray(d.flow_share_base).ravel()
         data["flow_share_tuned"] = np.asarray(d.flow_share_tuned).ravel()
+    data["measure"] = analysis.settings.measure
     return pd.DataFrame(data)
 
 
@@ -104,6 +108,7 @@ def to_dict(result: ExampleResult, analysis: Analysis) -> dict[str, Any]:
             "heads": None if s.heads is None else list(s.heads),
             "decay": s.decay,
             "special": s.special,
+            "measure": s.measure,
         },
         "scores": {
             "base": np.round(analysis.scores_base, 6).tolist(),
@@ -139,7 +144,8 @@ def to_text(result: ExampleResult, analysis: Analysis, top: int = 8) -> str:
     a, b = analysis.layer_range
     lines.append(
         f"method {s.method}, from {analysis.labels[s.source]!r} (#{s.source}), layers {format_layers((a, b))}, "
-        f"threshold {s.threshold}, decay {s.decay}, special tokens {s.special}, units {s.unit}s"
+        f"threshold {s.threshold}, decay {s.decay}, special tokens {s.special}, units {s.unit}s, "
+        f"measure {s.measure} ({MEASURE_SHORT[s.measure]})"
     )
     for name, scores in (("base", analysis.scores_base), ("tuned", analysis.scores_tuned)):
         order = np.argsort(-scores)[:top]

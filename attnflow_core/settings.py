@@ -16,10 +16,14 @@ from attnflow_core.errors import AttnflowError
 Method = Literal["trace", "rollout", "maxflow"]
 SpecialMode = Literal["keep", "exclude", "renormalise"]
 Unit = Literal["token", "word"]
+#: What a flow method reads as "how much token j takes from token i" (see ``attnflow_core.measures``).
+Measure = Literal["attention", "norm"]
 
 METHODS: tuple[Method, ...] = get_args(Method)
 SPECIAL_MODES: tuple[SpecialMode, ...] = get_args(SpecialMode)
 UNITS: tuple[Unit, ...] = get_args(Unit)
+MEASURES: tuple[Measure, ...] = get_args(Measure)
+DEFAULT_MEASURE: Measure = "norm"
 
 
 class SettingsError(AttnflowError, ValueError):
@@ -52,6 +56,12 @@ def as_special(value: str) -> SpecialMode:
     return cast(SpecialMode, value)
 
 
+def as_measure(value: str) -> Measure:
+    """``value`` as a Measure; SettingsError naming the measures otherwise."""
+    check_choice("measure", value, MEASURES)
+    return cast(Measure, value)
+
+
 def as_unit(value: str) -> Unit:
     """``value`` as a Unit; SettingsError naming the units otherwise."""
     check_choice("unit", value, UNITS)
@@ -74,12 +84,14 @@ class FlowSettings:
     decay: float = 1.0
     special: SpecialMode = "keep"
     unit: Unit = "token"
+    measure: Measure = DEFAULT_MEASURE
 
     def validated(self, num_layers: int, num_heads: int, n: int) -> FlowSettings:
         """Return self if every field fits a model with these sizes; otherwise a SettingsError naming the fix."""
         check_choice("method", self.method, METHODS)
         check_choice("special", self.special, SPECIAL_MODES)
         check_choice("unit", self.unit, UNITS)
+        check_choice("measure", self.measure, MEASURES)
         check_threshold_decay(self.threshold, self.decay)
         if not 0 <= self.source < n:
             raise SettingsError(

@@ -40,8 +40,28 @@ Mechanisms in Language Models* (DeRose, Wang, Berger, IEEE VIS 2020).
 - **Attention max-flow** (Abnar & Zuidema 2020): the maximum flow from the source token at the top to each input
   token through the layered graph with capacities Â. Computed exactly.
 
+### The attention measure: weights or norm-weighted contributions
+Every method, the flow graph, the head differences, the dataset overview and every export use one **attention
+measure**, chosen at the top of the sidebar's flow settings (and named in every export and in the `compare`/
+`overview` CLI's `--measure`):
+
+- **Norm-weighted ‖α·f(x)‖ (Kobayashi et al. 2020)**, the default. A head's output at token j is
+  Σᵢ α_ji f(xᵢ), where f(xᵢ) = (xᵢ W_V + b_V) W_O is the vector the head carries from token i (its value vector
+  through the head's slice of the output projection). An attention weight α_ji says how much of the row goes to
+  token i, but not how much token i actually *contributes*: that is ‖α_ji f(xᵢ)‖ = α_ji ‖f(xᵢ)‖. The measure
+  re-weights each row by the norms and renormalises it:
+  N_ji = α_ji ‖f(xᵢ)‖ / Σₖ α_jk ‖f(x_k)‖. The norms come from the same forward pass as the weights.
+  Heads that "look at" `[CLS]`/`[SEP]` mostly fetch small vectors there, so these sinks shrink: on QNLI pairs the
+  embedded QA model never trained on, rollout from `[CLS]` sends 46–63 % of its mass to `[CLS]`/`[SEP]` under the
+  weights and 13–23 % under the norms.
+- **Raw attention weights (the paper)**: α itself, as in the original Attention Flows. Where every f(xᵢ) of a head
+  has the same norm, the two measures are equal.
+
+The **Presets** in the sidebar open the paper's teaser (QNLI validation idx 31, traced from *what*) and two findings:
+`[CLS]`/`[SEP]` are sinks in the weights but not in the norms, and fine-tuning changes the last layers most.
+
 ### Sidebar controls
-Layer range, head subset, τ, α, method, the token to trace from, hiding `[CLS]`/`[SEP]` attention (drop it, or drop
+Attention measure, layer range, head subset, τ, α, method, the token to trace from, hiding `[CLS]`/`[SEP]` attention (drop it, or drop
 it and renormalise each row), and WordPiece tokens vs whole words (pieces of a word are merged: rows averaged,
 columns summed, so rows still sum to 1). Every setting is in the page URL, so a view can be shared.
 

@@ -25,6 +25,7 @@ from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task, is_correct
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult, extract, predict_many
+from attnflow_core.measures import DEFAULT_MEASURE, MEASURE_LABELS, MEASURES
 from attnflow_core.models import (
     EMBEDDED_BASE,
     IncompatibleModels,
@@ -39,6 +40,7 @@ from attnflow_core.settings import (
     DEFAULTS,
     UNITS,
     SettingsError,
+    as_measure,
     as_method,
     as_special,
     as_unit,
@@ -83,6 +85,7 @@ URL_KEYS: dict[str, tuple[str, str]] = {
     "unit": ("unit", DEFAULTS.unit),
     "per_head": ("per_head", "False"),
     "differences": ("diff", "True"),
+    "measure": ("measure", DEFAULTS.measure),
 }
 
 
@@ -231,15 +234,20 @@ def friendly(fn: Callable[[], T]) -> T | None:
 
 
 def init_state() -> None:
-    """Once per session, seed the selection from the URL query string (so shared links reopen the same view)."""
+    """Once per session, seed the selection from the URL query string (so shared links reopen the same view).
+
+    A URL with ``preset=<key>`` (the preset links, ``attnflow_core.presets``) replaces the selection in a running
+    session too; ``sync_url`` then drops the ``preset`` parameter.
+    """
     ss = st.session_state
     params = st.query_params
     # setdefault: a key is seeded from the URL only when the session does not have it yet (its first run).
+    put = ss.__setitem__ if "preset" in params else ss.setdefault
     for key, (param, default) in URL_KEYS.items():
-        ss.setdefault(key, params.get(param, default))
+        put(key, params.get(param, default))
     special = params.get("special", "keep")
-    ss.setdefault("hide_special", special in ("exclude", "renormalise"))
-    ss.setdefault("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
+    put("hide_special", special in ("exclude", "renormalise"))
+    put("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
 
 
 def sync_url(selection: Selection | None = None) -> None:
@@ -425,6 +433,17 @@ def sidebar() -> Selection | None:
         if ss.get("method") not in METHODS:
             ss["method"] = DEFAULTS.method
         st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
+        if ss.get("measure") not in MEASURES:
+            ss["measure"] = DEFAULT_MEASURE
+        st.radio(
+            "Attention measure",
+            sorted(MEASURES, key=lambda m: m != DEFAULT_MEASURE),  # the default first
+            **bind("measure"),
+            format_func=MEASURE_LABELS.__getitem__,
+            help="Norm-weighted: how much each token's vector actually contributes to a head's output, ‖α·f(x)‖; "
+            "attention to [CLS]/[SEP] carries small vectors, so those sinks shrink. Raw weights: the paper's α. "
+            "Every method, the graph, the head differences and the exports use the chosen measure (About page).",
+        )
         a, b = _parse_layers(ss.get("layers", ""), n_layers)
         ss["layers"] = (a, b)
         st.slider(
@@ -498,7 +517,9 @@ def sidebar() -> Selection | None:
         decay=float(ss["alpha"]),
         special=as_special(special),
         unit=as_unit(str(ss["unit"])),
+        measure=as_measure(str(ss["measure"])),
     )
+    presets_menu()
     return Selection(
         task=str(ss["task"]),
         pair=spec,
@@ -511,6 +532,15 @@ def sidebar() -> Selection | None:
         settings=settings,
         num_layers=n_layers,
     )
+
+
+def presets_menu() -> None:
+    """Sidebar links to the built-in views (``attnflow_core.presets``); each opens its page with its URL state."""
+    from attnflow_core.presets import PRESETS
+
+    with st.sidebar.expander("Presets: the paper's teaser and two findings"):
+        for p in PRESETS:
+            st.page_link(f"pages/{p.page}.py", label=p.title, query_params=p.query_dict, help=p.explanation)
 
 
 def _on_task_change() -> None:
@@ -560,8 +590,13 @@ def example_header(selection: Selection, result: ExampleResult) -> None:
         c3.metric("Verdict", "correct ✓" if ok else "wrong ✗")
     st.caption(
         f"Pre-trained: `{result.base_ref}` ({result.base_weights or 'weights format unknown'}) · fine-tuned: "
-        f"`{result.tuned_ref}` ({result.tuned_weights or 'weights format unknown'})"
+        f"`{result.tuned_ref}` ({result.tuned_weights or 'weights format unknown'}) · attention measure: "
+        f"{MEASURE_LABELS[selection.settings.measure]}"
     )
+    from attnflow_core.presets import TEASER_ATTRIBUTION, TEASER_UID
+
+    if selection.example_uid == TEASER_UID:
+        st.caption(f"Source: {TEASER_ATTRIBUTION}")
     if result.encoding.truncated:
         st.warning(
             f"This example has {result.encoding.n_untruncated} tokens; the app analyses the first {result.encoding.n} "

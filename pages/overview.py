@@ -11,6 +11,7 @@ import streamlit as st
 from attnflow_core.data.sources import to_examples
 from attnflow_core.data.tasks import get_task
 from attnflow_core.errors import AttnflowError
+from attnflow_core.measures import MEASURE_LABELS
 from attnflow_core.overview import (
     BEHAVIOUR_RULE,
     Overview,
@@ -44,10 +45,15 @@ renorm = c3.toggle(
     key="ov_special",
     help="Attention to special tokens is often a no-op sink; hiding it shows where the rest goes.",
 )
-settings = OverviewSettings(n=n, max_length=max_length, special="renormalise" if renorm else "keep")
+settings = OverviewSettings(
+    n=n,
+    max_length=max_length,
+    special="renormalise" if renorm else "keep",
+    measure=selection.settings.measure,  # the sidebar's attention measure
+)
 st.caption(
     f"Data: **{selection.source}** / {selection.split or 'default split'} (change it on the Examples page) · "
-    f"models: {spec.title}"
+    f"models: {spec.title} · attention measure: {MEASURE_LABELS[settings.measure]}"
 )
 
 uploaded = st.file_uploader(
@@ -126,6 +132,7 @@ if ov is not None:
     m3.metric("Mean attention shift (JS)", f"{ov.js_mean.mean():.3f}")
     m4.metric("Computed in", f"{ov.seconds:.1f} s")
     st.markdown(f"**Reading:** {layer_reading(ov)}")
+    st.caption(f"Attention measure of this overview: {MEASURE_LABELS[ov.settings.measure]}")
     ov_task = get_task(ov.task)
     if ov_task.name != task.name:
         st.info(

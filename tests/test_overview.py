@@ -145,11 +145,46 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert ov.n_examples == 5 and ov.js_mean.shape == (6, 12) and ov.tuned_ref == "embedded:qa"
 
 
+def test_norm_measure_matches_the_single_example_path(tiny_pair) -> None:
+    """Under the norm measure, the overview's per-model sinks equal those of ``extract`` + ``apply_measure`` on the
+    same example (the norms come from the batched forward pass, padding included), and differ from the weights'."""
+    from attnflow_core.extract import extract
+    from attnflow_core.measures import apply_measure
+
+    ov = compute_overview(tiny_pair, EXAMPLES[:2], "qa", OverviewSettings(n=2, batch_size=2, measure="norm"))
+    raw = compute_overview(
+        tiny_pair, EXAMPLES[:2], "qa", OverviewSettings(n=2, batch_size=2, measure="attention")
+    )
+    means = []
+    for ex in EXAMPLES[:2]:
+        r = extract(tiny_pair, ex.text, ex.text_pair)
+        means.append(apply_measure(r.attn_tuned, r.vnorm_tuned, "norm")[..., 0].mean(-1))  # share to [CLS]
+    np.testing.assert_allclose(ov.sinks[1, ..., 0], np.mean(means, axis=0), atol=1e-5)
+    assert not np.allclose(ov.sinks, raw.sinks)
+
+
+def test_measure_is_in_the_cache_key_and_the_file(tiny_pair, tmp_path: Path) -> None:
+    a, b = OverviewSettings(n=1, measure="norm"), OverviewSettings(n=1, measure="attention")
+    assert cache_key("x", "y", "qa", "demo", "", a) != cache_key("x", "y", "qa", "demo", "", b)
+    path = save_overview(compute_overview(tiny_pair, EXAMPLES, "qa", b), tmp_path / "ov.json")
+    assert load_overview(path).settings.measure == "attention"
+    import json
+
+    meta = json.loads(path.read_text())
+    assert meta["settings"]["measure"] == "attention"
+    del meta["settings"]["measure"]  # a file from before the measure existed: computed on the weights
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(meta))
+    assert load_overview(old).settings.measure == "attention"
+
+
 def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="n must be at least 1"):
         OverviewSettings(n=0).validate()
     with pytest.raises(ValueError, match="special must be"):
         OverviewSettings(special="exclude").validate()
+    with pytest.raises(ValueError, match="measure must be one of"):
+        OverviewSettings(measure="alti").validate()
     with pytest.raises(ValueError, match=r"\.json or \.parquet"):
         load_overview(b"{}", "x.csv")
     with pytest.raises(ValueError, match="not .*overview"):
@@ -238,7 +273,8 @@ def test_head_change_map_golden_across_examples(
     """js_mean / js_std are the mean and (population) standard deviation over examples of each head's JS; an
     example's shift is its mean JS over all heads."""
     pair, _ = fixed_pair
-    ov = compute_overview(pair, FIXED_EXAMPLES, "sentiment", OverviewSettings(n=3, batch_size=batch_size))
+    settings = OverviewSettings(n=3, batch_size=batch_size, measure="attention")
+    ov = compute_overview(pair, FIXED_EXAMPLES, "sentiment", settings)
     # Head 0: JS 1/3, 2/3, 0 -> mean 1/3; E[x²] = (1/9 + 4/9 + 0) / 3 = 5/27, var = 5/27 - 1/9 = 2/27.
     # Head 1: JS 0, 1/3, 1 -> mean 4/9; E[x²] = (0 + 1/9 + 1) / 3 = 10/27, var = 10/27 - 16/81 = 14/81.
     np.testing.assert_allclose(ov.js_mean, [[1 / 3, 4 / 9]], atol=1e-6)
@@ -255,7 +291,7 @@ def test_head_change_map_golden_across_examples(
 def test_head_change_map_of_one_example_has_no_spread(fixed_pair: tuple[ModelPair, dict[str, int]]) -> None:
     """One example: the mean is that example's JS and the standard deviation is 0."""
     pair, _ = fixed_pair
-    ov = compute_overview(pair, FIXED_EXAMPLES[1:2], "sentiment", OverviewSettings(n=1))
+    ov = compute_overview(pair, FIXED_EXAMPLES[1:2], "sentiment", OverviewSettings(n=1, measure="attention"))
     np.testing.assert_allclose(ov.js_mean, [[2 / 3, 1 / 3]], atol=1e-6)
     np.testing.assert_allclose(ov.js_std, [[0.0, 0.0]], atol=1e-6)
 

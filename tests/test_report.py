@@ -104,3 +104,30 @@ def test_argument_parsers() -> None:
     for bad in (["--1"], ["1,²"], ["x"]):
         with pytest.raises(ValueError, match="head numbers"):
             parse_heads(bad)
+
+
+@pytest.mark.parametrize("measure", ["attention", "norm"])
+def test_measure_travels_to_json_text_and_tables(
+    dirs: tuple[str, str], capsys: pytest.CaptureFixture[str], measure: str
+) -> None:
+    from attnflow_core.analysis import FlowSettings, analyse
+    from attnflow_core.extract import extract
+    from attnflow_core.models import load_pair
+    from attnflow_core.report import edges_table
+
+    base, tuned = dirs
+    args = ["compare", "--base", base, "--tuned", tuned, "--text", "what is the capital ?", "--pair", "paris"]
+    assert main([*args, "--measure", measure, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"]["measure"] == measure
+    assert main([*args, "--measure", measure]) == 0
+    assert f"measure {measure}" in capsys.readouterr().out
+    an = analyse(extract(load_pair(base, tuned), "good movie"), FlowSettings(measure=measure, threshold=0.0))
+    for table in (scores_table(an), heads_table(an), edges_table(an)):
+        assert set(table["measure"]) == {measure}
+
+
+def test_the_default_measure_is_norm(dirs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    base, tuned = dirs
+    assert main(["compare", "--base", base, "--tuned", tuned, "--text", "good movie", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["measure"] == "norm"

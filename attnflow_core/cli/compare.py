@@ -9,11 +9,14 @@ import sys
 from attnflow_core.cli.common import float_in, int_at_least
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.settings import (
+    DEFAULT_MEASURE,
     DEFAULTS,
+    MEASURES,
     METHODS,
     SPECIAL_MODES,
     FlowSettings,
     Unit,
+    as_measure,
     as_method,
     as_special,
     parse_heads,
@@ -63,6 +66,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--words", action="store_true", help="merge WordPieces into whole words")
     p.add_argument(
+        "--measure",
+        choices=MEASURES,
+        default=DEFAULT_MEASURE,
+        help="attention measure: norm = norm-weighted ||a*f(x)|| (Kobayashi et al. 2020), attention = raw weights",
+    )
+    p.add_argument(
         "--max-length",
         type=int_at_least(4),
         default=None,
@@ -100,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         decay=args.decay,
         special=as_special(args.special),
         unit=unit,
+        measure=as_measure(args.measure),
     )
     analysis = analyse(result, settings)
     if args.json:

@@ -10,7 +10,7 @@ from attnflow_core.cli.common import int_in, positive_int
 from attnflow_core.data.tasks import TASKS
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.overview import OVERVIEW_SPECIAL_MODES, OVERVIEW_SUFFIXES, OverviewSettings
-from attnflow_core.settings import SettingsError
+from attnflow_core.settings import MEASURES, SettingsError
 
 PURPOSE = "how fine-tuning changed attention over many examples of a task, saved to a file"
 EXAMPLE = "python -m attnflow_core overview --task nli --n 40 --out overview.parquet --source demo"
@@ -42,6 +42,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="truncate examples to this many tokens",
     )
     p.add_argument(
+        "--measure",
+        choices=MEASURES,
+        default=_DEFAULTS.measure,
+        help="attention measure: norm = norm-weighted ||a*f(x)|| (Kobayashi et al. 2020), attention = raw weights",
+    )
+    p.add_argument(
         "--batch-size", type=positive_int, default=_DEFAULTS.batch_size, help="examples per forward pass"
     )
 
@@ -56,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError(f"overview files end in .json or .parquet; got --out {args.out}")
     check_writable_file(args.out)  # before minutes of computation, not after
     settings = OverviewSettings(
-        n=args.n, max_length=args.max_length, special=args.special, batch_size=args.batch_size
+        n=args.n,
+        max_length=args.max_length,
+        special=args.special,
+        batch_size=args.batch_size,
+        measure=args.measure,
     ).validate()
     ds = load_examples(args.task, args.source, args.split, limit=args.n)
     pair = load_pair(args.base, args.tuned or f"embedded:{args.task}")

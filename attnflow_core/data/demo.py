@@ -10,7 +10,10 @@ from attnflow_core.data.files import read_data_file
 from attnflow_core.data.tasks import get_task
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
-LICENSE = "written for this project (same license as the project)"
+LICENSE = (
+    "written for this project (same license as the project), except the QA set's qnli-val-31: GLUE QNLI "
+    "validation idx 31, the Attention Flows paper's teaser (from SQuAD, CC BY-SA 4.0)"
+)
 
 
 def demo_path(task: str) -> Path:

@@ -1,0 +1,61 @@
+"""AppTest: the attention-measure control (default norm, in the URL and the exports) and the preset links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from attnflow_core.presets import TEASER_UID, get_preset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path_factory.getbasetemp() / "attnflow-cache"))
+
+
+def open_page(page: str, **params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_measure_defaults_to_norm_and_travels_in_the_url() -> None:
+    at = open_page("pages/flow.py")
+    radio = at.sidebar.radio(key="_w_measure")
+    assert radio.label == "Attention measure" and radio.value == "norm"
+    assert "measure" not in at.query_params  # the default is not written
+    assert any("Norm-weighted" in c.value for c in at.caption)
+    radio.set_value("attention").run()
+    assert not at.exception
+    assert at.query_params["measure"] in ("attention", ["attention"])
+    again = open_page("pages/flow.py", measure="attention")
+    assert again.sidebar.radio(key="_w_measure").value == "attention"
+
+
+def test_a_preset_url_opens_the_teaser_traced_from_what_and_replaces_the_selection() -> None:
+    p = get_preset("teaser")
+    at = open_page(f"pages/{p.page}.py", **p.query_dict)
+    assert not at.error, [e.value for e in at.error]
+    assert "Jacksonville" in " ".join(m.value for m in at.markdown)
+    assert at.sidebar.selectbox(key="_w_src").value == 1
+    assert any("validation idx 31" in c.value for c in at.caption)
+    assert "preset" not in at.query_params and at.query_params["ex"] in (TEASER_UID, [TEASER_UID])
+    # In a running session, a preset link replaces the selection (an ordinary URL only seeds a new session).
+    sinks = get_preset("sinks-weights")
+    at.query_params.clear()  # a link replaces the whole query string
+    for k, v in sinks.query_dict.items():
+        at.query_params[k] = v
+    at.run()
+    assert at.sidebar.radio(key="_w_measure").value == "attention"
+    assert at.sidebar.radio(key="_w_method").value == "rollout"
+    assert at.sidebar.selectbox(key="_w_src").value == 0
