@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from attnflow_core.errors import AttnflowError
+
 COMMANDS = {
     "compare": (
         "attnflow_core.report",
@@ -18,6 +20,10 @@ COMMANDS = {
     "finetune": ("attnflow_core.finetune", "fine-tune a LoRA counterpart of the embedded base model"),
     "evaluate": ("attnflow_core.evaluate", "accuracy of a fine-tuned model on a data file"),
     "overview": ("attnflow_core.overview", "attention changes over many examples of a task"),
+    "merge-overviews": (
+        "attnflow_core.shards",
+        "merge the files of `overview --shard i/k` runs into the file one run over all examples writes",
+    ),
 }
 
 
@@ -34,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     run = importlib.import_module(COMMANDS[args.command][0]).run_cli
     try:
         return int(run(args))
-    except (ValueError, RuntimeError, FileNotFoundError) as err:
+    except (AttnflowError, ValueError, RuntimeError, FileNotFoundError) as err:
         # User errors: one clear line naming the fix, not a traceback.
         print(f"error: {err}", file=sys.stderr)
         return 2

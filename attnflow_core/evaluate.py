@@ -240,6 +240,8 @@ def evaluate(
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    from attnflow_core.device import add_device_argument
+
     p.add_argument("--task", required=True, choices=("sentiment", "qa", "nli"))
     p.add_argument("--data-file", required=True, help="labelled rows: .jsonl/.json/.csv/.tsv/.parquet")
     p.add_argument("--model", default=None, help="model reference (default: the embedded counterpart)")
@@ -277,6 +279,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "pairs such as textattack's get theirs automatically)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_device_argument(p)
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -292,7 +295,7 @@ def run_cli(args: argparse.Namespace) -> int:
     from attnflow_core.models import load_model
 
     model = args.model or f"embedded:{args.task}"
-    loaded = load_model(model, label_names=tuple(args.labels) if args.labels else None)
+    loaded = load_model(model, label_names=tuple(args.labels) if args.labels else None, device=args.device)
     result = evaluate(loaded, ds, args.task, args.batch_size, binary_nli, args.max_length)
     if args.json:
         out = result.to_dict()

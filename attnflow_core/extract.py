@@ -58,6 +58,9 @@ def _forward(model: LoadedModel, input_ids: Any, token_type_ids: Any) -> tuple[n
     """Attention (L, H, n, n) float32 and the prediction (None without a classification head)."""
     import torch
 
+    from attnflow_core.device import model_device
+
+    input_ids, token_type_ids = (t.to(model_device(model.model)) for t in (input_ids, token_type_ids))
     with torch.inference_mode():
         out = model.model(
             input_ids=input_ids,
@@ -124,6 +127,8 @@ def predict_many(
     """
     import torch
 
+    from attnflow_core.device import model_device
+
     pairs = text_pairs if text_pairs is not None else [None] * len(texts)
     if len(pairs) != len(texts):
         raise ValueError(f"texts and text_pairs must have the same length; got {len(texts)} and {len(pairs)}")
@@ -152,7 +157,7 @@ def predict_many(
             return_tensors="pt",
         )
         with torch.inference_mode():
-            logits = model.model(**batch).logits.float()
+            logits = model.model(**batch.to(model_device(model.model))).logits.float()
         probs = torch.softmax(logits, dim=-1).cpu().numpy()
         for row, i in enumerate(idx):
             p = probs[row]

@@ -319,6 +319,8 @@ def _accuracy(
 ) -> float:
     import torch
 
+    from attnflow_core.device import model_device
+
     if not rows:
         return float("nan")
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
@@ -327,7 +329,8 @@ def _accuracy(
     with torch.inference_mode():
         for start in range(0, len(order), bs):
             idx = order[start : start + bs]
-            logits = model(**_collate(rows, idx, pad_id)).logits
+            batch = {k: v.to(model_device(model)) for k, v in _collate(rows, idx, pad_id).items()}
+            logits = model(**batch).logits
             pred = logits.argmax(-1).tolist()
             correct += sum(int(p == y[i]) for p, i in zip(pred, idx, strict=True))
     return correct / len(rows)
@@ -393,6 +396,7 @@ def finetune(
     base_dir: Path | None = None,
     extra_meta: dict[str, Any] | None = None,
     extra_evals: Mapping[str, Any] | None = None,
+    device: str = "cpu",
 ) -> FinetuneResult:
     """Train a LoRA counterpart for ``task`` on ``train`` (a ``datasets.Dataset`` in the task's columns, labels as
     GLUE integers or names), score it on ``eval`` if given, and write it to ``out_dir``.
@@ -402,8 +406,14 @@ def finetune(
     True. The folder is written to a temporary sibling and moved in place at the end, so a half-trained model is
     never visible. ``base_dir`` replaces the embedded base (tests use a tiny model). ``extra_evals`` maps names to
     more evaluation sets (never trained on), scored and recorded in ``attnflow.json``'s ``extra_accuracy``.
+    ``device`` ("auto", "cpu", "cuda"; ``attnflow_core.device``) is where training runs; the adapter is saved from
+    the CPU either way.
     """
     import torch
+
+    from attnflow_core.device import resolve_device
+
+    dev = resolve_device(device)
 
     config.validate()
     out_dir = Path(out_dir)
@@ -440,7 +450,7 @@ def finetune(
             eval_rows = _tokenize(tokenizer, e_first, e_second, config.max_length)
 
         report(0.01, "building the model")
-        model = build_model(labels, config, base_dir)
+        model = build_model(labels, config, base_dir).to(dev)
         steps_per_epoch = math.ceil(len(rows) / config.batch_size)
         total = max(1, math.ceil(config.epochs * steps_per_epoch))
         if config.max_steps is not None:
@@ -464,7 +474,7 @@ def finetune(
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         loss_fn = torch.nn.CrossEntropyLoss()
-        y_t = torch.tensor(y, dtype=torch.long)
+        y_t = torch.tensor(y, dtype=torch.long, device=dev)
         losses: list[float] = []
         step = 0
         epoch = 0
@@ -476,7 +486,7 @@ def finetune(
                     break
                 if stop():
                     raise FinetuneCancelled(f"fine-tuning stopped by the user after {step} of {total} steps")
-                batch = _collate(rows, idx, pad_id)
+                batch = {k: v.to(dev) for k, v in _collate(rows, idx, pad_id).items()}
                 logits = model(**batch).logits
                 loss = loss_fn(logits, y_t[idx])
                 loss.backward()
@@ -497,6 +507,7 @@ def finetune(
             epoch += 1
         train_seconds = time.perf_counter() - t_train
 
+        model = model.to("cpu")  # rounding, scoring and saving as on a CPU-only machine
         _round_trainable_to(model, config.store_dtype)
         accuracy: float | None = None
         if eval_rows:
@@ -814,6 +825,8 @@ def _hub_glue(task: str, split: str) -> Any:
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    from attnflow_core.device import add_device_argument
+
     p.add_argument("--task", required=True, choices=sorted(_FALLBACK_TASKS), help="the task to fine-tune for")
     p.add_argument(
         "--data",
@@ -863,6 +876,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 2)")
     p.add_argument("--store-dtype", choices=("float16", "float32"), default=None)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_device_argument(p)
 
 
 _RECIPE_FLAGS = {
@@ -1024,6 +1038,7 @@ def run_cli(args: argparse.Namespace) -> int:
         data_description=desc,
         extra_meta=extra_meta,
         extra_evals=extra,
+        device=args.device,
     )
     meta = json.loads((result.out_dir / "attnflow.json").read_text())
     print(

@@ -29,7 +29,7 @@ import string
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ import pandas as pd
 from attnflow_core.compare import js_divergence, xlogx
 from attnflow_core.data.tasks import is_correct
 from attnflow_core.flows import special_attention
+from attnflow_core.shards import RunningSums
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
 STAT_NAMES = ("previous", "next", "self", "special", "entropy")
@@ -95,6 +96,8 @@ class Overview:
     examples: pd.DataFrame  # uid, text, text_pair, gold, prediction, confidence, correct, shift, n_tokens
     seconds: float
     forward_seconds: float
+    sums: RunningSums | None = None  # what merging needs (None in files written before shards existed)
+    shard: tuple[int, int] | None = None  # (i, k) for `overview --shard i/k`; None for a whole run
 
     @property
     def n_examples(self) -> int:
@@ -269,6 +272,8 @@ def compute_overview(
     """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they stream."""
     import torch
 
+    from attnflow_core.device import batch_size_for, forward_context, model_device
+
     settings.validate()
     exs = list(examples)[: settings.n]
     if not exs:
@@ -292,21 +297,25 @@ def compute_overview(
     t0 = time.perf_counter()
     t_forward = 0.0
     done = 0
-    for start in range(0, len(order), settings.batch_size):
+    device = model_device(pair.base.model)
+    step = batch_size_for(device, settings.batch_size)  # larger length-bucketed batches on a GPU
+    for start in range(0, len(order), step):
         if should_stop is not None and should_stop():
             raise OverviewCancelled("overview cancelled; nothing was cached")
-        batch = order[start : start + settings.batch_size]
+        batch = order[start : start + step]
         feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
-        padded = tok.pad(feats, return_tensors="pt")
+        padded = tok.pad(feats, return_tensors="pt").to(device)
         tf = time.perf_counter()
-        with torch.inference_mode():
+        with forward_context(device):  # inference mode; bf16/fp16 autocast on CUDA
             out_b = pair.base.model(**padded, output_attentions=True)
             out_t = pair.tuned.model(**padded, output_attentions=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the kernels are asynchronous: time them, not their launch
         t_forward += time.perf_counter() - tf
-        att_b = torch.stack(out_b.attentions, dim=1).float().numpy()  # (B, L, H, n, n)
-        att_t = torch.stack(out_t.attentions, dim=1).float().numpy()
+        att_b = torch.stack(out_b.attentions, dim=1).float().cpu().numpy()  # (B, L, H, n, n)
+        att_t = torch.stack(out_t.attentions, dim=1).float().cpu().numpy()
         logits = getattr(out_t, "logits", None)
-        probs = torch.softmax(logits.float(), -1).numpy() if logits is not None else None
+        probs = torch.softmax(logits.float(), -1).cpu().numpy() if logits is not None else None
         for k, i in enumerate(batch):
             enc = enc_all[i]
             m = len(enc["input_ids"])
@@ -344,11 +353,7 @@ def compute_overview(
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (len(exs) - done)
         report(done / len(exs), f"{done}/{len(exs)} examples · about {eta:.0f} s left")
-    n = len(exs)
-    js_mean = js_sum / n
-    js_std = np.sqrt(np.maximum(js_sq / n - js_mean**2, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cross = cross_sum / cross_count[:, None, :, None]
+    sums = RunningSums(len(exs), js_sum, js_sq, cross_sum, cross_count, sinks_sum, beh_sum)
     return Overview(
         task=task,
         base_ref=pair.base.ref,
@@ -356,14 +361,11 @@ def compute_overview(
         source=source,
         split=split,
         settings=settings,
-        js_mean=js_mean,
-        js_std=js_std,
-        cross=cross,
-        sinks=sinks_sum / n,
-        behaviour=beh_sum / n,
         examples=pd.DataFrame(rows),
         seconds=time.perf_counter() - t0,
         forward_seconds=t_forward,
+        sums=sums,
+        **sums.statistics(),
     )
 
 
@@ -385,6 +387,8 @@ def _meta(ov: Overview) -> dict[str, Any]:
         "seconds": ov.seconds,
         "forward_seconds": ov.forward_seconds,
         "arrays": {k: np.asarray(getattr(ov, k)).tolist() for k in _ARRAYS},
+        **({"sums": ov.sums.to_json()} if ov.sums is not None else {}),
+        **({"shard": list(ov.shard)} if ov.shard is not None else {}),
     }
 
 
@@ -442,6 +446,8 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
         examples=examples,
         seconds=float(meta["seconds"]),
         forward_seconds=float(meta["forward_seconds"]),
+        sums=RunningSums.from_json(meta["sums"]) if "sums" in meta else None,
+        shard=(int(meta["shard"][0]), int(meta["shard"][1])) if meta.get("shard") else None,
         **arrays,
     )
 
@@ -468,30 +474,63 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--special", choices=("keep", "renormalise"), default="keep")
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
+    # Scale (issue 11): device, shards, Ray; see attnflow_core.device, .shards and .distributed.
+    from attnflow_core.device import add_device_argument
+
+    add_device_argument(p)
+    p.add_argument("--data-file", default=None, help="rows in the task's columns (.jsonl/.csv/.parquet)")
+    p.add_argument("--shard", default=None, metavar="I/K", help="compute only shard I of K (merge-overviews)")
+    p.add_argument(
+        "--ray", nargs="?", const="local", default=None, metavar="ADDRESS", help="run the shards on Ray"
+    )
+    p.add_argument("--workers", type=int, default=None, help="Ray workers (default: one per CPU)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     from attnflow_core.data.sources import load_examples, to_examples
     from attnflow_core.models import load_pair
+    from attnflow_core.shards import parse_shard, shard_examples
 
     settings = OverviewSettings(
         n=args.n, max_length=args.max_length, special=args.special, batch_size=args.batch_size
     ).validate()
-    ds = load_examples(args.task, args.source, args.split, limit=args.n)
-    pair = load_pair(args.base, args.tuned or f"embedded:{args.task}")
+    source, split = args.source, args.split or ""
+    if args.data_file:
+        source, split = "file", Path(args.data_file).name
+        ds = load_examples(args.task, "file", limit=args.n, path=args.data_file)
+    else:
+        ds = load_examples(args.task, args.source, args.split, limit=args.n)
+    examples = to_examples(ds, args.task)
+    shard = parse_shard(args.shard) if args.shard else None
 
     def progress(fraction: float, message: str) -> None:
         print(f"\r{fraction:6.1%}  {message}    ", end="", file=sys.stderr, flush=True)
 
-    ov = compute_overview(
-        pair,
-        to_examples(ds, args.task),
-        args.task,
-        settings,
-        args.source,
-        args.split or "",
-        progress=progress,
-    )
+    if args.ray is not None:
+        if shard is not None:
+            raise ValueError("--ray runs every shard itself; drop --shard (or drop --ray to run one shard)")
+        from attnflow_core.distributed import run_overview_ray
+
+        ov = run_overview_ray(
+            args.base,
+            args.tuned or f"embedded:{args.task}",
+            examples,
+            args.task,
+            settings,
+            source,
+            split,
+            address=args.ray,
+            workers=args.workers,
+            device=args.device,
+            progress=progress,
+        )
+    else:
+        if shard is not None:
+            examples = shard_examples(examples, args.n, *shard)
+        pair = load_pair(args.base, args.tuned or f"embedded:{args.task}", device=args.device)
+        ov = compute_overview(pair, examples, args.task, settings, source, split, progress=progress)
+        if shard is not None:
+            ov = replace(ov, shard=shard)
     print(file=sys.stderr)
     path = save_overview(ov, args.out)
     print(

@@ -181,6 +181,8 @@ def parse_heads(values: list[str] | None) -> tuple[int, ...] | None:
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    from attnflow_core.device import add_device_argument
+
     p.add_argument("--base", default="embedded:minilm", help="pre-trained model: id, path or embedded:minilm")
     p.add_argument("--tuned", required=True, help="fine-tuned model: id, path or embedded:sentiment|qa|nli")
     p.add_argument("--text", required=True, help="the sentence (question, premise)")
@@ -204,6 +206,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="the fine-tuned model's class names in output order, for checkpoints that say only LABEL_k",
     )
     p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
+    add_device_argument(p)
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -220,7 +223,7 @@ def run_cli(args: argparse.Namespace) -> int:
         special=args.special,
         unit="word" if args.words else "token",
     )
-    pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
+    pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None, device=args.device)
     result = extract(pair, args.text, args.pair, max_length=args.max_length)
     analysis = analyse(result, settings)
     if args.json:
