@@ -44,6 +44,11 @@ def _ray() -> Any:
     return ray
 
 
+def package_runtime_env() -> dict[str, Any]:
+    """The Ray runtime environment that ships this package to the workers; pass it to your own ``ray.init``."""
+    return {"py_modules": [str(Path(__file__).resolve().parent)]}
+
+
 class _ShardWorker:
     """One Ray actor: loads the model pair once (``factory()``), then computes shards on request."""
 
@@ -99,11 +104,10 @@ def run_overview_ray(
         raise ValueError("no examples to summarise: pick a source and split with at least one example")
     started = False
     if not ray.is_initialized():
-        package = str(Path(__file__).resolve().parent)
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,
-            "runtime_env": {"py_modules": [package]},
+            "runtime_env": package_runtime_env(),
         }
         if address not in (None, "", "local"):
             kwargs["address"] = address
