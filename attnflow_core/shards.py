@@ -80,7 +80,7 @@ class RunningSums:
             **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)[1:]},
         )
 
-    def statistics(self) -> dict[str, np.ndarray]:
+    def statistics(self) -> dict[str, Any]:
         """The means an ``Overview`` carries: js_mean, js_std (L, H), cross (2, L, 2, 3; NaN where a segment has
         no query token), sinks (2, L, H, 3), behaviour (2, L, H, 5)."""
         n = max(self.n, 1)

@@ -67,9 +67,8 @@ def test_cli_flag() -> None:
 
 
 def test_load_model_puts_the_weights_on_the_device(tmp_path) -> None:
-    from tiny import make_tiny_bert_dir
-
     from attnflow_core.models import load_model
+    from tiny import make_tiny_bert_dir
 
     path = make_tiny_bert_dir(tmp_path / "m", with_head=True, seed=0)
     loaded = load_model(str(path), device="auto")
@@ -81,11 +80,10 @@ def test_load_model_puts_the_weights_on_the_device(tmp_path) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CPU-vs-GPU agreement)")
 def test_overview_on_cuda_matches_the_cpu_within_the_stated_tolerance(tmp_path) -> None:
-    from tiny import make_tiny_bert_dir
-
     from attnflow_core.data.sources import Example
     from attnflow_core.models import load_pair
     from attnflow_core.overview import OverviewSettings, compute_overview
+    from tiny import make_tiny_bert_dir
 
     b = make_tiny_bert_dir(tmp_path / "b", with_head=False, seed=0)
     t = make_tiny_bert_dir(tmp_path / "t", with_head=True, seed=1)

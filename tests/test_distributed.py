@@ -6,17 +6,36 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny import make_tiny_bert_dir
 
 from attnflow_core.data.sources import Example
 from attnflow_core.models import load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview
+from tiny import make_tiny_bert_dir
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-ray.txt")
 
-WORDS = (
-    "what is the capital of france ? paris is the most populous city in germany and i love this movie".split()
-)
+WORDS = [
+    "what",
+    "is",
+    "the",
+    "capital",
+    "of",
+    "france",
+    "?",
+    "paris",
+    "is",
+    "the",
+    "most",
+    "populous",
+    "city",
+    "in",
+    "germany",
+    "and",
+    "i",
+    "love",
+    "this",
+    "movie",
+]
 EXAMPLES = [
     Example(
         f"e{i}", " ".join(WORDS[i % 7 : i % 7 + 2 + i % 5]), " ".join(WORDS[i % 4 : i % 4 + 3 + i % 3]), None

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny import make_tiny_bert_dir
 
 from attnflow_core.data.sources import Example
 from attnflow_core.models import load_pair
@@ -20,11 +19,31 @@ from attnflow_core.shards import (
     shard_examples,
     shard_range,
 )
+from tiny import make_tiny_bert_dir
 
 STATS = ("js_mean", "js_std", "cross", "sinks", "behaviour")
-WORDS = (
-    "what is the capital of france ? paris is the most populous city in germany and i love this movie".split()
-)
+WORDS = [
+    "what",
+    "is",
+    "the",
+    "capital",
+    "of",
+    "france",
+    "?",
+    "paris",
+    "is",
+    "the",
+    "most",
+    "populous",
+    "city",
+    "in",
+    "germany",
+    "and",
+    "i",
+    "love",
+    "this",
+    "movie",
+]
 EXAMPLES = [
     Example(
         f"e{i}", " ".join(WORDS[i % 7 : i % 7 + 2 + i % 5]), " ".join(WORDS[i % 4 : i % 4 + 3 + i % 3]), None
