@@ -121,3 +121,26 @@ def add_device_argument(parser: Any) -> None:
         default=DEFAULT,
         help=f"where the models run: auto (CUDA when available), cpu or cuda (default {DEFAULT})",
     )
+
+
+def describe_device() -> str:
+    """One Markdown paragraph for the About page: the app's device choice, where it resolves, how to change it."""
+    import torch
+
+    try:
+        choice = device_from_env()
+        where = str(resolve_device(choice))
+    except DeviceUnavailable as err:
+        return f"**The device setting is wrong:** {err}"
+    gpu = (
+        f"a CUDA GPU is available ({torch.cuda.get_device_name(0)})"
+        if torch.cuda.is_available()
+        else "no CUDA GPU is available to this torch build"
+    )
+    return (
+        f"The models run on **{where}** (`{ENV_VAR}={choice}`; {gpu}). Set `{ENV_VAR}` to `auto`, `cpu` or `cuda` "
+        f"before `streamlit run app.py` to change it; the command line takes `--device auto|cpu|cuda`. On a GPU "
+        f"the dataset overview runs its forward passes in {'bfloat16' if where.startswith('cuda') else 'bf16/fp16'} "
+        f"autocast with {GPU_BATCH_FACTOR}× larger batches; its statistics then agree with the CPU's to about "
+        f"{GPU_TOLERANCE:g} (absolute)."
+    )
