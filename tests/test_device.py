@@ -9,6 +9,7 @@ import torch
 
 from attnflow_core import device as dev
 from attnflow_core.errors import AttnflowError
+from tiny import make_tiny_bert_dir
 
 
 def test_cpu_and_auto() -> None:
@@ -68,7 +69,6 @@ def test_cli_flag() -> None:
 
 def test_load_model_puts_the_weights_on_the_device(tmp_path) -> None:
     from attnflow_core.models import load_model
-    from tiny import make_tiny_bert_dir
 
     path = make_tiny_bert_dir(tmp_path / "m", with_head=True, seed=0)
     loaded = load_model(str(path), device="auto")
@@ -83,7 +83,6 @@ def test_overview_on_cuda_matches_the_cpu_within_the_stated_tolerance(tmp_path) 
     from attnflow_core.data.sources import Example
     from attnflow_core.models import load_pair
     from attnflow_core.overview import OverviewSettings, compute_overview
-    from tiny import make_tiny_bert_dir
 
     b = make_tiny_bert_dir(tmp_path / "b", with_head=False, seed=0)
     t = make_tiny_bert_dir(tmp_path / "t", with_head=True, seed=1)
@@ -95,3 +94,14 @@ def test_overview_on_cuda_matches_the_cpu_within_the_stated_tolerance(tmp_path) 
     for name in ("js_mean", "sinks", "behaviour"):
         diff = abs(getattr(cpu, name) - getattr(gpu, name)).max()
         assert diff <= dev.GPU_TOLERANCE, (name, diff)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a machine without CUDA gives")
+def test_cli_device_cuda_without_a_gpu_is_a_message(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from attnflow_core.__main__ import main
+
+    path = str(make_tiny_bert_dir(tmp_path / "m", with_head=True, seed=0))
+    argv = ["compare", "--base", path, "--tuned", path, "--text", "good movie", "--device", "cuda"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: device 'cuda'") and "--device cpu" in err and "Traceback" not in err
