@@ -130,7 +130,12 @@ def forward_batch(
     """
     import torch
 
-    with torch.inference_mode(), value_norms(model.model if with_norms else None, model.num_heads) as norms:
+    from attnflow_core.device import forward_context, model_device
+
+    device = model_device(model.model)
+    batch = {k: v.to(device) for k, v in batch.items()}
+    # inference mode; bf16/fp16 autocast on CUDA (see device.GPU_TOLERANCE)
+    with forward_context(device), value_norms(model.model if with_norms else None, model.num_heads) as norms:
         out = model.model(**batch, output_attentions=True)
     attentions = out.attentions
     if not attentions or attentions[0] is None:
@@ -215,6 +220,8 @@ def predict_many(
     """
     import torch
 
+    from attnflow_core.device import model_device
+
     pairs = text_pairs if text_pairs is not None else [None] * len(texts)
     if len(pairs) != len(texts):
         raise ValueError(f"texts and text_pairs must have the same length; got {len(texts)} and {len(pairs)}")
@@ -243,7 +250,7 @@ def predict_many(
             return_tensors="pt",
         )
         with torch.inference_mode():
-            logits = model.model(**batch).logits.float()
+            logits = model.model(**batch.to(model_device(model.model))).logits.float()
         probs = torch.softmax(logits, dim=-1).cpu().numpy()
         for row, i in enumerate(idx):
             p = probs[row]

@@ -291,6 +291,8 @@ def _accuracy(
 ) -> float:
     import torch
 
+    from attnflow_core.device import model_device
+
     if not rows:
         return float("nan")
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
@@ -299,7 +301,8 @@ def _accuracy(
     with torch.inference_mode():
         for start in range(0, len(order), bs):
             idx = order[start : start + bs]
-            logits = model(**_collate(rows, idx, pad_id)).logits
+            batch = {k: v.to(model_device(model)) for k, v in _collate(rows, idx, pad_id).items()}
+            logits = model(**batch).logits
             pred = logits.argmax(-1).tolist()
             correct += sum(int(p == y[i]) for p, i in zip(pred, idx, strict=True))
     return correct / len(rows)
@@ -355,7 +358,8 @@ def _train(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     loss_fn = torch.nn.CrossEntropyLoss()
-    y_t = torch.tensor(y, dtype=torch.long)
+    dev = next(model.parameters()).device
+    y_t = torch.tensor(y, dtype=torch.long, device=dev)
     losses: list[float] = []
     step = 0
     epoch = 0
@@ -367,7 +371,7 @@ def _train(
                 break
             if stop():
                 raise FinetuneCancelled(f"fine-tuning stopped by the user after {step} of {total} steps")
-            batch = _collate(rows, idx, pad_id)
+            batch = {k: v.to(dev) for k, v in _collate(rows, idx, pad_id).items()}
             logits = model(**batch).logits
             loss = loss_fn(logits, y_t[idx])
             loss.backward()
@@ -402,6 +406,7 @@ def finetune(
     extra_meta: dict[str, Any] | None = None,
     extra_evals: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    device: str = "cpu",
 ) -> FinetuneResult:
     """Train a LoRA counterpart for ``task`` on ``train`` (a ``datasets.Dataset`` in the task's columns, labels as
     GLUE integers or names), score it on ``eval`` if given, and write it to ``out_dir``.
@@ -412,8 +417,14 @@ def finetune(
     never visible. ``base_dir`` replaces the embedded base (tests use a tiny model). ``extra_evals`` maps names to
     more evaluation sets (never trained on), scored and recorded in ``attnflow.json``'s ``extra_accuracy``.
     ``out_dir`` must be new, empty or an earlier output unless ``overwrite`` (see ``check_out_dir``, run first).
+    ``device`` ("auto", "cpu", "cuda"; ``attnflow_core.device``) is where training runs; the adapter is saved from
+    the CPU either way.
     """
     import torch
+
+    from attnflow_core.device import resolve_device
+
+    dev = resolve_device(device)
 
     config.validate()
     out_dir = Path(out_dir).expanduser()
@@ -450,9 +461,10 @@ def finetune(
             eval_rows = _tokenize(tokenizer, e_first, e_second, config.max_length)
 
         report(0.01, "building the model")
-        model = build_model(labels, config, base_dir)
+        model = build_model(labels, config, base_dir).to(dev)
         losses, step, train_seconds = _train(model, rows, y, config, rng, pad_id, report, stop)
 
+        model = model.to("cpu")  # rounding, scoring and saving as on a CPU-only machine
         _round_trainable_to(model, config.store_dtype)
         accuracy: float | None = None
         if eval_rows:

@@ -443,8 +443,10 @@ def _load(where: ModelRef) -> tuple[Any, Any, str, tuple[str, ...] | None, str, 
     return model, tokenizer, fmt, labels, "hub", ref
 
 
-def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedModel:
+def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str = "cpu") -> LoadedModel:
     """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels.
+
+    ``device`` ("auto", "cpu" or "cuda"; see ``attnflow_core.device``) is where the weights are put.
 
     Without ``label_names``, a model in the registry gets the registry's names (textattack's checkpoints say only
     LABEL_k), so the app, the CLI and ``evaluate`` name classes alike. Every failure the user can fix is an
@@ -452,6 +454,9 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedMo
     """
     from transformers.utils import logging as hf_logging
 
+    from attnflow_core.device import resolve_device
+
+    target = resolve_device(device)  # before the load: a missing GPU is named at once
     hf_logging.disable_progress_bar()  # per-tensor progress bars only clutter the CLI and the server log
     # The load report lists the classifier as "missing" from the base checkpoint before the adapter supplies it.
     hf_logging.set_verbosity_error()
@@ -483,7 +488,7 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None) -> LoadedMo
                 f"{ref!r} has {len(labels)} output classes but {len(label_names)} label names were given"
             )
         labels = tuple(label_names)
-    model = _finish(model)
+    model = _finish(model).to(target)
     cfg = model.config
     max_len = int(
         min(getattr(cfg, "max_position_embeddings", 512), getattr(tokenizer, "model_max_length", 512))
@@ -544,13 +549,16 @@ def registered_labels(tuned_ref: str) -> tuple[str, ...] | None:
     return None
 
 
-def load_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None = None) -> ModelPair:
+def load_pair(
+    base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None = None, device: str = "cpu"
+) -> ModelPair:
     """Load a pre-trained model and its fine-tuned counterpart and check that they are comparable.
 
-    ``tuned_labels`` names the tuned model's classes (None: the checkpoint's, or the registry's; see ``load_model``).
+    ``tuned_labels`` names the tuned model's classes (None: the checkpoint's, or the registry's; see ``load_model``);
+    ``device`` is where both are put (see ``load_model``).
     """
-    base = load_model(base_ref)
-    tuned = load_model(tuned_ref, label_names=tuned_labels)
+    base = load_model(base_ref, device=device)
+    tuned = load_model(tuned_ref, label_names=tuned_labels, device=device)
     check_tokenizers(base, tuned)
     return ModelPair(base=base, tuned=tuned)
 

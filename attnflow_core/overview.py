@@ -46,6 +46,7 @@ from attnflow_core.flows import special_attention
 from attnflow_core.measures import DEFAULT_MEASURE, MeasureError, check_measure, norm_weighted
 from attnflow_core.paths import atomic_write
 from attnflow_core.settings import Measure, SettingsError, check_choice
+from attnflow_core.shards import RunningSums
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
 STAT_NAMES = ("previous", "next", "self", "special", "entropy")
@@ -111,6 +112,8 @@ class Overview:
     examples: pd.DataFrame  # uid, text, text_pair, gold, prediction, confidence, correct, shift, n_tokens
     seconds: float
     forward_seconds: float
+    sums: RunningSums | None = None  # what merging needs (None in files written before shards existed)
+    shard: tuple[int, int] | None = None  # (i, k) for `overview --shard i/k`; None for a whole run
 
     @property
     def n_examples(self) -> int:
@@ -284,6 +287,8 @@ def compute_overview(
 ) -> Overview:
     """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they stream."""
 
+    from attnflow_core.device import batch_size_for, model_device
+
     settings.validate()
     exs = list(examples)[: settings.n]
     if not exs:
@@ -308,17 +313,18 @@ def compute_overview(
     t_forward = 0.0
     done = 0
     want_norms = settings.measure == "norm"
-
-    for start in range(0, len(order), settings.batch_size):
+    device = model_device(pair.base.model)
+    step = batch_size_for(device, settings.batch_size)  # larger length-bucketed batches on a GPU
+    for start in range(0, len(order), step):
         if should_stop is not None and should_stop():
             raise OverviewCancelled("overview cancelled; nothing was cached")
-        batch = order[start : start + settings.batch_size]
+        batch = order[start : start + step]
         feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
-        padded = tok.pad(feats, return_tensors="pt")
+        padded = tok.pad(feats, return_tensors="pt").to(device)
         tf = time.perf_counter()
         att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)  # (B, L, H, n, n)
         att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms)
-        t_forward += time.perf_counter() - tf
+        t_forward += time.perf_counter() - tf  # forward_batch copies to the CPU, so GPU work is finished here
         if want_norms:
             if vn_b is None or vn_t is None:
                 raise MeasureError(
@@ -365,11 +371,7 @@ def compute_overview(
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (len(exs) - done)
         report(done / len(exs), f"{done}/{len(exs)} examples · about {eta:.0f} s left")
-    n = len(exs)
-    js_mean = js_sum / n
-    js_std = np.sqrt(np.maximum(js_sq / n - js_mean**2, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cross = cross_sum / cross_count[:, None, :, None]
+    sums = RunningSums(len(exs), js_sum, js_sq, cross_sum, cross_count, sinks_sum, beh_sum)
     return Overview(
         task=task,
         base_ref=pair.base.ref,
@@ -377,14 +379,11 @@ def compute_overview(
         source=source,
         split=split,
         settings=settings,
-        js_mean=js_mean,
-        js_std=js_std,
-        cross=cross,
-        sinks=sinks_sum / n,
-        behaviour=beh_sum / n,
         examples=pd.DataFrame(rows),
         seconds=time.perf_counter() - t0,
         forward_seconds=t_forward,
+        sums=sums,
+        **sums.statistics(),
     )
 
 
@@ -406,6 +405,8 @@ def _meta(ov: Overview) -> dict[str, Any]:
         "seconds": ov.seconds,
         "forward_seconds": ov.forward_seconds,
         "arrays": {k: np.asarray(getattr(ov, k)).tolist() for k in _ARRAYS},
+        **({"sums": ov.sums.to_json()} if ov.sums is not None else {}),
+        **({"shard": list(ov.shard)} if ov.shard is not None else {}),
     }
 
 
@@ -520,6 +521,8 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             examples=examples,
             seconds=float(meta["seconds"]),
             forward_seconds=float(meta["forward_seconds"]),
+            sums=RunningSums.from_json(meta["sums"]) if meta.get("sums") else None,
+            shard=(int(meta["shard"][0]), int(meta["shard"][1])) if meta.get("shard") else None,
             **arrays,
         )
     except OverviewFileError:

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from attnflow_core.device import describe_device
 from attnflow_core.models import EMBEDDED_TASKS, REGISTRY, ModelLoadError, embedded_card
 from pages import common
 
@@ -96,6 +97,9 @@ Attention is not explanation: these views show where the models *look*, which is
 decide as they do (Jain & Wallace 2019; Wiegreffe & Pinter 2019).
 """
 )
+
+st.markdown("### Where the models run")
+st.markdown(describe_device())
 
 st.markdown("### How well the embedded counterparts learned their tasks")
 cards = []

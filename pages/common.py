@@ -23,6 +23,7 @@ import streamlit as st
 from attnflow_core.analysis import METHODS, Analysis, FlowSettings, analyse
 from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task, is_correct
+from attnflow_core.device import DeviceUnavailable
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult, extract, predict_many
 from attnflow_core.measures import DEFAULT_MEASURE, MEASURE_LABELS, MEASURES
@@ -110,7 +111,9 @@ class Selection:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None) -> ModelPair:
-    return load_pair(base_ref, tuned_ref, tuned_labels)
+    from attnflow_core.device import device_from_env
+
+    return load_pair(base_ref, tuned_ref, tuned_labels, device=device_from_env())  # ATTNFLOW_DEVICE
 
 
 @st.cache_resource(show_spinner=False)
@@ -192,6 +195,8 @@ def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
         st.error(f"**These two models cannot be compared.** {err}", icon=":material/warning:")
     except ModelLoadError as err:
         st.error(f"**The models could not be loaded.** {err}", icon=":material/cloud_off:")
+    except DeviceUnavailable as err:
+        st.error(f"**The models could not be loaded.** {err}", icon=":material/memory:")
     except Exception as err:  # noqa: BLE001 - e.g. a malformed Hub id: a message, never a traceback
         st.error(
             f"**The models could not be loaded.** {err} Check the model names (a Hub id such as "

@@ -25,6 +25,7 @@ COMMANDS = {
     "evaluate": "attnflow_core.cli.evaluate",
     "finetune": "attnflow_core.cli.finetune",
     "overview": "attnflow_core.cli.overview",
+    "merge-overviews": "attnflow_core.cli.merge_overviews",
 }
 # One-line purposes for the top-level --help, without importing every command module.
 PURPOSES = {
@@ -32,6 +33,7 @@ PURPOSES = {
     "evaluate": "accuracy of a fine-tuned model on a labelled data file",
     "finetune": "fine-tune a LoRA counterpart of the embedded base model on a task",
     "overview": "how fine-tuning changed attention over many examples of a task, saved to a file",
+    "merge-overviews": "join the files of `overview --shard I/K` runs into one overview file",
 }
 DEBUG_ENV = "ATTNFLOW_DEBUG"
 LOG = logging.getLogger("attnflow.cli")

@@ -77,3 +77,13 @@ def float_in(
 positive_int = int_at_least(1)
 positive_float = float_in(0.0, math.inf, low_open=True, high_open=True)
 fraction = float_in(0.0, 1.0, low_open=True, high_open=True)
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """argparse type of ``--shard I/K``: (i, k) with 1 <= i <= k (``shards.parse_shard``)."""
+    from attnflow_core.shards import ShardError, parse_shard
+
+    try:
+        return parse_shard(text)
+    except ShardError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

@@ -7,6 +7,7 @@ import json
 import sys
 
 from attnflow_core.cli.common import float_in, int_at_least
+from attnflow_core.device import add_device_argument
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.settings import (
     DEFAULT_MEASURE,
@@ -31,6 +32,7 @@ EXAMPLE = (
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    add_device_argument(p)
     p.add_argument(
         "--base", default=EMBEDDED_BASE, help="pre-trained model: embedded:minilm, a folder or a Hub id"
     )
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from attnflow_core.report import to_dict, to_text
 
     unit: Unit = "word" if args.words else "token"
-    pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
+    pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None, device=args.device)
     result = extract(pair, args.text, args.pair, max_length=args.max_length)
     labels = units_of(result, unit)[0]
     source, note = find_source(labels, args.source)

@@ -7,6 +7,7 @@ import json
 
 from attnflow_core.cli.common import fraction, int_in, positive_int
 from attnflow_core.data.tasks import TASKS
+from attnflow_core.device import add_device_argument
 
 PURPOSE = "accuracy of a fine-tuned model on a labelled data file"
 EXAMPLE = (
@@ -16,6 +17,7 @@ EXAMPLE = (
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    add_device_argument(p)
     p.add_argument("--task", required=True, choices=tuple(TASKS), help="the task the model was tuned for")
     p.add_argument("--data-file", required=True, help="labelled rows: .jsonl/.json/.csv/.tsv/.parquet")
     p.add_argument(
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         ds = ds.select(range(min(args.limit, len(ds))))
     model = args.model or f"embedded:{args.task}"
-    loaded = load_model(model, label_names=tuple(args.labels) if args.labels else None)
+    loaded = load_model(model, label_names=tuple(args.labels) if args.labels else None, device=args.device)
     result = evaluate(loaded, ds, args.task, args.batch_size, binary_nli, args.max_length)
     if args.json:
         out = result.to_dict()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from attnflow_core.cli.common import float_in, int_in, positive_float, positive_int
 from attnflow_core.data.tasks import TASKS
+from attnflow_core.device import add_device_argument
 from attnflow_core.finetune import STORE_DTYPES, FinetuneConfig
 from attnflow_core.recipes import DATA_CHOICES, DEFAULT_HELDOUT, RECIPE_FLAGS
 from attnflow_core.settings import SettingsError
@@ -24,6 +25,7 @@ _DEFAULTS = FinetuneConfig()
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
+    add_device_argument(p)
     p.add_argument("--task", required=True, choices=tuple(TASKS), help="the task to fine-tune for")
     p.add_argument(
         "--data",
@@ -204,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         extra_meta=extra_meta,
         extra_evals=rows.extra_evals,
         overwrite=args.overwrite,
+        device=args.device,
     )
     meta = json.loads((result.out_dir / "attnflow.json").read_text())
     print(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from attnflow_core.cli.common import int_in, positive_int
+from attnflow_core.cli.common import int_in, positive_int, shard_spec
 from attnflow_core.data.tasks import TASKS
+from attnflow_core.device import add_device_argument
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.overview import OVERVIEW_SPECIAL_MODES, OVERVIEW_SUFFIXES, OverviewSettings
 from attnflow_core.settings import MEASURES, SettingsError
@@ -50,6 +52,30 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size", type=positive_int, default=_DEFAULTS.batch_size, help="examples per forward pass"
     )
+    p.add_argument(
+        "--data-file",
+        default=None,
+        help="read the examples from this file (.csv/.jsonl/.parquet in the task's columns) instead of --source",
+    )
+    # Scale: device, shards, Ray (attnflow_core.device, .shards, .distributed)
+    add_device_argument(p)
+    p.add_argument(
+        "--shard",
+        type=shard_spec,
+        default=None,
+        metavar="I/K",
+        help="compute only shard I of K (1-based) of the N examples; join the files with merge-overviews",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run the shards on Ray (pip install -r requirements-ray.txt): no ADDRESS = a local Ray, 'auto' or "
+        "ray://... = a running cluster",
+    )
+    p.add_argument("--workers", type=positive_int, default=None, help="Ray workers (default: one per CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from attnflow_core.models import load_pair
     from attnflow_core.overview import compute_overview, layer_reading, save_overview
     from attnflow_core.paths import check_writable_file
+    from attnflow_core.shards import shard_examples
 
     if Path(args.out).suffix not in OVERVIEW_SUFFIXES:
         raise SettingsError(f"overview files end in .json or .parquet; got --out {args.out}")
@@ -68,21 +95,45 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         measure=args.measure,
     ).validate()
-    ds = load_examples(args.task, args.source, args.split, limit=args.n)
-    pair = load_pair(args.base, args.tuned or f"embedded:{args.task}")
+    source, split = args.source, args.split or ""
+    if args.data_file:
+        source, split = "file", Path(args.data_file).name
+        ds = load_examples(args.task, "file", limit=args.n, path=args.data_file)
+    else:
+        ds = load_examples(args.task, args.source, args.split, limit=args.n)
+    examples = to_examples(ds, args.task)
+    tuned = args.tuned or f"embedded:{args.task}"
 
     def progress(fraction: float, message: str) -> None:
         print(f"\r{fraction:6.1%}  {message}    ", end="", file=sys.stderr, flush=True)
 
-    ov = compute_overview(
-        pair,
-        to_examples(ds, args.task),
-        args.task,
-        settings,
-        args.source,
-        args.split or "",
-        progress=progress,
-    )
+    if args.ray is not None:
+        if args.shard is not None:
+            raise SettingsError(
+                "--ray runs every shard itself; drop --shard (or drop --ray to run one shard)"
+            )
+        from attnflow_core.distributed import run_overview_ray
+
+        ov = run_overview_ray(
+            args.base,
+            tuned,
+            examples,
+            args.task,
+            settings,
+            source,
+            split,
+            address=args.ray,
+            workers=args.workers,
+            device=args.device,
+            progress=progress,
+        )
+    else:
+        if args.shard is not None:
+            examples = shard_examples(examples, args.n, *args.shard)
+        pair = load_pair(args.base, tuned, device=args.device)
+        ov = compute_overview(pair, examples, args.task, settings, source, split, progress=progress)
+        if args.shard is not None:
+            ov = replace(ov, shard=args.shard)
     print(file=sys.stderr)
     path = save_overview(ov, args.out)
     print(
