@@ -331,3 +331,25 @@ def head_shares(g: PairGraph, n_layers: int, n_heads: int, model: str) -> np.nda
         np.add.at(out[:, h], g.layer - 1, split[:, c])
     s = out.sum()
     return out / s if s > 0 else out
+
+
+def graph_records(g: PairGraph, labels: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The drawn edges as rows (for exports): layer (1-based), from/to indices and texts, who draws it, both
+    models' mass (the share of the source's flow the edge carries under ``g.method``) and mean attention."""
+    mb, mt = g.mean_base, g.mean_tuned
+    return [
+        {
+            "method": g.method,
+            "layer": int(g.layer[k]),
+            "from": int(g.src[k]),
+            "to": int(g.dst[k]),
+            "from_text": labels[int(g.src[k])],
+            "to_text": labels[int(g.dst[k])],
+            "status": str(g.status[k]),
+            "mass_base": float(g.mass_base[k]),
+            "mass_tuned": float(g.mass_tuned[k]),
+            "mean_attention_base": float(mb[k]),
+            "mean_attention_tuned": float(mt[k]),
+        }
+        for k in range(g.n_edges)
+    ]

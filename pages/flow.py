@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 import attnflow_core.plots
-from attnflow_core.plots.flow_graph import build_flow_layout, standalone_html
+from attnflow_core.graph import graph_records
+from attnflow_core.plots.flow_graph import build_flow_layout, flow_graph_of, standalone_html
 from attnflow_core.report import edges_table, scores_table, to_dict
 from pages import common
 
@@ -95,7 +97,7 @@ with st.expander("How to read this view"):
 
 st.subheader("Export")
 # Callables: each file is made only when its button is clicked, so a settings change does not pay for exports.
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.download_button(
     "Linked view (HTML)",
     lambda: standalone_html(
@@ -116,6 +118,14 @@ c3.download_button(
     lambda: edges_table(analysis).to_csv(index=False),
     file_name="flow-edges.csv",
     mime="text/csv",
+)
+c5.download_button(
+    "Drawn graph (CSV)",
+    lambda: pd.DataFrame(graph_records(flow_graph_of(analysis), analysis.labels)).to_csv(index=False),
+    file_name="flow-graph.csv",
+    mime="text/csv",
+    help="The edges the flow graph draws (the method's own, heads merged, within the edge budget) with the share "
+    "of the source's flow each carries in each model.",
 )
 c4.download_button(
     "Everything (JSON)",

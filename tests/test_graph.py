@@ -8,6 +8,7 @@ import pytest
 from attnflow_core import flows
 from attnflow_core.graph import (
     budget,
+    graph_records,
     head_shares,
     maxflow_masses,
     method_edges,
@@ -140,3 +141,15 @@ def test_pair_graph_labels_and_head_shares() -> None:
     np.testing.assert_allclose(g.mean_tuned, [0.3, 0.7])
     shares = head_shares(g, 1, 2, "base")
     np.testing.assert_allclose(shares, [[0.8 / 1.4, 0.6 / 1.4]])
+
+
+def test_graph_records_name_each_drawn_edge() -> None:
+    attn = np.stack([A1[None], A1[None]])
+    g = pair_graph(attn, attn, "rollout", source=0, per_node=1)
+    rows = graph_records(g, ("a", "b"))
+    assert [(r["layer"], r["from_text"], r["to_text"], r["status"]) for r in rows] == [
+        (2, "a", "a", "shared"), (2, "a", "b", "shared"), (1, "a", "a", "shared"), (1, "a", "b", "shared")
+    ]  # fmt: skip
+    assert rows[2]["mass_base"] == pytest.approx(0.81) and rows[2]["mean_attention_tuned"] == pytest.approx(
+        0.8
+    )

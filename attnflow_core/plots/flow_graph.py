@@ -246,15 +246,25 @@ def build_graph_figure(
         name="nodes",
     )
     for x, size, colour, key in (("xb", "sb", BASE, "base"), ("xt", "st", TUNED, "tuned")):
-        graph.scatter(x, "y", size=size, source=nodes, color=colour, alpha=0.8, nonselection_alpha=0.8,
-                      selection_alpha=0.8, legend_label=f"flow reaching a token — {MODEL_LABELS[key]}")  # fmt: skip
+        # (no selection styling: a click redraws the whole view from the server)
+        graph.scatter(x, "y", size=size, source=nodes, color=colour, alpha=0.8,
+                      legend_label=f"flow reaching a token — {MODEL_LABELS[key]}")  # fmt: skip
     hit = graph.scatter("x", "y", size=9, source=nodes, fill_color="white", fill_alpha=0.0, line_color=NEUTRAL,
                         line_alpha=0.5, nonselection_fill_alpha=0.0, nonselection_line_alpha=0.5,
                         selection_line_color=HIGHLIGHT, selection_line_width=2.5, name="flow_nodes")  # fmt: skip
-    for st_key in ("base", "tuned", "shared"):
-        colour = FADED if differences and st_key == "shared" else STATUS_COLOURS[st_key]
-        graph.line([a - 1, a - 1], [1, 1], line_color=colour, line_width=3,
-                   legend_label=f"edge: {STATUS_LABELS[st_key]}")  # fmt: skip
+    # the edge legend: one zero-length segment per status, from one small source (fewer models to serialise)
+    order = ("base", "tuned", "shared")
+    legend_src = ColumnDataSource(
+        {
+            "x": [a - 1] * 3,
+            "y": [1] * 3,
+            "colour": [FADED if differences and k == "shared" else STATUS_COLOURS[k] for k in order],
+            "label": [f"edge: {STATUS_LABELS[k]}" for k in order],
+        }
+    )
+    graph.segment(
+        "x", "y", "x", "y", source=legend_src, line_color="colour", line_width=3, legend_field="label"
+    )
     graph.add_tools(
         HoverTool(
             renderers=[hit],

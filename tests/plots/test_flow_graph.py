@@ -142,8 +142,12 @@ def test_head_grids_show_each_heads_share_of_the_drawn_flow(layout: Any, analysi
 
 def test_legend_and_colour_bars(layout: Any) -> None:
     graph = layout.select_one({"name": "flow_graph"})
-    labels = [item.label.value for item in graph.legend[0].items]
-    assert [lab for lab in labels if lab.startswith("edge:")] == [
+    items = graph.legend[0].items
+    markers = [item.label.value for item in items if hasattr(item.label, "value")]
+    assert markers == ["flow reaching a token — pre-trained", "flow reaching a token — fine-tuned"]
+    (edge_item,) = [item for item in items if hasattr(item.label, "field")]
+    edge_src = edge_item.renderers[0].data_source.data
+    assert edge_src[edge_item.label.field] == [
         f"edge: {STATUS_LABELS[k]}" for k in ("base", "tuned", "shared")
     ]
     sentence = layout.select_one({"name": "sentence_view"})
