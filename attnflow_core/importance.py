@@ -1,0 +1,88 @@
+"""Head importance of a classifier (Michel et al. 2019, "Are Sixteen Heads Really Better than One?").
+
+Each head's output is multiplied by a gate ξ_h = 1 (``interventions.gated_heads``); a head's importance on one
+example is ``|∂L/∂ξ_h|`` with L the cross-entropy of the gold label (the predicted label where the gold one is
+unknown). It is the first-order estimate of how much the loss changes when the head is removed (ξ_h = 0). Batches
+use one gate per example, so one backward pass gives every example's own (L, H) map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from attnflow_core.interventions import encoder_layers, gated_heads
+
+
+def gate_gradients(model: Any, batch: dict[str, Any], targets: Sequence[int | None]) -> np.ndarray:
+    """Signed ∂L_b/∂ξ_{b,l,h} for a padded batch: -> (B, L, H) float64.
+
+    ``batch`` holds ``input_ids``, ``attention_mask`` (and ``token_type_ids``) tensors (B, n); ``targets[b]`` is the
+    label index of example b, or None to use the model's own prediction. L_b is example b's cross-entropy.
+    """
+    import torch
+
+    n_layers = len(encoder_layers(model))
+    n_heads = int(model.config.num_attention_heads)
+    b = int(batch["input_ids"].shape[0])
+    dtype = next(model.parameters()).dtype
+    gates = torch.ones(b, n_layers, n_heads, dtype=dtype, requires_grad=True)
+    with gated_heads(model, gates):
+        logits = model(**batch).logits
+    predicted = logits.detach().argmax(-1)
+    tgt = torch.tensor([int(t) if t is not None else int(predicted[i]) for i, t in enumerate(targets)])
+    loss = torch.nn.functional.cross_entropy(logits, tgt, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, gates)
+    return grad.detach().double().numpy()
+
+
+def head_importance(model: Any, batch: dict[str, Any], targets: Sequence[int | None]) -> np.ndarray:
+    """Michel et al.'s per-example head importance ``|∂L/∂ξ_h|``: -> (B, L, H) float64."""
+    return np.abs(gate_gradients(model, batch, targets))
+
+
+def importance_of_texts(
+    loaded: Any,
+    texts: Sequence[str],
+    text_pairs: Sequence[str | None] | None = None,
+    gold: Sequence[str | None] | None = None,
+    batch_size: int = 16,
+    max_length: int = 128,
+) -> np.ndarray:
+    """Head importance of a ``models.LoadedModel`` classifier on many examples: -> (N, L, H) float64.
+
+    ``gold`` names each example's label (None or an unknown name: the model's prediction is used).
+    """
+    if loaded.label_names is None:
+        raise ValueError(f"{loaded.ref!r} has no classification head, so its heads have no importance for a label")
+    pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
+    golds = list(gold) if gold is not None else [None] * len(texts)
+    index = {name: i for i, name in enumerate(loaded.label_names)}
+    out = np.zeros((len(texts), loaded.num_layers, loaded.num_heads))
+    limit = min(max_length, loaded.max_length)
+    for start in range(0, len(texts), batch_size):
+        idx = list(range(start, min(start + batch_size, len(texts))))
+        first = [texts[i] for i in idx]
+        second = [pairs[i] for i in idx]
+        has_pair = any(s is not None for s in second)
+        batch = loaded.tokenizer(
+            first,
+            [s or "" for s in second] if has_pair else None,
+            truncation=True,
+            max_length=limit,
+            padding=True,
+            return_tensors="pt",
+        )
+        targets = [index.get(g) if g else None for g in (golds[i] for i in idx)]
+        out[idx] = head_importance(loaded.model, dict(batch), targets)
+    return out
+
+
+def top_heads(importance: np.ndarray, k: int, largest: bool = True) -> list[tuple[int, int]]:
+    """The k most (or least) important heads of an (L, H) map as (layer, head), 0-based, most extreme first."""
+    flat = np.asarray(importance, dtype=np.float64).ravel()
+    order = np.argsort(-flat if largest else flat, kind="stable")[:k]
+    n_heads = importance.shape[-1]
+    return [(int(i // n_heads), int(i % n_heads)) for i in order]
