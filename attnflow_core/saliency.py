@@ -103,7 +103,7 @@ def saliency(
                 logits = model(
                     input_ids=variants, token_type_ids=segs, attention_mask=torch.ones_like(variants)
                 ).logits
-                p = torch.softmax(logits.float(), -1)[:, target].double().numpy()
+                p = torch.softmax(logits.double(), -1)[:, target].numpy()
                 scores[keep] = full - p
         return Saliency(method, scores, target)
     layer = _word_embeddings(model)
