@@ -89,3 +89,30 @@ def mean_agreement(per_example: Sequence[Sequence[AgreementRow]]) -> list[Agreem
         ok = v[np.isfinite(v)]
         out.append(AgreementRow(m, me, s, float(ok.mean()) if ok.size else float("nan"), int(ok.size)))
     return out
+
+
+#: The saliencies the overview's ``--agreement`` averages over (gradient × input is cheap but noisy; IG and
+#: occlusion are the two Abnar & Zuidema-style references).
+OVERVIEW_SALIENCIES = ("ig", "occlusion")
+
+
+def example_agreement(
+    model: object,
+    input_ids: Sequence[int],
+    segment_ids: Sequence[int],
+    special_positions: Sequence[int],
+    attn: np.ndarray,
+    pad_id: int = 0,
+    saliencies: Sequence[str] = OVERVIEW_SALIENCIES,
+) -> list[AgreementRow]:
+    """Agreement rows of one example: the tuned torch classifier ``model``'s saliency against the flows of its own
+    attention ``attn`` (L, H, n, n) traced from [CLS]."""
+    from attnflow_core.saliency import all_saliencies
+
+    sal = all_saliencies(model, input_ids, segment_ids, special_positions, pad_id=pad_id, methods=saliencies)
+    return agreement(flow_scores_by_method(attn), {k: v.scores for k, v in sal.items()}, special_positions)
+
+
+def agreement_table(rows: Sequence[AgreementRow]) -> list[dict[str, object]]:
+    """Rows as plain dicts (for JSON files and tables)."""
+    return [{"method": r.method, "measure": r.measure, "saliency": r.saliency, "rho": r.rho, "n": r.n} for r in rows]

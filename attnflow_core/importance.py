@@ -59,7 +59,6 @@ def importance_of_texts(
         raise ValueError(f"{loaded.ref!r} has no classification head, so its heads have no importance for a label")
     pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
     golds = list(gold) if gold is not None else [None] * len(texts)
-    index = {name: i for i, name in enumerate(loaded.label_names)}
     out = np.zeros((len(texts), loaded.num_layers, loaded.num_heads))
     limit = min(max_length, loaded.max_length)
     for start in range(0, len(texts), batch_size):
@@ -75,8 +74,7 @@ def importance_of_texts(
             padding=True,
             return_tensors="pt",
         )
-        targets = [index.get(g) if g else None for g in (golds[i] for i in idx)]
-        out[idx] = head_importance(loaded.model, dict(batch), targets)
+        out[idx] = batch_importance(loaded, dict(batch), [golds[i] for i in idx])
     return out
 
 
@@ -86,3 +84,39 @@ def top_heads(importance: np.ndarray, k: int, largest: bool = True) -> list[tupl
     order = np.argsort(-flat if largest else flat, kind="stable")[:k]
     n_heads = importance.shape[-1]
     return [(int(i // n_heads), int(i % n_heads)) for i in order]
+
+
+def batch_importance(loaded: Any, batch: dict[str, Any], gold: Sequence[str | None]) -> np.ndarray:
+    """Head importance of a ``LoadedModel`` classifier on one padded batch, gold labels by name (None or an unknown
+    name: the prediction is used): -> (B, L, H) float64. The overview's loop calls this behind ``--importance``."""
+    index = {name: i for i, name in enumerate(loaded.label_names or ())}
+    return head_importance(loaded.model, batch, [index.get(g) if g else None for g in gold])
+
+
+def change_importance_rho(change: np.ndarray, importance: np.ndarray) -> float:
+    """Spearman ρ over heads between the head change map and the importance map (both (L, H)); nan if constant."""
+    from attnflow_core.agreement import spearman
+
+    return spearman(np.asarray(change).ravel(), np.asarray(importance).ravel())
+
+
+def importance_reading(change: np.ndarray, importance: np.ndarray, k: int = 5) -> str:
+    """One plain sentence: did fine-tuning change the heads that matter? ``change`` and ``importance`` are (L, H)."""
+    rho = change_importance_rho(change, importance)
+    top_imp = top_heads(importance, k)
+    top_change = set(top_heads(change, k))
+    shared = [h for h in top_imp if h in top_change]
+    names = ", ".join(f"L{layer + 1} H{h}" for layer, h in top_imp[:3])
+    if not np.isfinite(rho):
+        verdict = "cannot be ranked (a map is constant)"
+    elif rho >= 0.3 and shared:
+        verdict = "yes: the heads that matter most are among those fine-tuning changed most"
+    elif rho <= 0.1 and not shared:
+        verdict = "no: fine-tuning changed mostly other heads than the ones the prediction depends on"
+    else:
+        verdict = "partly: the two maps overlap only loosely"
+    return (
+        f"Did fine-tuning change the heads that matter? {verdict.capitalize()} (Spearman ρ = {rho:.2f} between "
+        f"change and importance over all heads; {len(shared)} of the {k} most important heads are among the {k} "
+        f"most changed). Most important: {names}."
+    )

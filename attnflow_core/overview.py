@@ -64,6 +64,8 @@ class OverviewSettings:
     max_length: int = 128
     special: str = "keep"  # or "renormalise"
     batch_size: int = 16
+    importance: bool = False  # also the tuned model's head importance (attnflow_core.importance), averaged
+    agreement: bool = False  # also the flow/saliency agreement (attnflow_core.agreement), averaged
 
     def validate(self) -> OverviewSettings:
         if self.n < 1:
@@ -95,6 +97,8 @@ class Overview:
     examples: pd.DataFrame  # uid, text, text_pair, gold, prediction, confidence, correct, shift, n_tokens
     seconds: float
     forward_seconds: float
+    importance: np.ndarray | None = None  # (L, H) mean head importance of the tuned model (settings.importance)
+    agreement: tuple[Any, ...] | None = None  # agreement.AgreementRow averaged over examples (settings.agreement)
 
     @property
     def n_examples(self) -> int:
@@ -288,6 +292,8 @@ def compute_overview(
     sinks_sum = np.zeros((2, n_layers, n_heads, 3))
     beh_sum = np.zeros((2, n_layers, n_heads, 5))
     rows: list[dict[str, Any]] = [{} for _ in exs]
+    imp_sum = np.zeros((n_layers, n_heads))
+    agree_rows: list[Any] = []
     report = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
     t_forward = 0.0
@@ -303,6 +309,10 @@ def compute_overview(
             out_b = pair.base.model(**padded, output_attentions=True)
             out_t = pair.tuned.model(**padded, output_attentions=True)
         t_forward += time.perf_counter() - tf
+        if settings.importance:
+            from attnflow_core.importance import batch_importance
+
+            imp_sum += batch_importance(pair.tuned, dict(padded), [exs[i].label for i in batch]).sum(0)
         att_b = torch.stack(out_b.attentions, dim=1).float().numpy()  # (B, L, H, n, n)
         att_t = torch.stack(out_t.attentions, dim=1).float().numpy()
         logits = getattr(out_t, "logits", None)
@@ -340,6 +350,12 @@ def compute_overview(
             else:
                 row.update(prediction="", confidence=float("nan"), correct=None)
             rows[i] = row
+            if settings.agreement:
+                from attnflow_core.agreement import example_agreement
+
+                agree_rows.append(
+                    example_agreement(pair.tuned.model, enc["input_ids"], segs, special, a_t, tok.pad_token_id or 0)
+                )
         done += len(batch)
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (len(exs) - done)
@@ -364,7 +380,15 @@ def compute_overview(
         examples=pd.DataFrame(rows),
         seconds=time.perf_counter() - t0,
         forward_seconds=t_forward,
+        importance=imp_sum / n if settings.importance else None,
+        agreement=tuple(_mean_agreement(agree_rows)) if settings.agreement else None,
     )
+
+
+def _mean_agreement(per_example: list[Any]) -> list[Any]:
+    from attnflow_core.agreement import mean_agreement
+
+    return mean_agreement(per_example)
 
 
 # ---------------------------------------------------------------- files and cache
@@ -385,7 +409,20 @@ def _meta(ov: Overview) -> dict[str, Any]:
         "seconds": ov.seconds,
         "forward_seconds": ov.forward_seconds,
         "arrays": {k: np.asarray(getattr(ov, k)).tolist() for k in _ARRAYS},
+        **_extra_meta(ov),
     }
+
+
+def _extra_meta(ov: Overview) -> dict[str, Any]:
+    """Optional keys: ``importance`` (L×H mean head importance) and ``agreement`` (rows of mean ρ)."""
+    from attnflow_core.agreement import agreement_table
+
+    out: dict[str, Any] = {}
+    if ov.importance is not None:
+        out["importance"] = np.asarray(ov.importance).tolist()
+    if ov.agreement is not None:
+        out["agreement"] = agreement_table(ov.agreement)
+    return out
 
 
 def save_overview(ov: Overview, path: str | Path) -> Path:
@@ -442,8 +479,18 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
         examples=examples,
         seconds=float(meta["seconds"]),
         forward_seconds=float(meta["forward_seconds"]),
+        importance=np.asarray(meta["importance"], dtype=np.float64) if "importance" in meta else None,
+        agreement=_load_agreement(meta.get("agreement")),
         **arrays,
     )
+
+
+def _load_agreement(rows: list[dict[str, Any]] | None) -> tuple[Any, ...] | None:
+    from attnflow_core.agreement import AgreementRow
+
+    if rows is None:
+        return None
+    return tuple(AgreementRow(r["method"], r["measure"], r["saliency"], float(r["rho"]), int(r["n"])) for r in rows)
 
 
 def cached_path(key: str) -> Path:
@@ -468,6 +515,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--special", choices=("keep", "renormalise"), default="keep")
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--importance", action="store_true", help="also average the tuned model's head importance")
+    p.add_argument(
+        "--agreement", action="store_true", help="also average flow/saliency agreement (Spearman ρ; slower)"
+    )
+    p.add_argument("--data-file", default=None, help="read examples from a labelled .jsonl/.csv/.parquet file")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -475,9 +527,20 @@ def run_cli(args: argparse.Namespace) -> int:
     from attnflow_core.models import load_pair
 
     settings = OverviewSettings(
-        n=args.n, max_length=args.max_length, special=args.special, batch_size=args.batch_size
+        n=args.n,
+        max_length=args.max_length,
+        special=args.special,
+        batch_size=args.batch_size,
+        importance=args.importance,
+        agreement=args.agreement,
     ).validate()
-    ds = load_examples(args.task, args.source, args.split, limit=args.n)
+    if args.data_file:
+        from attnflow_core.evaluate import read_eval_file
+
+        ds = read_eval_file(args.data_file, args.task)[0]
+        args.source, args.split = "file", Path(args.data_file).name
+    else:
+        ds = load_examples(args.task, args.source, args.split, limit=args.n)
     pair = load_pair(args.base, args.tuned or f"embedded:{args.task}")
 
     def progress(fraction: float, message: str) -> None:
@@ -498,4 +561,12 @@ def run_cli(args: argparse.Namespace) -> int:
         f"{ov.n_examples} examples in {ov.seconds:.1f} s ({ov.n_examples / ov.seconds:.1f} examples/s); wrote {path}"
     )
     print(layer_reading(ov))
+    if ov.importance is not None:
+        from attnflow_core.importance import importance_reading
+
+        print(importance_reading(ov.js_mean, ov.importance))
+    if ov.agreement:
+        from attnflow_core.agreement import agreement_sentence
+
+        print(agreement_sentence(ov.agreement).replace("Here ", "Over these examples, ", 1))
     return 0
