@@ -204,6 +204,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="the fine-tuned model's class names in output order, for checkpoints that say only LABEL_k",
     )
     p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
+    p.add_argument(
+        "--saliency",
+        choices=("ig", "gradxinput", "occlusion"),
+        default=None,
+        help="add per-unit saliency of the fine-tuned model's prediction (JSON key 'saliency')",
+    )
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -223,9 +229,18 @@ def run_cli(args: argparse.Namespace) -> int:
     pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None)
     result = extract(pair, args.text, args.pair, max_length=args.max_length)
     analysis = analyse(result, settings)
+    sal = None
+    if args.saliency:
+        from attnflow_core.saliency import result_saliency, saliency_dict
+
+        one = result_saliency(pair.tuned, result, (args.saliency,), settings.unit)[args.saliency]
+        sal = saliency_dict(one, pair.tuned.label_names or ())
     if args.json:
-        json.dump(to_dict(result, analysis), sys.stdout, indent=1)
+        json.dump({**to_dict(result, analysis), **({"saliency": sal} if sal else {})}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(to_text(result, analysis))
+        if sal:
+            pairs = ", ".join(f"{u} {v:+.3f}" for u, v in zip(analysis.labels, sal["scores"], strict=True))
+            print(f"saliency ({sal['method']}, label {sal['label']}): {pairs}")
     return 0

@@ -138,3 +138,34 @@ def all_saliencies(
         m: saliency(model, input_ids, segment_ids, special_positions, m, pad_id=pad_id, target=target)
         for m in methods
     }
+
+
+def result_saliency(
+    tuned: Any, result: Any, methods: Sequence[str] = SALIENCY_METHODS, unit: str = "token"
+) -> dict[str, Saliency]:
+    """Saliency of an ``extract.ExampleResult``'s tokens under the fine-tuned ``models.LoadedModel``, for its
+    predicted label, in token units or summed per word (``unit="word"``): {method: Saliency with (n_units,) scores}."""
+    from dataclasses import replace
+
+    from attnflow_core.encoding import merge_scores
+
+    if tuned.label_names is None:
+        raise ValueError(f"{tuned.ref!r} has no classification head: there is no prediction to attribute")
+    enc = result.encoding
+    pad = tuned.tokenizer.pad_token_id
+    out = all_saliencies(
+        tuned.model, enc.input_ids, enc.segment_ids, enc.special_positions, pad_id=pad or 0, methods=methods
+    )
+    if unit == "word":
+        out = {k: replace(v, scores=merge_scores(v.scores, enc.word_index)) for k, v in out.items()}
+    return out
+
+
+def saliency_dict(sal: Saliency, label_names: Sequence[str]) -> dict[str, Any]:
+    """The JSON form of one saliency (the ``saliency`` key of ``compare --json``)."""
+    return {
+        "method": sal.method,
+        "label": label_names[sal.target],
+        "scores": np.round(sal.scores, 6).tolist(),
+        "delta": round(sal.delta, 6),
+    }
