@@ -56,7 +56,9 @@ def agreement(
         keep = np.ones(len(f), dtype=bool)
         keep[list(special_positions)] = False
         for sal, s in saliencies.items():
-            rows.append(AgreementRow(method, measure, sal, spearman(f[keep], np.abs(s)[keep]), int(keep.sum())))
+            rows.append(
+                AgreementRow(method, measure, sal, spearman(f[keep], np.abs(s)[keep]), int(keep.sum()))
+            )
     return rows
 
 
@@ -115,4 +117,7 @@ def example_agreement(
 
 def agreement_table(rows: Sequence[AgreementRow]) -> list[dict[str, object]]:
     """Rows as plain dicts (for JSON files and tables)."""
-    return [{"method": r.method, "measure": r.measure, "saliency": r.saliency, "rho": r.rho, "n": r.n} for r in rows]
+    return [
+        {"method": r.method, "measure": r.measure, "saliency": r.saliency, "rho": r.rho, "n": r.n}
+        for r in rows
+    ]

@@ -56,7 +56,9 @@ def importance_of_texts(
     ``gold`` names each example's label (None or an unknown name: the model's prediction is used).
     """
     if loaded.label_names is None:
-        raise ValueError(f"{loaded.ref!r} has no classification head, so its heads have no importance for a label")
+        raise ValueError(
+            f"{loaded.ref!r} has no classification head, so its heads have no importance for a label"
+        )
     pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
     golds = list(gold) if gold is not None else [None] * len(texts)
     out = np.zeros((len(texts), loaded.num_layers, loaded.num_heads))

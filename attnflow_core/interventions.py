@@ -122,7 +122,9 @@ def patched_heads(model: Any, patterns: Mapping[Head, Any]) -> Iterator[Any]:
     handles = []
     for li, items in by_layer.items():
 
-        def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any, items: Any = items) -> Any:
+        def hook(
+            module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any, items: Any = items
+        ) -> Any:
             hidden = args[0] if args else kwargs["hidden_states"]
             context, weights = output[0], output[1]
             b, n, _ = context.shape
@@ -156,7 +158,9 @@ class Reprediction:
     labels: tuple[str, ...]
     before: tuple[float, ...]  # probabilities in the model's label order
     after: tuple[float, ...]
-    attn_after: np.ndarray  # (L, H, n, n) float32 attention of the intervened model (patched heads show the patch)
+    attn_after: (
+        np.ndarray
+    )  # (L, H, n, n) float32 attention of the intervened model (patched heads show the patch)
 
     @property
     def label_before(self) -> str:

@@ -97,8 +97,10 @@ class Overview:
     examples: pd.DataFrame  # uid, text, text_pair, gold, prediction, confidence, correct, shift, n_tokens
     seconds: float
     forward_seconds: float
-    importance: np.ndarray | None = None  # (L, H) mean head importance of the tuned model (settings.importance)
-    agreement: tuple[Any, ...] | None = None  # agreement.AgreementRow averaged over examples (settings.agreement)
+    # (L, H) mean head importance of the tuned model, and agreement.AgreementRow averaged over the examples
+    # (present when settings.importance / settings.agreement asked for them)
+    importance: np.ndarray | None = None
+    agreement: tuple[Any, ...] | None = None
 
     @property
     def n_examples(self) -> int:
@@ -354,7 +356,9 @@ def compute_overview(
                 from attnflow_core.agreement import example_agreement
 
                 agree_rows.append(
-                    example_agreement(pair.tuned.model, enc["input_ids"], segs, special, a_t, tok.pad_token_id or 0)
+                    example_agreement(
+                        pair.tuned.model, enc["input_ids"], segs, special, a_t, tok.pad_token_id or 0
+                    )
                 )
         done += len(batch)
         elapsed = time.perf_counter() - t0
@@ -490,7 +494,9 @@ def _load_agreement(rows: list[dict[str, Any]] | None) -> tuple[Any, ...] | None
 
     if rows is None:
         return None
-    return tuple(AgreementRow(r["method"], r["measure"], r["saliency"], float(r["rho"]), int(r["n"])) for r in rows)
+    return tuple(
+        AgreementRow(r["method"], r["measure"], r["saliency"], float(r["rho"]), int(r["n"])) for r in rows
+    )
 
 
 def cached_path(key: str) -> Path:
@@ -519,7 +525,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--agreement", action="store_true", help="also average flow/saliency agreement (Spearman ρ; slower)"
     )
-    p.add_argument("--data-file", default=None, help="read examples from a labelled .jsonl/.csv/.parquet file")
+    p.add_argument(
+        "--data-file", default=None, help="read examples from a labelled .jsonl/.csv/.parquet file"
+    )
 
 
 def run_cli(args: argparse.Namespace) -> int:

@@ -48,7 +48,9 @@ def _word_embeddings(model: Any) -> Any:
 def _tensors(input_ids: Sequence[int], segment_ids: Sequence[int]) -> tuple[Any, Any]:
     import torch
 
-    return torch.tensor([list(input_ids)], dtype=torch.long), torch.tensor([list(segment_ids)], dtype=torch.long)
+    return torch.tensor([list(input_ids)], dtype=torch.long), torch.tensor(
+        [list(segment_ids)], dtype=torch.long
+    )
 
 
 def _prob_fn(model: Any, token_type_ids: Any) -> Any:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from attnflow_core.plots.flow_graph import build_flow_layout, standalone_html
 from attnflow_core.report import edges_table, scores_table, to_dict
-from pages import common
+from pages import common, impact
 
 selection = common.page_setup()
 st.title("Attention flow")
@@ -24,6 +24,8 @@ layout = common.friendly(lambda: build_flow_layout(analysis, result))
 if layout is None:
     st.stop()
 common.render_bokeh(layout, key="flow_layout")
+with st.expander("Token saliency and agreement (computed on demand)"):
+    impact.saliency_panel(selection, result, analysis)
 
 with st.expander("How to read this view"):
     st.markdown(

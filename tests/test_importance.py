@@ -18,7 +18,9 @@ from tiny import make_tiny_bert_dir
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root: Path = tmp_path_factory.mktemp("tiny-imp")
-    loaded = load_model(str(make_tiny_bert_dir(root / "m", with_head=True, seed=7, layers=2, heads=3, hidden=24)))
+    loaded = load_model(
+        str(make_tiny_bert_dir(root / "m", with_head=True, seed=7, layers=2, heads=3, hidden=24))
+    )
     loaded.model.double()
     return loaded
 

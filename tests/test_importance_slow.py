@@ -25,7 +25,9 @@ QNLI = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue-train" / 
 @pytest.mark.slow
 def test_zeroing_top3_heads_lowers_gold_probability_far_more_than_bottom3() -> None:
     if not QNLI.exists():
-        pytest.skip(f"the QNLI rows this test needs are in the project's shared test data ({QNLI}), absent here")
+        pytest.skip(
+            f"the QNLI rows this test needs are in the project's shared test data ({QNLI}), absent here"
+        )
     ds, _ = read_eval_file(QNLI, "qa")
     held = split_heldout(ds, 0.1, 42)[1]
     rows = [held[i] for i in range(48)]

@@ -128,6 +128,5 @@ def test_intervene_reports_before_and_after(tiny: Any) -> None:
 
 def test_bad_heads_name_the_range(tiny: Any) -> None:
     tuned, _ = tiny
-    with pytest.raises(AttnflowError, match=r"layer in 0\.\.2"):
-        with zeroed_heads(tuned.model, [(3, 0)]):
-            pass
+    with pytest.raises(AttnflowError, match=r"layer in 0\.\.2"), zeroed_heads(tuned.model, [(3, 0)]):
+        pass

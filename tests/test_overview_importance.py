@@ -49,7 +49,9 @@ def test_importance_is_the_mean_of_per_example_importance(tiny_dirs: tuple[Path,
 
 
 @pytest.mark.parametrize("suffix", [".json", ".parquet"])
-def test_importance_and_agreement_round_trip(tiny_dirs: tuple[Path, Path], tmp_path: Path, suffix: str) -> None:
+def test_importance_and_agreement_round_trip(
+    tiny_dirs: tuple[Path, Path], tmp_path: Path, suffix: str
+) -> None:
     pair = load_pair(str(tiny_dirs[0]), str(tiny_dirs[1]))
     ov = compute_overview(pair, EXAMPLES[:2], "qa", OverviewSettings(n=2, importance=True, agreement=True))
     assert ov.agreement is not None and {r.saliency for r in ov.agreement} == {"ig", "occlusion"}

@@ -20,7 +20,9 @@ def dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("method", ["ig", "gradxinput", "occlusion"])
-def test_json_has_one_score_per_unit(dirs: tuple[str, str], capsys: pytest.CaptureFixture[str], method: str) -> None:
+def test_json_has_one_score_per_unit(
+    dirs: tuple[str, str], capsys: pytest.CaptureFixture[str], method: str
+) -> None:
     base, tuned = dirs
     args = ["compare", "--base", base, "--tuned", tuned, "--text", "unquestionably good movie", "--json"]
     assert main([*args, "--saliency", method, "--words"]) == 0
@@ -32,9 +34,13 @@ def test_json_has_one_score_per_unit(dirs: tuple[str, str], capsys: pytest.Captu
         assert sal["scores"][0] == 0 and sal["scores"][-1] == 0
 
 
-def test_without_the_flag_the_schema_is_unchanged(dirs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_the_flag_the_schema_is_unchanged(
+    dirs: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, tuned = dirs
     assert main(["compare", "--base", base, "--tuned", tuned, "--text", "good movie", "--json"]) == 0
     assert "saliency" not in json.loads(capsys.readouterr().out)
-    assert main(["compare", "--base", base, "--tuned", tuned, "--text", "good movie", "--saliency", "ig"]) == 0
+    assert (
+        main(["compare", "--base", base, "--tuned", tuned, "--text", "good movie", "--saliency", "ig"]) == 0
+    )
     assert "saliency (ig, label" in capsys.readouterr().out

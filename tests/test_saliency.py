@@ -27,7 +27,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def _prob(model: Any, ids: list[int], seg: list[int], target: int) -> float:
     with torch.no_grad():
         t = torch.tensor([ids])
-        logits = model(input_ids=t, token_type_ids=torch.tensor([seg]), attention_mask=torch.ones_like(t)).logits
+        logits = model(
+            input_ids=t, token_type_ids=torch.tensor([seg]), attention_mask=torch.ones_like(t)
+        ).logits
     return float(torch.softmax(logits, -1)[0, target])
 
 
