@@ -27,15 +27,18 @@ def gate_gradients(model: Any, batch: dict[str, Any], targets: Sequence[int | No
     n_layers = len(encoder_layers(model))
     n_heads = int(model.config.num_attention_heads)
     b = int(batch["input_ids"].shape[0])
-    dtype = next(model.parameters()).dtype
-    gates = torch.ones(b, n_layers, n_heads, dtype=dtype, requires_grad=True)
+    param = next(model.parameters())
+    batch = {k: v.to(param.device) for k, v in batch.items()}
+    gates = torch.ones(b, n_layers, n_heads, dtype=param.dtype, device=param.device, requires_grad=True)
     with gated_heads(model, gates):
         logits = model(**batch).logits
     predicted = logits.detach().argmax(-1)
-    tgt = torch.tensor([int(t) if t is not None else int(predicted[i]) for i, t in enumerate(targets)])
+    tgt = torch.tensor(
+        [int(t) if t is not None else int(predicted[i]) for i, t in enumerate(targets)], device=param.device
+    )
     loss = torch.nn.functional.cross_entropy(logits, tgt, reduction="sum")
     (grad,) = torch.autograd.grad(loss, gates)
-    return grad.detach().double().numpy()
+    return grad.detach().double().cpu().numpy()
 
 
 def head_importance(model: Any, batch: dict[str, Any], targets: Sequence[int | None]) -> np.ndarray:

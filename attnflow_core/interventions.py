@@ -94,7 +94,7 @@ def zeroed_heads(model: Any, heads: Iterable[Head]) -> Iterator[Any]:
 
     layers = encoder_layers(model)
     n_heads, _ = _head_size(model)
-    gates = torch.ones(len(layers), n_heads)
+    gates = torch.ones(len(layers), n_heads, device=next(model.parameters()).device)
     for layer, head in _check_heads(heads, len(layers), n_heads):
         gates[layer, head] = 0.0
     with gated_heads(model, gates):
@@ -118,7 +118,9 @@ def patched_heads(model: Any, patterns: Mapping[Head, Any]) -> Iterator[Any]:
     for (layer, head), p in zip(
         _check_heads(patterns.keys(), len(layers), n_heads), patterns.values(), strict=True
     ):
-        by_layer.setdefault(layer, []).append((head, torch.as_tensor(np.asarray(p))))
+        by_layer.setdefault(layer, []).append(
+            (head, torch.as_tensor(np.asarray(p.cpu() if hasattr(p, "cpu") else p)))
+        )
     handles = []
     for li, items in by_layer.items():
 
@@ -132,7 +134,7 @@ def patched_heads(model: Any, patterns: Mapping[Head, Any]) -> Iterator[Any]:
             ctx = context.view(b, n, n_heads, d).clone()
             new_w = weights.clone() if weights is not None else None
             for head, p in items:
-                pat = p.to(values.dtype)
+                pat = p.to(device=values.device, dtype=values.dtype)
                 if pat.shape[-1] != n:
                     raise AttnflowError(
                         f"a patch pattern covers {pat.shape[-1]} tokens but the input has {n}; patch with the "
@@ -186,8 +188,8 @@ def _run(model: Any, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, n
             attention_mask=torch.ones_like(input_ids),
             output_attentions=True,
         )
-    probs = torch.softmax(out.logits[0].float(), -1).numpy()
-    attn = torch.stack([a[0] for a in out.attentions]).float().numpy()
+    probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
+    attn = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
     return probs, attn
 
 
@@ -205,8 +207,9 @@ def intervene(
     import torch
 
     heads = list(heads)
-    ids = torch.tensor([list(input_ids)], dtype=torch.long)
-    seg = torch.tensor([list(segment_ids)], dtype=torch.long)
+    device = next(tuned.parameters()).device
+    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
+    seg = torch.tensor([list(segment_ids)], dtype=torch.long, device=device)
     before, _ = _run(tuned, ids, seg)
     if mode == "zero":
         ctx = zeroed_heads(tuned, heads)

@@ -45,12 +45,12 @@ def _word_embeddings(model: Any) -> Any:
     return model.get_input_embeddings()
 
 
-def _tensors(input_ids: Sequence[int], segment_ids: Sequence[int]) -> tuple[Any, Any]:
+def _tensors(model: Any, input_ids: Sequence[int], segment_ids: Sequence[int]) -> tuple[Any, Any]:
     import torch
 
-    return torch.tensor([list(input_ids)], dtype=torch.long), torch.tensor(
-        [list(segment_ids)], dtype=torch.long
-    )
+    device = next(model.parameters()).device
+    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
+    return ids, torch.tensor([list(segment_ids)], dtype=torch.long, device=device)
 
 
 def _prob_fn(model: Any, token_type_ids: Any) -> Any:
@@ -68,7 +68,7 @@ def predicted_label(model: Any, input_ids: Sequence[int], segment_ids: Sequence[
     """Index of the label the model predicts on one example."""
     import torch
 
-    ids, seg = _tensors(input_ids, segment_ids)
+    ids, seg = _tensors(model, input_ids, segment_ids)
     with torch.inference_mode():
         return int(_prob_fn(model, seg)(ids)[0].argmax())
 
@@ -88,7 +88,7 @@ def saliency(
 
     if method not in SALIENCY_METHODS:
         raise ValueError(f"method must be one of {SALIENCY_METHODS}; got {method!r}")
-    ids, seg = _tensors(input_ids, segment_ids)
+    ids, seg = _tensors(model, input_ids, segment_ids)
     forward = _prob_fn(model, seg)
     if target is None:
         target = predicted_label(model, input_ids, segment_ids)
@@ -105,7 +105,7 @@ def saliency(
                 logits = model(
                     input_ids=variants, token_type_ids=segs, attention_mask=torch.ones_like(variants)
                 ).logits
-                p = torch.softmax(logits.double(), -1)[:, target].numpy()
+                p = torch.softmax(logits.double(), -1)[:, target].cpu().numpy()
                 scores[keep] = full - p
         return Saliency(method, scores, target)
     layer = _word_embeddings(model)
@@ -113,7 +113,7 @@ def saliency(
         from captum.attr import LayerGradientXActivation
 
         attr = LayerGradientXActivation(forward, layer).attribute(ids, target=target)
-        return Saliency(method, attr[0].sum(-1).detach().double().numpy(), target)
+        return Saliency(method, attr[0].sum(-1).detach().double().cpu().numpy(), target)
     from captum.attr import LayerIntegratedGradients
 
     baseline = ids.clone()
@@ -123,7 +123,7 @@ def saliency(
     attr, delta = LayerIntegratedGradients(forward, layer).attribute(
         ids, baselines=baseline, target=target, n_steps=steps, return_convergence_delta=True
     )
-    return Saliency(method, attr[0].sum(-1).detach().double().numpy(), target, float(delta[0]))
+    return Saliency(method, attr[0].sum(-1).detach().double().cpu().numpy(), target, float(delta[0]))
 
 
 def all_saliencies(
