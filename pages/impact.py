@@ -73,17 +73,20 @@ def intervention_panel(selection: common.Selection, result: ExampleResult, analy
         key="impact_heads",
     )
     c1, c2 = st.columns(2)
-    for mode, col in zip(MODES, (c1, c2), strict=True):
-        if col.button(MODES[mode], key=f"impact_{mode}", disabled=not picked):
-            st.session_state["impact_run"] = (mode, tuple(picked))
-    run = st.session_state.get("impact_run")
-    if not run or not run[1] or tuple(picked) != run[1]:
+    # A result shows on the run its button started (st.session_state holds widget values only); it is cached, so
+    # pressing again after another change is instant.
+    pressed = [
+        mode
+        for mode, col in zip(MODES, (c1, c2), strict=True)
+        if col.button(MODES[mode], key=f"impact_{mode}", disabled=not picked)
+    ]
+    if not pressed or not picked:
         st.caption(
             "Zero removes the heads' outputs; patch gives the fine-tuned model the pre-trained model's attention "
             "pattern for those heads on this input (its own values). Then the model predicts again."
         )
         return
-    mode, chosen = run
+    mode, chosen = pressed[0], tuple(picked)
     heads = tuple((int(n.split()[0][1:]) - 1, int(n.split()[1][1:])) for n in chosen)
     spec = selection.pair
     rep = common.friendly(
@@ -128,10 +131,8 @@ def saliency_panel(selection: common.Selection, result: ExampleResult, analysis:
         st.info("The fine-tuned model has no classification head, so there is no prediction to attribute.")
         return
     spec = selection.pair
-    key = (spec.base, spec.tuned, selection.text, selection.text_pair, analysis.settings.unit)
-    if st.button("Compute saliency (IG, gradient × input, occlusion)", key="saliency_go"):
-        st.session_state["saliency_for"] = key
-    if st.session_state.get("saliency_for") != key:
+    # Computed on the run the button started only (cached per example), so settings changes stay fast.
+    if not st.button("Compute saliency (IG, gradient × input, occlusion)", key="saliency_go"):
         st.caption("Computed on demand (a few seconds), so that changing the settings stays fast.")
         return
     sal = common.friendly(
