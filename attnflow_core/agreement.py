@@ -68,14 +68,20 @@ def best(rows: Sequence[AgreementRow]) -> AgreementRow | None:
     return max(finite, key=lambda r: r.rho) if finite else None
 
 
-def agreement_sentence(rows: Sequence[AgreementRow]) -> str:
-    """One plain sentence naming which flow agrees best with which saliency here, and what that means."""
+def agreement_sentence(rows: Sequence[AgreementRow], averaged: bool = False) -> str:
+    """One plain sentence naming which flow agrees best with which saliency, and what that means. ``averaged``:
+    the rows are ``mean_agreement`` rows (ρ averaged over examples; ``n`` counts examples, not tokens)."""
     top = best(rows)
     if top is None:
-        return "Too few tokens to rank: no agreement can be measured on this example."
+        return "Too few tokens to rank: no agreement can be measured here."
+    where, stat, unit = (
+        ("Over these examples", "mean Spearman ρ", "examples")
+        if averaged
+        else ("Here", "Spearman ρ", "tokens")
+    )
     return (
-        f"Here {top.method} ({top.measure}) agrees best with {top.saliency} (Spearman ρ = {top.rho:.2f} over "
-        f"{top.n} tokens). Agreement is evidence that a flow follows what the prediction depends on, not proof."
+        f"{where}, {top.method} ({top.measure}) agrees best with {top.saliency} ({stat} = {top.rho:.2f} over "
+        f"{top.n} {unit}). Agreement is evidence that a flow follows what the prediction depends on, not proof."
     )
 
 

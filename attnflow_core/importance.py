@@ -116,8 +116,8 @@ def importance_reading(change: np.ndarray, importance: np.ndarray, k: int = 5) -
         verdict = "cannot be ranked (a map is constant)"
     elif rho >= 0.3 and shared:
         verdict = "yes: the heads that matter most are among those fine-tuning changed most"
-    elif rho <= 0.1 and not shared:
-        verdict = "no: fine-tuning changed mostly other heads than the ones the prediction depends on"
+    elif rho < 0.1:
+        verdict = "mostly not: fine-tuning changed mostly other heads than the ones the prediction depends on"
     else:
         verdict = "partly: the two maps overlap only loosely"
     return (

@@ -576,5 +576,5 @@ def run_cli(args: argparse.Namespace) -> int:
     if ov.agreement:
         from attnflow_core.agreement import agreement_sentence
 
-        print(agreement_sentence(ov.agreement).replace("Here ", "Over these examples, ", 1))
+        print(agreement_sentence(ov.agreement, averaged=True))
     return 0

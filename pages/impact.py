@@ -209,4 +209,4 @@ def overview_section(ov: Overview) -> None:
             ]
         )
         st.dataframe(table.pivot(index=["flow method", "measure"], columns="saliency", values="ρ").round(2))
-        st.markdown(agreement_sentence(rows).replace("Here ", "Over these examples, ", 1))
+        st.markdown(agreement_sentence(rows, averaged=True))

@@ -53,3 +53,11 @@ def test_mean_agreement_ignores_nan() -> None:
     ]
     (mean,) = mean_agreement(rows)
     assert mean.rho == pytest.approx(0.3) and mean.n == 2
+
+
+def test_averaged_sentence_counts_examples() -> None:
+    rows = [AgreementRow("rollout", "attention", "occlusion", 0.42, 40)]
+    text = agreement_sentence(rows, averaged=True)
+    assert text.startswith("Over these examples, rollout (attention) agrees best with occlusion")
+    assert "mean Spearman ρ = 0.42 over 40 examples" in text
+    assert "no agreement" in agreement_sentence([AgreementRow("trace", "attention", "ig", float("nan"), 2)])

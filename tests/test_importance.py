@@ -69,3 +69,15 @@ def test_top_heads_orders_by_importance() -> None:
     imp = np.array([[0.1, 0.9, 0.3], [0.5, 0.0, 0.2]])
     assert top_heads(imp, 2) == [(0, 1), (1, 0)]
     assert top_heads(imp, 2, largest=False) == [(1, 1), (0, 0)]
+
+
+def test_importance_reading_verdicts() -> None:
+    from attnflow_core.importance import importance_reading
+
+    change = np.arange(12, dtype=float).reshape(3, 4)
+    assert "Yes: the heads that matter most" in importance_reading(change, change * 2)
+    assert "Mostly not" in importance_reading(change, -change)
+    text = importance_reading(change, change)
+    assert (
+        "ρ = 1.00" in text and "5 of the 5 most important" in text and "Most important: L3 H3, L3 H2" in text
+    )
