@@ -149,3 +149,9 @@ def merge_wordpieces(attn: np.ndarray, word_index: tuple[int, ...] | np.ndarray)
     # Two matrix products (a three-operand einsum without path optimisation is O(w·n²·w) per head: seconds).
     merged = row_avg @ attn.astype(np.float64) @ g.T
     return merged.astype(attn.dtype, copy=False)
+
+
+def merge_scores(scores: np.ndarray, word_index: tuple[int, ...] | np.ndarray) -> np.ndarray:
+    """Per-token scores to per-word scores (summed over a word's pieces): (..., n) -> (..., w)."""
+    g = group_matrix(word_index)
+    return np.asarray(scores, dtype=np.float64) @ g.T

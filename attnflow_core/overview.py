@@ -81,6 +81,8 @@ class OverviewSettings:
     special: str = "keep"  # one of OVERVIEW_SPECIAL_MODES
     batch_size: int = 16
     measure: Measure = DEFAULT_MEASURE
+    importance: bool = False  # also the tuned model's head importance (attnflow_core.importance), averaged
+    agreement: bool = False  # also the flow/saliency agreement (attnflow_core.agreement), averaged
 
     def validate(self) -> OverviewSettings:
         if self.n < 1:
@@ -114,6 +116,10 @@ class Overview:
     forward_seconds: float
     sums: RunningSums | None = None  # what merging needs (None in files written before shards existed)
     shard: tuple[int, int] | None = None  # (i, k) for `overview --shard i/k`; None for a whole run
+    # (L, H) mean head importance of the tuned model, and agreement.AgreementRow averaged over the examples
+    # (present when settings.importance / settings.agreement asked for them)
+    importance: np.ndarray | None = None
+    agreement: tuple[Any, ...] | None = None
 
     @property
     def n_examples(self) -> int:
@@ -308,6 +314,8 @@ def compute_overview(
     sinks_sum = np.zeros((2, n_layers, n_heads, 3))
     beh_sum = np.zeros((2, n_layers, n_heads, 5))
     rows: list[dict[str, Any]] = [{} for _ in exs]
+    imp_sum = np.zeros((n_layers, n_heads))
+    agree_rows: list[Any] = []
     report = progress or (lambda _f, _m: None)
     t0 = time.perf_counter()
     t_forward = 0.0
@@ -325,6 +333,10 @@ def compute_overview(
         att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)  # (B, L, H, n, n)
         att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms)
         t_forward += time.perf_counter() - tf  # forward_batch copies to the CPU, so GPU work is finished here
+        if settings.importance:
+            from attnflow_core.importance import batch_importance
+
+            imp_sum += batch_importance(pair.tuned, dict(padded), [exs[i].label for i in batch]).sum(0)
         if want_norms:
             if vn_b is None or vn_t is None:
                 raise MeasureError(
@@ -367,6 +379,14 @@ def compute_overview(
             else:
                 row.update(prediction="", confidence=float("nan"), correct=None)
             rows[i] = row
+            if settings.agreement:
+                from attnflow_core.agreement import example_agreement
+
+                agree_rows.append(
+                    example_agreement(
+                        pair.tuned.model, enc["input_ids"], segs, special, a_t, tok.pad_token_id or 0
+                    )
+                )
         done += len(batch)
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (len(exs) - done)
@@ -384,7 +404,15 @@ def compute_overview(
         forward_seconds=t_forward,
         sums=sums,
         **sums.statistics(),
+        importance=imp_sum / len(exs) if settings.importance else None,
+        agreement=tuple(_mean_agreement(agree_rows)) if settings.agreement else None,
     )
+
+
+def _mean_agreement(per_example: list[Any]) -> list[Any]:
+    from attnflow_core.agreement import mean_agreement
+
+    return mean_agreement(per_example)
 
 
 # ---------------------------------------------------------------- files and cache
@@ -407,7 +435,20 @@ def _meta(ov: Overview) -> dict[str, Any]:
         "arrays": {k: np.asarray(getattr(ov, k)).tolist() for k in _ARRAYS},
         **({"sums": ov.sums.to_json()} if ov.sums is not None else {}),
         **({"shard": list(ov.shard)} if ov.shard is not None else {}),
+        **_extra_meta(ov),
     }
+
+
+def _extra_meta(ov: Overview) -> dict[str, Any]:
+    """Optional keys: ``importance`` (L×H mean head importance) and ``agreement`` (rows of mean ρ)."""
+    from attnflow_core.agreement import agreement_table
+
+    out: dict[str, Any] = {}
+    if ov.importance is not None:
+        out["importance"] = np.asarray(ov.importance).tolist()
+    if ov.agreement is not None:
+        out["agreement"] = agreement_table(ov.agreement)
+    return out
 
 
 class OverviewFileError(AttnflowError, ValueError):
@@ -523,6 +564,8 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             forward_seconds=float(meta["forward_seconds"]),
             sums=RunningSums.from_json(meta["sums"]) if meta.get("sums") else None,
             shard=(int(meta["shard"][0]), int(meta["shard"][1])) if meta.get("shard") else None,
+            importance=np.asarray(meta["importance"], dtype=np.float64) if "importance" in meta else None,
+            agreement=_load_agreement(meta.get("agreement")),
             **arrays,
         )
     except OverviewFileError:
@@ -545,6 +588,16 @@ def read_cached_overview(path: str | Path) -> Overview | None:
             _LOG.warning("overview cache entry %s is unreadable, recomputing it: %s", path, err)
             path.unlink(missing_ok=True)
         return None
+
+
+def _load_agreement(rows: list[dict[str, Any]] | None) -> tuple[Any, ...] | None:
+    from attnflow_core.agreement import AgreementRow
+
+    if rows is None:
+        return None
+    return tuple(
+        AgreementRow(r["method"], r["measure"], r["saliency"], float(r["rho"]), int(r["n"])) for r in rows
+    )
 
 
 def cached_path(key: str) -> Path:

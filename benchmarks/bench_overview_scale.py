@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.data.files import read_data_file
 from attnflow_core.data.sources import Example, load_examples, to_examples
 from attnflow_core.device import batch_size_for, forward_context, model_device, resolve_device
-from attnflow_core.data.files import read_data_file
 from attnflow_core.models import get_pair_spec, load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview
 from attnflow_core.shards import merge_overviews, shard_examples

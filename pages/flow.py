@@ -13,7 +13,7 @@ import attnflow_core.plots
 from attnflow_core.graph import graph_records
 from attnflow_core.plots.flow_graph import build_flow_layout, flow_graph_of, standalone_html
 from attnflow_core.report import edges_table, scores_table, to_dict
-from pages import common
+from pages import common, impact
 
 #: The bridge that turns a node click into the sidebar's "trace from" (its JS: attnflow_core/plots/source_bridge.js).
 _bridge = st.components.v2.component(
@@ -70,6 +70,8 @@ if layout is None:
     st.stop()
 _bridge(key="flow_click", on_source_change=_on_node_click, height=0)
 common.render_bokeh(layout, key="flow_layout")
+with st.expander("Token saliency and agreement (computed on demand)"):
+    impact.saliency_panel(selection, result, analysis)
 
 with st.expander("How to read this view"):
     st.markdown(

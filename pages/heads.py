@@ -7,7 +7,7 @@ import streamlit as st
 
 from attnflow_core.plots.heads import build_head_diff_layout
 from attnflow_core.report import heads_table
-from pages import common
+from pages import common, impact
 
 selection = common.page_setup()
 st.title("Head differences")
@@ -54,6 +54,7 @@ with st.expander("How to read this view"):
   is fine-tuned minus pre-trained (red = more attention after fine-tuning).
 """
     )
+impact.intervention_panel(selection, result, analysis)
 st.download_button(
     "Head differences (CSV)", lambda: heads_table(analysis).to_csv(index=False), file_name="head-differences.csv",
     mime="text/csv",

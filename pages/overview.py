@@ -23,7 +23,7 @@ from attnflow_core.overview import (
     save_overview,
 )
 from attnflow_core.plots.overview import build_overview_layout
-from pages import common
+from pages import common, impact
 
 selection = common.page_setup()
 ss = st.session_state
@@ -45,11 +45,17 @@ renorm = c3.toggle(
     key="ov_special",
     help="Attention to special tokens is often a no-op sink; hiding it shows where the rest goes.",
 )
+importance = st.toggle(
+    "Also head importance (one backward pass per batch: about 1.1–2× the time)",
+    key="ov_importance",
+    help="Michel et al. 2019: how much the fine-tuned prediction's loss depends on each head.",
+)
 settings = OverviewSettings(
     n=n,
     max_length=max_length,
     special="renormalise" if renorm else "keep",
     measure=selection.settings.measure,  # the sidebar's attention measure
+    importance=importance,
 )
 st.caption(
     f"Data: **{selection.source}** / {selection.split or 'default split'} (change it on the Examples page) · "
@@ -131,7 +137,7 @@ if ov is not None:
     m2.metric("Fine-tuned accuracy", f"{acc.astype(float).mean():.1%}" if len(acc) else "—")
     m3.metric("Mean attention shift (JS)", f"{ov.js_mean.mean():.3f}")
     m4.metric("Computed in", f"{ov.seconds:.1f} s")
-    st.markdown(f"**Reading:** {layer_reading(ov)}")
+    st.markdown(f"**Reading:** {layer_reading(ov)}{impact.overview_reading(ov)}")
     st.caption(f"Attention measure of this overview: {MEASURE_LABELS[ov.settings.measure]}")
     ov_task = get_task(ov.task)
     if ov_task.name != task.name:
@@ -143,6 +149,7 @@ if ov is not None:
     names = (ov_task.text_columns[0], ov_task.text_columns[1]) if ov_task.is_pair else None
     common.render_bokeh(build_overview_layout(ov, names), key="overview_layout")
     st.caption(f"**Behaviour labels.** {BEHAVIOUR_RULE}")
+    impact.overview_section(ov)
 
     st.subheader("Examples ranked")
     table = ov.examples.copy()

@@ -9,6 +9,7 @@ import sys
 from attnflow_core.cli.common import float_in, int_at_least
 from attnflow_core.device import add_device_argument
 from attnflow_core.models import EMBEDDED_BASE
+from attnflow_core.saliency import SALIENCY_METHODS
 from attnflow_core.settings import (
     DEFAULT_MEASURE,
     DEFAULTS,
@@ -86,6 +87,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="the fine-tuned model's class names in output order, for checkpoints that say only LABEL_k",
     )
+    p.add_argument(
+        "--saliency",
+        choices=SALIENCY_METHODS,
+        default=None,
+        help="add per-unit saliency of the fine-tuned model's prediction (JSON key 'saliency')",
+    )
     p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
 
 
@@ -114,9 +121,18 @@ def run(args: argparse.Namespace) -> int:
         measure=as_measure(args.measure),
     )
     analysis = analyse(result, settings)
+    sal = None
+    if args.saliency:
+        from attnflow_core.saliency import result_saliency, saliency_dict
+
+        one = result_saliency(pair.tuned, result, (args.saliency,), settings.unit)[args.saliency]
+        sal = saliency_dict(one, pair.tuned.label_names or ())
     if args.json:
-        json.dump(to_dict(result, analysis), sys.stdout, indent=1)
+        json.dump({**to_dict(result, analysis), **({"saliency": sal} if sal else {})}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(to_text(result, analysis))
+        if sal:
+            pairs = ", ".join(f"{u} {v:+.3f}" for u, v in zip(analysis.labels, sal["scores"], strict=True))
+            print(f"saliency ({sal['method']}, label {sal['label']}): {pairs}")
     return 0

@@ -53,6 +53,17 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--batch-size", type=positive_int, default=_DEFAULTS.batch_size, help="examples per forward pass"
     )
     p.add_argument(
+        "--importance",
+        action="store_true",
+        help="also average the fine-tuned model's head importance |dL/d(gate)| (Michel et al. 2019; one backward "
+        "pass per batch)",
+    )
+    p.add_argument(
+        "--agreement",
+        action="store_true",
+        help="also average the Spearman rho between flow scores and saliency (IG, occlusion); slow",
+    )
+    p.add_argument(
         "--data-file",
         default=None,
         help="read the examples from this file (.csv/.jsonl/.parquet in the task's columns) instead of --source",
@@ -94,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         special=args.special,
         batch_size=args.batch_size,
         measure=args.measure,
+        importance=args.importance,
+        agreement=args.agreement,
     ).validate()
     source, split = args.source, args.split or ""
     if args.data_file:
@@ -140,4 +153,12 @@ def run(args: argparse.Namespace) -> int:
         f"{ov.n_examples} examples in {ov.seconds:.1f} s ({ov.n_examples / ov.seconds:.1f} examples/s); wrote {path}"
     )
     print(layer_reading(ov))
+    if ov.importance is not None:
+        from attnflow_core.importance import importance_reading
+
+        print(importance_reading(ov.js_mean, ov.importance))
+    if ov.agreement:
+        from attnflow_core.agreement import agreement_sentence
+
+        print(agreement_sentence(ov.agreement, averaged=True))
     return 0

@@ -1,0 +1,129 @@
+"""How far flow scores agree with saliency: Spearman ρ per flow method × measure and saliency method.
+
+Abnar & Zuidema (2020) argued for rollout and max-flow by this evaluation. Ranks are compared over the non-special
+units (the [CLS]/[SEP] sinks would dominate any flow ranking). Agreement is evidence that a flow tracks what the
+prediction depends on, not proof.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnflow_core.flows import FLOW_METHODS, flow_scores
+
+#: Flow measures: what a flow runs on. Only the attention weights here; a value-norm measure can be added by key.
+MEASURES = ("attention",)
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    method: str  # flow method
+    measure: str
+    saliency: str
+    rho: float  # Spearman ρ (nan when either side is constant or fewer than 3 units)
+    n: int  # units compared
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman ρ of two (n,) arrays; nan when n < 3 or either is constant."""
+    from scipy.stats import spearmanr
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def flow_scores_by_method(
+    attn: np.ndarray, source: int = 0, threshold: float = 0.1, measure: str = "attention"
+) -> dict[tuple[str, str], np.ndarray]:
+    """{(method, measure): (n,) flow scores} for every flow method on one model's attention (L, H, n, n)."""
+    return {(m, measure): flow_scores(attn, m, source=source, threshold=threshold) for m in FLOW_METHODS}
+
+
+def agreement(
+    flows: Mapping[tuple[str, str], np.ndarray],
+    saliencies: Mapping[str, np.ndarray],
+    special_positions: Sequence[int] = (),
+) -> list[AgreementRow]:
+    """Spearman ρ between every flow (n,) and every saliency magnitude (n,), over the non-special units."""
+    rows = []
+    for (method, measure), f in flows.items():
+        keep = np.ones(len(f), dtype=bool)
+        keep[list(special_positions)] = False
+        for sal, s in saliencies.items():
+            rows.append(
+                AgreementRow(method, measure, sal, spearman(f[keep], np.abs(s)[keep]), int(keep.sum()))
+            )
+    return rows
+
+
+def best(rows: Sequence[AgreementRow]) -> AgreementRow | None:
+    """The row with the highest ρ (None when every ρ is nan)."""
+    finite = [r for r in rows if np.isfinite(r.rho)]
+    return max(finite, key=lambda r: r.rho) if finite else None
+
+
+def agreement_sentence(rows: Sequence[AgreementRow], averaged: bool = False) -> str:
+    """One plain sentence naming which flow agrees best with which saliency, and what that means. ``averaged``:
+    the rows are ``mean_agreement`` rows (ρ averaged over examples; ``n`` counts examples, not tokens)."""
+    top = best(rows)
+    if top is None:
+        return "Too few tokens to rank: no agreement can be measured here."
+    where, stat, unit = (
+        ("Over these examples", "mean Spearman ρ", "examples")
+        if averaged
+        else ("Here", "Spearman ρ", "tokens")
+    )
+    return (
+        f"{where}, {top.method} ({top.measure}) agrees best with {top.saliency} ({stat} = {top.rho:.2f} over "
+        f"{top.n} {unit}). Agreement is evidence that a flow follows what the prediction depends on, not proof."
+    )
+
+
+def mean_agreement(per_example: Sequence[Sequence[AgreementRow]]) -> list[AgreementRow]:
+    """ρ averaged over examples (nan ignored) per (method, measure, saliency); ``n`` = examples with a finite ρ."""
+    acc: dict[tuple[str, str, str], list[float]] = {}
+    for rows in per_example:
+        for r in rows:
+            acc.setdefault((r.method, r.measure, r.saliency), []).append(r.rho)
+    out = []
+    for (m, me, s), vals in acc.items():
+        v = np.asarray(vals)
+        ok = v[np.isfinite(v)]
+        out.append(AgreementRow(m, me, s, float(ok.mean()) if ok.size else float("nan"), int(ok.size)))
+    return out
+
+
+#: The saliencies the overview's ``--agreement`` averages over (gradient × input is cheap but noisy; IG and
+#: occlusion are the two Abnar & Zuidema-style references).
+OVERVIEW_SALIENCIES = ("ig", "occlusion")
+
+
+def example_agreement(
+    model: object,
+    input_ids: Sequence[int],
+    segment_ids: Sequence[int],
+    special_positions: Sequence[int],
+    attn: np.ndarray,
+    pad_id: int = 0,
+    saliencies: Sequence[str] = OVERVIEW_SALIENCIES,
+) -> list[AgreementRow]:
+    """Agreement rows of one example: the tuned torch classifier ``model``'s saliency against the flows of its own
+    attention ``attn`` (L, H, n, n) traced from [CLS]."""
+    from attnflow_core.saliency import all_saliencies
+
+    sal = all_saliencies(model, input_ids, segment_ids, special_positions, pad_id=pad_id, methods=saliencies)
+    return agreement(flow_scores_by_method(attn), {k: v.scores for k, v in sal.items()}, special_positions)
+
+
+def agreement_table(rows: Sequence[AgreementRow]) -> list[dict[str, object]]:
+    """Rows as plain dicts (for JSON files and tables)."""
+    return [
+        {"method": r.method, "measure": r.measure, "saliency": r.saliency, "rho": r.rho, "n": r.n}
+        for r in rows
+    ]

@@ -1,0 +1,87 @@
+"""AppTest for "does the change matter?": zero/patch heads changes the shown confidence, the lazy saliency row and
+agreement table, and the overview's importance map (embedded models, offline)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path_factory.getbasetemp() / "attnflow-cache"))
+
+
+def open_page(page: str, **params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def names_in(at: AppTest) -> set[str]:
+    """The names of all Bokeh models rendered on the page."""
+
+    def walk(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            yield node
+            for v in node.values():
+                yield from walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from walk(v)
+
+    docs = [json.loads(json.loads(c.proto.json)["figure"]) for c in at.get("bidi_component")]
+    return {o["attributes"]["name"] for d in docs for o in walk(d) if o.get("attributes", {}).get("name")}
+
+
+def metric(at: AppTest, label_start: str) -> Any:
+    return next(m for m in at.metric if m.label.startswith(label_start))
+
+
+@pytest.mark.parametrize(
+    ("button", "title"), [("impact_zero", "After (zeroed)"), ("impact_patch", "After (patched)")]
+)
+def test_zero_or_patch_changes_the_shown_confidence(button: str, title: str) -> None:
+    at = open_page("pages/heads.py", task="qa")
+    assert at.button(key=button).disabled  # nothing selected yet
+    at.multiselect(key="impact_heads").set_value(["L3 H9", "L2 H2", "L4 H9", "L6 H0"]).run()
+    at.button(key=button).click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    before = float(metric(at, "Before").delta.split()[-1].rstrip("%"))
+    after = float(metric(at, "P(").value.rstrip("%"))
+    assert metric(at, title).label == title
+    assert after != before
+    assert any(df.value.shape[1] == 4 for df in at.dataframe)  # the flow scores before/after
+
+
+def test_flow_page_saliency_is_lazy_and_shows_agreement() -> None:
+    at = open_page("pages/flow.py", task="qa")
+    assert "saliency_row" not in names_in(at)  # not computed until asked
+    at.button(key="saliency_go").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "saliency_row" in names_in(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "agrees best" in text and "not proof" in text
+
+
+def test_overview_shows_importance_next_to_change() -> None:
+    at = open_page("pages/overview.py", task="qa")
+    at.number_input(key="ov_n").set_value(4).run()
+    at.toggle(key="ov_importance").set_value(True).run()
+    at.button(key="ov_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "importance_scatter" in names_in(at)
+    assert any("Did fine-tuning change the heads that matter?" in m.value for m in at.markdown)
