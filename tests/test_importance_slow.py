@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnflow_core.evaluate import read_eval_file
-from attnflow_core.finetune import split_heldout
+from attnflow_core.data.files import read_eval_file, split_heldout
 from attnflow_core.importance import importance_of_texts, top_heads
 from attnflow_core.interventions import intervene
 from attnflow_core.models import load_model
