@@ -8,8 +8,9 @@ view can be shared and reloaded.
 
 from __future__ import annotations
 
-import html
 import logging
+import os
+import re
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import TASKS, get_task, is_correct
 from attnflow_core.extract import ExampleResult, extract, predict_many
 from attnflow_core.models import (
+    REGISTRY,
     IncompatibleModels,
     ModelLoadError,
     ModelPair,
@@ -31,6 +33,16 @@ from attnflow_core.models import (
     get_pair_spec,
     load_pair,
     pairs_for_task,
+)
+from attnflow_core.urlstate import (
+    MAX_REF_CHARS,
+    Dropped,
+    bounded_params,
+    parse_choice,
+    parse_float,
+    parse_heads,
+    parse_int,
+    parse_layers,
 )
 
 T = TypeVar("T")
@@ -47,7 +59,11 @@ SPECIAL_LABELS = {
     "renormalise": "hide and renormalise rows",
 }
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
+HISTORY_JS = Path(__file__).with_name("history.js")
+#: Server setting: ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0`` offers the registered pairs only (for a public deployment).
+ALLOW_CUSTOM_ENV = "ATTNFLOW_ALLOW_CUSTOM_MODELS"
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
+LONG_TEXT_CHARS = 600  # longer example texts are collapsed (an expander) above the figures
 
 # Widget keys whose values travel in the URL: key -> (query parameter, default)
 URL_KEYS: dict[str, tuple[str, str]] = {
@@ -86,6 +102,44 @@ class Selection:
     num_layers: int  # of the models (for the layer-range default)
 
 
+# ---------------------------------------------------------------- showing untrusted text
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$:&=@])")
+_MD_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+_MD_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM links a bare www.host
+
+
+def md_escape(text: str) -> str:
+    """``text`` for a Markdown element (markdown, caption, metric, error, ...), shown literally: every ASCII
+    punctuation character that Markdown, Streamlit's directives (``:red[..]``, ``:emoji:``) or LaTeX (``$``) could
+    read is backslash-escaped, and line breaks become Markdown line breaks. Texts from data, files and URLs go
+    through here, so they can never add a link, an image or formatting."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
+    escaped = _MD_WWW.sub(r"\1\\.", _MD_ORDERED.sub(r"\1\\.", escaped))
+    return "  \n".join(escaped.splitlines()) if "\n" in escaped else escaped
+
+
+def notice(dropped: Dropped) -> None:
+    """A one-line notice that a link's value was not used."""
+    st.caption(f":material/link_off: {dropped.notice()}")
+
+
+def custom_models_allowed() -> bool:
+    """Whether visitors may name their own models (Hub ids, folders); off with ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0``."""
+    return os.environ.get(ALLOW_CUSTOM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _trusted_ref(ref: str) -> bool:
+    """References the server offers itself (embedded models, registered pairs, the user's own counterparts)."""
+    if ref.startswith("embedded:"):
+        return True
+    if any(ref in (spec.base, spec.tuned) for spec in REGISTRY):
+        return True
+    from attnflow_core.models import user_pairs
+
+    return any(ref == spec.tuned for spec in user_pairs())
+
+
 # ---------------------------------------------------------------- cached loaders (the page boundary)
 
 
@@ -104,6 +158,16 @@ def loaded_pairs() -> set[tuple[str, str, tuple[str, ...] | None]]:
 def get_examples(task: str, source: str, split: str) -> pd.DataFrame:
     ds = load_examples(task, source, split or None)
     return ds.to_pandas()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def example_positions(task: str, source: str, split: str) -> dict[str, int]:
+    """Row position of each example id in ``get_examples(task, source, split)``: O(1) lookup of ``?ex=``."""
+    df = get_examples(task, source, split)
+    positions: dict[str, int] = {}
+    for i, uid in enumerate(df["uid"].astype(str)):
+        positions.setdefault(uid, i)
+    return positions
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -157,25 +221,27 @@ def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
     try:
         if key in loaded_pairs():
             return get_pair(*key)
-        with st.status(f"Loading {spec.title} …", expanded=False) as status:
+        title = md_escape(spec.title)
+        with st.status(f"Loading {title} …", expanded=False) as status:
             pair = get_pair(*key)
             status.update(
-                label=f"Loaded {spec.title}",
+                label=f"Loaded {title}",
                 state="complete",
             )
             status.caption(
-                f"Pre-trained: {pair.base.display_name} ({pair.base.weights_format}). "
-                f"Fine-tuned: {pair.tuned.display_name} ({pair.tuned.weights_format})."
+                f"Pre-trained: {md_escape(pair.base.display_name)} ({pair.base.weights_format}). "
+                f"Fine-tuned: {md_escape(pair.tuned.display_name)} ({pair.tuned.weights_format})."
             )
         loaded_pairs().add(key)
         return pair
     except IncompatibleModels as err:
-        st.error(f"**These two models cannot be compared.** {err}", icon=":material/warning:")
+        st.error(f"**These two models cannot be compared.** {md_escape(str(err))}", icon=":material/warning:")
     except ModelLoadError as err:
-        st.error(f"**The models could not be loaded.** {err}", icon=":material/cloud_off:")
+        st.error(f"**The models could not be loaded.** {md_escape(str(err))}", icon=":material/cloud_off:")
     except Exception as err:  # noqa: BLE001 - e.g. a malformed Hub id: a message, never a traceback
+        LOG.warning("model loading failed", exc_info=True)
         st.error(
-            f"**The models could not be loaded.** {err} Check the model names (a Hub id such as "
+            f"**The models could not be loaded.** {md_escape(str(err))} Check the model names (a Hub id such as "
             "`bert-base-uncased`, a local folder, or `embedded:minilm`).",
             icon=":material/error:",
         )
@@ -200,11 +266,11 @@ def friendly(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except (ValueError, ModelLoadError, RuntimeError, FileNotFoundError) as err:
-        st.error(str(err), icon=":material/warning:")
+        st.error(md_escape(str(err)), icon=":material/warning:")
     except Exception as err:  # noqa: BLE001 - see the docstring
         LOG.exception("unexpected error while rendering")
         st.error(
-            f"Something went wrong ({err.__class__.__name__}: {err}). Try other settings or another example; "
+            f"Something went wrong ({err.__class__.__name__}: {md_escape(str(err))}). Try other settings or another example; "
             "the server log has the details.",
             icon=":material/error:",
         )
@@ -217,7 +283,12 @@ def friendly(fn: Callable[[], T]) -> T | None:
 def init_state() -> None:
     """Once per session, seed the selection from the URL query string (so shared links reopen the same view)."""
     ss = st.session_state
-    params = st.query_params
+    if "task" in ss:  # seeded already: the session's own values win over the URL
+        return
+    known = {param for param, _ in URL_KEYS.values()} | {"special"}
+    params, dropped = bounded_params({k: st.query_params.get(k, "") for k in st.query_params}, known)
+    for item in dropped:
+        notice(item)
     # setdefault: a key is seeded from the URL only when the session does not have it yet (its first run).
     for key, (param, default) in URL_KEYS.items():
         ss.setdefault(key, params.get(param, default))
@@ -271,36 +342,6 @@ def bind(key: str, then: Callable[[], None] | None = None) -> dict[str, Any]:
     return {"key": wkey, "on_change": store}
 
 
-def _parse_layers(value: Any, num_layers: int) -> tuple[int, int]:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        a, b = int(value[0]), int(value[1])
-    else:
-        try:
-            a, b = (int(x) for x in str(value).split("-", 1))
-        except ValueError:
-            a, b = 1, num_layers
-    a = min(max(a, 1), num_layers)
-    b = min(max(b, a), num_layers)
-    return a, b
-
-
-def _parse_heads(value: Any, num_heads: int) -> list[int]:
-    if isinstance(value, (list, tuple)):
-        items = [int(v) for v in value]
-    else:
-        items = [int(v) for v in str(value).split(",") if v.strip().lstrip("-").isdigit()]
-    items = sorted({h for h in items if 0 <= h < num_heads})
-    return items
-
-
-def _as_float(value: Any, default: float, lo: float, hi: float) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return default
-    return min(max(x, lo), hi)
-
-
 CUSTOM = "custom"
 
 
@@ -308,7 +349,7 @@ def current_pair_spec() -> PairSpec:
     task = st.session_state.get("task", "qa")
     options = pairs_for_task(task)
     key = st.session_state.get("pair", "")
-    if key == CUSTOM:
+    if key == CUSTOM and custom_models_allowed():
         base = str(st.session_state.get("custom_base", "") or "").strip() or "embedded:minilm"
         tuned = str(st.session_state.get("custom_tuned", "") or "").strip() or f"embedded:{task}"
         return PairSpec(CUSTOM, task, f"{base} → {tuned}", base, tuned, offline=False)
@@ -329,26 +370,41 @@ def current_example() -> tuple[str, str, str | None, str | None]:
     if custom_text and not ss.get("example"):
         pair_text = str(ss.get("custom_pair", "") or "").strip()
         return "", custom_text, (pair_text or None) if len(task.text_columns) > 1 else None, None
-    source, split = ss.get("source", "demo"), ss.get("split", "")
+    source, split = str(ss.get("source", "demo")), str(ss.get("split", ""))
+    from attnflow_core.data.sources import list_sources
+
+    known = {s.key: s for s in list_sources(task.name, include_file=True)}
+    if source not in known or (split and split not in known[source].splits):
+        notice(Dropped("source" if source not in known else "split", "not a data source of this task"))
+        ss["source"], ss["split"] = "demo", ""
+        source, split = "demo", ""
+    if source == "file":
+        # An uploaded file lives in the browser session: its chosen row travels as custom text (above). Until a
+        # row is chosen, the demo set stands in, without a warning (the Examples page shows the uploader).
+        source, split = "demo", ""
     try:
         df = get_examples(task.name, source, split)
     except Exception as err:  # noqa: BLE001 - an unreachable source falls back to the demo set, with a note
         st.warning(
-            f"The data source **{source}** is not available ({err}); showing the demo set instead. "
+            f"The data source **{md_escape(source)}** is not available ({md_escape(str(err))}); showing the "
+            "demo set instead. "
             "Pick another source on the Examples page.",
             icon=":material/cloud_off:",
         )
-        df = get_examples(task.name, "demo", "")
+        source, split = "demo", ""
+        df = get_examples(task.name, source, split)
     if df.empty:
-        df = get_examples(task.name, "demo", "")
+        source, split = "demo", ""
+        df = get_examples(task.name, source, split)
     uid = str(ss.get("example", ""))
-    rows = df[df["uid"] == uid]
-    if uid and not len(rows):
+    position = example_positions(task.name, source, split).get(uid) if uid else None
+    if uid and position is None:
         st.warning(
-            f"Example **{uid}** is not in this source and split; showing its first example instead.",
+            f"Example **{md_escape(uid[:100])}** is not in this source and split; showing its first example "
+            "instead.",
             icon=":material/search_off:",
         )
-    row = rows.iloc[0] if len(rows) else df.iloc[0]
+    row = df.iloc[position if position is not None and position < len(df) else 0]
     text = str(row[task.text_columns[0]])
     text_pair = str(row[task.text_columns[1]]) if len(task.text_columns) > 1 else None
     gold = str(row["label"]) or None
@@ -361,6 +417,8 @@ def sidebar() -> Selection | None:
     with st.sidebar:
         task_names = list(TASKS)
         if ss.get("task") not in task_names:
+            if ss.get("task"):
+                notice(Dropped("task", f"choose one of {', '.join(task_names)}"))
             ss["task"] = "qa"
         st.selectbox(
             "Task",
@@ -370,8 +428,10 @@ def sidebar() -> Selection | None:
             help="QA validity (QNLI), natural-language inference, or sentiment.",
         )
         specs = pairs_for_task(ss["task"])
-        keys = [s.key for s in specs] + [CUSTOM]
+        keys = [s.key for s in specs] + ([CUSTOM] if custom_models_allowed() else [])
         if ss.get("pair") not in keys:
+            if ss.get("pair"):
+                notice(Dropped("pair", "not a model pair of this task on this server"))
             ss["pair"] = keys[0]
         st.selectbox(
             "Model pair (pre-trained → fine-tuned)",
@@ -384,12 +444,20 @@ def sidebar() -> Selection | None:
         )
         if ss["pair"] == CUSTOM:
             st.text_input(
-                "Pre-trained model", **bind("custom_base"), placeholder="bert-base-uncased or a folder"
+                "Pre-trained model",
+                **bind("custom_base", _confirm_custom),
+                placeholder="bert-base-uncased or a folder",
+                max_chars=MAX_REF_CHARS,
             )
             st.text_input(
-                "Fine-tuned model", **bind("custom_tuned"), placeholder="textattack/bert-base-uncased-SST-2"
+                "Fine-tuned model",
+                **bind("custom_tuned", _confirm_custom),
+                placeholder="textattack/bert-base-uncased-SST-2",
+                max_chars=MAX_REF_CHARS,
             )
         spec = current_pair_spec()
+        if not custom_pair_confirmed(spec):
+            return None
         pair = load_pair_with_status(spec)
         if pair is None:
             return None
@@ -402,26 +470,38 @@ def sidebar() -> Selection | None:
         st.caption("Flow settings")
         n_layers, n_heads = result.num_layers, result.num_heads
         if ss.get("method") not in METHODS:
+            if ss.get("method"):
+                notice(Dropped("method", f"choose one of {', '.join(METHODS)}"))
             ss["method"] = "trace"
         st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
-        a, b = _parse_layers(ss.get("layers", ""), n_layers)
-        ss["layers"] = (a, b)
+        layers = parse_layers(ss.get("layers", ""), n_layers)
+        if layers is None and ss.get("layers"):
+            notice(Dropped("layers", f"write a range such as 1-{n_layers} within 1..{n_layers}"))
+        ss["layers"] = layers or (1, n_layers)
         st.slider(
             "Layer range", 1, n_layers, **bind("layers"), help="Trace only through these transformer layers."
         )
-        heads = _parse_heads(ss.get("heads", ""), n_heads)
-        ss["heads"] = heads
+        heads = parse_heads(ss.get("heads", ""), n_heads)
+        if heads is None:
+            notice(Dropped("heads", f"write head numbers such as 0,3,5 within 0..{n_heads - 1}"))
+        ss["heads"] = list(heads or ())
         st.multiselect(
             "Heads (none selected = all)",
             list(range(n_heads)),
             **bind("heads"),
             help="Restrict the flow to a subset of attention heads.",
         )
-        ss["tau"] = _as_float(ss.get("tau"), 0.1, 0.0, 1.0)
+        tau = parse_float(ss.get("tau"), 0.0, 1.0)
+        if tau is None:
+            notice(Dropped("tau", "a number from 0 to 1"))
+        ss["tau"] = 0.1 if tau is None else tau
         st.slider(
             "Threshold τ", 0.0, 1.0, step=0.01, **bind("tau"), help="Trace keeps edges with weight ≥ τ."
         )
-        ss["alpha"] = _as_float(ss.get("alpha"), 1.0, 0.05, 1.0)
+        alpha = parse_float(ss.get("alpha"), 0.05, 1.0)
+        if alpha is None:
+            notice(Dropped("alpha", "a number from 0.05 to 1"))
+        ss["alpha"] = 1.0 if alpha is None else alpha
         st.slider(
             "Decay α per layer",
             0.05,
@@ -433,7 +513,9 @@ def sidebar() -> Selection | None:
             "normalised, so α does not change them.",
         )
         unit_options = ("token", "word")
-        if ss.get("unit") not in unit_options:
+        if parse_choice(ss.get("unit"), unit_options) is None:
+            if ss.get("unit"):
+                notice(Dropped("unit", "choose token or word"))
             ss["unit"] = "token"
         st.radio(
             "Units",
@@ -443,7 +525,10 @@ def sidebar() -> Selection | None:
             horizontal=True,
         )
         labels = result.encoding.words if ss["unit"] == "word" else result.encoding.tokens
-        src = int(_as_float(ss.get("src"), 0, 0, len(labels) - 1))
+        src = parse_int(ss.get("src"))
+        if src is None or not 0 <= src < len(labels):
+            notice(Dropped("src", f"a token position from 0 to {len(labels) - 1}"))
+            src = 0
         ss["src"] = src
         st.selectbox(
             "Trace from",
@@ -492,6 +577,34 @@ def sidebar() -> Selection | None:
     )
 
 
+def custom_pair_confirmed(spec: PairSpec) -> bool:
+    """Whether the models of a custom pair may be loaded: references the server offers itself always may; any other
+    (a folder or Hub id named by a link or an overview file) only after the person at the page confirms it."""
+    if spec.key != CUSTOM or (_trusted_ref(spec.base) and _trusted_ref(spec.tuned)):
+        return True
+    if st.session_state.get("custom_confirmed") == [spec.base, spec.tuned]:
+        return True
+    st.info(
+        "This link names models to load from a folder or the Hub:  \n"
+        f"pre-trained **{md_escape(spec.base)}**  \nfine-tuned **{md_escape(spec.tuned)}**  \n"
+        "Nothing is loaded until you confirm.",
+        icon=":material/help:",
+    )
+    if st.button("Load these models", key="confirm_custom", type="primary"):
+        st.session_state["custom_confirmed"] = [spec.base, spec.tuned]
+        st.rerun()
+    return False
+
+
+def _confirm_custom() -> None:
+    """The person typed a model reference into the sidebar: that is their confirmation."""
+    ss = st.session_state
+    ss["custom_confirmed"] = [
+        str(ss.get("custom_base", "") or "").strip() or "embedded:minilm",
+        str(ss.get("custom_tuned", "") or "").strip() or f"embedded:{ss.get('task', 'qa')}",
+    ]
+
+
 def _on_task_change() -> None:
     ss = st.session_state
     for key in ("pair", "example", "custom_text", "custom_pair", "split"):
@@ -514,32 +627,45 @@ def current_analysis(selection: Selection) -> tuple[ExampleResult, Analysis] | N
         )
         return result, analysis
 
-    return friendly(run)
+    with st.spinner("Computing the flows …"):
+        return friendly(run)
 
 
 def example_header(selection: Selection, result: ExampleResult) -> None:
     """The example's text, the fine-tuned prediction beside the gold label, and a truncation note."""
     task = get_task(selection.task)
     cols = task.text_columns
-    lines = [f"**{cols[0].capitalize()}:** {html.escape(selection.text)}"]
+    parts = [(cols[0], selection.text)]
     if selection.text_pair is not None and len(cols) > 1:
-        lines.append(f"**{cols[1].capitalize()}:** {html.escape(selection.text_pair)}")
-    st.markdown("  \n".join(lines))
+        parts.append((cols[1], selection.text_pair))
+    lines = [f"**{name.capitalize()}:** {md_escape(text)}" for name, text in parts]
+    if sum(len(text) for _, text in parts) > LONG_TEXT_CHARS:
+        with st.expander(
+            f"{cols[0].capitalize()} ({sum(len(t.split()) for _, t in parts):,} words): show the text"
+        ):
+            st.markdown("  \n".join(lines))
+    else:
+        st.markdown("  \n".join(lines))
     pred = result.prediction_tuned
     c1, c2, c3 = st.columns(3)
     if pred is not None:
-        c1.metric("Fine-tuned prediction", pred.label, f"confidence {pred.confidence:.0%}", delta_color="off")
+        c1.metric(
+            "Fine-tuned prediction",
+            md_escape(pred.label),
+            f"confidence {pred.confidence:.0%}",
+            delta_color="off",
+        )
     else:
         c1.metric(
             "Fine-tuned prediction", "—", "the tuned model has no classification head", delta_color="off"
         )
-    c2.metric("Gold label", selection.gold or "—")
+    c2.metric("Gold label", md_escape(selection.gold) if selection.gold else "—")
     ok = is_correct(pred.label if pred is not None else None, selection.gold)
     if ok is not None:
         c3.metric("Verdict", "correct ✓" if ok else "wrong ✗")
     st.caption(
-        f"Pre-trained: `{result.base_ref}` ({result.base_weights or 'weights format unknown'}) · fine-tuned: "
-        f"`{result.tuned_ref}` ({result.tuned_weights or 'weights format unknown'})"
+        f"Pre-trained: {md_escape(result.base_ref)} ({result.base_weights or 'weights format unknown'}) · "
+        f"fine-tuned: {md_escape(result.tuned_ref)} ({result.tuned_weights or 'weights format unknown'})"
     )
     if result.encoding.truncated:
         st.warning(
@@ -582,96 +708,15 @@ def ensure_navigation() -> None:
 def page_setup() -> Selection | None:
     """Every page starts here: state from the URL (once), the shared sidebar, then the URL mirrors the selection."""
     ensure_navigation()
+    replace_history_for_settings()
     init_state()
-    selection = sidebar()
+    with st.spinner("Updating …"):
+        selection = sidebar()
     sync_url(selection)
     return selection
 
 
-# ---------------------------------------------------------------- the user's own counterparts
-
-
-def user_model_name(task: str, source: str, split: str, df: pd.DataFrame) -> str:
-    """A readable, stable folder name for a counterpart trained on one data set: same rows -> same name, and two
-    different files with as many rows get different names (a digest of the labelled rows is part of it)."""
-    import hashlib
-
-    cols = [c for c in (*get_task(task).text_columns, "label") if c in df.columns]
-    digest = hashlib.sha256(pd.util.hash_pandas_object(df[cols], index=False).values.tobytes()).hexdigest()[
-        :8
-    ]
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{task}-{source}-{split or 'all'}")
-    return f"{safe}-{len(df)}-{digest}"
-
-
-def user_model_exists(name: str) -> bool:
-    from attnflow_core.paths import user_models_dir
-
-    return (user_models_dir() / name / "attnflow.json").exists()
-
-
-def finetune_user_model(
-    task: str, df: pd.DataFrame, name: str, config: Any, progress: Callable[[float, str], None]
-) -> float:
-    """Train a quick LoRA counterpart on the labelled rows of ``df``; returns its held-out accuracy (nan if none)."""
-    import datasets
-
-    from attnflow_core.finetune import finetune, split_heldout
-    from attnflow_core.paths import user_models_dir
-
-    cols = [*get_task(task).text_columns, "label"]
-    labelled = df[df["label"].astype(str) != ""][cols].reset_index(drop=True)
-    ds = datasets.Dataset.from_pandas(labelled, preserve_index=False)
-    train, held = split_heldout(ds, 0.1, config.seed)
-    result = finetune(
-        task,
-        train,
-        held if len(held) else None,
-        config,
-        user_models_dir() / name,
-        progress=progress,
-        data_description=f"{len(labelled)} labelled rows of {name} (fine-tuned from the app)",
-    )
-    return float("nan") if result.eval_accuracy is None else float(result.eval_accuracy)
-
-
-# ---------------------------------------------------------------- dataset overview
-
-
-def open_overview_example(ov: Any, row: pd.Series) -> None:
-    """Select an overview's example for the Attention flow page: its task, its model pair and the example itself
-    (by id when the overview's source and split are the current ones, else as custom text)."""
-    ss = st.session_state
-    same_data = (ov.task, ov.source, ov.split) == (ss.get("task"), ss.get("source"), ss.get("split", ""))
-    if ov.task != ss.get("task"):
-        ss.update(task=ov.task, source="demo", split="")
-    match = [s for s in pairs_for_task(ov.task) if (s.base, s.tuned) == (ov.base_ref, ov.tuned_ref)]
-    if match:
-        ss["pair"] = match[0].key
-    else:
-        ss.update(pair=CUSTOM, custom_base=ov.base_ref, custom_tuned=ov.tuned_ref)
-    ss["src"] = 0
-    if same_data:
-        ss.update(example=str(row["uid"]), custom_text="", custom_pair="")
-    else:
-        text_pair = row.get("text_pair")
-        ss.update(
-            example="",
-            custom_text=str(row["text"]),
-            custom_pair="" if text_pair is None or pd.isna(text_pair) else str(text_pair),
-        )
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def read_overview(path: str, mtime: float) -> Any:
-    """An overview file from the disk cache (``mtime`` keys the cache so a rewritten file is re-read)."""
-    from attnflow_core.overview import load_overview
-
-    return load_overview(path)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def read_uploaded_overview(data: bytes, filename: str) -> Any:
-    from attnflow_core.overview import load_overview
-
-    return load_overview(data, filename)
+def replace_history_for_settings() -> None:
+    """Make setting changes replace the browser's history entry instead of pushing one (``history.js``), so that
+    Back goes to the previous page rather than to the same view with a previous slider value."""
+    st.html(f"<script>{HISTORY_JS.read_text(encoding='utf-8')}</script>", unsafe_allow_javascript=True)

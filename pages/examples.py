@@ -7,6 +7,7 @@ import streamlit as st
 
 from attnflow_core.data.sources import list_sources
 from attnflow_core.data.tasks import get_task, is_correct
+from attnflow_core.user_models import finetune_user_model, user_model_exists, user_model_name
 from pages import common
 
 PAGE_SIZE = 20
@@ -181,14 +182,14 @@ with st.expander("Make your own fine-tuned counterpart from this data"):
     else:
         from attnflow_core.finetune import FinetuneConfig
 
-        name = common.user_model_name(task.name, info.key, ss["split"], df)
-        existing = common.user_model_exists(name)
+        name = user_model_name(task.name, info.key, ss["split"], df)
+        existing = user_model_exists(name)
         label = "Use my counterpart" if existing else "Fine-tune (≈ 2–5 minutes)"
         if st.button(label, key="finetune_button", type="primary"):
             if not existing:
                 bar = st.progress(0.0, text="Preparing …")
                 trained = common.friendly(
-                    lambda: common.finetune_user_model(
+                    lambda: finetune_user_model(
                         task.name,
                         df,
                         name,
