@@ -106,16 +106,20 @@ class Selection:
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$:&=@])")
 _MD_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
-_MD_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM links a bare www.host
+# GFM turns bare URLs, www.hosts and e-mail addresses into links after parsing (so backslashes do not stop it): a
+# WORD JOINER (invisible, U+2060) inside each such pattern keeps it text.
+_AUTOLINK = re.compile(r"((?:https?|ftp|mailto|www)(?=\\?[:.])|(?=\\@))", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def md_escape(text: str) -> str:
     """``text`` for a Markdown element (markdown, caption, metric, error, ...), shown literally: every ASCII
     punctuation character that Markdown, Streamlit's directives (``:red[..]``, ``:emoji:``) or LaTeX (``$``) could
-    read is backslash-escaped, and line breaks become Markdown line breaks. Texts from data, files and URLs go
+    read is backslash-escaped, bare URLs get an invisible word joiner (GFM would link them), and line breaks
+    become Markdown line breaks. Texts from data, files and URLs go
     through here, so they can never add a link, an image or formatting."""
     escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
-    escaped = _MD_WWW.sub(r"\1\\.", _MD_ORDERED.sub(r"\1\\.", escaped))
+    escaped = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, _MD_ORDERED.sub(r"\1\\.", escaped))
     return "  \n".join(escaped.splitlines()) if "\n" in escaped else escaped
 
 
@@ -329,10 +333,14 @@ def bind(key: str, then: Callable[[], None] | None = None) -> dict[str, Any]:
 
     A widget's identity includes its page, so the same ``key`` drawn on another page would start from its default.
     The value therefore lives under ``key`` and the widget under ``_w_<key>``, seeded from it on every run and
-    copied back when the user changes it.
+    copied back when the user changes it. The callback (``then``) must stay light: heavy work belongs to the run.
     """
     wkey = f"_w_{key}"
-    st.session_state[wkey] = st.session_state.get(key)
+    # Seed the widget only when it differs (another page, or the app changed the value): assigning a widget's
+    # state on every run makes Streamlit push that value back to the browser, which overwrote quick arrow-key steps
+    # on a slider made while a rerun was under way.
+    if wkey not in st.session_state or st.session_state[wkey] != st.session_state.get(key):
+        st.session_state[wkey] = st.session_state.get(key)
 
     def store() -> None:
         st.session_state[key] = st.session_state[wkey]
