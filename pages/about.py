@@ -6,6 +6,8 @@ from attnflow_core.models import EMBEDDED_TASKS, REGISTRY, ModelLoadError, embed
 from pages import common
 
 common.ensure_navigation()
+common.init_state()
+common.sync_url()  # the About link keeps the view's query string, so Back and shared links still hold it
 
 st.title("About Attention Flows")
 st.markdown(

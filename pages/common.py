@@ -38,6 +38,7 @@ from attnflow_core.urlstate import (
     MAX_REF_CHARS,
     Dropped,
     bounded_params,
+    max_chars,
     parse_choice,
     parse_float,
     parse_heads,
@@ -317,6 +318,8 @@ def sync_url(selection: Selection | None = None) -> None:
         elif isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
         value = str(value)
+        if len(value) > max_chars(param):
+            continue  # a long pasted text stays in the session; a link cannot carry it
         if value not in (default, "", implicit.get(key)):
             wanted[param] = value
     if ss.get("hide_special"):
@@ -328,6 +331,14 @@ def sync_url(selection: Selection | None = None) -> None:
 # ---------------------------------------------------------------- sidebar
 
 
+def _page_id() -> str:
+    """The page being run (its script hash), or "" outside a running app."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return str(getattr(ctx, "page_script_hash", "") or "") if ctx is not None else ""
+
+
 def bind(key: str, then: Callable[[], None] | None = None) -> dict[str, Any]:
     """Widget kwargs that keep ``key``'s value across pages.
 
@@ -335,12 +346,15 @@ def bind(key: str, then: Callable[[], None] | None = None) -> dict[str, Any]:
     The value therefore lives under ``key`` and the widget under ``_w_<key>``, seeded from it on every run and
     copied back when the user changes it. The callback (``then``) must stay light: heavy work belongs to the run.
     """
-    wkey = f"_w_{key}"
-    # Seed the widget only when it differs (another page, or the app changed the value): assigning a widget's
-    # state on every run makes Streamlit push that value back to the browser, which overwrote quick arrow-key steps
-    # on a slider made while a rerun was under way.
-    if wkey not in st.session_state or st.session_state[wkey] != st.session_state.get(key):
-        st.session_state[wkey] = st.session_state.get(key)
+    wkey, pkey = f"_w_{key}", f"_p_{key}"
+    # Seed the widget only on a new page or when the app changed the value: assigning a widget's state on every
+    # run makes Streamlit push that value back to the browser, which overwrote quick arrow-key steps on a slider
+    # made while a rerun was under way. (``_p_<key>`` records the page the widget was last drawn on.)
+    page = _page_id()
+    ss = st.session_state
+    if ss.get(pkey) != page or wkey not in ss or ss[wkey] != ss.get(key):
+        ss[wkey] = ss.get(key)
+    ss[pkey] = page
 
     def store() -> None:
         st.session_state[key] = st.session_state[wkey]
@@ -377,7 +391,8 @@ def current_example() -> tuple[str, str, str | None, str | None]:
     custom_text = str(ss.get("custom_text", "") or "").strip()
     if custom_text and not ss.get("example"):
         pair_text = str(ss.get("custom_pair", "") or "").strip()
-        return "", custom_text, (pair_text or None) if len(task.text_columns) > 1 else None, None
+        gold = str(ss.get("custom_gold", "") or "") or None  # a row chosen from an uploaded file keeps its label
+        return "", custom_text, (pair_text or None) if len(task.text_columns) > 1 else None, gold
     source, split = str(ss.get("source", "demo")), str(ss.get("split", ""))
     from attnflow_core.data.sources import list_sources
 
@@ -615,7 +630,7 @@ def _confirm_custom() -> None:
 
 def _on_task_change() -> None:
     ss = st.session_state
-    for key in ("pair", "example", "custom_text", "custom_pair", "split"):
+    for key in ("pair", "example", "custom_text", "custom_pair", "custom_gold", "split"):
         ss[key] = ""
     ss["source"] = "demo"
     ss["src"] = 0

@@ -2,15 +2,64 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from attnflow_core.data.sources import list_sources
 from attnflow_core.data.tasks import get_task, is_correct
+from attnflow_core.data.userfile import DataFileError
 from attnflow_core.user_models import finetune_user_model, user_model_exists, user_model_name
 from pages import common
 
 PAGE_SIZE = 20
+MAX_TYPED_CHARS = 20_000  # a long paste is accepted; the model reads its first MAX_LENGTH tokens (a note says so)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def kept_upload(digest: str, filename: str, _data: bytes | None = None) -> bytes | None:
+    """The bytes of an uploaded file by digest (``_data`` is not part of the key): a later run, on another page
+    visit, finds the file again after the uploader widget forgot it. Bounded: the 8 newest files."""
+    return _data
+
+
+def remembered_upload(upload: Any) -> tuple[bytes, str] | None:
+    """(bytes, file name) of the uploaded file: the uploader's, else the one this session uploaded before."""
+    ss = st.session_state
+    if upload is not None:
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        kept_upload(digest, upload.name, data)
+        ss["upload_digest"], ss["upload_name"] = digest, upload.name
+        return data, upload.name
+    digest, name = ss.get("upload_digest"), ss.get("upload_name")
+    if not digest or not name:
+        return None
+    data = kept_upload(digest, name)
+    return None if data is None else (data, name)
+
+
+def forget_upload_unless_new() -> None:
+    """The person removed the file from the uploader: forget it (a new file replaces it in ``remembered_upload``)."""
+    if st.session_state.get("upload") is None:
+        st.session_state.pop("upload_digest", None)
+        st.session_state.pop("upload_name", None)
+
+
+def column_error_points_at_the_boxes(load: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A missing-column error names the column boxes under the uploader instead of an API argument."""
+    try:
+        return load()
+    except DataFileError as err:
+        message = re.sub(r"\s*Rename it or pass mapping=.*$", "", str(err))
+        if message != str(err):
+            message += ". Type your file's column name in the matching box under the uploader."
+        raise DataFileError(message) from None
+
 
 selection = common.page_setup()
 ss = st.session_state
@@ -40,7 +89,10 @@ st.caption(f"{info.description} License: {info.license}")
 df: pd.DataFrame | None = None
 if info.key == "file":
     upload = st.file_uploader(
-        "Your file (CSV, JSON Lines or Parquet)", type=["csv", "jsonl", "json", "parquet"]
+        "Your file (CSV, JSON Lines or Parquet)",
+        type=["csv", "jsonl", "json", "parquet"],
+        key="upload",
+        on_change=forget_upload_unless_new,
     )
     st.caption(
         "Which column of your file holds each field (leave as is when the names match; label is optional):"
@@ -50,11 +102,16 @@ if info.key == "file":
         col: map_cols[i].text_input(col, value=col, key=f"map_{col}")
         for i, col in enumerate([*task.text_columns, "label"])
     }
-    if upload is not None:
-        data, filename = upload.getvalue(), upload.name
+    kept = remembered_upload(upload)
+    if kept is not None:
+        data, filename = kept
+        if upload is None:
+            st.caption(f"Your file **{common.md_escape(filename)}** (kept from before; upload another to replace it).")
         df = common.friendly(
-            lambda: common.get_user_file(
-                data, filename, task.name, tuple(sorted(mapping.items())), ss["split"]
+            lambda: column_error_points_at_the_boxes(
+                lambda: common.get_user_file(
+                    data, filename, task.name, tuple(sorted(mapping.items())), ss["split"]
+                )
             )
         )
 else:
@@ -118,13 +175,24 @@ if df is not None:
             on_select="rerun",
             selection_mode="single-row",
             key="table",
+            # The model's columns first and the texts last and bounded: at 1,500 px the prediction, confidence and
+            # verdict stay in view however long the texts are (a cell shows its whole text on hover).
+            column_order=[c for c in ("uid", "prediction", "confidence", "verdict", "gold", *task.text_columns)
+                          if c in table.columns],
             column_config={
                 "uid": st.column_config.TextColumn("id", width="small"),
+                "prediction": st.column_config.TextColumn("prediction", width="small"),
+                "verdict": st.column_config.TextColumn("verdict", width="small"),
+                "gold": st.column_config.TextColumn("gold", width="small"),
                 "confidence": st.column_config.ProgressColumn(
-                    "confidence", min_value=0.0, max_value=1.0, format="%.2f"
+                    "confidence", min_value=0.0, max_value=1.0, format="%.2f", width="small"
                 ),
+                **{
+                    col: st.column_config.TextColumn(col, width="medium" if task.is_pair else "large")
+                    for col in task.text_columns
+                },
             },
-        )
+        )  # fmt: skip
         rows = event.selection.rows if event is not None else []
         if rows:
             row = table.iloc[rows[0]]
@@ -133,7 +201,8 @@ if df is not None:
                 first = str(row[task.text_columns[0]])
                 second = str(row[task.text_columns[1]]) if len(task.text_columns) > 1 else ""
                 if (first, second) != (ss.get("custom_text"), ss.get("custom_pair")) or ss.get("example"):
-                    ss.update(custom_text=first, custom_pair=second, example="", src=0)
+                    gold = str(row["gold"]) if "gold" in row and pd.notna(row["gold"]) else ""
+                    ss.update(custom_text=first, custom_pair=second, custom_gold=gold, example="", src=0)
                     st.rerun()
             elif str(row["uid"]) != ss.get("example"):
                 ss.update(example=str(row["uid"]), src=0)
@@ -141,17 +210,20 @@ if df is not None:
 
 custom_open = not ss.get("example") and bool(ss.get("custom_text"))
 with st.expander("Type your own example", expanded=custom_open), st.form("custom"):
-    text = st.text_area(task.text_columns[0].capitalize(), value=ss.get("custom_text", ""), max_chars=2000)
+    text = st.text_area(
+        task.text_columns[0].capitalize(), value=ss.get("custom_text", ""), max_chars=MAX_TYPED_CHARS
+    )
     pair_text = None
     if len(task.text_columns) > 1:
         pair_text = st.text_area(
-            task.text_columns[1].capitalize(), value=ss.get("custom_pair", ""), max_chars=2000
+            task.text_columns[1].capitalize(), value=ss.get("custom_pair", ""), max_chars=MAX_TYPED_CHARS
         )
     if st.form_submit_button("Analyse this example"):
         if not text.strip() or (pair_text is not None and not pair_text.strip()):
             st.error("Type both parts of the example: an empty sentence has no attention to show.")
         else:
             ss["custom_text"], ss["custom_pair"], ss["example"], ss["src"] = text, pair_text or "", "", 0
+            ss["custom_gold"] = ""
             st.rerun()
 
 st.subheader("Chosen example")

@@ -84,6 +84,7 @@ def open_overview_example(ov: Any, row: pd.Series) -> None:
         text_pair = row.get("text_pair")
         ss.update(
             example="",
+            custom_gold="" if pd.isna(row.get("gold")) else str(row.get("gold") or ""),
             custom_text=str(row["text"]),
             custom_pair="" if text_pair is None or pd.isna(text_pair) else str(text_pair),
         )

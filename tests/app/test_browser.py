@@ -437,7 +437,7 @@ def requests_of(page: tuple[Any, Requests]) -> list[str]:
 def _view(pg: Any) -> tuple[str, str]:
     """What the person sees: the page's heading and the threshold slider's value (when the page has one)."""
     heading = pg.locator("h1").first.inner_text().strip()
-    slider = pg.locator('[data-testid="stSlider"]', has_text="Threshold").locator('[role="slider"]')
+    slider = pg.get_by_role("slider", name="Threshold τ")
     tau = slider.first.get_attribute("aria-valuenow") if slider.count() else ""
     return heading, tau or ""
 
@@ -454,7 +454,7 @@ def test_back_walks_the_pages_and_every_press_changes_the_view(
     pg.wait_for_url("**/flow*")
     wait_bokeh(pg, "flow_graph")
     wait_idle(pg)
-    thumb = pg.locator('[data-testid="stSlider"]', has_text="Threshold").locator('[role="slider"]').first
+    thumb = pg.get_by_role("slider", name="Threshold τ")
     for expected in ("0.11", "0.12"):
         thumb.focus()
         thumb.press("ArrowRight")
