@@ -391,7 +391,9 @@ def current_example() -> tuple[str, str, str | None, str | None]:
     custom_text = str(ss.get("custom_text", "") or "").strip()
     if custom_text and not ss.get("example"):
         pair_text = str(ss.get("custom_pair", "") or "").strip()
-        gold = str(ss.get("custom_gold", "") or "") or None  # a row chosen from an uploaded file keeps its label
+        gold = (
+            str(ss.get("custom_gold", "") or "") or None
+        )  # a row chosen from an uploaded file keeps its label
         return "", custom_text, (pair_text or None) if len(task.text_columns) > 1 else None, gold
     source, split = str(ss.get("source", "demo")), str(ss.get("split", ""))
     from attnflow_core.data.sources import list_sources

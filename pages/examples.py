@@ -17,7 +17,9 @@ from attnflow_core.user_models import finetune_user_model, user_model_exists, us
 from pages import common
 
 PAGE_SIZE = 20
-MAX_TYPED_CHARS = 20_000  # a long paste is accepted; the model reads its first MAX_LENGTH tokens (a note says so)
+MAX_TYPED_CHARS = (
+    20_000  # a long paste is accepted; the model reads its first MAX_LENGTH tokens (a note says so)
+)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -106,7 +108,9 @@ if info.key == "file":
     if kept is not None:
         data, filename = kept
         if upload is None:
-            st.caption(f"Your file **{common.md_escape(filename)}** (kept from before; upload another to replace it).")
+            st.caption(
+                f"Your file **{common.md_escape(filename)}** (kept from before; upload another to replace it)."
+            )
         df = common.friendly(
             lambda: column_error_points_at_the_boxes(
                 lambda: common.get_user_file(
