@@ -61,6 +61,7 @@ SPECIAL_LABELS = {
 }
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 HISTORY_JS = Path(__file__).with_name("history.js")
+BOKEH_GC_JS = Path(__file__).with_name("bokeh_gc.js")
 #: Server setting: ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0`` offers the registered pairs only (for a public deployment).
 ALLOW_CUSTOM_ENV = "ATTNFLOW_ALLOW_CUSTOM_MODELS"
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
@@ -743,5 +744,7 @@ def page_setup() -> Selection | None:
 
 def replace_history_for_settings() -> None:
     """Make setting changes replace the browser's history entry instead of pushing one (``history.js``), so that
-    Back goes to the previous page rather than to the same view with a previous slider value."""
-    st.html(f"<script>{HISTORY_JS.read_text(encoding='utf-8')}</script>", unsafe_allow_javascript=True)
+    Back goes to the previous page rather than to the same view with a previous slider value; and drop Bokeh
+    documents whose figures have left the page (``bokeh_gc.js``). Both scripts are the project's own files."""
+    scripts = "\n".join(path.read_text(encoding="utf-8") for path in (HISTORY_JS, BOKEH_GC_JS))
+    st.html(f"<script>{scripts}</script>", unsafe_allow_javascript=True)

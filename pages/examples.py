@@ -38,11 +38,11 @@ def remembered_upload(upload: Any) -> tuple[bytes, str] | None:
         kept_upload(digest, upload.name, data)
         ss["upload_digest"], ss["upload_name"] = digest, upload.name
         return data, upload.name
-    digest, name = ss.get("upload_digest"), ss.get("upload_name")
-    if not digest or not name:
+    kept_digest, kept_name = str(ss.get("upload_digest") or ""), str(ss.get("upload_name") or "")
+    if not kept_digest or not kept_name:
         return None
-    data = kept_upload(digest, name)
-    return None if data is None else (data, name)
+    kept = kept_upload(kept_digest, kept_name)
+    return None if kept is None else (kept, kept_name)
 
 
 def forget_upload_unless_new() -> None:

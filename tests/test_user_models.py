@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pytest
 
 from attnflow_core.user_models import user_model_exists, user_model_name
 
@@ -40,8 +43,10 @@ def test_name_is_readable_and_safe() -> None:
     assert user_model_name("sentiment", "demo", "", _rows("a good movie")).startswith("sentiment-demo-all-1-")
 
 
-def test_a_counterpart_exists_only_once_saved_completely(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """ "Use my counterpart" is offered only when the training finished (its attnflow.json was written last)."""
+def test_a_counterpart_exists_only_once_saved_completely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "Use my counterpart" button is offered only when the training finished (its attnflow.json was written last)."""
     monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path))
     assert not user_model_exists("sentiment-demo-all-1-abcdef01")
     folder = tmp_path / "models" / "sentiment-demo-all-1-abcdef01"
