@@ -477,3 +477,21 @@ def test_back_walks_the_pages_and_every_press_changes_the_view(
             break
     assert views[-1][0] == "Examples", views
     assert_no_exception(pg)
+
+
+def test_quick_arrow_key_steps_on_the_threshold_are_not_lost(server: str, page: tuple[Any, Requests]) -> None:
+    """Ten ArrowRight presses 150 ms apart, faster than the reruns: τ must end at 0.10 + 10 × 0.01 (it ended at
+    0.18 or 0.19 when every run pushed the slider's stored value back to the browser)."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa")
+    wait_bokeh(pg, "flow_graph")
+    pg.get_by_role("slider", name="Threshold τ").focus()
+    for _ in range(10):
+        pg.keyboard.press("ArrowRight")
+        pg.wait_for_timeout(150)
+    pg.wait_for_function(
+        js("() => afModel('flow_graph').title.text.includes('τ = 0.2,')"), timeout=TIMEOUT_MS
+    )
+    wait_idle(pg)
+    assert "τ = 0.2," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
+    assert "tau=0.2" in pg.url
