@@ -23,7 +23,7 @@ import streamlit as st
 from attnflow_core.analysis import METHODS, Analysis, FlowSettings, analyse
 from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import TASKS, get_task, is_correct
-from attnflow_core.extract import ExampleResult, extract, predict_many
+from attnflow_core.extract import ExampleResult, extract
 from attnflow_core.models import (
     REGISTRY,
     IncompatibleModels,
@@ -176,17 +176,6 @@ def example_positions(task: str, source: str, split: str) -> dict[str, int]:
     return positions
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def get_user_file(
-    data: bytes, filename: str, task: str, mapping: tuple[tuple[str, str], ...], split: str
-) -> pd.DataFrame:
-    """The user's uploaded file, validated as a whole (nothing half-loaded); ``split`` only keys the cache."""
-    from attnflow_core.data.userfile import load_user_file
-
-    given = {k: v.strip() for k, v in mapping if v.strip() and v.strip() != k}
-    return load_user_file(data, task, mapping=given or None, filename=filename).to_pandas()
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def get_result(
     base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None, text: str, text_pair: str | None
@@ -206,19 +195,6 @@ def get_analysis(
 ) -> Analysis:
     result = get_result(base_ref, tuned_ref, tuned_labels, text, text_pair)
     return analyse(result, settings)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_predictions(
-    base_ref: str,
-    tuned_ref: str,
-    tuned_labels: tuple[str, ...] | None,
-    texts: tuple[str, ...],
-    text_pairs: tuple[str | None, ...],
-) -> list[tuple[str, float] | None]:
-    pair = get_pair(base_ref, tuned_ref, tuned_labels)
-    preds = predict_many(pair.tuned, list(texts), list(text_pairs), max_length=MAX_LENGTH)
-    return [None if p is None else (p.label, p.confidence) for p in preds]
 
 
 def load_pair_with_status(spec: PairSpec) -> ModelPair | None:

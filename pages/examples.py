@@ -13,13 +13,37 @@ import streamlit as st
 from attnflow_core.data.sources import list_sources
 from attnflow_core.data.tasks import get_task, is_correct
 from attnflow_core.data.userfile import DataFileError
+from attnflow_core.extract import predict_many
 from attnflow_core.user_models import finetune_user_model, user_model_exists, user_model_name
 from pages import common
 
 PAGE_SIZE = 20
-MAX_TYPED_CHARS = (
-    20_000  # a long paste is accepted; the model reads its first MAX_LENGTH tokens (a note says so)
-)
+# A long paste is accepted; the model reads its first MAX_LENGTH tokens (the example header says so).
+MAX_TYPED_CHARS = 20_000
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def get_user_file(
+    data: bytes, filename: str, task: str, mapping: tuple[tuple[str, str], ...], split: str
+) -> pd.DataFrame:
+    """The user's uploaded file, validated as a whole (nothing half-loaded); ``split`` only keys the cache."""
+    from attnflow_core.data.userfile import load_user_file
+
+    given = {k: v.strip() for k, v in mapping if v.strip() and v.strip() != k}
+    return load_user_file(data, task, mapping=given or None, filename=filename).to_pandas()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_predictions(
+    base_ref: str,
+    tuned_ref: str,
+    tuned_labels: tuple[str, ...] | None,
+    texts: tuple[str, ...],
+    text_pairs: tuple[str | None, ...],
+) -> list[tuple[str, float] | None]:
+    pair = common.get_pair(base_ref, tuned_ref, tuned_labels)
+    preds = predict_many(pair.tuned, list(texts), list(text_pairs), max_length=common.MAX_LENGTH)
+    return [None if p is None else (p.label, p.confidence) for p in preds]
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -113,9 +137,7 @@ if info.key == "file":
             )
         df = common.friendly(
             lambda: column_error_points_at_the_boxes(
-                lambda: common.get_user_file(
-                    data, filename, task.name, tuple(sorted(mapping.items())), ss["split"]
-                )
+                lambda: get_user_file(data, filename, task.name, tuple(sorted(mapping.items())), ss["split"])
             )
         )
 else:
@@ -161,7 +183,7 @@ if df is not None:
             spec = selection.pair
             second = page_df[task.text_columns[1]] if len(task.text_columns) > 1 else [None] * len(page_df)
             with st.spinner("Predicting …"):
-                preds = common.get_predictions(
+                preds = get_predictions(
                     spec.base,
                     spec.tuned,
                     spec.label_names,
