@@ -32,8 +32,9 @@ from pages import common
 
 #: The demo set's size per task is 44 at most: the default N fits it (and any source's first page of examples).
 DEFAULT_N = 40
-#: Examples per second measured in the app on this project's 2-core machine (benchmarks/RESULTS.md: 2.8-3.3).
-APP_EXAMPLES_PER_SECOND = 3
+#: Examples per second of an overview on this project's 2-core machine, both models, up to 128 tokens, one thread
+#: (benchmarks/RESULTS.md, bench_overview.py: 51 QNLI and 70 MNLI rows/s; 69/s on the 44 QA demo rows alone).
+APP_EXAMPLES_PER_SECOND = 50
 
 
 @st.cache_resource(show_spinner=False)
@@ -200,7 +201,8 @@ else:
             st.info(
                 f"Press **Compute** to run both models over up to {n} examples "
                 f"(about {APP_EXAMPLES_PER_SECOND} examples per second on a 2-core CPU, so about "
-                f"{max(1, round(n / APP_EXAMPLES_PER_SECOND))} s). The result is cached on disk, so the next visit "
+                f"{max(1, round(n / APP_EXAMPLES_PER_SECOND))} s; longer while other people use this server). "
+                "The result is cached on disk, so the next visit "
                 "is instant.",
                 icon=":material/monitoring:",
             )

@@ -48,4 +48,4 @@ def test_the_overview_default_fits_the_demo_set_and_the_speed_text_matches() -> 
     n = at.number_input(key="ov_n").value
     assert n <= len(load_examples("qa", "demo", None))
     (info,) = [i.value for i in at.info if "Compute" in i.value]
-    assert "3 examples per second" in info
+    assert "50 examples per second" in info  # benchmarks/RESULTS.md: 51-70 rows/s on 2 cores

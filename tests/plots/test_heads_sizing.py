@@ -19,4 +19,5 @@ def test_shown_labels_fit_their_axis() -> None:
         step = label_step(n, size)
         shown = len(range(0, n, step))
         assert shown * LABEL_PX <= max(size - MATRIX_MARGIN_PX, LABEL_PX), (n, step)
-        assert step == 1 or len(range(0, n, step - 1)) * LABEL_PX > size - MATRIX_MARGIN_PX  # no needless thinning
+        # no needless thinning: one label more per axis would overlap
+        assert step == 1 or len(range(0, n, step - 1)) * LABEL_PX > size - MATRIX_MARGIN_PX
