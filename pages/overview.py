@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from attnflow_core.data.sources import to_examples
-from attnflow_core.data.tasks import get_task
+from attnflow_core.data.tasks import TASKS, get_task
 from attnflow_core.errors import AttnflowError
 from attnflow_core.measures import MEASURE_LABELS
+from attnflow_core.models import pairs_for_task
 from attnflow_core.overview import (
     BEHAVIOUR_RULE,
     Overview,
@@ -20,10 +24,85 @@ from attnflow_core.overview import (
     cached_path,
     compute_overview,
     layer_reading,
+    load_overview,
     save_overview,
 )
+from attnflow_core.overview_store import overview_bytes, read_cached
 from attnflow_core.plots.overview import build_overview_layout
 from pages import common, impact
+
+#: The demo set's size per task is 44 at most: the default N fits it (and any source's first page of examples).
+DEFAULT_N = 40
+#: Examples per second of an overview on this project's 2-core machine, both models, up to 128 tokens, one thread
+#: (benchmarks/RESULTS.md, bench_overview.py: 51 QNLI and 70 MNLI rows/s; 69/s on the 44 QA demo rows alone).
+APP_EXAMPLES_PER_SECOND = 50
+
+
+@st.cache_resource(show_spinner=False)
+def overview_slot() -> threading.Semaphore:
+    """One overview computation at a time on this server (shared by all sessions): the others wait their turn."""
+    return threading.Semaphore(1)
+
+
+@contextmanager
+def overview_turn(wait: Callable[[], Any]) -> Iterator[None]:
+    """Hold the server's overview slot, computing on one CPU thread so that interactive sessions stay responsive.
+
+    ``wait`` is called (to show a message) when another session holds the slot. ``torch.set_num_threads`` applies to
+    this script thread (and to threads started after it), so the previous value is restored afterwards.
+    """
+    import torch
+
+    slot = overview_slot()
+    if not slot.acquire(blocking=False):
+        wait()
+        slot.acquire()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        slot.release()
+
+
+def open_overview_example(ov: Any, row: pd.Series) -> None:
+    """Select an overview's example for the Attention flow page: its task, its model pair and the example itself
+    (by id when the overview's source and split are the current ones, else as custom text). Model references that
+    are not registered need the person's confirmation on the next page (``common.custom_pair_confirmed``)."""
+    ss = st.session_state
+    same_data = (ov.task, ov.source, ov.split) == (ss.get("task"), ss.get("source"), ss.get("split", ""))
+    if ov.task != ss.get("task"):
+        ss.update(task=ov.task, source="demo", split="")
+    match = [s for s in pairs_for_task(ov.task) if (s.base, s.tuned) == (ov.base_ref, ov.tuned_ref)]
+    if match:
+        ss["pair"] = match[0].key
+    else:
+        ss.update(pair=common.CUSTOM, custom_base=ov.base_ref, custom_tuned=ov.tuned_ref)
+    ss["src"] = 0
+    if same_data:
+        ss.update(example=str(row["uid"]), custom_text="", custom_pair="")
+    else:
+        text_pair = row.get("text_pair")
+        ss.update(
+            example="",
+            custom_gold="" if pd.isna(row.get("gold")) else str(row.get("gold") or ""),
+            custom_text=str(row["text"]),
+            custom_pair="" if text_pair is None or pd.isna(text_pair) else str(text_pair),
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def read_overview(path: str, mtime: float) -> Overview | None:
+    """An overview file from the disk cache (``mtime`` keys the cache so a rewritten file is re-read); None when
+    it is missing or unreadable."""
+    return read_cached(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def read_uploaded_overview(data: bytes, filename: str) -> Overview:
+    return load_overview(data, filename)
+
 
 selection = common.page_setup()
 ss = st.session_state
@@ -38,7 +117,7 @@ task = get_task(selection.task)
 spec = selection.pair
 
 c1, c2, c3 = st.columns([1, 1, 2])
-n = int(c1.number_input("Examples (N)", min_value=1, max_value=20_000, value=200, step=50, key="ov_n"))
+n = int(c1.number_input("Examples (N)", min_value=1, max_value=20_000, value=DEFAULT_N, step=10, key="ov_n"))
 max_length = int(c2.selectbox("Max tokens", (64, 128, 256), index=1, key="ov_len"))
 renorm = c3.toggle(
     "Hide [CLS]/[SEP] attention everywhere but the sink map (renormalise rows)",
@@ -58,8 +137,9 @@ settings = OverviewSettings(
     importance=importance,
 )
 st.caption(
-    f"Data: **{selection.source}** / {selection.split or 'default split'} (change it on the Examples page) · "
-    f"models: {spec.title} · attention measure: {MEASURE_LABELS[settings.measure]}"
+    f"Data: **{common.md_escape(selection.source)}** / {common.md_escape(selection.split or 'default split')} "
+    f"(change it on the Examples page) · models: {common.md_escape(spec.title)} · "
+    f"attention measure: {MEASURE_LABELS[settings.measure]}"
 )
 
 uploaded = st.file_uploader(
@@ -69,14 +149,15 @@ uploaded = st.file_uploader(
 ov = None
 if uploaded is not None:
     data, filename = uploaded.getvalue(), uploaded.name
-    ov = common.friendly(lambda: common.read_uploaded_overview(data, filename))
+    ov = common.friendly(lambda: read_uploaded_overview(data, filename))
 else:
     key = cache_key(
         spec.base, spec.tuned, task.name, selection.source, selection.split, settings, spec.label_names
     )
     path = cached_path(key)
-    ov = common.read_overview(str(path), path.stat().st_mtime) if path.exists() else None
-    if ov is None:  # not computed yet, or an unreadable entry (removed by read_overview): compute it
+    if path.exists():
+        ov = read_overview(str(path), path.stat().st_mtime)
+    if ov is None:
         run_col, cancel_col = st.columns([1, 4])
         cancelled = cancel_col.button("Cancel", key="ov_cancel", help="Stops a running computation.")
         if cancelled:
@@ -107,29 +188,45 @@ else:
             if pair is None:
                 st.stop()
             bar = st.progress(0.0, text="Running both models …")
-            try:
-                result = compute_overview(
-                    pair,
-                    examples,
-                    task.name,
-                    settings,
-                    selection.source,
-                    selection.split,
-                    progress=common.progress_to(bar),
+
+            def waiting() -> None:
+                bar.progress(
+                    0.0, text="Another overview is running on this server; yours starts when it ends …"
                 )
-            except AttnflowError as err:
-                st.error(str(err))
+
+            try:
+                with overview_turn(waiting):
+                    result = compute_overview(
+                        pair,
+                        examples,
+                        task.name,
+                        settings,
+                        selection.source,
+                        selection.split,
+                        progress=common.progress_to(bar),
+                    )
+            except (AttnflowError, ValueError) as err:
+                st.error(common.md_escape(str(err)))
                 st.stop()
             save_overview(result, path)
             st.rerun()
         else:
             st.info(
                 f"Press **Compute** to run both models over up to {n} examples "
-                "(about 5–10 examples per second on a laptop CPU). The result is cached on disk, so the next visit "
+                f"(about {APP_EXAMPLES_PER_SECOND} examples per second on a 2-core CPU, so about "
+                f"{max(1, round(n / APP_EXAMPLES_PER_SECOND))} s; longer while other people use this server). "
+                "The result is cached on disk, so the next visit "
                 "is instant.",
                 icon=":material/monitoring:",
             )
 
+if ov is not None and (ov.task not in TASKS or ov.n_examples == 0 or ov.examples.empty):
+    st.error(
+        "This overview file cannot be shown: it names no known task or holds no examples. Open an overview written "
+        "by `python -m attnflow_core overview --out FILE`, or compute one here.",
+        icon=":material/warning:",
+    )
+    ov = None
 if ov is not None:
     acc = ov.examples["correct"].dropna()
     m1, m2, m3, m4 = st.columns(4)
@@ -137,6 +234,7 @@ if ov is not None:
     m2.metric("Fine-tuned accuracy", f"{acc.astype(float).mean():.1%}" if len(acc) else "—")
     m3.metric("Mean attention shift (JS)", f"{ov.js_mean.mean():.3f}")
     m4.metric("Computed in", f"{ov.seconds:.1f} s")
+    # the readings are the project's own sentences about numbers (no user text), written in Markdown
     st.markdown(f"**Reading:** {layer_reading(ov)}{impact.overview_reading(ov)}")
     st.caption(f"Attention measure of this overview: {MEASURE_LABELS[ov.settings.measure]}")
     ov_task = get_task(ov.task)
@@ -154,15 +252,16 @@ if ov is not None:
     st.subheader("Examples ranked")
     table = ov.examples.copy()
     table["verdict"] = table["correct"].map({True: "✓ correct", False: "✗ wrong"}).fillna("")
+    # The sort column first, so that it stays in view at any width; long texts get a medium column.
     cols = [
         "uid",
-        "text",
-        *(["text_pair"] if names else []),
-        "gold",
+        "shift",
+        "verdict",
         "prediction",
         "confidence",
-        "verdict",
-        "shift",
+        "gold",
+        "text",
+        *(["text_pair"] if names else []),
     ]
     table = table[cols].sort_values("shift", ascending=False).reset_index(drop=True)
     event = st.dataframe(
@@ -176,18 +275,20 @@ if ov is not None:
             "shift": st.column_config.ProgressColumn(
                 "attention shift", min_value=0.0, max_value=float(table["shift"].max() or 1), format="%.3f"
             ),
-            "confidence": st.column_config.NumberColumn("confidence", format="%.2f"),
+            "confidence": st.column_config.NumberColumn("confidence", format="%.2f", width="small"),
+            "uid": st.column_config.TextColumn("id", width="small"),
+            "verdict": st.column_config.TextColumn("verdict", width="small"),
+            "text": st.column_config.TextColumn(ov_task.text_columns[0], width="large"),
+            "text_pair": st.column_config.TextColumn(
+                ov_task.text_columns[1] if names else "text_pair", width="large"
+            ),
         },
     )
     st.caption("Sort by any column; select a row to open it on the Attention flow page.")
     rows = event.selection.rows if event is not None else []
     if rows:
-        common.open_overview_example(ov, table.iloc[rows[0]])
+        open_overview_example(ov, table.iloc[rows[0]])
         st.switch_page("pages/flow.py")
-
-    def file_bytes(result: Overview, suffix: str) -> bytes:
-        with tempfile.TemporaryDirectory() as tmp:
-            return save_overview(result, Path(tmp) / f"overview{suffix}").read_bytes()
 
     d1, d2 = st.columns(2)
     for col, suffix, mime in (
@@ -196,7 +297,7 @@ if ov is not None:
     ):
         col.download_button(
             f"Download ({suffix[1:]})",
-            partial(file_bytes, ov, suffix),
+            partial(overview_bytes, ov, suffix),
             file_name=f"overview{suffix}",
             mime=mime,
         )

@@ -57,11 +57,27 @@ def _label_of(labels: tuple[str, ...]) -> CustomJSHover:
     return CustomJSHover(args={"labels": list(labels)}, code="return labels[value] + ' #' + value;")
 
 
+MATRIX_CELL_PX = 12  # pixels per token in the head matrices: 25 tokens need ~420 px, not the ~190 px they had
+MATRIX_MARGIN_PX = 120  # axis labels, title and colour bar
+LABEL_PX = 11  # one 8-pt tick label
+
+
+def matrix_size(n: int) -> int:
+    """Side in pixels of an n × n head matrix: grows with the token count (bounded to 260..560 px)."""
+    return max(260, min(560, MATRIX_CELL_PX * n + MATRIX_MARGIN_PX))
+
+
+def label_step(n: int, size: int) -> int:
+    """Show every k-th token label so that n labels on a ``size``-pixel axis do not overlap."""
+    room = max(size - MATRIX_MARGIN_PX, LABEL_PX)
+    return max(1, -(-n * LABEL_PX // room))
+
+
 def _matrix_figure(
     src: ColumnDataSource, labels: tuple[str, ...], title: str, mapper: LinearColorMapper
 ) -> Any:
     n = len(labels)
-    size = max(260, min(WIDTH // 3 - 4, 14 * n + 120))
+    size = matrix_size(n)
     fig = figure(
         width=size,
         height=size,
@@ -78,7 +94,7 @@ def _matrix_figure(
             formatters={"@x": _label_of(labels), "@y": _label_of(labels)},
         )
     )
-    ticks = list(range(n))
+    ticks = list(range(0, n, label_step(n, size)))
     overrides: dict[float | str, Any] = {i: labels[i] for i in ticks}
     fig.xaxis.ticker = fig.yaxis.ticker = ticks
     fig.xaxis.major_label_overrides = fig.yaxis.major_label_overrides = overrides

@@ -88,6 +88,7 @@ def build_cross_segment_figure(ov: Overview, segment_names: tuple[str, str]) -> 
     fig.y_range.start = 0
     fig.legend.location = "top_left"
     fig.legend.orientation = "horizontal"
+    fig.add_layout(fig.legend[0], "above")  # outside the plot area: inside, it covered the first layer's bars
     return fig
 
 

@@ -240,6 +240,25 @@ def source_data(pg: Any, name: str, column: str) -> list[Any]:
     )
 
 
+def shoot(pg: Any, path: Path) -> None:
+    """A screenshot of the whole page, not the viewport: Streamlit scrolls inside its main container, so
+    ``full_page`` alone would crop; the viewport grows to the content's height for the shot, then is restored."""
+    size = pg.viewport_size
+    height = pg.evaluate(
+        """() => Math.max(document.body.scrollHeight,
+             ...Array.from(document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"],'
+               + ' section.main, [data-testid="stSidebarContent"]'), (el) => el.scrollHeight))"""
+    )
+    pg.set_viewport_size(
+        {"width": size["width"], "height": max(size["height"], min(int(height) + 40, 12_000))}
+    )
+    pg.wait_for_timeout(400)
+    try:
+        pg.screenshot(path=str(path), full_page=True)
+    finally:
+        pg.set_viewport_size(size)
+
+
 def open_url(pg: Any, url: str) -> None:
     pg.goto(url, wait_until="domcontentloaded")
     wait_idle(pg)
@@ -270,7 +289,7 @@ def test_every_page_loads_offline_with_no_external_request(
     pg.wait_for_selector("text=Examples")
     wait_idle(pg)
     assert_no_exception(pg)
-    pg.screenshot(path=str(screenshots / "1-examples.png"), full_page=True)
+    shoot(pg, screenshots / "1-examples.png")
     for slug, title, shot in (
         ("flow", "Attention flow", "2-attention-flow.png"),
         ("heads", "Head differences", "3-head-differences.png"),
@@ -293,7 +312,7 @@ def test_every_page_loads_offline_with_no_external_request(
             wait_idle(pg)
             pg.get_by_text("Examples ranked").wait_for()
         assert_no_exception(pg)
-        pg.screenshot(path=str(screenshots / shot), full_page=True)
+        shoot(pg, screenshots / shot)
     assert requests.urls, "the browser made no requests at all"
     assert any(urlparse(u).path.startswith("/_stcore/stream") for u in requests.urls)
 
@@ -339,7 +358,7 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
     assert f"src={what}" in pg.url
     pg.mouse.move(5, 5)  # away from the graph: no tooltip over the screenshot
     pg.wait_for_timeout(300)
-    pg.screenshot(path=str(screenshots / "2b-attention-flow-clicked-what.png"), full_page=True)
+    shoot(pg, screenshots / "2b-attention-flow-clicked-what.png")
     # a reload (or the shared link) shows the same trace
     open_url(pg, pg.url)
     wait_bokeh(pg, "flow_graph")
@@ -388,7 +407,7 @@ def test_switching_examples_and_tasks_updates_the_views(
     assert f"ex={chosen}" in pg.url
     premise = source_data(pg, "sentence", "text")
     assert "[SEP]" in premise and premise.count("[SEP]") == 2  # a premise/hypothesis pair
-    pg.screenshot(path=str(screenshots / "2c-attention-flow-nli.png"), full_page=True)
+    shoot(pg, screenshots / "2c-attention-flow-nli.png")
 
     # sentiment, then back: the shared link reproduces the same view
     open_url(pg, f"{server}/flow?task=sentiment&tau=0.3")
@@ -397,3 +416,98 @@ def test_switching_examples_and_tasks_updates_the_views(
     labels = source_data(pg, "sentence", "text")
     assert labels.count("[SEP]") == 1
     assert "τ = 0.3" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
+
+
+def test_markdown_and_html_in_a_linked_text_are_shown_literally_and_fetch_nothing(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """A link whose text holds a Markdown image and link (and HTML): shown as typed, no request to their host."""
+    pg, _ = page
+    hits: list[str] = []
+
+    def refuse(route: Any) -> None:
+        hits.append(route.request.url)
+        route.abort()
+
+    pg.route("http://127.0.0.1:9/**", refuse)
+    text = "![x](http://127.0.0.1:9/t.png) [phish](http://127.0.0.1:9/login)"
+    pair = "<img src='http://127.0.0.1:9/h.png'> it is"
+    from urllib.parse import urlencode
+
+    open_url(pg, f"{server}/flow?{urlencode({'task': 'qa', 'text': text, 'text_pair': pair})}")
+    wait_bokeh(pg, "flow_graph")
+    assert_no_exception(pg)
+    pg.get_by_text("[phish]", exact=False).first.wait_for()  # shown as typed (plus invisible word joiners)
+    links = pg.locator('a[href*="127.0.0.1:9"]')
+    assert links.count() == 0, [links.nth(i).evaluate("(e) => e.outerHTML") for i in range(links.count())]
+    assert pg.locator('img[src*="127.0.0.1:9"]').count() == 0
+    pg.wait_for_timeout(500)
+    assert not hits, hits
+    assert not [u for u in requests_of(page) if ":9/" in u]
+
+
+def requests_of(page: tuple[Any, Requests]) -> list[str]:
+    return page[1].urls
+
+
+def _view(pg: Any) -> tuple[str, str]:
+    """What the person sees: the page's heading and the threshold slider's value (when the page has one)."""
+    heading = pg.locator("h1").first.inner_text().strip()
+    slider = pg.get_by_role("slider", name="Threshold τ")
+    tau = slider.first.get_attribute("aria-valuenow") if slider.count() else ""
+    return heading, tau or ""
+
+
+def test_back_walks_the_pages_and_every_press_changes_the_view(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """Examples → Attention flow → τ moved twice → Head differences, then Back: every press changes the view and
+    Examples is reached within 5 presses (setting changes replace the history entry instead of pushing one)."""
+    pg, _ = page
+    open_url(pg, server)
+    pg.get_by_role("heading", name="Examples").first.wait_for()
+    pg.get_by_role("link", name="Attention flow").first.click()
+    pg.wait_for_url("**/flow*")
+    wait_bokeh(pg, "flow_graph")
+    wait_idle(pg)
+    thumb = pg.get_by_role("slider", name="Threshold τ")
+    for expected in ("0.11", "0.12"):
+        thumb.focus()
+        thumb.press("ArrowRight")
+        pg.wait_for_function(
+            "(t) => new URLSearchParams(location.search).get('tau') === t", arg=expected, timeout=TIMEOUT_MS
+        )
+        wait_idle(pg)
+    pg.get_by_role("link", name="Head differences").first.click()
+    pg.wait_for_url("**/heads*")
+    wait_bokeh(pg, "js_heatmap")
+    wait_idle(pg)
+    views = [_view(pg)]
+    for _ in range(5):
+        pg.go_back()
+        wait_idle(pg)
+        pg.wait_for_timeout(500)
+        views.append(_view(pg))
+        assert views[-1] != views[-2], f"Back changed nothing: {views}"
+        if views[-1][0] == "Examples":
+            break
+    assert views[-1][0] == "Examples", views
+    assert_no_exception(pg)
+
+
+def test_quick_arrow_key_steps_on_the_threshold_are_not_lost(server: str, page: tuple[Any, Requests]) -> None:
+    """Ten ArrowRight presses 150 ms apart, faster than the reruns: τ must end at 0.10 + 10 × 0.01 (it ended at
+    0.18 or 0.19 when every run pushed the slider's stored value back to the browser)."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa")
+    wait_bokeh(pg, "flow_graph")
+    pg.get_by_role("slider", name="Threshold τ").focus()
+    for _ in range(10):
+        pg.keyboard.press("ArrowRight")
+        pg.wait_for_timeout(150)
+    pg.wait_for_function(
+        js("() => afModel('flow_graph').title.text.includes('τ = 0.2,')"), timeout=TIMEOUT_MS
+    )
+    wait_idle(pg)
+    assert "τ = 0.2," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
+    assert "tau=0.2" in pg.url

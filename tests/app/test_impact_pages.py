@@ -3,8 +3,6 @@ agreement table, and the overview's importance map (embedded models, offline).""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +31,14 @@ def open_page(page: str, **params: str) -> AppTest:
 
 def names_in(at: AppTest) -> set[str]:
     """The names of all Bokeh models rendered on the page."""
+    from test_pages import bokeh_docs, walk
 
-    def walk(node: Any) -> Iterator[dict[str, Any]]:
-        if isinstance(node, dict):
-            yield node
-            for v in node.values():
-                yield from walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                yield from walk(v)
-
-    docs = [json.loads(json.loads(c.proto.json)["figure"]) for c in at.get("bidi_component")]
-    return {o["attributes"]["name"] for d in docs for o in walk(d) if o.get("attributes", {}).get("name")}
+    return {
+        o["attributes"]["name"]
+        for d in bokeh_docs(at)
+        for o in walk(d)
+        if o.get("attributes", {}).get("name")
+    }
 
 
 def metric(at: AppTest, label_start: str) -> Any:

@@ -1,10 +1,13 @@
-"""``pages.common`` helpers that need no running app: the folder name of a user's fine-tuned counterpart."""
+"""``attnflow_core.user_models``: the folder name of a user's fine-tuned counterpart."""
 
 from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
 
-from pages.common import user_model_name
+import pandas as pd
+import pytest
+
+from attnflow_core.user_models import user_model_exists, user_model_name
 
 
 def _rows(*sentences: str) -> pd.DataFrame:
@@ -38,3 +41,17 @@ def test_name_is_readable_and_safe() -> None:
     assert name.startswith("sentiment-vader-movie-reviews-2-")
     assert "/" not in name
     assert user_model_name("sentiment", "demo", "", _rows("a good movie")).startswith("sentiment-demo-all-1-")
+
+
+def test_a_counterpart_exists_only_once_saved_completely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "Use my counterpart" button is offered only when the training finished (its attnflow.json was written last)."""
+    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path))
+    assert not user_model_exists("sentiment-demo-all-1-abcdef01")
+    folder = tmp_path / "models" / "sentiment-demo-all-1-abcdef01"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    assert not user_model_exists("sentiment-demo-all-1-abcdef01")
+    (folder / "attnflow.json").write_text("{}")
+    assert user_model_exists("sentiment-demo-all-1-abcdef01")

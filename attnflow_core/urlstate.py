@@ -1,0 +1,132 @@
+"""Defensive parsing of the app's URL query values: pure functions, no Streamlit.
+
+A shared link is untrusted input. Every value is bounded in length and parsed here; a value that does not parse is
+dropped (the caller falls back to the default and shows a one-line notice naming the parameter), never raised.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from attnflow_core import settings
+
+#: Query parameters that carry free text (an example typed by the user): longer values are allowed.
+TEXT_PARAMS = frozenset({"text", "text_pair"})
+#: Query parameters that name a model (a Hub id or a folder).
+REF_PARAMS = frozenset({"base", "tuned"})
+MAX_TEXT_CHARS = 2_000
+MAX_REF_CHARS = 200
+MAX_VALUE_CHARS = 100
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A query value that was not used, and why (for the one-line notice)."""
+
+    param: str
+    reason: str
+
+    def notice(self) -> str:
+        return f"Ignored the link's `{self.param}` value: {self.reason}."
+
+
+def max_chars(param: str) -> int:
+    """The longest value accepted for ``param``."""
+    if param in TEXT_PARAMS:
+        return MAX_TEXT_CHARS
+    if param in REF_PARAMS:
+        return MAX_REF_CHARS
+    return MAX_VALUE_CHARS
+
+
+def bounded_params(
+    params: Mapping[str, str], known: set[str] | frozenset[str]
+) -> tuple[dict[str, str], list[Dropped]]:
+    """The known query values within their length bounds, and the values dropped (too long or unprintable).
+
+    Unknown parameters are ignored silently (other tools add their own, e.g. tracking ids).
+    """
+    kept: dict[str, str] = {}
+    dropped: list[Dropped] = []
+    for param, value in params.items():
+        if param not in known:
+            continue
+        value = str(value)
+        limit = max_chars(param)
+        if len(value) > limit:
+            dropped.append(Dropped(param, f"longer than {limit:,} characters"))
+        elif param not in TEXT_PARAMS and any(unicodedata.category(c).startswith("C") for c in value):
+            dropped.append(Dropped(param, "it holds control characters"))
+        else:
+            kept[param] = value
+    return kept, dropped
+
+
+def parse_int(value: object) -> int | None:
+    """An integer written in plain ASCII digits (optional leading minus), else None (``²``, ``nan``, ``--1``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not digits or len(digits) > 9 or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(text)
+
+
+def parse_float(value: object, lo: float, hi: float) -> float | None:
+    """A finite number within [lo, hi], else None (``nan``, ``inf``, ``1e999``, text, out of range)."""
+    try:
+        x = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(x) or not lo <= x <= hi:
+        return None
+    return x
+
+
+def parse_layers(value: object, num_layers: int) -> tuple[int, int] | None:
+    """A layer range ``a:b`` (or the old ``a-b``, or a 2-sequence) within 1..num_layers with a ≤ b, else None.
+
+    The syntax is ``settings.parse_layers``'s (the one definition); this adds the model's range and never raises."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            return None
+        a, b = parse_int(value[0]), parse_int(value[1])
+        parsed = None if a is None or b is None else (a, b)
+    else:
+        try:
+            parsed = settings.parse_layers(str(value))
+        except settings.SettingsError:
+            return None
+    if parsed is None or not 1 <= parsed[0] <= parsed[1] <= num_layers:
+        return None
+    return parsed
+
+
+def parse_heads(value: object, num_heads: int) -> tuple[int, ...] | None:
+    """A head subset ``0,3,5`` (or a sequence) of indices in 0..num_heads-1, sorted and unique; ``""`` = all
+    heads (the empty tuple). None when any item is not a valid head. The syntax is ``settings.parse_heads``'s."""
+    if isinstance(value, (list, tuple)):
+        items = [parse_int(v) for v in value]
+        if any(h is None for h in items):
+            return None
+        heads: tuple[int, ...] = tuple(sorted({h for h in items if h is not None}))
+    else:
+        try:
+            heads = settings.parse_heads(str(value)) or ()
+        except settings.SettingsError:
+            return None
+    if any(not 0 <= h < num_heads for h in heads):
+        return None
+    return heads
+
+
+def parse_choice(value: object, choices: tuple[str, ...] | list[str]) -> str | None:
+    """``value`` when it is one of ``choices``, else None."""
+    text = str(value)
+    return text if text in choices else None

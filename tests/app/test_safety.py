@@ -1,0 +1,136 @@
+"""Hostile links (issue 12): every query value is parsed defensively, texts are shown literally, and a link cannot
+make the server load a model it does not offer."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pages.common import URL_KEYS, WORD_JOINER, md_escape
+from tests.app.test_pages import app
+
+PAGES = ("pages/examples.py", "pages/flow.py", "pages/heads.py", "pages/overview.py")
+PARAMS = sorted({param for param, _ in URL_KEYS.values()} | {"special"})
+HOSTILE = [
+    "--1",
+    "1,²",
+    "nan",
+    "inf",
+    "-1e999",
+    "9" * 60,
+    "x" * 3_000,
+    "<script>alert(1)</script>",
+    "%00\x00",
+]
+PHISH = "![x](http://127.0.0.1:9/t.png) [phish](http://127.0.0.1:9/login)"
+
+
+@pytest.fixture(autouse=True)
+def _offline(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path_factory.getbasetemp() / "attnflow-cache"))
+
+
+def run_page(page: str, params: dict[str, str]) -> AppTest:
+    at = app()
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def texts(at: AppTest) -> list[str]:
+    """Every Markdown-rendered text on the page: markdown, captions, titles, alerts, metrics."""
+    found: list[Any] = [
+        *at.markdown,
+        *at.caption,
+        *at.title,
+        *at.subheader,
+        *at.warning,
+        *at.info,
+        *at.error,
+        *at.success,
+    ]
+    out = [str(e.value) for e in found]
+    out += [f"{m.label} {m.value}" for m in at.metric]
+    return out
+
+
+def assert_no_bug(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    bugs = [e.value for e in at.error if "Something went wrong" in str(e.value)]
+    assert not bugs, bugs
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_hostile_values_in_every_query_key_never_show_a_traceback(page: str) -> None:
+    """Each hostile value in every URL key at once, then the issue's own examples, on every page with a sidebar."""
+    for value in HOSTILE:
+        at = run_page(page, dict.fromkeys(PARAMS, value))
+        assert_no_bug(at)
+    for params in ({"heads": "--1"}, {"heads": "1,²"}, {"src": "nan"}, {"tau": "inf"}, {"layers": "3-1"}):
+        at = run_page(page, params)
+        assert_no_bug(at)
+        assert not at.error, [e.value for e in at.error]
+        (key,) = params
+        assert any(f"`{key}`" in c.value for c in at.caption), (params, "no notice")
+
+
+def test_a_100k_example_id_answers_quickly_with_a_notice() -> None:
+    start = time.perf_counter()
+    at = run_page("pages/flow.py", {"ex": "x" * 100_000})
+    seconds = time.perf_counter() - start
+    assert_no_bug(at)
+    assert any("`ex`" in c.value and "longer than" in c.value for c in at.caption), "no notice"
+    assert seconds < 30, seconds  # a warm server answers in ~2 s; AppTest's first run loads the models too
+
+
+def test_markdown_in_a_linked_text_is_shown_literally() -> None:
+    """The issue's link: the image and the link must stay text (escaped), in every element that shows the text."""
+    at = run_page(
+        "pages/flow.py", {"text": PHISH, "text_pair": "<img src=http://127.0.0.1:9/x.png> **bold**"}
+    )
+    assert_no_bug(at)
+    shown = texts(at)
+    assert any("phish" in t for t in shown), shown
+    unescaped = re.compile(r"(?<!\\)(\]\(|<img|\*\*bold)")  # Markdown or HTML syntax without its backslash
+    for t in shown:
+        assert not unescaped.search(t), t
+
+
+def test_md_escape_keeps_every_character_visible() -> None:
+    """Escaping adds backslashes only: removing them gives the text back, and no Markdown syntax survives."""
+    text = "![x](http://a) [b](c) *i* _u_ `code` # h <b> $x$ :red[y] 1. item www.example.com a@b.c"
+    escaped = md_escape(text)
+    assert escaped.replace("\\", "").replace(WORD_JOINER, "") == text
+    for syntax in ("![", "](", "*i*", "`code`", ":red[", "$x$", "<b>", "www.", "a@b", "http:"):
+        assert syntax not in escaped, syntax
+    assert md_escape("line 1\nline 2") == "line 1  \nline 2"
+
+
+def test_a_link_naming_a_folder_loads_nothing_until_confirmed() -> None:
+    at = run_page("pages/flow.py", {"pair": "custom", "base": "/etc", "tuned": "/tmp"})
+    assert_no_bug(at)
+    assert not at.error, [e.value for e in at.error]  # nothing was opened, so nothing failed
+    assert not at.get("bidi_component"), "a figure was drawn from unconfirmed models"
+    confirm = at.button(key="confirm_custom")
+    assert confirm.label == "Load these models"
+    confirm.click().run()
+    assert_no_bug(at)
+    assert at.error, "after confirming, the (non-model) folder is opened and refused with a message"
+
+
+def test_custom_references_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTNFLOW_ALLOW_CUSTOM_MODELS", "0")
+    at = run_page("pages/flow.py", {"pair": "custom", "base": "/etc", "tuned": "/tmp"})
+    assert_no_bug(at)
+    assert "custom" not in at.sidebar.selectbox[1].options
+    assert not [b for b in at.button if b.key == "confirm_custom"]
+    assert at.get("bidi_component"), "the registered pair is shown instead"
+    assert any("`pair`" in c.value for c in at.caption)
