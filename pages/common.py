@@ -289,7 +289,8 @@ def init_state() -> None:
     session too; ``sync_url`` then drops the ``preset`` parameter.
     """
     ss = st.session_state
-    if "task" in ss and "preset" not in st.query_params:  # seeded already: the session's values win over the URL
+    # seeded already: the session's own values win over the URL (a preset link replaces them)
+    if "task" in ss and "preset" not in st.query_params:
         return
     known = {param for param, _ in URL_KEYS.values()} | {"special", "preset"}
     params, dropped = bounded_params({k: st.query_params.get(k, "") for k in st.query_params}, known)
