@@ -115,16 +115,6 @@ def to_device(batch: Any, device: Any) -> Any:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def add_device_argument(parser: Any) -> None:
-    """``--device auto|cpu|cuda`` on an argparse parser (the CLI's one definition of the flag)."""
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default=DEFAULT,
-        help=f"where the models run: auto (CUDA when available), cpu or cuda (default {DEFAULT})",
-    )
-
-
 def describe_device() -> str:
     """One Markdown paragraph for the About page: the app's device choice, where it resolves, how to change it."""
     import torch

@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from attnflow_core.cli.common import float_in, int_at_least
-from attnflow_core.device import add_device_argument
+from attnflow_core.cli.common import add_device_argument, float_in, int_at_least
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.saliency import SALIENCY_METHODS
 from attnflow_core.settings import (

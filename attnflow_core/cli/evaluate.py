@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnflow_core.cli.common import fraction, int_in, positive_int
+from attnflow_core.cli.common import add_device_argument, fraction, int_in, positive_int
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.device import add_device_argument
 
 PURPOSE = "accuracy of a fine-tuned model on a labelled data file"
 EXAMPLE = (

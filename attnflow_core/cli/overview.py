@@ -7,9 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from attnflow_core.cli.common import int_in, positive_int, shard_spec
+from attnflow_core.cli.common import add_device_argument, int_in, positive_int, shard_spec
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.device import add_device_argument
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.overview import OVERVIEW_SPECIAL_MODES, OVERVIEW_SUFFIXES, OverviewSettings
 from attnflow_core.settings import MEASURES, SettingsError
