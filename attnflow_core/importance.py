@@ -15,6 +15,7 @@ import numpy as np
 
 from attnflow_core.extract import tokenize_batch
 from attnflow_core.interventions import encoder_layers, gated_heads
+from attnflow_core.settings import SettingsError
 
 
 def gate_gradients(model: Any, batch: dict[str, Any], targets: Sequence[int | None]) -> np.ndarray:
@@ -60,7 +61,7 @@ def importance_of_texts(
     ``gold`` names each example's label (None or an unknown name: the model's prediction is used).
     """
     if loaded.label_names is None:
-        raise ValueError(
+        raise SettingsError(
             f"{loaded.ref!r} has no classification head, so its heads have no importance for a label"
         )
     pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)

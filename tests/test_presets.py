@@ -15,6 +15,7 @@ from attnflow_core.presets import (
     TEASER_UID,
     get_preset,
 )
+from attnflow_core.settings import SettingsError
 
 # Query parameters the app reads (pages/common.URL_KEYS plus the special-token mode), kept in sync by hand: the
 # app module imports Streamlit, which a core test does not.
@@ -42,7 +43,7 @@ def test_presets_are_distinct_links_to_known_pages_and_keys() -> None:
     assert get_preset("teaser").query_dict["src"] == str(TEASER_SOURCE_TOKEN)
     sinks = {dict(get_preset(k).query)["measure"] for k in ("sinks-weights", "sinks-norms")}
     assert sinks == {"attention", "norm"}
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(SettingsError, match="choose one of"):
         get_preset("nope")
 
 
