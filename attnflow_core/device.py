@@ -108,13 +108,6 @@ def batch_size_for(device: Any, batch_size: int) -> int:
     return batch_size * GPU_BATCH_FACTOR if torch.device(device).type == "cuda" else batch_size
 
 
-def to_device(batch: Any, device: Any) -> Any:
-    """A tokenizer's BatchEncoding (or a dict of tensors) moved to ``device``."""
-    if hasattr(batch, "to"):
-        return batch.to(device)
-    return {k: v.to(device) for k, v in batch.items()}
-
-
 def describe_device() -> str:
     """One Markdown paragraph for the About page: the app's device choice, where it resolves, how to change it."""
     import torch

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from attnflow_core.settings import SettingsError
-
 # The paper's teaser (Attention Flows, VIS 2020, Fig. 1), shipped in the QA demo set under this stable id.
 TEASER_UID = "qnli-val-31"
 TEASER_QUESTION = "What are those from Jacksonville sometimes called?"
@@ -92,11 +90,3 @@ PRESETS: tuple[Preset, ...] = (
         query=(*_TEASER, ("measure", "norm")),
     ),
 )
-
-
-def get_preset(key: str) -> Preset:
-    """The preset called ``key``; a SettingsError naming the choices otherwise."""
-    for p in PRESETS:
-        if p.key == key:
-            return p
-    raise SettingsError(f"no preset {key!r}; choose one of {[p.key for p in PRESETS]}")

@@ -22,6 +22,8 @@ Measure = Literal["attention", "norm"]
 METHODS: tuple[Method, ...] = get_args(Method)
 SPECIAL_MODES: tuple[SpecialMode, ...] = get_args(SpecialMode)
 UNITS: tuple[Unit, ...] = get_args(Unit)
+#: The special-token modes that hide [CLS]/[SEP] (the sidebar's toggle), its default first.
+HIDE_MODES: tuple[SpecialMode, ...] = ("renormalise", "exclude")
 MEASURES: tuple[Measure, ...] = get_args(Measure)
 DEFAULT_MEASURE: Measure = "norm"
 #: The trace threshold τ's default (the app's, the CLI's, the URL's and ``flows``'s).

@@ -40,6 +40,7 @@ from attnflow_core.models import (
 )
 from attnflow_core.settings import (
     DEFAULTS,
+    HIDE_MODES,
     UNITS,
     as_measure,
     as_method,
@@ -260,23 +261,28 @@ def progress_to(bar: Any) -> Callable[[float, str], None]:
 
 
 def friendly(fn: Callable[[], T]) -> T | None:
-    """Run ``fn``; show expected errors as a message that names the fix instead of a traceback.
+    """Run ``fn``; show a user mistake (an ``AttnflowError``) as its message, which names the fix.
 
-    Anything unexpected is shown as a short message too (the traceback goes to the server log), so that no Python
-    traceback ever reaches the page.
+    Anything else is a bug: a short apology on the page and the traceback in the server log (``apologise``), so
+    that no Python traceback ever reaches the page.
     """
     try:
         return fn()
-    except (AttnflowError, ValueError, RuntimeError, FileNotFoundError) as err:
+    except AttnflowError as err:
         st.error(md_escape(str(err)), icon=":material/warning:")
     except Exception as err:  # noqa: BLE001 - see the docstring
-        LOG.exception("unexpected error while rendering")
-        st.error(
-            f"Something went wrong ({err.__class__.__name__}: {md_escape(str(err))}). Try other settings or another example; "
-            "the server log has the details.",
-            icon=":material/error:",
-        )
+        apologise(err)
     return None
+
+
+def apologise(err: BaseException) -> None:
+    """The page boundary for a bug: a short apology on the page, the traceback in the server log."""
+    LOG.error("unexpected error while rendering", exc_info=err)
+    st.error(
+        f"Something went wrong ({err.__class__.__name__}). Try other settings or another example; "
+        "the server log has the details.",
+        icon=":material/error:",
+    )
 
 
 # ---------------------------------------------------------------- URL state
@@ -301,8 +307,8 @@ def init_state() -> None:
     for key, (param, default) in URL_KEYS.items():
         put(key, params.get(param, default))
     special = params.get("special", "keep")
-    put("hide_special", special in ("exclude", "renormalise"))
-    put("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
+    put("hide_special", special in HIDE_MODES)
+    put("special_mode", special if special in HIDE_MODES else HIDE_MODES[0])
 
 
 def sync_url(selection: Selection | None = None) -> None:
@@ -326,7 +332,7 @@ def sync_url(selection: Selection | None = None) -> None:
         if value not in (default, "", implicit.get(key)):
             wanted[param] = value
     if ss.get("hide_special"):
-        wanted["special"] = str(ss.get("special_mode", "renormalise"))
+        wanted["special"] = str(ss.get("special_mode", HIDE_MODES[0]))
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
 
@@ -634,11 +640,11 @@ def _trace_controls(result: ExampleResult) -> tuple[int, str]:
         help="Attention to special tokens often acts as a no-op sink (Clark et al. 2019).",
     )
     if ss["hide_special"]:
-        if ss.get("special_mode") not in ("exclude", "renormalise"):
-            ss["special_mode"] = "renormalise"
+        if ss.get("special_mode") not in HIDE_MODES:
+            ss["special_mode"] = HIDE_MODES[0]
         st.radio(
             "How to hide",
-            ("renormalise", "exclude"),
+            HIDE_MODES,
             **bind("special_mode"),
             format_func=SPECIAL_LABELS.__getitem__,
         )
