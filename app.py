@@ -17,4 +17,9 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-navigation.run()
+try:
+    navigation.run()
+except Exception as err:  # noqa: BLE001 - the last page boundary: a bug is an apology plus a log line
+    from pages.common import apologise
+
+    apologise(err)

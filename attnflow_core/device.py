@@ -108,23 +108,6 @@ def batch_size_for(device: Any, batch_size: int) -> int:
     return batch_size * GPU_BATCH_FACTOR if torch.device(device).type == "cuda" else batch_size
 
 
-def to_device(batch: Any, device: Any) -> Any:
-    """A tokenizer's BatchEncoding (or a dict of tensors) moved to ``device``."""
-    if hasattr(batch, "to"):
-        return batch.to(device)
-    return {k: v.to(device) for k, v in batch.items()}
-
-
-def add_device_argument(parser: Any) -> None:
-    """``--device auto|cpu|cuda`` on an argparse parser (the CLI's one definition of the flag)."""
-    parser.add_argument(
-        "--device",
-        choices=DEVICES,
-        default=DEFAULT,
-        help=f"where the models run: auto (CUDA when available), cpu or cuda (default {DEFAULT})",
-    )
-
-
 def describe_device() -> str:
     """One Markdown paragraph for the About page: the app's device choice, where it resolves, how to change it."""
     import torch

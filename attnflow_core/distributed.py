@@ -22,8 +22,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from attnflow_core.data.errors import DataError
 from attnflow_core.errors import AttnflowError
 from attnflow_core.overview import Overview, OverviewSettings, compute_overview
+from attnflow_core.settings import SettingsError
 from attnflow_core.shards import merge_overviews, shard_range
 
 SHARDS_PER_WORKER = 2  # a few shards per worker so a slow worker does not hold up the end
@@ -101,7 +103,7 @@ def run_overview_ray(
     settings.validate()
     selected = list(examples)[: settings.n]
     if not selected:
-        raise ValueError("no examples to summarise: pick a source and split with at least one example")
+        raise DataError("no examples to summarise: pick a source and split with at least one example")
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {
@@ -123,7 +125,7 @@ def run_overview_ray(
                 else max(1, int(resources.get("CPU", 1)) // threads_per_worker)
             )
         if workers < 1:
-            raise ValueError(f"workers must be at least 1; got {workers}")
+            raise SettingsError(f"workers must be at least 1; got {workers}")
         k = min(len(selected), shards or workers * SHARDS_PER_WORKER)
         factory = functools.partial(_load_pair, base_ref, tuned_ref, tuned_labels, "cuda" if gpu else "cpu")
         actor_cls = ray.remote(num_cpus=threads_per_worker, num_gpus=1 if gpu else 0)(_ShardWorker)

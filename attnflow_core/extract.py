@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +153,32 @@ def forward_batch(
     return attn, torch.softmax(logits.float(), dim=-1).cpu().numpy(), vnorm
 
 
+def tokenize_batch(
+    model: LoadedModel, first: Sequence[str], second: Sequence[str | None], max_length: int
+) -> Any:
+    """The padded, truncated batch (``input_ids``, ``token_type_ids``, ``attention_mask`` tensors, (B, n)) of B
+    examples for ``model``; ``second`` holds each example's pair text, all None for single-text tasks. At most
+    ``min(max_length, model.max_length)`` tokens each. The one batched tokenisation (``predict_many``,
+    ``importance``)."""
+    has_pair = any(s is not None for s in second)
+    return model.tokenizer(
+        list(first),
+        [s or "" for s in second] if has_pair else None,
+        truncation=True,
+        max_length=min(max_length, model.max_length),
+        padding=True,
+        return_tensors="pt",
+    )
+
+
+def _prediction(names: Sequence[str], probs: np.ndarray) -> Prediction:
+    """The Prediction of one example's class probabilities (C,) over the label ``names``."""
+    return Prediction(
+        label=names[int(np.argmax(probs))],
+        probabilities=tuple((names[k], float(v)) for k, v in enumerate(probs)),
+    )
+
+
 def _forward(
     model: LoadedModel, input_ids: Any, token_type_ids: Any
 ) -> tuple[np.ndarray, np.ndarray | None, Prediction | None]:
@@ -169,12 +195,7 @@ def _forward(
     norms = None if vnorm is None else vnorm[0]
     if probs is None or model.label_names is None:
         return attn[0], norms, None
-    names = model.label_names
-    prediction = Prediction(
-        label=names[int(np.argmax(probs[0]))],
-        probabilities=tuple((names[i], float(p)) for i, p in enumerate(probs[0])),
-    )
-    return attn[0], norms, prediction
+    return attn[0], norms, _prediction(model.label_names, probs[0])
 
 
 def extract(
@@ -235,27 +256,12 @@ def predict_many(
         if t and t.strip() and (p is None or p.strip())
     ]
     valid.sort(key=lambda i: len(texts[i]) + len(pairs[i] or ""))
-    limit = min(max_length, model.max_length)
     for start in range(0, len(valid), batch_size):
         idx = valid[start : start + batch_size]
-        first = [texts[i] for i in idx]
-        second = [pairs[i] for i in idx]
-        has_pair = any(s is not None for s in second)
-        batch = model.tokenizer(
-            first,
-            [s or "" for s in second] if has_pair else None,
-            truncation=True,
-            max_length=limit,
-            padding=True,
-            return_tensors="pt",
-        )
+        batch = tokenize_batch(model, [texts[i] for i in idx], [pairs[i] for i in idx], max_length)
         with torch.inference_mode():
             logits = model.model(**batch.to(model_device(model.model))).logits.float()
         probs = torch.softmax(logits, dim=-1).cpu().numpy()
         for row, i in enumerate(idx):
-            p = probs[row]
-            out[i] = Prediction(
-                label=names[int(np.argmax(p))],
-                probabilities=tuple((names[k], float(v)) for k, v in enumerate(p)),
-            )
+            out[i] = _prediction(names, probs[row])
     return out

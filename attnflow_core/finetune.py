@@ -16,12 +16,13 @@ recipes and training data are in ``attnflow_core.recipes``, the model card in ``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,21 @@ def seed_everything(seed: int, num_threads: int, deterministic: bool = True) -> 
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+@contextlib.contextmanager
+def _seeded(config: FinetuneConfig) -> Iterator[None]:
+    """``seed_everything`` for the run, then torch's thread count and determinism as they were before."""
+    import torch
+
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    seed_everything(config.seed, config.num_threads, config.deterministic)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
 def build_model(label_names: Sequence[str], config: FinetuneConfig, base_dir: Path | None = None) -> Any:
     """The base classifier with fresh LoRA adapters (a peft model); the head is initialised from the seed."""
     import torch
@@ -393,6 +409,50 @@ def _train(
     return losses, step, time.perf_counter() - t_train
 
 
+def _subsample(
+    first: list[str],
+    second: list[str] | None,
+    y: list[int],
+    max_examples: int | None,
+    rng: np.random.Generator,
+) -> tuple[list[str], list[str] | None, list[int]]:
+    """At most ``max_examples`` of the examples, drawn with ``rng`` and kept in their order (all when None)."""
+    if max_examples is None or len(y) <= max_examples:
+        return first, second, y
+    keep = sorted(rng.permutation(len(y))[:max_examples].tolist())
+    return (
+        [first[i] for i in keep],
+        [second[i] for i in keep] if second is not None else None,
+        [y[i] for i in keep],
+    )
+
+
+def _score(
+    model: Any,
+    tokenizer: Any,
+    task: str,
+    held_out: tuple[list[tuple[list[int], list[int]]], list[int]],
+    extra_evals: Mapping[str, Any] | None,
+    config: FinetuneConfig,
+    pad_id: int,
+    report: ProgressFn,
+) -> tuple[float | None, dict[str, float]]:
+    """The trained model's accuracy on the tokenised held-out rows (None without any) and on each named extra
+    evaluation set."""
+    eval_rows, eval_y = held_out
+    accuracy: float | None = None
+    if eval_rows:
+        report(0.93, f"scoring {len(eval_rows)} held-out rows")
+        accuracy = _accuracy(model, eval_rows, eval_y, pad_id, config.eval_batch_size)
+    extra_accuracy: dict[str, float] = {}
+    for name, ds in (extra_evals or {}).items():
+        report(0.95, f"scoring {len(ds)} rows of {name}")
+        x_first, x_second, x_y = _examples(ds, task)
+        x_rows = _tokenize(tokenizer, x_first, x_second, config.max_length)
+        extra_accuracy[name] = _accuracy(model, x_rows, x_y, pad_id, config.eval_batch_size)
+    return accuracy, extra_accuracy
+
+
 def finetune(
     task: str,
     train: Any,
@@ -420,7 +480,6 @@ def finetune(
     ``device`` ("auto", "cpu", "cuda"; ``attnflow_core.device``) is where training runs; the adapter is saved from
     the CPU either way.
     """
-    import torch
 
     from attnflow_core.device import resolve_device
 
@@ -439,16 +498,9 @@ def finetune(
     if not y:
         raise DataError("the training data is empty")
     rng = np.random.default_rng(config.seed)
-    if config.max_examples is not None and len(y) > config.max_examples:
-        keep = sorted(rng.permutation(len(y))[: config.max_examples].tolist())
-        first = [first[i] for i in keep]
-        second = [second[i] for i in keep] if second is not None else None
-        y = [y[i] for i in keep]
+    first, second, y = _subsample(first, second, y, config.max_examples, rng)
 
-    old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
-    seed_everything(config.seed, config.num_threads, config.deterministic)
-    try:
+    with _seeded(config):
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(base_dir or base_model_dir()))
@@ -466,16 +518,9 @@ def finetune(
 
         model = model.to("cpu")  # rounding, scoring and saving as on a CPU-only machine
         _round_trainable_to(model, config.store_dtype)
-        accuracy: float | None = None
-        if eval_rows:
-            report(0.93, f"scoring {len(eval_rows)} held-out rows")
-            accuracy = _accuracy(model, eval_rows, eval_y, pad_id, config.eval_batch_size)
-        extra_accuracy: dict[str, float] = {}
-        for name, ds in (extra_evals or {}).items():
-            report(0.95, f"scoring {len(ds)} rows of {name}")
-            x_first, x_second, x_y = _examples(ds, task)
-            x_rows = _tokenize(tokenizer, x_first, x_second, config.max_length)
-            extra_accuracy[name] = _accuracy(model, x_rows, x_y, pad_id, config.eval_batch_size)
+        accuracy, extra_accuracy = _score(
+            model, tokenizer, task, (eval_rows, eval_y), extra_evals, config, pad_id, report
+        )
         if stop():
             raise FinetuneCancelled("fine-tuning stopped by the user before saving")
 
@@ -504,9 +549,6 @@ def finetune(
             write_card(tmp, {**meta, **(extra_meta or {})})
 
         size = write_output(out_dir, fill, overwrite)
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det)
     report(
         1.0,
         f"done: {step} steps in {train_seconds:.0f} s" + (f", accuracy {accuracy:.3f}" if accuracy else ""),

@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnflow_core.settings import METHODS, SPECIAL_MODES, SettingsError, check_choice, check_threshold_decay
+from attnflow_core.settings import (
+    DEFAULT_THRESHOLD,
+    METHODS,
+    SPECIAL_MODES,
+    SettingsError,
+    check_choice,
+    check_threshold_decay,
+)
 
 FLOW_METHODS = METHODS  # the one definition is attnflow_core.settings.METHODS
 _SCALE = float(2**30)
@@ -229,7 +236,7 @@ def _validate_trace_args(threshold: float, decay: float) -> None:
 def trace(
     attn: np.ndarray,
     source: int = 0,
-    threshold: float = 0.1,
+    threshold: float = DEFAULT_THRESHOLD,
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | list[int] | None = None,
     decay: float = 1.0,
@@ -305,7 +312,7 @@ def trace_pair(
     attn_base: np.ndarray,
     attn_tuned: np.ndarray,
     source: int = 0,
-    threshold: float = 0.1,
+    threshold: float = DEFAULT_THRESHOLD,
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | list[int] | None = None,
     decay: float = 1.0,
@@ -351,7 +358,7 @@ def flow_scores(
     attn: np.ndarray,
     method: str,
     source: int = 0,
-    threshold: float = 0.1,
+    threshold: float = DEFAULT_THRESHOLD,
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | list[int] | None = None,
     decay: float = 1.0,

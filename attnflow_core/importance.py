@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.extract import tokenize_batch
 from attnflow_core.interventions import encoder_layers, gated_heads
+from attnflow_core.settings import SettingsError
 
 
 def gate_gradients(model: Any, batch: dict[str, Any], targets: Sequence[int | None]) -> np.ndarray:
@@ -59,26 +61,15 @@ def importance_of_texts(
     ``gold`` names each example's label (None or an unknown name: the model's prediction is used).
     """
     if loaded.label_names is None:
-        raise ValueError(
+        raise SettingsError(
             f"{loaded.ref!r} has no classification head, so its heads have no importance for a label"
         )
     pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
     golds = list(gold) if gold is not None else [None] * len(texts)
     out = np.zeros((len(texts), loaded.num_layers, loaded.num_heads))
-    limit = min(max_length, loaded.max_length)
     for start in range(0, len(texts), batch_size):
         idx = list(range(start, min(start + batch_size, len(texts))))
-        first = [texts[i] for i in idx]
-        second = [pairs[i] for i in idx]
-        has_pair = any(s is not None for s in second)
-        batch = loaded.tokenizer(
-            first,
-            [s or "" for s in second] if has_pair else None,
-            truncation=True,
-            max_length=limit,
-            padding=True,
-            return_tensors="pt",
-        )
+        batch = tokenize_batch(loaded, [texts[i] for i in idx], [pairs[i] for i in idx], max_length)
         out[idx] = batch_importance(loaded, dict(batch), [golds[i] for i in idx])
     return out
 

@@ -31,7 +31,7 @@ EMBEDDED_BASE = "embedded:minilm"
 EMBEDDED_TASKS = ("sentiment", "qa", "nli")
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 OFFLINE_HINT = (
-    "The offline default needs no network: base 'embedded:minilm' with tuned 'embedded:sentiment', "
+    f"The offline default needs no network: base '{EMBEDDED_BASE}' with tuned 'embedded:sentiment', "
     "'embedded:qa' or 'embedded:nli'."
 )
 
@@ -324,7 +324,7 @@ def resolve_ref(ref: str) -> ModelRef:
     ref = ref.strip()
     if not ref:
         raise SettingsError(
-            "model reference is empty; use e.g. 'embedded:minilm' or a local path or a Hub id"
+            f"model reference is empty; use e.g. '{EMBEDDED_BASE}' or a local path or a Hub id"
         )
     if ref == EMBEDDED_BASE:
         return ModelRef(ref, "embedded-base", base_model_dir())

@@ -281,6 +281,31 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def _norm_weighted_pair(
+    att_b: np.ndarray, att_t: np.ndarray, vn_b: np.ndarray | None, vn_t: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both models' batched attention (B, L, H, n, n) weighted by their value norms (B, L, H, n); a MeasureError
+    when a model's norms could not be captured. Padded keys get no attention, so their norms never count."""
+    if vn_b is None or vn_t is None:
+        raise MeasureError(
+            "these models' value vectors could not be captured (not a BERT-family layout): "
+            "use the measure 'attention'"
+        )
+    return norm_weighted(att_b, vn_b), norm_weighted(att_t, vn_t)
+
+
+def _example_row(e: Any, shift: float, n_tokens: int) -> dict[str, Any]:
+    """The overview table's row of example ``e`` (a ``data.sources.Example``) before its prediction columns."""
+    return {
+        "uid": e.uid,
+        "text": e.text,
+        "text_pair": e.text_pair,
+        "gold": e.label or "",
+        "shift": shift,
+        "n_tokens": n_tokens,
+    }
+
+
 def compute_overview(
     pair: Any,
     examples: Sequence[Any],
@@ -338,14 +363,7 @@ def compute_overview(
 
             imp_sum += batch_importance(pair.tuned, dict(padded), [exs[i].label for i in batch]).sum(0)
         if want_norms:
-            if vn_b is None or vn_t is None:
-                raise MeasureError(
-                    "these models' value vectors could not be captured (not a BERT-family layout): "
-                    "use the measure 'attention'"
-                )
-            # padded keys get no attention, so their norms never count
-            att_b = norm_weighted(att_b, vn_b)  # vnorm (B, L, H, n)
-            att_t = norm_weighted(att_t, vn_t)
+            att_b, att_t = _norm_weighted_pair(att_b, att_t, vn_b, vn_t)
         for k, i in enumerate(batch):
             enc = enc_all[i]
             m = len(enc["input_ids"])
@@ -364,14 +382,7 @@ def compute_overview(
                 sinks_sum[model] += st["sinks"]
                 beh_sum[model] += st["behaviour"]
             e = exs[i]
-            row: dict[str, Any] = {
-                "uid": e.uid,
-                "text": e.text,
-                "text_pair": e.text_pair,
-                "gold": e.label or "",
-                "shift": float(shift.mean()),
-                "n_tokens": m,
-            }
+            row = _example_row(e, float(shift.mean()), m)
             if probs is not None and pair.tuned.label_names is not None:
                 p = probs[k]
                 label = pair.tuned.label_names[int(p.argmax())]

@@ -9,7 +9,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from attnflow_core.overview import OVERVIEW_SUFFIXES, Overview, read_cached_overview, save_overview
+from attnflow_core.overview import (
+    OVERVIEW_SUFFIXES,
+    Overview,
+    OverviewFileError,
+    read_cached_overview,
+    save_overview,
+)
 
 __all__ = ["overview_bytes", "read_cached"]
 
@@ -20,6 +26,6 @@ read_cached = read_cached_overview
 def overview_bytes(ov: Overview, suffix: str) -> bytes:
     """The overview serialised as a file (``.json`` or ``.parquet``), the same bytes ``save_overview`` writes."""
     if suffix not in OVERVIEW_SUFFIXES:
-        raise ValueError(f"unknown overview file type {suffix!r}; choose one of {OVERVIEW_SUFFIXES}")
+        raise OverviewFileError(f"unknown overview file type {suffix!r}; choose one of {OVERVIEW_SUFFIXES}")
     with tempfile.TemporaryDirectory() as tmp:
         return save_overview(ov, Path(tmp) / f"overview{suffix}").read_bytes()

@@ -90,11 +90,3 @@ PRESETS: tuple[Preset, ...] = (
         query=(*_TEASER, ("measure", "norm")),
     ),
 )
-
-
-def get_preset(key: str) -> Preset:
-    """The preset called ``key``; a ValueError naming the choices otherwise."""
-    for p in PRESETS:
-        if p.key == key:
-            return p
-    raise ValueError(f"no preset {key!r}; choose one of {[p.key for p in PRESETS]}")

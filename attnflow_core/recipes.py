@@ -68,7 +68,7 @@ EMBEDDED_RECIPES: dict[str, dict[str, Any]] = {
             "lora_alpha": 32,
             "max_length": 128,
         },
-        "heldout_fraction": 0.1,
+        "heldout_fraction": DEFAULT_HELDOUT,
     },
     "nli": {
         "config": {
@@ -79,7 +79,7 @@ EMBEDDED_RECIPES: dict[str, dict[str, Any]] = {
             "lora_alpha": 32,
             "max_length": 128,
         },
-        "heldout_fraction": 0.1,
+        "heldout_fraction": DEFAULT_HELDOUT,
     },
     "sentiment": {
         "config": {
@@ -90,7 +90,7 @@ EMBEDDED_RECIPES: dict[str, dict[str, Any]] = {
             "lora_alpha": 32,
             "max_length": 64,
         },
-        "heldout_fraction": 0.1,
+        "heldout_fraction": DEFAULT_HELDOUT,
         "decontamination_threshold": 0.8,
     },
 }

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.settings import SettingsError
+
 SALIENCY_METHODS = ("ig", "gradxinput", "occlusion")
 SALIENCY_TITLES = {"ig": "Integrated Gradients", "gradxinput": "gradient × input", "occlusion": "occlusion"}
 
@@ -87,7 +89,7 @@ def saliency(
     import torch
 
     if method not in SALIENCY_METHODS:
-        raise ValueError(f"method must be one of {SALIENCY_METHODS}; got {method!r}")
+        raise SettingsError(f"method must be one of {SALIENCY_METHODS}; got {method!r}")
     ids, seg = _tensors(model, input_ids, segment_ids)
     forward = _prob_fn(model, seg)
     if target is None:
@@ -152,7 +154,7 @@ def result_saliency(
     from attnflow_core.encoding import merge_scores
 
     if tuned.label_names is None:
-        raise ValueError(f"{tuned.ref!r} has no classification head: there is no prediction to attribute")
+        raise SettingsError(f"{tuned.ref!r} has no classification head: there is no prediction to attribute")
     enc = result.encoding
     pad = tuned.tokenizer.pad_token_id
     out = all_saliencies(

@@ -22,8 +22,12 @@ Measure = Literal["attention", "norm"]
 METHODS: tuple[Method, ...] = get_args(Method)
 SPECIAL_MODES: tuple[SpecialMode, ...] = get_args(SpecialMode)
 UNITS: tuple[Unit, ...] = get_args(Unit)
+#: The special-token modes that hide [CLS]/[SEP] (the sidebar's toggle), its default first.
+HIDE_MODES: tuple[SpecialMode, ...] = ("renormalise", "exclude")
 MEASURES: tuple[Measure, ...] = get_args(Measure)
 DEFAULT_MEASURE: Measure = "norm"
+#: The trace threshold τ's default (the app's, the CLI's, the URL's and ``flows``'s).
+DEFAULT_THRESHOLD = 0.1
 
 
 class SettingsError(AttnflowError, ValueError):
@@ -78,7 +82,7 @@ class FlowSettings:
 
     method: Method = "trace"
     source: int = 0
-    threshold: float = 0.1
+    threshold: float = DEFAULT_THRESHOLD
     layers: tuple[int, int] | None = None
     heads: tuple[int, ...] | None = None
     decay: float = 1.0

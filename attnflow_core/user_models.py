@@ -44,11 +44,12 @@ def finetune_user_model(
     from attnflow_core.data.files import split_heldout
     from attnflow_core.finetune import finetune
     from attnflow_core.paths import user_models_dir
+    from attnflow_core.recipes import DEFAULT_HELDOUT
 
     cols = [*get_task(task).text_columns, "label"]
     labelled = df[df["label"].astype(str) != ""][cols].reset_index(drop=True)
     ds = datasets.Dataset.from_pandas(labelled, preserve_index=False)
-    train, held = split_heldout(ds, 0.1, config.seed)
+    train, held = split_heldout(ds, DEFAULT_HELDOUT, config.seed)
     result = finetune(
         task,
         train,

@@ -40,6 +40,7 @@ from attnflow_core.models import (
 )
 from attnflow_core.settings import (
     DEFAULTS,
+    HIDE_MODES,
     UNITS,
     as_measure,
     as_method,
@@ -244,7 +245,7 @@ def load_pair_with_status(spec: PairSpec) -> ModelPair | None:
         LOG.warning("model loading failed", exc_info=True)
         st.error(
             f"**The models could not be loaded.** {md_escape(str(err))} Check the model names (a Hub id such as "
-            "`bert-base-uncased`, a local folder, or `embedded:minilm`).",
+            f"`bert-base-uncased`, a local folder, or `{EMBEDDED_BASE}`).",
             icon=":material/error:",
         )
     return None
@@ -260,23 +261,28 @@ def progress_to(bar: Any) -> Callable[[float, str], None]:
 
 
 def friendly(fn: Callable[[], T]) -> T | None:
-    """Run ``fn``; show expected errors as a message that names the fix instead of a traceback.
+    """Run ``fn``; show a user mistake (an ``AttnflowError``) as its message, which names the fix.
 
-    Anything unexpected is shown as a short message too (the traceback goes to the server log), so that no Python
-    traceback ever reaches the page.
+    Anything else is a bug: a short apology on the page and the traceback in the server log (``apologise``), so
+    that no Python traceback ever reaches the page.
     """
     try:
         return fn()
-    except (AttnflowError, ValueError, RuntimeError, FileNotFoundError) as err:
+    except AttnflowError as err:
         st.error(md_escape(str(err)), icon=":material/warning:")
     except Exception as err:  # noqa: BLE001 - see the docstring
-        LOG.exception("unexpected error while rendering")
-        st.error(
-            f"Something went wrong ({err.__class__.__name__}: {md_escape(str(err))}). Try other settings or another example; "
-            "the server log has the details.",
-            icon=":material/error:",
-        )
+        apologise(err)
     return None
+
+
+def apologise(err: BaseException) -> None:
+    """The page boundary for a bug: a short apology on the page, the traceback in the server log."""
+    LOG.error("unexpected error while rendering", exc_info=err)
+    st.error(
+        f"Something went wrong ({err.__class__.__name__}). Try other settings or another example; "
+        "the server log has the details.",
+        icon=":material/error:",
+    )
 
 
 # ---------------------------------------------------------------- URL state
@@ -301,8 +307,8 @@ def init_state() -> None:
     for key, (param, default) in URL_KEYS.items():
         put(key, params.get(param, default))
     special = params.get("special", "keep")
-    put("hide_special", special in ("exclude", "renormalise"))
-    put("special_mode", special if special in ("exclude", "renormalise") else "renormalise")
+    put("hide_special", special in HIDE_MODES)
+    put("special_mode", special if special in HIDE_MODES else HIDE_MODES[0])
 
 
 def sync_url(selection: Selection | None = None) -> None:
@@ -326,7 +332,7 @@ def sync_url(selection: Selection | None = None) -> None:
         if value not in (default, "", implicit.get(key)):
             wanted[param] = value
     if ss.get("hide_special"):
-        wanted["special"] = str(ss.get("special_mode", "renormalise"))
+        wanted["special"] = str(ss.get("special_mode", HIDE_MODES[0]))
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
 
@@ -443,47 +449,7 @@ def sidebar() -> Selection | None:
     """Draw the controls shared by every page and return the current selection (None if models failed)."""
     ss = st.session_state
     with st.sidebar:
-        task_names = list(TASKS)
-        if ss.get("task") not in task_names:
-            if ss.get("task"):
-                notice(Dropped("task", f"choose one of {', '.join(task_names)}"))
-            ss["task"] = DEFAULT_TASK
-        st.selectbox(
-            "Task",
-            task_names,
-            **bind("task", _on_task_change),
-            format_func=lambda t: TASKS[t].title,
-            help="QA validity (QNLI), natural-language inference, or sentiment.",
-        )
-        specs = pairs_for_task(ss["task"])
-        keys = [s.key for s in specs] + ([CUSTOM] if custom_models_allowed() else [])
-        if ss.get("pair") not in keys:
-            if ss.get("pair"):
-                notice(Dropped("pair", "not a model pair of this task on this server"))
-            ss["pair"] = keys[0]
-        st.selectbox(
-            "Model pair (pre-trained → fine-tuned)",
-            keys,
-            **bind("pair"),
-            format_func=lambda k: (
-                "Custom pair (Hub ids or local folders) …" if k == CUSTOM else get_pair_spec(k).title
-            ),
-            help="Hub pairs need the network the first time; the embedded pairs work offline.",
-        )
-        if ss["pair"] == CUSTOM:
-            st.text_input(
-                "Pre-trained model",
-                **bind("custom_base", _confirm_custom),
-                placeholder="bert-base-uncased or a folder",
-                max_chars=MAX_REF_CHARS,
-            )
-            st.text_input(
-                "Fine-tuned model",
-                **bind("custom_tuned", _confirm_custom),
-                placeholder="textattack/bert-base-uncased-SST-2",
-                max_chars=MAX_REF_CHARS,
-            )
-        spec = current_pair_spec()
+        spec = _pair_controls()
         if not custom_pair_confirmed(spec):
             return None
         pair = load_pair_with_status(spec)
@@ -493,116 +459,7 @@ def sidebar() -> Selection | None:
         result = friendly(lambda: get_result(spec.base, spec.tuned, spec.label_names, text, text_pair))
         if result is None:
             return None
-
-        st.divider()
-        st.caption("Flow settings")
-        n_layers, n_heads = result.num_layers, result.num_heads
-        if ss.get("method") not in METHODS:
-            if ss.get("method"):
-                notice(Dropped("method", f"choose one of {', '.join(METHODS)}"))
-            ss["method"] = DEFAULTS.method
-        st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
-        if ss.get("measure") not in MEASURES:
-            ss["measure"] = DEFAULT_MEASURE
-        st.radio(
-            "Attention measure",
-            sorted(MEASURES, key=lambda m: m != DEFAULT_MEASURE),  # the default first
-            **bind("measure"),
-            format_func=MEASURE_LABELS.__getitem__,
-            help="Norm-weighted: how much each token's vector actually contributes to a head's output, ‖α·f(x)‖; "
-            "attention to [CLS]/[SEP] carries small vectors, so those sinks shrink. Raw weights: the paper's α. "
-            "Every method, the graph, the head differences and the exports use the chosen measure (About page).",
-        )
-        layers = parse_layers(ss.get("layers", ""), n_layers)
-        if layers is None and ss.get("layers"):
-            notice(Dropped("layers", f"write a range such as 1-{n_layers} within 1..{n_layers}"))
-        ss["layers"] = layers or (1, n_layers)
-        st.slider(
-            "Layer range", 1, n_layers, **bind("layers"), help="Trace only through these transformer layers."
-        )
-        heads = parse_heads(ss.get("heads", ""), n_heads)
-        if heads is None:
-            notice(Dropped("heads", f"write head numbers such as 0,3,5 within 0..{n_heads - 1}"))
-        ss["heads"] = list(heads or ())
-        st.multiselect(
-            "Heads (none selected = all)",
-            list(range(n_heads)),
-            **bind("heads"),
-            help="Restrict the flow to a subset of attention heads.",
-        )
-        tau = parse_float(ss.get("tau"), 0.0, 1.0)
-        if tau is None:
-            notice(Dropped("tau", "a number from 0 to 1"))
-        ss["tau"] = DEFAULTS.threshold if tau is None else tau
-        st.slider(
-            "Threshold τ", 0.0, 1.0, step=0.01, **bind("tau"), help="Trace keeps edges with weight ≥ τ."
-        )
-        alpha = parse_float(ss.get("alpha"), 0.05, 1.0)
-        if alpha is None:
-            notice(Dropped("alpha", "a number from 0.05 to 1"))
-        ss["alpha"] = DEFAULTS.decay if alpha is None else alpha
-        st.slider(
-            "Decay α per layer",
-            0.05,
-            1.0,
-            step=0.05,
-            **bind("alpha"),
-            help="Trace influence is multiplied by α for every layer it travels: node markers further from the "
-            "source shrink, and heads near the source weigh more in the head grid. The sentence view's scores are "
-            "normalised, so α does not change them.",
-        )
-        unit_options = UNITS
-        if parse_choice(ss.get("unit"), unit_options) is None:
-            if ss.get("unit"):
-                notice(Dropped("unit", "choose token or word"))
-            ss["unit"] = DEFAULTS.unit
-        st.radio(
-            "Units",
-            unit_options,
-            **bind("unit"),
-            format_func=lambda u: "WordPiece tokens" if u == "token" else "Whole words",
-            horizontal=True,
-        )
-        labels = result.encoding.words if ss["unit"] == "word" else result.encoding.tokens
-        src = parse_int(ss.get("src"))
-        if src is None or not 0 <= src < len(labels):
-            notice(Dropped("src", f"a token position from 0 to {len(labels) - 1}"))
-            src = 0
-        ss["src"] = src
-        st.selectbox(
-            "Trace from",
-            list(range(len(labels))),
-            **bind("src"),
-            format_func=lambda i: f"{labels[i]}  (#{i})",
-            help="The token at the deepest layer where the trace starts ([CLS] by default). "
-            "Clicking a token node in the flow graph sets it here (and in the URL).",
-        )
-        st.toggle(
-            "Hide [CLS]/[SEP] attention",
-            **bind("hide_special"),
-            help="Attention to special tokens often acts as a no-op sink (Clark et al. 2019).",
-        )
-        if ss["hide_special"]:
-            if ss.get("special_mode") not in ("exclude", "renormalise"):
-                ss["special_mode"] = "renormalise"
-            st.radio(
-                "How to hide",
-                ("renormalise", "exclude"),
-                **bind("special_mode"),
-                format_func=SPECIAL_LABELS.__getitem__,
-            )
-        special = str(ss["special_mode"]) if ss["hide_special"] else "keep"
-    settings = FlowSettings(
-        method=as_method(str(ss["method"])),
-        source=src,
-        threshold=float(ss["tau"]),
-        layers=(int(ss["layers"][0]), int(ss["layers"][1])),
-        heads=tuple(int(h) for h in ss["heads"]) or None,
-        decay=float(ss["alpha"]),
-        special=as_special(special),
-        unit=as_unit(str(ss["unit"])),
-        measure=as_measure(str(ss["measure"])),
-    )
+        settings = _flow_controls(result)
     presets_menu()
     return Selection(
         task=str(ss["task"]),
@@ -614,8 +471,185 @@ def sidebar() -> Selection | None:
         text_pair=text_pair,
         gold=gold,
         settings=settings,
-        num_layers=n_layers,
+        num_layers=result.num_layers,
     )
+
+
+def _pair_controls() -> PairSpec:
+    """The task and model-pair pickers (and a custom pair's two references); returns the chosen pair."""
+    ss = st.session_state
+    task_names = list(TASKS)
+    if ss.get("task") not in task_names:
+        if ss.get("task"):
+            notice(Dropped("task", f"choose one of {', '.join(task_names)}"))
+        ss["task"] = DEFAULT_TASK
+    st.selectbox(
+        "Task",
+        task_names,
+        **bind("task", _on_task_change),
+        format_func=lambda t: TASKS[t].title,
+        help="QA validity (QNLI), natural-language inference, or sentiment.",
+    )
+    specs = pairs_for_task(ss["task"])
+    keys = [s.key for s in specs] + ([CUSTOM] if custom_models_allowed() else [])
+    if ss.get("pair") not in keys:
+        if ss.get("pair"):
+            notice(Dropped("pair", "not a model pair of this task on this server"))
+        ss["pair"] = keys[0]
+    st.selectbox(
+        "Model pair (pre-trained → fine-tuned)",
+        keys,
+        **bind("pair"),
+        format_func=lambda k: (
+            "Custom pair (Hub ids or local folders) …" if k == CUSTOM else get_pair_spec(k).title
+        ),
+        help="Hub pairs need the network the first time; the embedded pairs work offline.",
+    )
+    if ss["pair"] == CUSTOM:
+        st.text_input(
+            "Pre-trained model",
+            **bind("custom_base", _confirm_custom),
+            placeholder="bert-base-uncased or a folder",
+            max_chars=MAX_REF_CHARS,
+        )
+        st.text_input(
+            "Fine-tuned model",
+            **bind("custom_tuned", _confirm_custom),
+            placeholder="textattack/bert-base-uncased-SST-2",
+            max_chars=MAX_REF_CHARS,
+        )
+    return current_pair_spec()
+
+
+def _flow_controls(result: ExampleResult) -> FlowSettings:
+    """The flow settings' widgets (method, measure, layers, heads, τ, α, units, source, special tokens), each
+    value checked first and dropped with a notice if it does not fit this model and example."""
+    ss = st.session_state
+    st.divider()
+    st.caption("Flow settings")
+    _method_controls()
+    _range_controls(result.num_layers, result.num_heads)
+    src, special = _trace_controls(result)
+    return FlowSettings(
+        method=as_method(str(ss["method"])),
+        source=src,
+        threshold=float(ss["tau"]),
+        layers=(int(ss["layers"][0]), int(ss["layers"][1])),
+        heads=tuple(int(h) for h in ss["heads"]) or None,
+        decay=float(ss["alpha"]),
+        special=as_special(special),
+        unit=as_unit(str(ss["unit"])),
+        measure=as_measure(str(ss["measure"])),
+    )
+
+
+def _method_controls() -> None:
+    """The method and attention-measure radios."""
+    ss = st.session_state
+    if ss.get("method") not in METHODS:
+        if ss.get("method"):
+            notice(Dropped("method", f"choose one of {', '.join(METHODS)}"))
+        ss["method"] = DEFAULTS.method
+    st.radio("Method", METHODS, **bind("method"), format_func=METHOD_LABELS.__getitem__, horizontal=False)
+    if ss.get("measure") not in MEASURES:
+        ss["measure"] = DEFAULT_MEASURE
+    st.radio(
+        "Attention measure",
+        sorted(MEASURES, key=lambda m: m != DEFAULT_MEASURE),  # the default first
+        **bind("measure"),
+        format_func=MEASURE_LABELS.__getitem__,
+        help="Norm-weighted: how much each token's vector actually contributes to a head's output, ‖α·f(x)‖; "
+        "attention to [CLS]/[SEP] carries small vectors, so those sinks shrink. Raw weights: the paper's α. "
+        "Every method, the graph, the head differences and the exports use the chosen measure (About page).",
+    )
+
+
+def _range_controls(n_layers: int, n_heads: int) -> None:
+    """The layer range and head subset, then the threshold τ and decay α sliders."""
+    ss = st.session_state
+    layers = parse_layers(ss.get("layers", ""), n_layers)
+    if layers is None and ss.get("layers"):
+        notice(Dropped("layers", f"write a range such as 1:{n_layers} within 1..{n_layers}"))
+    ss["layers"] = layers or (1, n_layers)
+    st.slider(
+        "Layer range", 1, n_layers, **bind("layers"), help="Trace only through these transformer layers."
+    )
+    heads = parse_heads(ss.get("heads", ""), n_heads)
+    if heads is None:
+        notice(Dropped("heads", f"write head numbers such as 0,3,5 within 0..{n_heads - 1}"))
+    ss["heads"] = list(heads or ())
+    st.multiselect(
+        "Heads (none selected = all)",
+        list(range(n_heads)),
+        **bind("heads"),
+        help="Restrict the flow to a subset of attention heads.",
+    )
+    tau = parse_float(ss.get("tau"), 0.0, 1.0)
+    if tau is None:
+        notice(Dropped("tau", "a number from 0 to 1"))
+    ss["tau"] = DEFAULTS.threshold if tau is None else tau
+    st.slider("Threshold τ", 0.0, 1.0, step=0.01, **bind("tau"), help="Trace keeps edges with weight ≥ τ.")
+    alpha = parse_float(ss.get("alpha"), 0.05, 1.0)
+    if alpha is None:
+        notice(Dropped("alpha", "a number from 0.05 to 1"))
+    ss["alpha"] = DEFAULTS.decay if alpha is None else alpha
+    st.slider(
+        "Decay α per layer",
+        0.05,
+        1.0,
+        step=0.05,
+        **bind("alpha"),
+        help="Trace influence is multiplied by α for every layer it travels: node markers further from the "
+        "source shrink, and heads near the source weigh more in the head grid. The sentence view's scores are "
+        "normalised, so α does not change them.",
+    )
+
+
+def _trace_controls(result: ExampleResult) -> tuple[int, str]:
+    """The units radio, the source token and the special-token toggle; returns (source index, special mode)."""
+    ss = st.session_state
+    unit_options = UNITS
+    if parse_choice(ss.get("unit"), unit_options) is None:
+        if ss.get("unit"):
+            notice(Dropped("unit", "choose token or word"))
+        ss["unit"] = DEFAULTS.unit
+    st.radio(
+        "Units",
+        unit_options,
+        **bind("unit"),
+        format_func=lambda u: "WordPiece tokens" if u == "token" else "Whole words",
+        horizontal=True,
+    )
+    labels = result.encoding.words if ss["unit"] == "word" else result.encoding.tokens
+    src = parse_int(ss.get("src"))
+    if src is None or not 0 <= src < len(labels):
+        notice(Dropped("src", f"a token position from 0 to {len(labels) - 1}"))
+        src = 0
+    ss["src"] = src
+    st.selectbox(
+        "Trace from",
+        list(range(len(labels))),
+        **bind("src"),
+        format_func=lambda i: f"{labels[i]}  (#{i})",
+        help="The token at the deepest layer where the trace starts ([CLS] by default). "
+        "Clicking a token node in the flow graph sets it here (and in the URL).",
+    )
+    st.toggle(
+        "Hide [CLS]/[SEP] attention",
+        **bind("hide_special"),
+        help="Attention to special tokens often acts as a no-op sink (Clark et al. 2019).",
+    )
+    if ss["hide_special"]:
+        if ss.get("special_mode") not in HIDE_MODES:
+            ss["special_mode"] = HIDE_MODES[0]
+        st.radio(
+            "How to hide",
+            HIDE_MODES,
+            **bind("special_mode"),
+            format_func=SPECIAL_LABELS.__getitem__,
+        )
+    special = str(ss["special_mode"]) if ss["hide_special"] else "keep"
+    return src, special
 
 
 def presets_menu() -> None:

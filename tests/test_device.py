@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from attnflow_core import device as dev
+from attnflow_core.cli.common import add_device_argument
 from attnflow_core.errors import AttnflowError
 from tiny import make_tiny_bert_dir
 
@@ -60,7 +61,7 @@ def test_model_device_of_a_module_and_of_a_stand_in() -> None:
 
 def test_cli_flag() -> None:
     p = argparse.ArgumentParser()
-    dev.add_device_argument(p)
+    add_device_argument(p)
     assert p.parse_args([]).device == "cpu"
     assert p.parse_args(["--device", "auto"]).device == "auto"
     with pytest.raises(SystemExit):

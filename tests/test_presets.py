@@ -13,7 +13,6 @@ from attnflow_core.presets import (
     TEASER_SENTENCE,
     TEASER_SOURCE_TOKEN,
     TEASER_UID,
-    get_preset,
 )
 
 # Query parameters the app reads (pages/common.URL_KEYS plus the special-token mode), kept in sync by hand: the
@@ -39,11 +38,10 @@ def test_presets_are_distinct_links_to_known_pages_and_keys() -> None:
         assert set(dict(p.query)) <= APP_PARAMS, p.key
         assert p.query_dict["preset"] == p.key and dict(p.query)["ex"] == TEASER_UID
         assert p.url().startswith(f"/{p.page}?") and f"preset={p.key}" in p.url()
-    assert get_preset("teaser").query_dict["src"] == str(TEASER_SOURCE_TOKEN)
-    sinks = {dict(get_preset(k).query)["measure"] for k in ("sinks-weights", "sinks-norms")}
+    by_key = {p.key: p for p in PRESETS}
+    assert by_key["teaser"].query_dict["src"] == str(TEASER_SOURCE_TOKEN)
+    sinks = {dict(by_key[k].query)["measure"] for k in ("sinks-weights", "sinks-norms")}
     assert sinks == {"attention", "norm"}
-    with pytest.raises(ValueError, match="choose one of"):
-        get_preset("nope")
 
 
 @pytest.fixture(scope="module")

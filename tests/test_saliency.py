@@ -11,6 +11,7 @@ import torch
 
 from attnflow_core.models import load_model
 from attnflow_core.saliency import all_saliencies, saliency
+from attnflow_core.settings import SettingsError
 from tiny import make_tiny_bert_dir
 
 
@@ -69,5 +70,5 @@ def test_all_saliencies_share_the_predicted_target(tiny: Any) -> None:
     out = all_saliencies(model.model, ids, seg, specials)
     assert set(out) == {"ig", "gradxinput", "occlusion"}
     assert len({s.target for s in out.values()}) == 1
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(SettingsError, match="method must be one of"):
         saliency(model.model, ids, seg, specials, "lime")

@@ -6,6 +6,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+from attnflow_core import device
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows every option's default (unless the help already says it, or there is none) and keeps the example in
@@ -87,3 +89,13 @@ def shard_spec(text: str) -> tuple[int, int]:
         return parse_shard(text)
     except ShardError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda`` on an argparse parser (the CLI's one definition of the flag)."""
+    parser.add_argument(
+        "--device",
+        choices=device.DEVICES,
+        default=device.DEFAULT,
+        help=f"where the models run: auto (CUDA when available), cpu or cuda (default {device.DEFAULT})",
+    )

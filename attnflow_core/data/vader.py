@@ -68,9 +68,9 @@ class VaderFormatError(DataError):
 
 
 def check_corpus(corpus: str) -> str:
-    """``corpus`` if it names a VADER corpus; a ValueError lists the valid ones otherwise."""
+    """``corpus`` if it names a VADER corpus; a DataError lists the valid ones otherwise."""
     if corpus not in CORPUS_FILES:
-        raise ValueError(f"unknown VADER corpus {corpus!r}; choose one of {', '.join(CORPUS_FILES)}")
+        raise DataError(f"unknown VADER corpus {corpus!r}; choose one of {', '.join(CORPUS_FILES)}")
     return corpus
 
 

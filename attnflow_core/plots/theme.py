@@ -13,7 +13,6 @@ TUNED = "#8e44ad"  # fine-tuned model: purple
 SHARED = "#e67e22"  # edges both models keep: orange, distinct from both
 NEUTRAL = "#95a5a6"
 TEXT = "#2c3e50"
-SEGMENT_FILL = ("#f4f6f7", "#fdf2e9")  # background of segment A / segment B
 HIGHLIGHT = "#e74c3c"
 
 STATUS_COLOURS = {"shared": SHARED, "base": BASE, "tuned": TUNED}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from attnflow_core.presets import TEASER_UID, get_preset
+from attnflow_core.presets import PRESETS, TEASER_UID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_measure_defaults_to_norm_and_travels_in_the_url() -> None:
 
 
 def test_a_preset_url_opens_the_teaser_traced_from_what_and_replaces_the_selection() -> None:
-    p = get_preset("teaser")
+    p = next(p for p in PRESETS if p.key == "teaser")
     at = open_page(f"pages/{p.page}.py", **p.query_dict)
     assert not at.error, [e.value for e in at.error]
     assert "Jacksonville" in " ".join(m.value for m in at.markdown)
@@ -51,7 +51,7 @@ def test_a_preset_url_opens_the_teaser_traced_from_what_and_replaces_the_selecti
     assert any("validation idx 31" in c.value for c in at.caption)
     assert "preset" not in at.query_params and at.query_params["ex"] in (TEASER_UID, [TEASER_UID])
     # In a running session, a preset link replaces the selection (an ordinary URL only seeds a new session).
-    sinks = get_preset("sinks-weights")
+    sinks = next(p for p in PRESETS if p.key == "sinks-weights")
     at.query_params.clear()  # a link replaces the whole query string
     for k, v in sinks.query_dict.items():
         at.query_params[k] = v
