@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from attnflow_core.agreement import agreement, agreement_sentence
+from attnflow_core.agreement import agreement, agreement_sentence, settings_flows
 from attnflow_core.analysis import Analysis, analyse
 from attnflow_core.extract import ExampleResult
-from attnflow_core.flows import FLOW_METHODS, flow_scores
 from attnflow_core.interventions import Reprediction, intervene
 from attnflow_core.overview import Overview
 from attnflow_core.saliency import SALIENCY_METHODS, SALIENCY_TITLES, Saliency, result_saliency
@@ -150,14 +149,8 @@ def saliency_panel(selection: common.Selection, result: ExampleResult, analysis:
     common.render_bokeh(
         build_saliency_row(analysis.labels, {k: v.scores for k, v in sal.items()}), "saliency_row"
     )
-    s = analysis.settings
-    flows: dict[tuple[str, str], np.ndarray] = {
-        (m, s.measure): flow_scores(
-            analysis.attn_tuned, m, source=s.source, threshold=s.threshold, layers=s.layers, heads=s.heads,
-            decay=s.decay,
-        )
-        for m in FLOW_METHODS
-    }  # fmt: skip
+    # every flow method under both measures (the sidebar's measure is one of them), with the page's other settings
+    flows = settings_flows(result, analysis.settings)
     rows = agreement(flows, {k: v.scores for k, v in sal.items()}, analysis.special_positions)
     table = pd.DataFrame(
         [
@@ -175,7 +168,8 @@ def saliency_panel(selection: common.Selection, result: ExampleResult, analysis:
     st.markdown(agreement_sentence(rows))
     st.caption(
         "Spearman ρ between the fine-tuned model's flow scores from the source token and the magnitude of each "
-        "saliency, over the non-special tokens (Abnar & Zuidema 2020)."
+        "saliency, over the non-special tokens (Abnar & Zuidema 2020). Each flow method runs under both measures "
+        "(attention: the raw weights; norm: the norm-weighted ‖α·f(x)‖) with the sidebar's other settings."
     )
 
 
