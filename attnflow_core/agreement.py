@@ -15,6 +15,7 @@ import numpy as np
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import FLOW_METHODS, flow_scores, special_attention
 from attnflow_core.measures import MEASURE_SHORT, apply_measure
+from attnflow_core.saliency import SALIENCY_TITLES
 from attnflow_core.settings import MEASURES, FlowSettings
 
 
@@ -131,10 +132,14 @@ def agreement_sentence(rows: Sequence[AgreementRow], averaged: bool = False) -> 
         else ("Here", "Spearman ρ", "tokens")
     )
     return (
-        f"{where}, {top.method} ({top.measure}) agrees best with {top.saliency} ({stat} = {top.rho:.2f} over "
+        f"{where}, {top.method} ({top.measure}) agrees best with {_title(top.saliency)} ({stat} = {top.rho:.2f} over "
         f"{top.n} {unit}).{_by_measure(rows)} Agreement is evidence that a flow follows what the prediction "
         "depends on, not proof."
     )
+
+
+def _title(saliency: str) -> str:
+    return SALIENCY_TITLES.get(saliency, saliency)
 
 
 def _by_measure(rows: Sequence[AgreementRow]) -> str:
@@ -149,7 +154,7 @@ def _by_measure(rows: Sequence[AgreementRow]) -> str:
         parts.append(
             f"{label}: no finite ρ"
             if top is None
-            else f"{label}: {top.method} with {top.saliency} (ρ = {top.rho:.2f})"
+            else f"{label}: {top.method} with {_title(top.saliency)} (ρ = {top.rho:.2f})"
         )
     return " Best per measure — " + "; ".join(parts) + "."
 

@@ -99,7 +99,7 @@ def test_measured_flows_golden_both_measures() -> None:
     assert by[("rollout", "attention")] == pytest.approx(1.0)
     assert by[("rollout", "norm")] == pytest.approx(-1.0)
     text = agreement_sentence(rows)
-    assert "(attention) agrees best with ig" in text
+    assert "(attention) agrees best with Integrated Gradients" in text
     assert "Best per measure — raw attention weights:" in text and "norm-weighted ‖α·f(x)‖:" in text
 
 
