@@ -612,3 +612,24 @@ def test_saliency_row_and_agreement_over_both_measures(
     pg.get_by_text("Token saliency and agreement").first.scroll_into_view_if_needed()
     pg.mouse.move(5, 5)
     shoot(pg, screenshots / "2e-saliency-agreement.png")
+
+
+def test_overview_with_head_importance(server: str, page: tuple[Any, Requests], screenshots: Path) -> None:
+    """The Dataset overview with "Also head importance": the importance map beside the change map, their scatter
+    with ρ, and the Reading's sentence on whether fine-tuning changed the heads that matter (N = 20 QA rows)."""
+    pg, _ = page
+    open_url(pg, f"{server}/overview?task=qa")
+    n_box = pg.get_by_label("Examples (N)")
+    n_box.fill("20")
+    n_box.press("Enter")
+    wait_idle(pg)
+    pg.get_by_text("Also head importance").first.click()
+    wait_idle(pg)
+    pg.get_by_role("button", name="Compute").click()
+    pg.get_by_text("Head change vs head importance").first.wait_for(timeout=3 * TIMEOUT_MS)
+    wait_idle(pg)
+    wait_bokeh(pg, "importance_scatter")
+    assert_no_exception(pg)
+    assert pg.get_by_text("Did fine-tuning change the heads that matter?").count() > 0
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "4b-overview-importance.png")
