@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnflow_core.flows import FLOW_METHODS, flow_scores
-
-#: Flow measures: what a flow runs on. Only the attention weights here; a value-norm measure can be added by key.
-MEASURES = ("attention",)
+from attnflow_core.extract import ExampleResult
+from attnflow_core.flows import FLOW_METHODS, flow_scores, special_attention
+from attnflow_core.measures import MEASURE_SHORT, apply_measure
+from attnflow_core.saliency import SALIENCY_TITLES
+from attnflow_core.settings import MEASURES, FlowSettings
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,59 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def flow_scores_by_method(
     attn: np.ndarray, source: int = 0, threshold: float = 0.1, measure: str = "attention"
 ) -> dict[tuple[str, str], np.ndarray]:
-    """{(method, measure): (n,) flow scores} for every flow method on one model's attention (L, H, n, n)."""
+    """{(method, measure): (n,) flow scores} for every flow method on one model's attention (L, H, n, n), which
+    is already under ``measure`` (the key only labels it)."""
     return {(m, measure): flow_scores(attn, m, source=source, threshold=threshold) for m in FLOW_METHODS}
+
+
+def measured_flows(
+    attn: np.ndarray,
+    vnorm: np.ndarray | None,
+    source: int = 0,
+    threshold: float = 0.1,
+) -> dict[tuple[str, str], np.ndarray]:
+    """{(method, measure): (n,) flow scores} for every flow method × every measure of ``settings.MEASURES``.
+
+    ``attn`` (L, H, n, n) holds one model's raw attention weights, ``vnorm`` (L, H, n) its value-vector norms
+    ‖f^h_l(x_i)‖ (``measures.norm_weighted``); without norms only the ``attention`` measure is computed, so every
+    key names the measure its scores were really computed under.
+    """
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for measure in MEASURES:
+        if measure == "norm" and vnorm is None:
+            continue
+        out |= flow_scores_by_method(apply_measure(attn, vnorm, measure), source, threshold, measure)
+    return out
+
+
+def settings_flows(result: ExampleResult, settings: FlowSettings) -> dict[tuple[str, str], np.ndarray]:
+    """{(method, measure): (n,) flow scores} of the fine-tuned model for every flow method × measure, under the
+    rest of ``settings`` (units, special tokens, source, threshold, layers, heads, decay) exactly as ``analyse``
+    applies them, so the row of the page's own method and measure equals its flow scores. The norm measure is left
+    out when ``result`` has no value norms. n = units."""
+    from attnflow_core.analysis import unit_attention, units_of
+
+    _, _, specials = units_of(result, settings.unit)
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for measure in MEASURES:
+        if measure == "norm" and result.vnorm_tuned is None:
+            continue
+        _, tuned = unit_attention(result, settings.unit, measure)
+        attn = special_attention(tuned, specials, settings.special).astype(np.float32)
+        for method in FLOW_METHODS:
+            out[(method, measure)] = np.asarray(
+                flow_scores(
+                    attn,
+                    method,
+                    source=settings.source,
+                    threshold=settings.threshold,
+                    layers=settings.layers,
+                    heads=settings.heads,
+                    decay=settings.decay,
+                ),
+                dtype=np.float64,
+            )
+    return out
 
 
 def agreement(
@@ -80,9 +132,31 @@ def agreement_sentence(rows: Sequence[AgreementRow], averaged: bool = False) -> 
         else ("Here", "Spearman ρ", "tokens")
     )
     return (
-        f"{where}, {top.method} ({top.measure}) agrees best with {top.saliency} ({stat} = {top.rho:.2f} over "
-        f"{top.n} {unit}). Agreement is evidence that a flow follows what the prediction depends on, not proof."
+        f"{where}, {top.method} ({top.measure}) agrees best with {_title(top.saliency)} ({stat} = {top.rho:.2f} over "
+        f"{top.n} {unit}).{_by_measure(rows)} Agreement is evidence that a flow follows what the prediction "
+        "depends on, not proof."
     )
+
+
+def _title(saliency: str) -> str:
+    return SALIENCY_TITLES.get(saliency, saliency)
+
+
+def _by_measure(rows: Sequence[AgreementRow]) -> str:
+    """ " Under the raw weights the best is …; under the norm-weighted measure …" when rows span measures."""
+    measures = [m for m in MEASURES if any(r.measure == m for r in rows)]
+    if len(measures) < 2:
+        return ""
+    parts = []
+    for m in measures:
+        top = best([r for r in rows if r.measure == m])
+        label = MEASURE_SHORT.get(m, m)
+        parts.append(
+            f"{label}: no finite ρ"
+            if top is None
+            else f"{label}: {top.method} with {_title(top.saliency)} (ρ = {top.rho:.2f})"
+        )
+    return " Best per measure — " + "; ".join(parts) + "."
 
 
 def mean_agreement(per_example: Sequence[Sequence[AgreementRow]]) -> list[AgreementRow]:
@@ -112,13 +186,16 @@ def example_agreement(
     attn: np.ndarray,
     pad_id: int = 0,
     saliencies: Sequence[str] = OVERVIEW_SALIENCIES,
+    vnorm: np.ndarray | None = None,
 ) -> list[AgreementRow]:
     """Agreement rows of one example: the tuned torch classifier ``model``'s saliency against the flows of its own
-    attention ``attn`` (L, H, n, n) traced from [CLS]."""
+    raw attention ``attn`` (L, H, n, n) traced from [CLS], under every measure (``measured_flows``: the norm
+    measure only when its value norms ``vnorm`` (L, H, n) are given)."""
     from attnflow_core.saliency import all_saliencies
 
     sal = all_saliencies(model, input_ids, segment_ids, special_positions, pad_id=pad_id, methods=saliencies)
-    return agreement(flow_scores_by_method(attn), {k: v.scores for k, v in sal.items()}, special_positions)
+    flows = measured_flows(attn, vnorm)
+    return agreement(flows, {k: v.scores for k, v in sal.items()}, special_positions)
 
 
 def agreement_table(rows: Sequence[AgreementRow]) -> list[dict[str, object]]:

@@ -130,7 +130,10 @@ def patched_heads(model: Any, patterns: Mapping[Head, Any]) -> Iterator[Any]:
             hidden = args[0] if args else kwargs["hidden_states"]
             context, weights = output[0], output[1]
             b, n, _ = context.shape
-            values = module.value(hidden).view(b, n, n_heads, d)
+            # the projection's own weights, not module.value(...): its hooks (value-norm capture) must fire once
+            values = torch.nn.functional.linear(hidden, module.value.weight, module.value.bias).view(
+                b, n, n_heads, d
+            )
             ctx = context.view(b, n, n_heads, d).clone()
             new_w = weights.clone() if weights is not None else None
             for head, p in items:
@@ -163,6 +166,8 @@ class Reprediction:
     attn_after: (
         np.ndarray
     )  # (L, H, n, n) float32 attention of the intervened model (patched heads show the patch)
+    # (L, H, n) float32 value-vector norms ‖f^h(x_i)‖ of the intervened model (``measures``), None if not captured
+    vnorm_after: np.ndarray | None = None
 
     @property
     def label_before(self) -> str:
@@ -178,10 +183,13 @@ class Reprediction:
         return float(probs[self.labels.index(label or self.label_before)])
 
 
-def _run(model: Any, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, np.ndarray]:
+def _run(model: Any, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """probs (C,), attention (L, H, n, n) and value norms (L, H, n) (None if not captured) of one example."""
     import torch
 
-    with torch.inference_mode():
+    from attnflow_core.extract import value_norms
+
+    with torch.inference_mode(), value_norms(model, _head_size(model)[0]) as norms:
         out = model(
             input_ids=input_ids,
             token_type_ids=token_type_ids,
@@ -190,7 +198,8 @@ def _run(model: Any, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, n
         )
     probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
     attn = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
-    return probs, attn
+    vnorm = torch.stack([v[0] for v in norms]).float().cpu().numpy() if len(norms) == len(attn) else None
+    return probs, attn, vnorm
 
 
 def intervene(
@@ -210,7 +219,7 @@ def intervene(
     device = next(tuned.parameters()).device
     ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
     seg = torch.tensor([list(segment_ids)], dtype=torch.long, device=device)
-    before, _ = _run(tuned, ids, seg)
+    before, _, _ = _run(tuned, ids, seg)
     if mode == "zero":
         ctx = zeroed_heads(tuned, heads)
     elif mode == "patch":
@@ -220,10 +229,11 @@ def intervene(
     else:
         raise ValueError(f"mode must be 'zero' or 'patch'; got {mode!r}")
     with ctx:
-        after, attn = _run(tuned, ids, seg)
+        after, attn, vnorm = _run(tuned, ids, seg)
     return Reprediction(
         labels=tuple(labels),
         before=tuple(float(x) for x in before),
         after=tuple(float(x) for x in after),
         attn_after=attn,
+        vnorm_after=vnorm,
     )

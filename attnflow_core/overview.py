@@ -346,6 +346,8 @@ def compute_overview(
     t_forward = 0.0
     done = 0
     want_norms = settings.measure == "norm"
+    # the agreement is reported under both measures, so it needs the norms whatever the statistics' measure
+    norms_for_agreement = settings.agreement
     device = model_device(pair.base.model)
     step = batch_size_for(device, settings.batch_size)  # larger length-bucketed batches on a GPU
     for start in range(0, len(order), step):
@@ -356,7 +358,8 @@ def compute_overview(
         padded = tok.pad(feats, return_tensors="pt").to(device)
         tf = time.perf_counter()
         att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)  # (B, L, H, n, n)
-        att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms)
+        att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms or norms_for_agreement)
+        raw_t = att_t  # the agreement applies each measure itself
         t_forward += time.perf_counter() - tf  # forward_batch copies to the CPU, so GPU work is finished here
         if settings.importance:
             from attnflow_core.importance import batch_importance
@@ -395,7 +398,13 @@ def compute_overview(
 
                 agree_rows.append(
                     example_agreement(
-                        pair.tuned.model, enc["input_ids"], segs, special, a_t, tok.pad_token_id or 0
+                        pair.tuned.model,
+                        enc["input_ids"],
+                        segs,
+                        special,
+                        raw_t[k, :, :, :m, :m],
+                        tok.pad_token_id or 0,
+                        vnorm=None if vn_t is None else vn_t[k, :, :, :m],
                     )
                 )
         done += len(batch)

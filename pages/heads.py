@@ -35,6 +35,7 @@ st.selectbox(
 layout = common.friendly(lambda: build_head_diff_layout(analysis, st.session_state["head_pick"]))
 if layout is None:
     st.stop()
+impact.head_click_bridge(n_heads)  # a tap on a heatmap cell also selects that head for zeroing/patching
 common.render_bokeh(layout, key="head_layout")
 by_layer = js.mean(axis=1)
 st.caption(

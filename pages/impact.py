@@ -4,21 +4,67 @@ row with the agreement table (Attention flow page). Cached per example at this p
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from attnflow_core.agreement import agreement, agreement_sentence
+import attnflow_core.plots
+from attnflow_core.agreement import agreement, agreement_sentence, settings_flows
 from attnflow_core.analysis import Analysis, analyse
 from attnflow_core.extract import ExampleResult
-from attnflow_core.flows import FLOW_METHODS, flow_scores
 from attnflow_core.interventions import Reprediction, intervene
 from attnflow_core.overview import Overview
 from attnflow_core.saliency import SALIENCY_METHODS, SALIENCY_TITLES, Saliency, result_saliency
 from pages import common
 
 MODES = {"zero": "Zero in the fine-tuned model", "patch": "Patch with pre-trained pattern"}
+#: One sentence each: what the two interventions do.
+MODE_HELP = {
+    "zero": "**Zero** removes the chosen heads' outputs from the fine-tuned model (as if the heads were pruned).",
+    "patch": "**Patch** gives the chosen heads of the fine-tuned model the pre-trained model's attention pattern on "
+    "this input, keeping the fine-tuned value vectors, so only *where* those heads look is reverted.",
+}
+HEADS_KEY = "impact_heads"
+
+#: The bridge that turns a tap on a heatmap cell into a head added to / removed from the selection (its JS:
+#: attnflow_core/plots/head_bridge.js; the tap itself is plots/heads.py's callback).
+_head_bridge = st.components.v2.component(
+    "attnflow.head_bridge",
+    js=(Path(attnflow_core.plots.__file__).parent / "head_bridge.js").read_text(encoding="utf-8"),
+    isolate_styles=False,
+)
+
+
+def head_name(layer: int, head: int) -> str:
+    """The multiselect's name of a head: layer 1-based, head 0-based (``L3 H9``)."""
+    return f"L{layer} H{head}"
+
+
+def _parse_head(name: str) -> tuple[int, int]:
+    """``"L3 H9"`` -> (2, 9): 0-based layer and head, as the interventions take them."""
+    layer, head = name.split()
+    return int(layer[1:]) - 1, int(head[1:])
+
+
+def _on_head_click(n_heads: int) -> None:
+    """Runs before the rerun: the tapped cell's head joins or leaves the selection and is shown below."""
+    value: Any = st.session_state.get("head_click")
+    cell = value.get("head") if hasattr(value, "get") else getattr(value, "head", None)
+    if cell is None:
+        return
+    layer, head = int(cell) // n_heads + 1, int(cell) % n_heads
+    name = head_name(layer, head)
+    picked = list(st.session_state.get(HEADS_KEY) or [])
+    st.session_state[HEADS_KEY] = [p for p in picked if p != name] if name in picked else [*picked, name]
+    st.session_state["head_pick"] = (layer, head)
+
+
+def head_click_bridge(n_heads: int) -> None:
+    """Mount the bridge (invisible) that lets a tap on the head heatmaps select heads for zeroing/patching."""
+    _head_bridge(key="head_click", on_head_change=lambda: _on_head_click(n_heads), height=0)
 
 
 @st.cache_data(show_spinner="Re-predicting…", max_entries=16)
@@ -66,11 +112,15 @@ def intervention_panel(selection: common.Selection, result: ExampleResult, analy
         st.info("The fine-tuned model has no classification head, so there is no prediction to change.")
         return
     n_layers, n_heads = result.num_layers, result.num_heads
-    names = [f"L{layer} H{h}" for layer in range(1, n_layers + 1) for h in range(n_heads)]
+    names = [head_name(layer, h) for layer in range(1, n_layers + 1) for h in range(n_heads)]
+    if any(p not in names for p in st.session_state.get(HEADS_KEY) or []):  # another model's heads
+        st.session_state[HEADS_KEY] = [p for p in st.session_state[HEADS_KEY] if p in names]
+    st.markdown(MODE_HELP["zero"] + " " + MODE_HELP["patch"] + " Then the model predicts again.")
     picked = st.multiselect(
-        "Heads (layer 1-based, head 0-based; the most changed head is a good start)",
+        "Heads (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them; the most "
+        "changed head is a good start)",
         names,
-        key="impact_heads",
+        key=HEADS_KEY,
     )
     c1, c2 = st.columns(2)
     # A result shows on the run its button started (st.session_state holds widget values only); it is cached, so
@@ -81,13 +131,10 @@ def intervention_panel(selection: common.Selection, result: ExampleResult, analy
         if col.button(MODES[mode], key=f"impact_{mode}", disabled=not picked)
     ]
     if not pressed or not picked:
-        st.caption(
-            "Zero removes the heads' outputs; patch gives the fine-tuned model the pre-trained model's attention "
-            "pattern for those heads on this input (its own values). Then the model predicts again."
-        )
+        st.caption("Pick at least one head, then press a button.")
         return
     mode, chosen = pressed[0], tuple(picked)
-    heads = tuple((int(n.split()[0][1:]) - 1, int(n.split()[1][1:])) for n in chosen)
+    heads = tuple(_parse_head(n) for n in chosen)
     spec = selection.pair
     rep = common.friendly(
         lambda: get_intervention(
@@ -97,15 +144,25 @@ def intervention_panel(selection: common.Selection, result: ExampleResult, analy
     if rep is None:
         return
     before, after = rep.confidence("before"), rep.confidence("after")
+    done = "zeroed" if mode == "zero" else "patched"
+    which = ", ".join(chosen)
     m1, m2, m3 = st.columns(3)
-    m1.metric("Before", rep.label_before, f"confidence {before:.1%}", delta_color="off")
+    m1.metric(f"Before: P({rep.label_before})", f"{before:.1%}", help="The fine-tuned model's prediction.")
     m2.metric(
-        f"After ({'zeroed' if mode == 'zero' else 'patched'})",
-        rep.label_after,
-        f"{(after - before) * 100:+.1f} points on {rep.label_before}",
+        f"After ({done} {which}): P({rep.label_before})",
+        f"{after:.1%}",
+        f"{(after - before) * 100:+.1f} points",
+        help="The same label's probability once the heads are " + done + ".",
     )
-    m3.metric(f"P({rep.label_before}) after", f"{after:.1%}")
-    changed = replace(result, attn_tuned=rep.attn_after)
+    flipped = rep.label_after != rep.label_before
+    m3.metric(
+        "Label after",
+        rep.label_after,
+        f"changed from {rep.label_before}" if flipped else "unchanged",
+        delta_color="inverse" if flipped else "off",
+        help=f"confidence {max(rep.after):.1%}",
+    )
+    changed = replace(result, attn_tuned=rep.attn_after, vnorm_tuned=rep.vnorm_after)
     after_analysis = analyse(changed, analysis.settings)
     table = pd.DataFrame(
         {
@@ -115,9 +172,12 @@ def intervention_panel(selection: common.Selection, result: ExampleResult, analy
         }
     )
     table["change"] = (table["flow after"] - table["flow before"]).round(4)
+    top = int(np.argmax(np.abs(table["change"].to_numpy())))
     st.caption(
-        f"Fine-tuned flow scores ({analysis.settings.method}) before and after; the {analysis.trace.n_edges} traced "
-        f"edges become {after_analysis.trace.n_edges}."
+        f"How the flow changes: the fine-tuned model's flow scores ({analysis.settings.method}, "
+        f"{after_analysis.settings.measure} measure, from the sidebar's source) before and after; the "
+        f"{analysis.trace.n_edges} traced edges become {after_analysis.trace.n_edges}, and the largest change is at "
+        f"{analysis.labels[top]!r} ({table['change'].iloc[top]:+.4f})."
     )
     st.dataframe(table, hide_index=True, height=min(35 * (len(table) + 1), 300))
 
@@ -150,14 +210,8 @@ def saliency_panel(selection: common.Selection, result: ExampleResult, analysis:
     common.render_bokeh(
         build_saliency_row(analysis.labels, {k: v.scores for k, v in sal.items()}), "saliency_row"
     )
-    s = analysis.settings
-    flows: dict[tuple[str, str], np.ndarray] = {
-        (m, s.measure): flow_scores(
-            analysis.attn_tuned, m, source=s.source, threshold=s.threshold, layers=s.layers, heads=s.heads,
-            decay=s.decay,
-        )
-        for m in FLOW_METHODS
-    }  # fmt: skip
+    # every flow method under both measures (the sidebar's measure is one of them), with the page's other settings
+    flows = settings_flows(result, analysis.settings)
     rows = agreement(flows, {k: v.scores for k, v in sal.items()}, analysis.special_positions)
     table = pd.DataFrame(
         [
@@ -175,7 +229,8 @@ def saliency_panel(selection: common.Selection, result: ExampleResult, analysis:
     st.markdown(agreement_sentence(rows))
     st.caption(
         "Spearman ρ between the fine-tuned model's flow scores from the source token and the magnitude of each "
-        "saliency, over the non-special tokens (Abnar & Zuidema 2020)."
+        "saliency, over the non-special tokens (Abnar & Zuidema 2020). Each flow method runs under both measures "
+        "(attention: the raw weights; norm: the norm-weighted ‖α·f(x)‖) with the sidebar's other settings."
     )
 
 

@@ -124,6 +124,14 @@ def test_intervene_reports_before_and_after(tiny: Any) -> None:
     assert abs(sum(zero.after) - 1) < 1e-6 and zero.attn_after.shape == (3, 2, len(ids), len(ids))
     np.testing.assert_allclose(patch.attn_after[2, 1], base_attn[2, 1], atol=1e-6)
     assert 0 <= zero.confidence("after") <= 1 and zero.label_before in tuned.label_names
+    # the value norms of the intervened model: layers up to a patched layer see the same input, so the same norms;
+    # the layer after a zeroed head sees a changed input
+    none = intervene(tuned.model, ids, seg, tuned.label_names, "zero", [])
+    assert none.vnorm_after is not None and zero.vnorm_after is not None and patch.vnorm_after is not None
+    assert none.vnorm_after.shape == (3, 2, len(ids))
+    np.testing.assert_allclose(patch.vnorm_after[:3], none.vnorm_after[:3], rtol=1e-5)
+    np.testing.assert_allclose(zero.vnorm_after[0], none.vnorm_after[0], rtol=1e-5)
+    assert not np.allclose(zero.vnorm_after[1], none.vnorm_after[1])
 
 
 def test_bad_heads_name_the_range(tiny: Any) -> None:

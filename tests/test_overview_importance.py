@@ -56,12 +56,14 @@ def test_importance_and_agreement_round_trip(
     ov = compute_overview(pair, EXAMPLES[:2], "qa", OverviewSettings(n=2, importance=True, agreement=True))
     assert ov.agreement is not None and {r.saliency for r in ov.agreement} == {"ig", "occlusion"}
     assert {r.method for r in ov.agreement} == {"trace", "rollout", "maxflow"}
+    assert {r.measure for r in ov.agreement} == {"attention", "norm"}
+    assert len(ov.agreement) == 3 * 2 * 2  # method × measure × saliency
     back = load_overview(save_overview(ov, tmp_path / f"ov{suffix}"))
     assert back.importance is not None and ov.importance is not None
     np.testing.assert_allclose(back.importance, ov.importance)
     assert back.agreement is not None
     for a, b in zip(back.agreement, ov.agreement, strict=True):
-        assert (a.method, a.saliency, a.n) == (b.method, b.saliency, b.n)
+        assert (a.method, a.measure, a.saliency, a.n) == (b.method, b.measure, b.saliency, b.n)
         assert a.rho == pytest.approx(b.rho, nan_ok=True)
 
 
@@ -88,3 +90,30 @@ def test_cli_reads_a_data_file(
     assert ov.importance is not None and ov.importance.shape == (2, 2)
     assert ov.examples["text"].tolist()[0] == "what is the capital of france ?"
     assert "importance" in json.loads(out.read_text())
+
+
+def test_agreement_rows_are_labelled_by_the_measure_they_ran_under(tiny_dirs: tuple[Path, Path]) -> None:
+    """Both measures whatever the statistics' measure, and each row equals one example's own agreement."""
+    from attnflow_core.agreement import example_agreement
+    from attnflow_core.extract import extract
+
+    pair = load_pair(str(tiny_dirs[0]), str(tiny_dirs[1]))
+    rows = {}
+    for measure in ("attention", "norm"):
+        ov = compute_overview(
+            pair, EXAMPLES[:1], "qa", OverviewSettings(n=1, measure=measure, agreement=True)
+        )
+        assert ov.agreement is not None
+        rows[measure] = {(r.method, r.measure, r.saliency): r.rho for r in ov.agreement}
+    assert rows["attention"].keys() == rows["norm"].keys()
+    for key, rho in rows["attention"].items():
+        assert rows["norm"][key] == pytest.approx(rho, nan_ok=True, abs=1e-6)
+    e = EXAMPLES[0]
+    res = extract(pair, e.text, e.text_pair)
+    enc = res.encoding
+    direct = example_agreement(
+        pair.tuned.model, enc.input_ids, enc.segment_ids, enc.special_positions, res.attn_tuned,
+        vnorm=res.vnorm_tuned,
+    )  # fmt: skip
+    for r in direct:
+        assert rows["norm"][(r.method, r.measure, r.saliency)] == pytest.approx(r.rho, nan_ok=True, abs=1e-4)

@@ -60,7 +60,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--agreement",
         action="store_true",
-        help="also average the Spearman rho between flow scores and saliency (IG, occlusion); slow",
+        help="also average the Spearman rho between flow scores (every method under both measures) and saliency "
+        "(IG, occlusion); slow",
     )
     p.add_argument(
         "--data-file",

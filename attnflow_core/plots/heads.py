@@ -168,7 +168,13 @@ def build_head_diff_layout(analysis: Analysis, selected: tuple[int, int] = (1, 0
         mad_src.selected.js_on_change(
             "indices", CustomJS(args={"cells": js_src, "other": mad_src}, code=_MIRROR)
         )
-        hint = "Tap a cell in either heatmap to show that head below (or use the selector above)."
+        for fig in (js_fig, mad_fig):
+            # "replace": a second tap keeps the cell selected (bokeh's default "toggle" would clear the selection)
+            fig.select_one(TapTool).update(mode="replace", callback=CustomJS(code=_TOGGLE))
+        hint = (
+            "Tap a cell in either heatmap to show that head below (or use the selector above); in the app the tap "
+            "also adds the head to, or removes it from, the heads to zero or patch."
+        )
     else:
         hint = f"Use the selector above to show another head (tapping cells works for examples of ≤ {MAX_EMBED_TOKENS} units)."
         for fig in (js_fig, mad_fig):
@@ -208,4 +214,13 @@ diff_mapper.low = -lim; diff_mapper.high = lim;
 const layer = Math.floor(k / H) + 1, head = k % H;
 caption.text = "<b>Layer " + layer + ", head " + head + "</b>: Jensen–Shannon divergence " + js[k].toFixed(3) +
   ", mean |Δ| " + mad[k].toFixed(4) + ".";
+"""
+
+# A TapTool callback fires on every tap, also on the cell already selected (a selection change would not), so a
+# second tap on a cell removes the head again. On the app's Head differences page the tap adds the head to (or
+# removes it from) the heads to zero or patch (window.attnflowToggleHead: head_bridge.js); an export has no bridge.
+_TOGGLE = """
+const idx = cb_data.source.selected.indices;
+const host = (typeof window !== "undefined") ? window : globalThis;
+if (idx.length && typeof host.attnflowToggleHead === "function") { host.attnflowToggleHead(idx[0]); }
 """

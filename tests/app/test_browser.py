@@ -511,3 +511,125 @@ def test_quick_arrow_key_steps_on_the_threshold_are_not_lost(server: str, page: 
     wait_idle(pg)
     assert "τ = 0.2," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
     assert "tau=0.2" in pg.url
+
+
+def heatmap_cell(pg: Any, layer: int, head: int) -> tuple[float, float]:
+    """Page pixel coordinates of the Head differences page's JS heatmap cell (layer 1-based, head 0-based)."""
+    xy = pg.evaluate(
+        js(
+            """([layer, head]) => {
+          const pv = afPlotView("js_heatmap");
+          const rect = pv.canvas_view.el.getBoundingClientRect();
+          return [rect.left + pv.frame.x_scale.compute(head), rect.top + pv.frame.y_scale.compute(layer)];
+        }"""
+        ),
+        [layer, head],
+    )
+    return float(xy[0]), float(xy[1])
+
+
+#: The Head differences page's multiselect of heads to zero or patch (the sidebar has a "Heads" one too).
+_PICKED = '[data-testid="stMain"] [data-testid="stMultiSelect"]'
+
+
+def _picked_heads(pg: Any) -> str:
+    return str(pg.locator(_PICKED).first.inner_text())
+
+
+def _metrics(pg: Any) -> list[str]:
+    """The intervention's three metrics (before, after, label after): the last on the page (the example header
+    shows the models' predictions as metrics too)."""
+    return [t.strip() for t in pg.locator('[data-testid="stMetricValue"]').all_inner_texts()][-3:]
+
+
+def test_tapping_heads_then_zeroing_or_patching_changes_the_confidence(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """Issue 10: tap heatmap cells to pick heads (a second tap removes one), then zero them, then patch them: the
+    shown confidence of the fine-tuned model's label changes each time."""
+    pg, _ = page
+    open_url(pg, f"{server}/heads?task=qa")
+    wait_bokeh(pg, "js_heatmap")
+    assert_no_exception(pg)
+    pg.get_by_text("Zero removes the chosen heads").first.wait_for()
+    pg.get_by_text("Patch gives the chosen heads").first.wait_for()
+    # L1 H0 is tapped twice in a row: in, then out again
+    for layer, head in ((3, 9), (1, 0), (1, 0), (3, 8), (2, 3)):
+        pg.evaluate(js("() => afPlotView('js_heatmap').el.scrollIntoView({block: 'center'})"))
+        pg.wait_for_timeout(300)
+        x, y = heatmap_cell(pg, layer, head)
+        before = _picked_heads(pg)
+        pg.mouse.click(x, y)
+        pg.wait_for_function(
+            """([sel, old]) => { const el = document.querySelector(sel); return el && el.innerText !== old; }""",
+            arg=[_PICKED, before],
+            timeout=TIMEOUT_MS,
+        )
+        wait_idle(pg)
+        wait_bokeh(pg, "js_heatmap")
+    picked = _picked_heads(pg)
+    for name in ("L3 H9", "L3 H8", "L2 H3"):
+        assert name in picked, picked
+    assert "L1 H0" not in picked, picked
+    # the last tapped head is also the one shown below
+    assert "Layer 2, head 3" in pg.evaluate(js("() => afModel('head_caption').text"))
+
+    shown = {}
+    for mode, button in (
+        ("zeroed", "Zero in the fine-tuned model"),
+        ("patched", "Patch with pre-trained pattern"),
+    ):
+        pg.get_by_role("button", name=button).click()
+        pg.get_by_text(f"After ({mode}").first.wait_for(timeout=TIMEOUT_MS)
+        wait_idle(pg)
+        assert_no_exception(pg)
+        before, after, label = _metrics(pg)
+        assert before.endswith("%") and after.endswith("%") and label
+        assert before != after, (mode, before, after)
+        shown[mode] = after
+        pg.get_by_text("How the flow changes").first.wait_for()
+        if mode == "zeroed":
+            pg.mouse.move(5, 5)
+            shoot(pg, screenshots / "3b-head-ablation.png")
+    assert shown["zeroed"] != shown["patched"], shown
+
+
+def test_saliency_row_and_agreement_over_both_measures(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """The flow page's lazy saliency row: on demand, with the agreement table over every method × both measures."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=sentiment")
+    wait_bokeh(pg, "flow_graph")
+    pg.get_by_text("Token saliency and agreement (computed on demand)").first.click()
+    pg.get_by_role("button", name="Compute saliency (IG, gradient × input, occlusion)").click()
+    pg.get_by_text("Agreement is evidence that a flow follows").first.wait_for(timeout=TIMEOUT_MS)
+    wait_idle(pg)
+    assert_no_exception(pg)
+    wait_bokeh(pg, "saliency_row")
+    text = pg.get_by_text("Best per measure").first.inner_text()
+    assert "raw attention weights" in text and "norm-weighted" in text, text
+    pg.get_by_text("Token saliency and agreement").first.scroll_into_view_if_needed()
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "2e-saliency-agreement.png")
+
+
+def test_overview_with_head_importance(server: str, page: tuple[Any, Requests], screenshots: Path) -> None:
+    """The Dataset overview with "Also head importance": the importance map beside the change map, their scatter
+    with ρ, and the Reading's sentence on whether fine-tuning changed the heads that matter (N = 20 QA rows)."""
+    pg, _ = page
+    open_url(pg, f"{server}/overview?task=qa")
+    n_box = pg.get_by_label("Examples (N)")
+    n_box.fill("20")
+    n_box.press("Enter")
+    wait_idle(pg)
+    pg.get_by_text("Also head importance").first.click()
+    wait_idle(pg)
+    pg.get_by_role("button", name="Compute").click()
+    pg.get_by_text("Head change vs head importance").first.wait_for(timeout=3 * TIMEOUT_MS)
+    wait_idle(pg)
+    wait_bokeh(pg, "importance_scatter")
+    assert_no_exception(pg)
+    assert pg.get_by_text("Did fine-tuning change the heads that matter?").count() > 0
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "4b-overview-importance.png")

@@ -46,7 +46,7 @@ def metric(at: AppTest, label_start: str) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("button", "title"), [("impact_zero", "After (zeroed)"), ("impact_patch", "After (patched)")]
+    ("button", "title"), [("impact_zero", "After (zeroed"), ("impact_patch", "After (patched")]
 )
 def test_zero_or_patch_changes_the_shown_confidence(button: str, title: str) -> None:
     at = open_page("pages/heads.py", task="qa")
@@ -54,10 +54,14 @@ def test_zero_or_patch_changes_the_shown_confidence(button: str, title: str) -> 
     at.multiselect(key="impact_heads").set_value(["L3 H9", "L2 H2", "L4 H9", "L6 H0"]).run()
     at.button(key=button).click().run()
     assert not at.exception, [e.message for e in at.exception]
-    before = float(metric(at, "Before").delta.split()[-1].rstrip("%"))
-    after = float(metric(at, "P(").value.rstrip("%"))
-    assert metric(at, title).label == title
+    before = float(metric(at, "Before: P(").value.rstrip("%"))
+    shown = metric(at, "After (")
+    after = float(shown.value.rstrip("%"))
+    assert shown.label.startswith(title) and "L3 H9" in shown.label
     assert after != before
+    delta = shown.delta.split()
+    assert delta[1] == "points" and float(delta[0]) == pytest.approx(after - before, abs=0.15)  # each rounded
+    assert metric(at, "Label after").value in ("entailment", "not_entailment")
     assert any(df.value.shape[1] == 4 for df in at.dataframe)  # the flow scores before/after
 
 
@@ -69,6 +73,9 @@ def test_flow_page_saliency_is_lazy_and_shows_agreement() -> None:
     assert "saliency_row" in names_in(at)
     text = " ".join(m.value for m in at.markdown)
     assert "agrees best" in text and "not proof" in text
+    assert "Best per measure" in text  # every flow method under both measures
+    (table,) = [df.value for df in at.dataframe if "Integrated Gradients" in df.value.columns]
+    assert set(table.index.get_level_values("measure")) == {"attention", "norm"}
 
 
 def test_overview_shows_importance_next_to_change() -> None:

@@ -177,3 +177,27 @@ def test_long_examples_use_the_selector_instead_of_taps(
         (src,) = {r.data_source for r in fig.renderers}
         assert not src.selected.js_property_callbacks
     assert any("Use the selector above" in div.text for div in root.select({"type": Div}))
+
+
+def test_a_tap_hands_the_cell_to_the_pages_bridge_every_time(layout: Any, node_binary: str) -> None:
+    """The TapTool callback (run in Node.js) calls window.attnflowToggleHead with the tapped cell on every tap, also
+    on the cell already selected (so a second tap removes the head), and does nothing without a bridge."""
+    import json
+    import subprocess
+
+    for name in ("js_heatmap", "mad_heatmap"):
+        code = layout.select_one({"name": name}).select_one(TapTool).callback.code
+        script = f"""
+const calls = [];
+const run = new Function("cb_data", {json.dumps(code)});
+run({{source: {{selected: {{indices: [3]}}}}}});  // no bridge: nothing happens, nothing fails
+globalThis.attnflowToggleHead = (k) => calls.push(k);
+run({{source: {{selected: {{indices: [3]}}}}}});
+run({{source: {{selected: {{indices: [3]}}}}}});
+run({{source: {{selected: {{indices: []}}}}}});  // a tap beside the cells
+console.log(JSON.stringify(calls));
+"""
+        out = subprocess.run(
+            [node_binary, "-e", script], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert json.loads(out.stdout) == [3, 3]
