@@ -14,6 +14,7 @@ from attnflow_core.compare import HeadDiff, head_differences
 from attnflow_core.encoding import merge_wordpieces
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import PairTrace, flow_scores, special_attention, trace_pair
+from attnflow_core.graph import PairGraph, pair_graph
 from attnflow_core.measures import apply_measure
 from attnflow_core.settings import METHODS, SPECIAL_MODES, UNITS, FlowSettings, SettingsError
 
@@ -44,6 +45,9 @@ class Analysis:
     scores_tuned: np.ndarray
     trace: PairTrace  # the thresholded trace (drawn as the flow graph whatever the method)
     head_diff: HeadDiff
+    #: the edges the flow graph draws under settings.method (``graph.pair_graph``), solved once with the scores;
+    #: None for an Analysis built by hand (the plots then compute it).
+    graph: PairGraph | None = None
 
     @property
     def n(self) -> int:
@@ -115,7 +119,23 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
             decay=settings.decay,
         )
 
-    scores_base, scores_tuned = scores(attn_base), scores(attn_tuned)
+    layer_range = settings.layers or (1, int(attn_base.shape[0]))
+    graph = pair_graph(
+        attn_base,
+        attn_tuned,
+        settings.method,
+        source=settings.source,
+        threshold=settings.threshold,
+        layers=layer_range,
+        heads=settings.heads,
+        decay=settings.decay,
+    )
+    if settings.method == "maxflow":
+        # the graph's max-flow solution already holds each input token's max-flow score: solve once
+        scores_base = _normalised(graph.base.node[layer_range[0] - 1])
+        scores_tuned = _normalised(graph.tuned.node[layer_range[0] - 1])
+    else:
+        scores_base, scores_tuned = scores(attn_base), scores(attn_tuned)
     pair = trace_pair(
         attn_base,
         attn_tuned,
@@ -139,4 +159,12 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
         scores_tuned=np.asarray(scores_tuned, dtype=np.float64),
         trace=pair,
         head_diff=diff,
+        graph=graph,
     )
+
+
+def _normalised(values: np.ndarray) -> np.ndarray:
+    """(n,) non-negative values scaled to sum 1 (all zeros stay zeros)."""
+    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, None)
+    total = v.sum()
+    return v / total if total > 0 else np.zeros_like(v)

@@ -62,8 +62,12 @@ FADED = "#c8cfd2"
 
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
-    """The edges the flow graph draws for an analysis under its settings (its method, source, τ, α, layers, heads)."""
+    """The edges the flow graph draws for an analysis under its settings (its method, source, τ, α, layers, heads):
+    the one ``analyse`` solved with the scores, else computed here."""
     s = analysis.settings
+    solved = analysis.graph
+    if solved is not None and solved.method == s.method and solved.base.node.shape[-1] == analysis.n:
+        return solved
     return pair_graph(
         analysis.attn_base,
         analysis.attn_tuned,
@@ -106,10 +110,10 @@ def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> d
         cols["alpha"].append(0.35 if faded else 0.75)
         cols["width"].append(round(0.8 + 7.0 * max(g.mass_base[k], g.mass_tuned[k]) / top, 2))
         cols["status"].append(STATUS_LABELS[st])
-        cols["mb"].append(round(float(g.mass_base[k]), 5))
-        cols["mt"].append(round(float(g.mass_tuned[k]), 5))
-        cols["ab"].append(round(float(mb[k]), 4))
-        cols["at"].append(round(float(mt[k]), 4))
+        cols["mb"].append(_sig(g.mass_base[k]))
+        cols["mt"].append(_sig(g.mass_tuned[k]))
+        cols["ab"].append(_sig(mb[k]))
+        cols["at"].append(_sig(mt[k]))
         cols["perhead"].append(_per_head_text(g, k))
         cols["from"].append(f"{labels[j]} #{j}")
         cols["to"].append(f"{labels[i]} #{i}")
@@ -117,6 +121,16 @@ def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> d
         cols["xm"].append(lay - 0.5)
         cols["ym"].append(-(j + i) / 2)
     return cols
+
+
+def _sig(value: float, digits: int = 5) -> float:
+    """A value rounded to ``digits`` significant digits (small flows keep their size: 2.1e-05, not 0.0)."""
+    return float(f"{float(value):.{digits}g}")
+
+
+def _printf(*fields: str) -> dict[str, str]:
+    """Hover formatters: ``{%.3g}`` shows 0.312 and 2.1e-05 alike (a fixed 0.0000 hid the small flows)."""
+    return dict.fromkeys(fields, "printf")
 
 
 def _per_head_text(g: PairGraph, k: int, top: int = 4) -> str:
@@ -218,11 +232,12 @@ def build_graph_figure(
             tooltips=[
                 ("edge", "@from → @to (layer @layer)"),
                 ("drawn by", "@status"),
-                (f"{flow_name} pre-trained", "@mb{0.0000}"),
-                (f"{flow_name} fine-tuned", "@mt{0.0000}"),
-                ("mean attention (pre → fine)", "@ab{0.000} → @at{0.000}"),
+                (f"{flow_name} pre-trained", "@mb{%.3g}"),
+                (f"{flow_name} fine-tuned", "@mt{%.3g}"),
+                ("mean attention (pre → fine)", "@ab{%.3g} → @at{%.3g}"),
                 ("top heads", "@perhead"),
             ],
+            formatters=_printf("@mb", "@mt", "@ab", "@at"),
         )
     )
 
@@ -270,9 +285,10 @@ def build_graph_figure(
             renderers=[hit],
             tooltips=[
                 ("token", "@label #@token, layer @layer — click to trace from it"),
-                ("flow pre-trained", "@ib{0.0000}"),
-                ("flow fine-tuned", "@it{0.0000}"),
+                ("flow pre-trained", "@ib{%.3g}"),
+                ("flow fine-tuned", "@it{%.3g}"),
             ],
+            formatters=_printf("@ib", "@it"),
         )
     )
     graph.add_tools(TapTool(renderers=[hit]))
@@ -332,8 +348,8 @@ def build_sentence_figure(analysis: Analysis) -> Any:
             "y": lay["line"],
             "w": lay["w"],
             "text": list(labels),
-            "sb": np.round(analysis.scores_base, 5).tolist(),
-            "st": np.round(analysis.scores_tuned, 5).tolist(),
+            "sb": [_sig(v) for v in analysis.scores_base],
+            "st": [_sig(v) for v in analysis.scores_tuned],
         },
         name="sentence",
     )
@@ -343,8 +359,8 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         tools="save,reset,pan",
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
-        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {measure_title(s)} per input "
-        f"{s.unit} — upper half pre-trained, lower half fine-tuned",
+        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {measure_title(s)} per {s.unit} "
+        "(upper half pre-trained, lower fine-tuned)",
         toolbar_location="above",
         name="sentence_view",
     )
@@ -365,8 +381,9 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         [lay["x"][s.source]], [lay["line"][s.source]], [lay["w"][s.source] + 0.4], 0.9,
         fill_alpha=0, line_color=HIGHLIGHT, line_width=2.5,
     )  # fmt: skip
-    fig.add_tools(HoverTool(renderers=rects[:1], tooltips=[("unit", "@text"), ("score pre-trained", "@sb{0.0000}"),
-                                                           ("score fine-tuned", "@st{0.0000}")]))  # fmt: skip
+    fig.add_tools(HoverTool(renderers=rects[:1], tooltips=[("unit", "@text"), ("score pre-trained", "@sb{%.3g}"),
+                                                           ("score fine-tuned", "@st{%.3g}")],
+                            formatters=_printf("@sb", "@st")))  # fmt: skip
     return fig
 
 
