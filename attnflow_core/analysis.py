@@ -25,6 +25,7 @@ __all__ = [
     "Analysis",
     "FlowSettings",
     "analyse",
+    "drawn_graph",
     "find_source",
     "unit_attention",
     "units_of",
@@ -160,6 +161,25 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
         trace=pair,
         head_diff=diff,
         graph=graph,
+    )
+
+
+def drawn_graph(analysis: Analysis) -> PairGraph:
+    """The edges the flow graph draws under the analysis's settings: the graph ``analyse`` solved with the scores,
+    or (for an Analysis built or altered by hand) ``graph.pair_graph`` computed now."""
+    s = analysis.settings
+    solved = analysis.graph
+    if solved is not None and solved.method == s.method and solved.base.node.shape[-1] == analysis.n:
+        return solved
+    return pair_graph(
+        analysis.attn_base,
+        analysis.attn_tuned,
+        s.method,
+        source=s.source,
+        threshold=s.threshold,
+        layers=analysis.layer_range,
+        heads=s.heads,
+        decay=s.decay,
     )
 
 

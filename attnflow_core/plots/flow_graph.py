@@ -36,9 +36,9 @@ from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import Div
 from bokeh.plotting import figure
 
-from attnflow_core.analysis import Analysis
+from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.extract import ExampleResult
-from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares, measure_title, pair_graph
+from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares, measure_title
 from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import (
     BASE,
@@ -63,21 +63,8 @@ FADED = "#c8cfd2"
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
     """The edges the flow graph draws for an analysis under its settings (its method, source, τ, α, layers, heads):
-    the one ``analyse`` solved with the scores, else computed here."""
-    s = analysis.settings
-    solved = analysis.graph
-    if solved is not None and solved.method == s.method and solved.base.node.shape[-1] == analysis.n:
-        return solved
-    return pair_graph(
-        analysis.attn_base,
-        analysis.attn_tuned,
-        s.method,
-        source=s.source,
-        threshold=s.threshold,
-        layers=analysis.layer_range,
-        heads=s.heads,
-        decay=s.decay,
-    )
+    ``analysis.drawn_graph``, the one ``analyse`` solved with the scores."""
+    return drawn_graph(analysis)
 
 
 def graph_title(analysis: Analysis) -> str:
