@@ -174,6 +174,14 @@ def _stop_message(g: PairGraph, analysis: Analysis) -> str:
     return " ".join(parts)
 
 
+def _stop_label(g: PairGraph, threshold: float) -> str:
+    """The stop message in the figure itself, naming every model whose trace stops (e.g. 'Trace stops: pre-trained
+    at layer 5, fine-tuned at layer 3 — no edge passes τ = 0.3')."""
+    parts = [f"{name} at layer {e.stopped}" for e, name in ((g.base, "pre-trained"), (g.tuned, "fine-tuned"))
+             if e.stopped is not None]  # fmt: skip
+    return f"Trace stops: {', '.join(parts)} — no edge passes τ = {threshold:g}" if parts else ""
+
+
 def build_graph_figure(
     analysis: Analysis, g: PairGraph, per_head: bool, differences: bool, height: int | None = None
 ) -> tuple[Any, ColumnDataSource]:
@@ -296,7 +304,7 @@ def build_graph_figure(
     graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
     stop = _stop_message(g, analysis)
     if stop:
-        graph.add_layout(Label(x=a - 1, y=0.6, text=stop.split(":")[0] + " (no edge passes τ)",
+        graph.add_layout(Label(x=a - 1, y=0.6, text=_stop_label(g, s.threshold),
                                text_color=HIGHLIGHT, text_font_size="10pt", name="trace_stopped"))  # fmt: skip
     return graph, nodes
 
@@ -400,7 +408,8 @@ def click_callback(nodes: ColumnDataSource, note: Div, labels: tuple[str, ...]) 
 def _caption(analysis: Analysis, g: PairGraph) -> str:
     s, labels = analysis.settings, analysis.labels
     text = (
-        f"<b>Tracing from</b> <span style='color:{HIGHLIGHT}'><b>{_esc(labels[s.source])}</b> (#{s.source})</span>"
+        f"<b>{'Tracing' if s.method == 'trace' else METHOD_TITLES[s.method]} from</b> "
+        f"<span style='color:{HIGHLIGHT}'><b>{_esc(labels[s.source])}</b> (#{s.source})</span>"
         f" — {g.base.n_edges} edges drawn for the pre-trained model, {g.tuned.n_edges} for the fine-tuned "
         "(each reached token's strongest incoming edges). Click any token node to trace from it."
     )

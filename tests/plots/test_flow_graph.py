@@ -115,7 +115,12 @@ def test_a_stopped_trace_says_so(sharp_result: ExampleResult) -> None:
     caption = root.select_one({"name": "flow_caption"}).text
     assert f"pre-trained model's trace stops at layer {g.base.stopped}" in caption
     assert "Lower τ" in caption
-    assert root.select_one({"type": Label, "name": "trace_stopped"}) is not None
+    label = root.select_one({"type": Label, "name": "trace_stopped"}).text
+    # the figure names both models when both stop (it named only the first before)
+    assert label == (
+        f"Trace stops: pre-trained at layer {g.base.stopped}, fine-tuned at layer {g.tuned.stopped} — no edge "
+        "passes τ = 0.97"
+    )
 
 
 def test_nodes_carry_each_models_flow(layout: Any, analysis: Analysis) -> None:
@@ -267,3 +272,10 @@ def test_hover_formats_are_printf(layout: Any) -> None:
     assert len(flows) == 6  # edge and node flows of both models, the sentence scores of both models
     for h, fmt in flows:
         assert "{%.3g}" in fmt and h.formatters[fmt.split("{")[0]] == "printf"
+
+
+@pytest.mark.parametrize(("method", "words"), [("trace", "Tracing from"), ("rollout", "Attention rollout from"),
+                                               ("maxflow", "Attention max-flow from")])  # fmt: skip
+def test_the_caption_names_the_method_drawn(sharp_result: ExampleResult, method: str, words: str) -> None:
+    root = build_flow_layout(analyse(sharp_result, FlowSettings(method=method, source=6)))
+    assert root.select_one({"name": "flow_caption"}).text.startswith(f"<b>{words}</b>")
