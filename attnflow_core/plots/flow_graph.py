@@ -27,7 +27,7 @@ from bokeh.models import (
     ColumnDataSource,
     CustomJS,
     HoverTool,
-    Label,
+    Title,
     LinearColorMapper,
     Range1d,
     TapTool,
@@ -304,8 +304,9 @@ def build_graph_figure(
     graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
     stop = _stop_message(g, analysis)
     if stop:
-        graph.add_layout(Label(x=a - 1, y=0.6, text=_stop_label(g, s.threshold),
-                               text_color=HIGHLIGHT, text_font_size="10pt", name="trace_stopped"))  # fmt: skip
+        # a second title line under the first: inside the frame it would hide the top row or be clipped
+        graph.add_layout(Title(text=_stop_label(g, s.threshold), text_color=HIGHLIGHT, text_font_size="10pt",
+                               text_font_style="normal", name="trace_stopped"), "above")  # fmt: skip
     return graph, nodes
 
 
@@ -382,6 +383,14 @@ def build_sentence_figure(analysis: Analysis) -> Any:
     return fig
 
 
+def _nothing_drawn(g: PairGraph, key: str) -> str:
+    """A head-grid title's note when that model draws no edge (its trace stopped at the top layer), else ''."""
+    e = g.base if key == "base" else g.tuned
+    if e.n_edges:
+        return ""
+    return f" (none: its trace stops at layer {e.stopped})" if e.stopped is not None else " (none)"
+
+
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     """Two layer × head heatmaps: each head's share of the drawn flow, per model, on one colour scale."""
     n_layers, n_heads = int(analysis.attn_base.shape[0]), int(analysis.attn_base.shape[1])
@@ -392,7 +401,8 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
         fig, _, _ = layer_head_heatmap(
-            values, f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}", ramp(colour), top,
+            values, f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}{_nothing_drawn(g, key)}",
+            ramp(colour), top,
             name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
             bar_title="share",
         )  # fmt: skip

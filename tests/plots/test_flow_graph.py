@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bokeh.models import ColumnDataSource, CustomJS, Label
+from bokeh.models import ColumnDataSource, CustomJS, Title
 
 from attnflow_core.analysis import Analysis, FlowSettings, analyse
 from attnflow_core.extract import ExampleResult
@@ -115,7 +115,7 @@ def test_a_stopped_trace_says_so(sharp_result: ExampleResult) -> None:
     caption = root.select_one({"name": "flow_caption"}).text
     assert f"pre-trained model's trace stops at layer {g.base.stopped}" in caption
     assert "Lower τ" in caption
-    label = root.select_one({"type": Label, "name": "trace_stopped"}).text
+    label = root.select_one({"type": Title, "name": "trace_stopped"}).text
     # the figure names both models when both stop (it named only the first before)
     assert label == (
         f"Trace stops: pre-trained at layer {g.base.stopped}, fine-tuned at layer {g.tuned.stopped} — no edge "
@@ -279,3 +279,12 @@ def test_hover_formats_are_printf(layout: Any) -> None:
 def test_the_caption_names_the_method_drawn(sharp_result: ExampleResult, method: str, words: str) -> None:
     root = build_flow_layout(analyse(sharp_result, FlowSettings(method=method, source=6)))
     assert root.select_one({"name": "flow_caption"}).text.startswith(f"<b>{words}</b>")
+
+
+def test_an_empty_head_grid_says_why(sharp_result: ExampleResult) -> None:
+    """At τ = 1 no edge passes in either model: both head grids say the trace stops at the top layer."""
+    root = build_flow_layout(analyse(sharp_result, FlowSettings(source=6, threshold=1.0)))
+    for key in ("base", "tuned"):
+        title = root.select_one({"name": f"head_grid_{key}"}).title.text
+        assert title.endswith("(none: its trace stops at layer 3)"), title
+    assert "pre-trained at layer 3, fine-tuned at layer 3" in root.select_one({"name": "trace_stopped"}).text
