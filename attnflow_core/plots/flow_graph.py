@@ -384,11 +384,12 @@ def build_sentence_figure(analysis: Analysis) -> Any:
 
 
 def _nothing_drawn(g: PairGraph, key: str) -> str:
-    """A head-grid title's note when that model draws no edge (its trace stopped at the top layer), else ''."""
+    """A head grid's title when that model draws no edge (its trace stopped at the top layer), else ''."""
     e = g.base if key == "base" else g.tuned
     if e.n_edges:
         return ""
-    return f" (none: its trace stops at layer {e.stopped})" if e.stopped is not None else " (none)"
+    why = f": its trace stops at layer {e.stopped}" if e.stopped is not None else ""
+    return f"No head carries the {MODEL_LABELS[key]} flow{why}"
 
 
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
@@ -401,7 +402,7 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
         fig, _, _ = layer_head_heatmap(
-            values, f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}{_nothing_drawn(g, key)}",
+            values, _nothing_drawn(g, key) or f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}",
             ramp(colour), top,
             name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
             bar_title="share",
