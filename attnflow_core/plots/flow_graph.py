@@ -27,10 +27,10 @@ from bokeh.models import (
     ColumnDataSource,
     CustomJS,
     HoverTool,
-    Title,
     LinearColorMapper,
     Range1d,
     TapTool,
+    Title,
 )
 from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import Div
