@@ -372,7 +372,9 @@ def _special_share(pg: Any, column: str) -> float:
     return sum(v for t, v in zip(text, score, strict=True) if t in ("[CLS]", "[SEP]"))
 
 
-def test_the_presets_open_from_their_links(server: str, page: tuple[Any, Requests], screenshots: Path) -> None:
+def test_the_presets_open_from_their_links(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
     """The teaser and the findings, each opened from its link at the default settings: the teaser traces from
     *what* under norms within the edge budget; rollout ends more on [CLS]/[SEP] with weights than with norms in both
     models; the last-layers preset opens the head differences. Their screenshots go to the README."""
