@@ -120,6 +120,15 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
             decay=settings.decay,
         )
 
+    pair = trace_pair(
+        attn_base,
+        attn_tuned,
+        source=settings.source,
+        threshold=settings.threshold,
+        layers=settings.layers,
+        heads=settings.heads,
+        decay=settings.decay,
+    )
     layer_range = settings.layers or (1, int(attn_base.shape[0]))
     graph = pair_graph(
         attn_base,
@@ -130,22 +139,16 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
         layers=layer_range,
         heads=settings.heads,
         decay=settings.decay,
+        traces=(pair.base, pair.tuned),
     )
     if settings.method == "maxflow":
         # the graph's max-flow solution already holds each input token's max-flow score: solve once
         scores_base = _normalised(graph.base.node[layer_range[0] - 1])
         scores_tuned = _normalised(graph.tuned.node[layer_range[0] - 1])
+    elif settings.method == "trace":  # the trace's scores are its influence at the input: traced once above
+        scores_base, scores_tuned = pair.base.input_scores, pair.tuned.input_scores
     else:
         scores_base, scores_tuned = scores(attn_base), scores(attn_tuned)
-    pair = trace_pair(
-        attn_base,
-        attn_tuned,
-        source=settings.source,
-        threshold=settings.threshold,
-        layers=settings.layers,
-        heads=settings.heads,
-        decay=settings.decay,
-    )
     diff = head_differences(
         raw_base, raw_tuned, special_positions=specials, special=settings.special, trace=pair
     )

@@ -288,3 +288,32 @@ def test_an_empty_head_grid_says_why(sharp_result: ExampleResult) -> None:
         title = root.select_one({"name": f"head_grid_{key}"}).title.text
         assert title.startswith("No head carries the") and title.endswith("flow: its trace stops at layer 3")
     assert "pre-trained at layer 3, fine-tuned at layer 3" in root.select_one({"name": "trace_stopped"}).text
+
+
+def test_analyse_traces_each_model_once(sharp_result: ExampleResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A τ change traces each model once: the scores, the pair trace and the drawn graph share the two traces, and
+    agree with the functions computed on their own."""
+    from attnflow_core import flows
+    from attnflow_core import graph as graph_module
+    from attnflow_core.graph import pair_graph
+
+    calls = []
+    real = flows.trace
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(flows, "trace", counted)
+    monkeypatch.setattr(graph_module, "trace", counted)
+    an = analyse(sharp_result, FlowSettings(source=6, threshold=0.1, decay=0.8))
+    assert len(calls) == 2
+    monkeypatch.undo()
+    for attn, scores in ((an.attn_base, an.scores_base), (an.attn_tuned, an.scores_tuned)):
+        want = flows.flow_scores(attn, "trace", source=6, threshold=0.1, decay=0.8)
+        np.testing.assert_allclose(scores, want)
+    fresh = pair_graph(an.attn_base, an.attn_tuned, "trace", source=6, threshold=0.1, decay=0.8)
+    g = flow_graph_of(an)
+    assert g.layer.tolist() == fresh.layer.tolist() and g.dst.tolist() == fresh.dst.tolist()
+    np.testing.assert_allclose(g.mass_base, fresh.mass_base)
+    np.testing.assert_allclose(g.mass_tuned, fresh.mass_tuned)
