@@ -14,6 +14,7 @@ from attnflow_core.compare import HeadDiff, head_differences
 from attnflow_core.encoding import merge_wordpieces
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import PairTrace, flow_scores, special_attention, trace_pair
+from attnflow_core.graph import PairGraph, pair_graph
 from attnflow_core.measures import apply_measure
 from attnflow_core.settings import METHODS, SPECIAL_MODES, UNITS, FlowSettings, SettingsError
 
@@ -24,6 +25,7 @@ __all__ = [
     "Analysis",
     "FlowSettings",
     "analyse",
+    "drawn_graph",
     "find_source",
     "unit_attention",
     "units_of",
@@ -44,6 +46,9 @@ class Analysis:
     scores_tuned: np.ndarray
     trace: PairTrace  # the thresholded trace (drawn as the flow graph whatever the method)
     head_diff: HeadDiff
+    #: the edges the flow graph draws under settings.method (``graph.pair_graph``), solved once with the scores;
+    #: None for an Analysis built by hand (the plots then compute it).
+    graph: PairGraph | None = None
 
     @property
     def n(self) -> int:
@@ -115,7 +120,6 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
             decay=settings.decay,
         )
 
-    scores_base, scores_tuned = scores(attn_base), scores(attn_tuned)
     pair = trace_pair(
         attn_base,
         attn_tuned,
@@ -125,6 +129,26 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
         heads=settings.heads,
         decay=settings.decay,
     )
+    layer_range = settings.layers or (1, int(attn_base.shape[0]))
+    graph = pair_graph(
+        attn_base,
+        attn_tuned,
+        settings.method,
+        source=settings.source,
+        threshold=settings.threshold,
+        layers=layer_range,
+        heads=settings.heads,
+        decay=settings.decay,
+        traces=(pair.base, pair.tuned),
+    )
+    if settings.method == "maxflow":
+        # the graph's max-flow solution already holds each input token's max-flow score: solve once
+        scores_base = _normalised(graph.base.node[layer_range[0] - 1])
+        scores_tuned = _normalised(graph.tuned.node[layer_range[0] - 1])
+    elif settings.method == "trace":  # the trace's scores are its influence at the input: traced once above
+        scores_base, scores_tuned = pair.base.input_scores, pair.tuned.input_scores
+    else:
+        scores_base, scores_tuned = scores(attn_base), scores(attn_tuned)
     diff = head_differences(
         raw_base, raw_tuned, special_positions=specials, special=settings.special, trace=pair
     )
@@ -139,4 +163,31 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
         scores_tuned=np.asarray(scores_tuned, dtype=np.float64),
         trace=pair,
         head_diff=diff,
+        graph=graph,
     )
+
+
+def drawn_graph(analysis: Analysis) -> PairGraph:
+    """The edges the flow graph draws under the analysis's settings: the graph ``analyse`` solved with the scores,
+    or (for an Analysis built or altered by hand) ``graph.pair_graph`` computed now."""
+    s = analysis.settings
+    solved = analysis.graph
+    if solved is not None and solved.method == s.method and solved.base.node.shape[-1] == analysis.n:
+        return solved
+    return pair_graph(
+        analysis.attn_base,
+        analysis.attn_tuned,
+        s.method,
+        source=s.source,
+        threshold=s.threshold,
+        layers=analysis.layer_range,
+        heads=s.heads,
+        decay=s.decay,
+    )
+
+
+def _normalised(values: np.ndarray) -> np.ndarray:
+    """(n,) non-negative values scaled to sum 1 (all zeros stay zeros)."""
+    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, None)
+    total = v.sum()
+    return v / total if total > 0 else np.zeros_like(v)

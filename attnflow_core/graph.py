@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from attnflow_core.flows import layered_graph, residual_attention, select_heads, trace
+from attnflow_core.flows import Trace, layered_graph, residual_attention, select_heads, trace
 
 #: Edges drawn per model at most (both models together stay under 2 × this; shared edges count once).
 MAX_EDGES = 75
@@ -130,9 +130,12 @@ def trace_masses(
     layers: tuple[int, int],
     heads: tuple[int, ...] | None,
     decay: float,
+    traced: Trace | None = None,
 ) -> tuple[dict[int, np.ndarray], np.ndarray, int | None]:
-    """The trace's mass per merged edge: ({l: (n, n)}, influence (L+1, n), layer where it stopped or None)."""
-    t = trace(attn, source, threshold, layers, heads, decay)
+    """The trace's mass per merged edge: ({l: (n, n)}, influence (L+1, n), layer where it stopped or None).
+
+    ``traced``: the same trace already computed (``flows.trace`` with these arguments), so it is not redone."""
+    t = traced if traced is not None else trace(attn, source, threshold, layers, heads, decay)
     n = attn.shape[-1]
     a, b = layers
     n_heads = len(t.heads)
@@ -214,12 +217,15 @@ def method_edges(
     decay: float = 1.0,
     max_edges: int = MAX_EDGES,
     per_node: int = PER_NODE,
+    traced: Trace | None = None,
 ) -> MethodEdges:
-    """The edges ``method`` draws for one model, heads merged, within the budget: (L, H, n, n) -> MethodEdges."""
+    """The edges ``method`` draws for one model, heads merged, within the budget: (L, H, n, n) -> MethodEdges.
+
+    ``traced``: for the trace, the ``flows.trace`` of these arguments if already computed (it is reused)."""
     lay = layers or (1, int(attn.shape[0]))
     stopped = None
     if method == "trace":
-        masses, node, stopped = trace_masses(attn, source, threshold, lay, heads, decay)
+        masses, node, stopped = trace_masses(attn, source, threshold, lay, heads, decay, traced)
     elif method == "rollout":
         masses, node = rollout_masses(attn, source, lay, heads)
     elif method == "maxflow":
@@ -275,10 +281,14 @@ def pair_graph(
     decay: float = 1.0,
     max_edges: int = MAX_EDGES,
     per_node: int = PER_NODE,
+    traces: tuple[Trace, Trace] | None = None,
 ) -> PairGraph:
-    """Both models' ``method_edges`` merged into one labelled edge list: two (L, H, n, n) -> PairGraph."""
+    """Both models' ``method_edges`` merged into one labelled edge list: two (L, H, n, n) -> PairGraph.
+
+    ``traces``: (base, tuned) ``flows.trace`` of these arguments if already computed (reused by the trace)."""
     args = (method, source, threshold, layers, heads, decay, max_edges, per_node)
-    eb, et = method_edges(attn_base, *args), method_edges(attn_tuned, *args)
+    tb, tt = traces if traces is not None else (None, None)
+    eb, et = method_edges(attn_base, *args, traced=tb), method_edges(attn_tuned, *args, traced=tt)
     table: dict[tuple[int, int, int], list[float]] = {}
     for which, e in ((0, eb), (1, et)):
         for k in range(e.n_edges):

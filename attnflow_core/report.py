@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from attnflow_core.analysis import Analysis
+from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.extract import ExampleResult
+from attnflow_core.graph import graph_records
 from attnflow_core.measures import MEASURE_SHORT
 from attnflow_core.settings import format_layers
 
@@ -115,6 +116,10 @@ def to_dict(result: ExampleResult, analysis: Analysis) -> dict[str, Any]:
             "tuned": np.round(analysis.scores_tuned, 6).tolist(),
         },
         "edges": edges_table(analysis).round(6).to_dict(orient="records"),
+        "graph": [
+            {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in row.items()}
+            for row in graph_records(drawn_graph(analysis), analysis.labels)
+        ],
         "head_differences": {
             "js_divergence": _matrix(d.js),
             "mean_abs_diff": _matrix(d.mad),

@@ -131,3 +131,29 @@ def test_the_default_measure_is_norm(dirs: tuple[str, str], capsys: pytest.Captu
     base, tuned = dirs
     assert main(["compare", "--base", base, "--tuned", tuned, "--text", "good movie", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["settings"]["measure"] == "norm"
+
+
+@pytest.mark.parametrize("method", ["trace", "rollout", "maxflow"])
+def test_cli_json_graph_is_the_drawn_graph(
+    dirs: tuple[str, str], capsys: pytest.CaptureFixture[str], method: str
+) -> None:
+    """``graph``: the edges the flow graph draws under the method, heads merged, within the edge budget."""
+    base, tuned = dirs
+    code = main(
+        ["compare", "--base", base, "--tuned", tuned, "--text", "what is the capital ?", "--pair", "paris",
+         "--method", method, "--source", "1", "--threshold", "0.05", "--json"]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    graph = data["graph"]
+    assert graph and {e["method"] for e in graph} == {method}
+    keys = {"layer", "from", "to", "from_text", "to_text", "status", "mass_base", "mass_tuned"}
+    assert all(set(e) >= keys for e in graph)
+    n_layers = data["settings"]["layers"][1]
+    top = [e for e in graph if e["layer"] == n_layers]
+    assert top and {e["from"] for e in top} == {1}  # every top-layer edge leaves the source
+    assert all(e["from_text"] == data["units"][e["from"]] for e in graph)
+    for e in graph:  # who draws an edge is who gives it mass
+        assert (e["mass_base"] > 0) == (e["status"] in ("shared", "base"))
+        assert (e["mass_tuned"] > 0) == (e["status"] in ("shared", "tuned"))
+    assert len({(e["layer"], e["from"], e["to"]) for e in graph}) == len(graph)

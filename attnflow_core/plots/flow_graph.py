@@ -27,18 +27,18 @@ from bokeh.models import (
     ColumnDataSource,
     CustomJS,
     HoverTool,
-    Label,
     LinearColorMapper,
     Range1d,
     TapTool,
+    Title,
 )
 from bokeh.models.annotations import ColorBar
 from bokeh.models.widgets import Div
 from bokeh.plotting import figure
 
-from attnflow_core.analysis import Analysis
+from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.extract import ExampleResult
-from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares, measure_title, pair_graph
+from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares, measure_title
 from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import (
     BASE,
@@ -62,18 +62,9 @@ FADED = "#c8cfd2"
 
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
-    """The edges the flow graph draws for an analysis under its settings (its method, source, τ, α, layers, heads)."""
-    s = analysis.settings
-    return pair_graph(
-        analysis.attn_base,
-        analysis.attn_tuned,
-        s.method,
-        source=s.source,
-        threshold=s.threshold,
-        layers=analysis.layer_range,
-        heads=s.heads,
-        decay=s.decay,
-    )
+    """The edges the flow graph draws for an analysis under its settings (its method, source, τ, α, layers, heads):
+    ``analysis.drawn_graph``, the one ``analyse`` solved with the scores."""
+    return drawn_graph(analysis)
 
 
 def graph_title(analysis: Analysis) -> str:
@@ -106,10 +97,10 @@ def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> d
         cols["alpha"].append(0.35 if faded else 0.75)
         cols["width"].append(round(0.8 + 7.0 * max(g.mass_base[k], g.mass_tuned[k]) / top, 2))
         cols["status"].append(STATUS_LABELS[st])
-        cols["mb"].append(round(float(g.mass_base[k]), 5))
-        cols["mt"].append(round(float(g.mass_tuned[k]), 5))
-        cols["ab"].append(round(float(mb[k]), 4))
-        cols["at"].append(round(float(mt[k]), 4))
+        cols["mb"].append(_sig(g.mass_base[k]))
+        cols["mt"].append(_sig(g.mass_tuned[k]))
+        cols["ab"].append(_sig(mb[k]))
+        cols["at"].append(_sig(mt[k]))
         cols["perhead"].append(_per_head_text(g, k))
         cols["from"].append(f"{labels[j]} #{j}")
         cols["to"].append(f"{labels[i]} #{i}")
@@ -117,6 +108,16 @@ def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> d
         cols["xm"].append(lay - 0.5)
         cols["ym"].append(-(j + i) / 2)
     return cols
+
+
+def _sig(value: float, digits: int = 5) -> float:
+    """A value rounded to ``digits`` significant digits (small flows keep their size: 2.1e-05, not 0.0)."""
+    return float(f"{float(value):.{digits}g}")
+
+
+def _printf(*fields: str) -> dict[str, str]:
+    """Hover formatters: ``{%.3g}`` shows 0.312 and 2.1e-05 alike (a fixed 0.0000 hid the small flows)."""
+    return dict.fromkeys(fields, "printf")
 
 
 def _per_head_text(g: PairGraph, k: int, top: int = 4) -> str:
@@ -173,6 +174,14 @@ def _stop_message(g: PairGraph, analysis: Analysis) -> str:
     return " ".join(parts)
 
 
+def _stop_label(g: PairGraph, threshold: float) -> str:
+    """The stop message in the figure itself, naming every model whose trace stops (e.g. 'Trace stops: pre-trained
+    at layer 5, fine-tuned at layer 3 — no edge passes τ = 0.3')."""
+    parts = [f"{name} at layer {e.stopped}" for e, name in ((g.base, "pre-trained"), (g.tuned, "fine-tuned"))
+             if e.stopped is not None]  # fmt: skip
+    return f"Trace stops: {', '.join(parts)} — no edge passes τ = {threshold:g}" if parts else ""
+
+
 def build_graph_figure(
     analysis: Analysis, g: PairGraph, per_head: bool, differences: bool, height: int | None = None
 ) -> tuple[Any, ColumnDataSource]:
@@ -218,11 +227,12 @@ def build_graph_figure(
             tooltips=[
                 ("edge", "@from → @to (layer @layer)"),
                 ("drawn by", "@status"),
-                (f"{flow_name} pre-trained", "@mb{0.0000}"),
-                (f"{flow_name} fine-tuned", "@mt{0.0000}"),
-                ("mean attention (pre → fine)", "@ab{0.000} → @at{0.000}"),
+                (f"{flow_name} pre-trained", "@mb{%.3g}"),
+                (f"{flow_name} fine-tuned", "@mt{%.3g}"),
+                ("mean attention (pre → fine)", "@ab{%.3g} → @at{%.3g}"),
                 ("top heads", "@perhead"),
             ],
+            formatters=_printf("@mb", "@mt", "@ab", "@at"),
         )
     )
 
@@ -270,9 +280,10 @@ def build_graph_figure(
             renderers=[hit],
             tooltips=[
                 ("token", "@label #@token, layer @layer — click to trace from it"),
-                ("flow pre-trained", "@ib{0.0000}"),
-                ("flow fine-tuned", "@it{0.0000}"),
+                ("flow pre-trained", "@ib{%.3g}"),
+                ("flow fine-tuned", "@it{%.3g}"),
             ],
+            formatters=_printf("@ib", "@it"),
         )
     )
     graph.add_tools(TapTool(renderers=[hit]))
@@ -293,8 +304,9 @@ def build_graph_figure(
     graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
     stop = _stop_message(g, analysis)
     if stop:
-        graph.add_layout(Label(x=a - 1, y=0.6, text=stop.split(":")[0] + " (no edge passes τ)",
-                               text_color=HIGHLIGHT, text_font_size="10pt", name="trace_stopped"))  # fmt: skip
+        # a second title line under the first: inside the frame it would hide the top row or be clipped
+        graph.add_layout(Title(text=_stop_label(g, s.threshold), text_color=HIGHLIGHT, text_font_size="10pt",
+                               text_font_style="normal", name="trace_stopped"), "above")  # fmt: skip
     return graph, nodes
 
 
@@ -332,8 +344,8 @@ def build_sentence_figure(analysis: Analysis) -> Any:
             "y": lay["line"],
             "w": lay["w"],
             "text": list(labels),
-            "sb": np.round(analysis.scores_base, 5).tolist(),
-            "st": np.round(analysis.scores_tuned, 5).tolist(),
+            "sb": [_sig(v) for v in analysis.scores_base],
+            "st": [_sig(v) for v in analysis.scores_tuned],
         },
         name="sentence",
     )
@@ -343,8 +355,8 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         tools="save,reset,pan",
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
-        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {measure_title(s)} per input "
-        f"{s.unit} — upper half pre-trained, lower half fine-tuned",
+        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {measure_title(s)} per {s.unit} "
+        "(upper half pre-trained, lower fine-tuned)",
         toolbar_location="above",
         name="sentence_view",
     )
@@ -365,9 +377,19 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         [lay["x"][s.source]], [lay["line"][s.source]], [lay["w"][s.source] + 0.4], 0.9,
         fill_alpha=0, line_color=HIGHLIGHT, line_width=2.5,
     )  # fmt: skip
-    fig.add_tools(HoverTool(renderers=rects[:1], tooltips=[("unit", "@text"), ("score pre-trained", "@sb{0.0000}"),
-                                                           ("score fine-tuned", "@st{0.0000}")]))  # fmt: skip
+    fig.add_tools(HoverTool(renderers=rects[:1], tooltips=[("unit", "@text"), ("score pre-trained", "@sb{%.3g}"),
+                                                           ("score fine-tuned", "@st{%.3g}")],
+                            formatters=_printf("@sb", "@st")))  # fmt: skip
     return fig
+
+
+def _nothing_drawn(g: PairGraph, key: str) -> str:
+    """A head grid's title when that model draws no edge (its trace stopped at the top layer), else ''."""
+    e = g.base if key == "base" else g.tuned
+    if e.n_edges:
+        return ""
+    why = f": its trace stops at layer {e.stopped}" if e.stopped is not None else ""
+    return f"No head carries the {MODEL_LABELS[key]} flow{why}"
 
 
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
@@ -380,7 +402,8 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
         fig, _, _ = layer_head_heatmap(
-            values, f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}", ramp(colour), top,
+            values, _nothing_drawn(g, key) or f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}",
+            ramp(colour), top,
             name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
             bar_title="share",
         )  # fmt: skip
@@ -396,7 +419,8 @@ def click_callback(nodes: ColumnDataSource, note: Div, labels: tuple[str, ...]) 
 def _caption(analysis: Analysis, g: PairGraph) -> str:
     s, labels = analysis.settings, analysis.labels
     text = (
-        f"<b>Tracing from</b> <span style='color:{HIGHLIGHT}'><b>{_esc(labels[s.source])}</b> (#{s.source})</span>"
+        f"<b>{'Tracing' if s.method == 'trace' else METHOD_TITLES[s.method]} from</b> "
+        f"<span style='color:{HIGHLIGHT}'><b>{_esc(labels[s.source])}</b> (#{s.source})</span>"
         f" — {g.base.n_edges} edges drawn for the pre-trained model, {g.tuned.n_edges} for the fine-tuned "
         "(each reached token's strongest incoming edges). Click any token node to trace from it."
     )

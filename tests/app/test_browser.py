@@ -366,6 +366,55 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
     assert "from 'what'" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
 
 
+def _special_share(pg: Any, column: str) -> float:
+    """The sentence view's flow score on [CLS]/[SEP] in one model (column ``sb`` or ``st``)."""
+    text, score = source_data(pg, "sentence", "text"), source_data(pg, "sentence", column)
+    return sum(v for t, v in zip(text, score, strict=True) if t in ("[CLS]", "[SEP]"))
+
+
+def test_the_presets_open_from_their_links(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """The teaser and the findings, each opened from its link at the default settings: the teaser traces from
+    *what* under norms within the edge budget; rollout ends more on [CLS]/[SEP] with weights than with norms in both
+    models; the last-layers preset opens the head differences. Their screenshots go to the README."""
+    from attnflow_core.presets import TEASER_SOURCE_TOKEN, get_preset
+
+    pg, _ = page
+    open_url(pg, server + get_preset("teaser").url())
+    wait_bokeh(pg, "flow_graph")
+    assert_no_exception(pg)
+    title = pg.evaluate(js("() => afModel('flow_graph').title.text"))
+    assert title.startswith("Thresholded trace of norm-weighted attention from 'what' (#1)"), title
+    assert source_data(pg, "source_ring", "y") == [-TEASER_SOURCE_TOKEN]
+    assert 0 < len(source_data(pg, "edges", "y0")) <= 150
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "2-attention-flow-teaser.png")
+
+    shares = {}
+    for key, shot, measure in (
+        ("sinks-weights", "2c-sinks-weights.png", "attention weights"),
+        ("sinks-norms", "2d-sinks-norms.png", "norm-weighted attention"),
+    ):
+        open_url(pg, server + get_preset(key).url())
+        wait_bokeh(pg, "flow_graph")
+        assert_no_exception(pg)
+        title = pg.evaluate(js("() => afModel('flow_graph').title.text"))
+        assert title.startswith(f"Attention rollout of {measure} from '[CLS]'"), title
+        shares[key] = (_special_share(pg, "sb"), _special_share(pg, "st"))
+        pg.mouse.move(5, 5)
+        shoot(pg, screenshots / shot)
+    for model in (0, 1):  # [CLS]/[SEP] are sinks in weights, not in norms
+        assert shares["sinks-norms"][model] < 0.5 * shares["sinks-weights"][model], shares
+
+    open_url(pg, server + get_preset("last-layers").url())
+    wait_bokeh(pg, "js_heatmap")
+    assert_no_exception(pg)
+    pg.get_by_role("heading", name="Head differences").first.wait_for()
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "3b-last-layers.png")
+
+
 def test_switching_the_method_changes_the_graph(server: str, page: tuple[Any, Requests]) -> None:
     pg, _ = page
     open_url(pg, f"{server}/flow?task=qa")

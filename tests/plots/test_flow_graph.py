@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bokeh.models import ColumnDataSource, CustomJS, Label
+from bokeh.models import ColumnDataSource, CustomJS, Title
 
 from attnflow_core.analysis import Analysis, FlowSettings, analyse
 from attnflow_core.extract import ExampleResult
@@ -115,7 +115,12 @@ def test_a_stopped_trace_says_so(sharp_result: ExampleResult) -> None:
     caption = root.select_one({"name": "flow_caption"}).text
     assert f"pre-trained model's trace stops at layer {g.base.stopped}" in caption
     assert "Lower τ" in caption
-    assert root.select_one({"type": Label, "name": "trace_stopped"}) is not None
+    label = root.select_one({"type": Title, "name": "trace_stopped"}).text
+    # the figure names both models when both stop (it named only the first before)
+    assert label == (
+        f"Trace stops: pre-trained at layer {g.base.stopped}, fine-tuned at layer {g.tuned.stopped} — no edge "
+        "passes τ = 0.97"
+    )
 
 
 def test_nodes_carry_each_models_flow(layout: Any, analysis: Analysis) -> None:
@@ -173,6 +178,7 @@ def test_128_tokens_stay_within_the_edge_budget(
         attn_tuned=random_attention(rng, (6, 12, n, n)).astype(np.float32),
         scores_base=np.full(n, 1 / n),
         scores_tuned=np.full(n, 1 / n),
+        graph=None,  # new attention: the plots compute the graph
     )
     for method in ("trace", "rollout"):
         object.__setattr__(big, "settings", FlowSettings(method=method))
@@ -216,3 +222,98 @@ def test_click_without_a_bridge_says_how_to_trace(
     out = run_customjs(callback, {"nodes": [_node_index(nodes, 3, 4)]})
     assert "Trace from" in out["note"]["text"] and "(#4)" in out["note"]["text"]
     assert out["labels"] == list(analysis.labels)
+
+
+# ------------------------------------------------------------------ one solve per settings change, readable numbers
+
+
+def test_analyse_solves_max_flow_once_and_the_graph_is_reused(
+    sharp_result: ExampleResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Max-flow's scores come from the graph's flow solution (no second solve), equal to ``flows.max_flow``'s; the
+    page draws the analysis's own graph."""
+    from attnflow_core import analysis as analysis_module
+    from attnflow_core.flows import flow_scores
+    from attnflow_core.graph import pair_graph
+
+    settings = FlowSettings(method="maxflow", source=6, layers=(2, 3))
+    real = analysis_module.flow_scores
+
+    def no_maxflow(attn: np.ndarray, method: str, **kw: Any) -> np.ndarray:
+        assert method != "maxflow", "max-flow solved a second time"
+        return real(attn, method, **kw)
+
+    monkeypatch.setattr(analysis_module, "flow_scores", no_maxflow)
+    an = analyse(sharp_result, settings)
+    for attn, scores in ((an.attn_base, an.scores_base), (an.attn_tuned, an.scores_tuned)):
+        want = flow_scores(attn, "maxflow", source=6, layers=(2, 3))
+        np.testing.assert_allclose(scores, want, atol=1e-9)
+        assert scores.sum() == pytest.approx(1.0)
+    assert flow_graph_of(an) is an.graph
+    fresh = pair_graph(an.attn_base, an.attn_tuned, "maxflow", source=6, layers=(2, 3))
+    np.testing.assert_allclose(an.graph.mass_tuned, fresh.mass_tuned)  # type: ignore[union-attr]
+    # an analysis whose settings no longer match its graph (built by hand) gets a fresh one
+    other = replace(an, settings=replace(an.settings, method="rollout"))
+    assert flow_graph_of(other) is not an.graph and flow_graph_of(other).method == "rollout"
+
+
+def test_small_flows_read_as_numbers_not_zero() -> None:
+    """Tooltips use %.3g and the data keep 5 significant digits: a flow of 2.1e-05 does not read 0.0000."""
+    assert flow_graph._sig(2.123456e-5) == pytest.approx(2.1235e-5)
+    assert flow_graph._sig(0.291662196) == 0.29166
+
+
+def test_hover_formats_are_printf(layout: Any) -> None:
+    from bokeh.models import HoverTool
+
+    hovers = layout.select({"type": HoverTool})
+    rows = [(h, label, fmt) for h in hovers for label, fmt in (h.tooltips or [])]
+    flows = [(h, fmt) for h, label, fmt in rows if "flow" in label or "score" in label]
+    assert len(flows) == 6  # edge and node flows of both models, the sentence scores of both models
+    for h, fmt in flows:
+        assert "{%.3g}" in fmt and h.formatters[fmt.split("{")[0]] == "printf"
+
+
+@pytest.mark.parametrize(("method", "words"), [("trace", "Tracing from"), ("rollout", "Attention rollout from"),
+                                               ("maxflow", "Attention max-flow from")])  # fmt: skip
+def test_the_caption_names_the_method_drawn(sharp_result: ExampleResult, method: str, words: str) -> None:
+    root = build_flow_layout(analyse(sharp_result, FlowSettings(method=method, source=6)))
+    assert root.select_one({"name": "flow_caption"}).text.startswith(f"<b>{words}</b>")
+
+
+def test_an_empty_head_grid_says_why(sharp_result: ExampleResult) -> None:
+    """At τ = 1 no edge passes in either model: both head grids say the trace stops at the top layer."""
+    root = build_flow_layout(analyse(sharp_result, FlowSettings(source=6, threshold=1.0)))
+    for key in ("base", "tuned"):
+        title = root.select_one({"name": f"head_grid_{key}"}).title.text
+        assert title.startswith("No head carries the") and title.endswith("flow: its trace stops at layer 3")
+    assert "pre-trained at layer 3, fine-tuned at layer 3" in root.select_one({"name": "trace_stopped"}).text
+
+
+def test_analyse_traces_each_model_once(sharp_result: ExampleResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A τ change traces each model once: the scores, the pair trace and the drawn graph share the two traces, and
+    agree with the functions computed on their own."""
+    from attnflow_core import flows
+    from attnflow_core import graph as graph_module
+    from attnflow_core.graph import pair_graph
+
+    calls = []
+    real = flows.trace
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(flows, "trace", counted)
+    monkeypatch.setattr(graph_module, "trace", counted)
+    an = analyse(sharp_result, FlowSettings(source=6, threshold=0.1, decay=0.8))
+    assert len(calls) == 2
+    monkeypatch.undo()
+    for attn, scores in ((an.attn_base, an.scores_base), (an.attn_tuned, an.scores_tuned)):
+        want = flows.flow_scores(attn, "trace", source=6, threshold=0.1, decay=0.8)
+        np.testing.assert_allclose(scores, want)
+    fresh = pair_graph(an.attn_base, an.attn_tuned, "trace", source=6, threshold=0.1, decay=0.8)
+    g = flow_graph_of(an)
+    assert g.layer.tolist() == fresh.layer.tolist() and g.dst.tolist() == fresh.dst.tolist()
+    np.testing.assert_allclose(g.mass_base, fresh.mass_base)
+    np.testing.assert_allclose(g.mass_tuned, fresh.mass_tuned)
