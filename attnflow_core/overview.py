@@ -306,6 +306,14 @@ def _example_row(e: Any, shift: float, n_tokens: int) -> dict[str, Any]:
     }
 
 
+def _encode_all(tok: Any, exs: Sequence[Any], limit: int) -> list[Any]:
+    """Each example tokenised once (truncated to ``limit`` tokens), with its special-tokens mask."""
+    return [
+        tok(e.text, e.text_pair, truncation=True, max_length=limit, return_special_tokens_mask=True)
+        for e in exs
+    ]
+
+
 def compute_overview(
     pair: Any,
     examples: Sequence[Any],
@@ -325,11 +333,7 @@ def compute_overview(
     if not exs:
         raise DataError("no examples to summarise: pick a source and split with at least one example")
     tok = pair.tokenizer
-    limit = min(settings.max_length, pair.max_length)
-    enc_all = [
-        tok(e.text, e.text_pair, truncation=True, max_length=limit, return_special_tokens_mask=True)
-        for e in exs
-    ]
+    enc_all = _encode_all(tok, exs, min(settings.max_length, pair.max_length))
     order = sorted(range(len(exs)), key=lambda i: len(enc_all[i]["input_ids"]))
     n_layers, n_heads = pair.base.num_layers, pair.base.num_heads
     js_sum = np.zeros((n_layers, n_heads))

@@ -186,7 +186,7 @@ def build_graph_figure(
     analysis: Analysis, g: PairGraph, per_head: bool, differences: bool, height: int | None = None
 ) -> tuple[Any, ColumnDataSource]:
     """The flow graph figure: -> (figure, the node source whose selection is the click)."""
-    s, labels, n = analysis.settings, analysis.labels, analysis.n
+    s, n = analysis.settings, analysis.n
     a, b = analysis.layer_range
     graph = figure(
         width=WIDTH,
@@ -205,7 +205,22 @@ def build_graph_figure(
     graph.yaxis.visible = False
     graph.grid.visible = False
     graph.outline_line_color = None
+    _edge_glyphs(graph, analysis, g, per_head, differences)
+    nodes, hit = _node_glyphs(graph, analysis, g)
+    _legend_and_labels(graph, analysis, differences)
+    ring = ColumnDataSource({"x": [b], "y": [-s.source]}, name="source_ring")
+    graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
+    stop = _stop_message(g, analysis)
+    if stop:
+        # a second title line under the first: inside the frame it would hide the top row or be clipped
+        graph.add_layout(Title(text=_stop_label(g, s.threshold), text_color=HIGHLIGHT, text_font_size="10pt",
+                               text_font_style="normal", name="trace_stopped"), "above")  # fmt: skip
+    return graph, nodes
 
+
+def _edge_glyphs(graph: Any, analysis: Analysis, g: PairGraph, per_head: bool, differences: bool) -> None:
+    """The drawn edges (heads merged, or one segment per head) and their hover targets at the midpoints."""
+    s, labels = analysis.settings, analysis.labels
     edges = ColumnDataSource(_edge_columns(g, labels, differences), name="edges")
     if per_head:
         heads_src = ColumnDataSource(
@@ -236,6 +251,11 @@ def build_graph_figure(
         )
     )
 
+
+def _node_glyphs(graph: Any, analysis: Analysis, g: PairGraph) -> tuple[ColumnDataSource, Any]:
+    """The node markers of both models (size = flow reaching the token) and the clickable node targets."""
+    labels, n = analysis.labels, analysis.n
+    a, b = analysis.layer_range
     lay_idx, tok_idx = np.meshgrid(np.arange(a - 1, b + 1), np.arange(n), indexing="ij")
     vb, vt = g.base.node[lay_idx, tok_idx], g.tuned.node[lay_idx, tok_idx]
     sb, st = _node_sizes(g.base.node)[lay_idx, tok_idx], _node_sizes(g.tuned.node)[lay_idx, tok_idx]
@@ -262,6 +282,25 @@ def build_graph_figure(
     hit = graph.scatter("x", "y", size=9, source=nodes, fill_color="white", fill_alpha=0.0, line_color=NEUTRAL,
                         line_alpha=0.5, nonselection_fill_alpha=0.0, nonselection_line_alpha=0.5,
                         selection_line_color=HIGHLIGHT, selection_line_width=2.5, name="flow_nodes")  # fmt: skip
+    graph.add_tools(
+        HoverTool(
+            renderers=[hit],
+            tooltips=[
+                ("token", "@label #@token, layer @layer — click to trace from it"),
+                ("flow pre-trained", "@ib{%.3g}"),
+                ("flow fine-tuned", "@it{%.3g}"),
+            ],
+            formatters=_printf("@ib", "@it"),
+        )
+    )
+    graph.add_tools(TapTool(renderers=[hit]))
+    return nodes, hit
+
+
+def _legend_and_labels(graph: Any, analysis: Analysis, differences: bool) -> None:
+    """The legend below the graph (node markers and one line glyph per edge status) and the token labels."""
+    labels, n = analysis.labels, analysis.n
+    a, b = analysis.layer_range
     # the edge legend: one zero-length segment per status, from one small source (fewer models to serialise)
     order = ("base", "tuned", "shared")
     legend_src = ColumnDataSource(
@@ -275,18 +314,6 @@ def build_graph_figure(
     graph.segment(
         "x", "y", "x", "y", source=legend_src, line_color="colour", line_width=3, legend_field="label"
     )
-    graph.add_tools(
-        HoverTool(
-            renderers=[hit],
-            tooltips=[
-                ("token", "@label #@token, layer @layer — click to trace from it"),
-                ("flow pre-trained", "@ib{%.3g}"),
-                ("flow fine-tuned", "@it{%.3g}"),
-            ],
-            formatters=_printf("@ib", "@it"),
-        )
-    )
-    graph.add_tools(TapTool(renderers=[hit]))
     legend = graph.legend[0]
     graph.add_layout(legend, "below")
     legend.orientation = "horizontal"
@@ -300,14 +327,6 @@ def build_graph_figure(
                text_font_size="9pt", text_color=TEXT)  # fmt: skip
     graph.text("xr", "y", "text", source=label_src, text_align="left", text_baseline="middle",
                text_font_size="9pt", text_color=TEXT)  # fmt: skip
-    ring = ColumnDataSource({"x": [b], "y": [-s.source]}, name="source_ring")
-    graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
-    stop = _stop_message(g, analysis)
-    if stop:
-        # a second title line under the first: inside the frame it would hide the top row or be clipped
-        graph.add_layout(Title(text=_stop_label(g, s.threshold), text_color=HIGHLIGHT, text_font_size="10pt",
-                               text_font_style="normal", name="trace_stopped"), "above")  # fmt: skip
-    return graph, nodes
 
 
 def _sentence_layout(
