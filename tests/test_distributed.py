@@ -7,41 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnflow_core.data.sources import Example
 from attnflow_core.models import load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview
-from tiny import make_tiny_bert_dir
+from tiny import make_tiny_bert_dir, tiny_examples
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-ray.txt")
 
-WORDS = [
-    "what",
-    "is",
-    "the",
-    "capital",
-    "of",
-    "france",
-    "?",
-    "paris",
-    "is",
-    "the",
-    "most",
-    "populous",
-    "city",
-    "in",
-    "germany",
-    "and",
-    "i",
-    "love",
-    "this",
-    "movie",
-]
-EXAMPLES = [
-    Example(
-        f"e{i}", " ".join(WORDS[i % 7 : i % 7 + 2 + i % 5]), " ".join(WORDS[i % 4 : i % 4 + 3 + i % 3]), None
-    )
-    for i in range(13)
-]
+EXAMPLES = tiny_examples(13)
 
 
 def test_ray_runner_equals_a_single_process_run(tmp_path: Path) -> None:

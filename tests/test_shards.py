@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnflow_core.data.sources import Example
 from attnflow_core.models import load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview, load_overview, save_overview
 from attnflow_core.shards import (
@@ -19,37 +18,10 @@ from attnflow_core.shards import (
     shard_examples,
     shard_range,
 )
-from tiny import make_tiny_bert_dir
+from tiny import make_tiny_bert_dir, tiny_examples
 
 STATS = ("js_mean", "js_std", "cross", "sinks", "behaviour")
-WORDS = [
-    "what",
-    "is",
-    "the",
-    "capital",
-    "of",
-    "france",
-    "?",
-    "paris",
-    "is",
-    "the",
-    "most",
-    "populous",
-    "city",
-    "in",
-    "germany",
-    "and",
-    "i",
-    "love",
-    "this",
-    "movie",
-]
-EXAMPLES = [
-    Example(
-        f"e{i}", " ".join(WORDS[i % 7 : i % 7 + 2 + i % 5]), " ".join(WORDS[i % 4 : i % 4 + 3 + i % 3]), None
-    )
-    for i in range(11)
-]
+EXAMPLES = tiny_examples(11)
 
 
 @pytest.fixture(scope="module")

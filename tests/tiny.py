@@ -129,3 +129,39 @@ def make_tiny_bert_dir(
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path
+
+
+#: Twenty words from which ``tiny_examples`` builds short, varied sentence pairs (shards and Ray tests).
+_WORDS = [
+    "what",
+    "is",
+    "the",
+    "capital",
+    "of",
+    "france",
+    "?",
+    "paris",
+    "is",
+    "the",
+    "most",
+    "populous",
+    "city",
+    "in",
+    "germany",
+    "and",
+    "i",
+    "love",
+    "this",
+    "movie",
+]
+
+
+def tiny_examples(n: int) -> list:
+    """``n`` deterministic sentence-pair ``data.sources.Example``s of varied length (no labels)."""
+    from attnflow_core.data.sources import Example
+
+    w = _WORDS
+    return [
+        Example(f"e{i}", " ".join(w[i % 7 : i % 7 + 2 + i % 5]), " ".join(w[i % 4 : i % 4 + 3 + i % 3]), None)
+        for i in range(n)
+    ]
