@@ -378,10 +378,12 @@ def test_the_presets_open_from_their_links(
     """The teaser and the findings, each opened from its link at the default settings: the teaser traces from
     *what* under norms within the edge budget; rollout ends more on [CLS]/[SEP] with weights than with norms in both
     models; the last-layers preset opens the head differences. Their screenshots go to the README."""
-    from attnflow_core.presets import TEASER_SOURCE_TOKEN, get_preset
+    from attnflow_core.presets import PRESETS, TEASER_SOURCE_TOKEN
+
+    presets = {p.key: p for p in PRESETS}
 
     pg, _ = page
-    open_url(pg, server + get_preset("teaser").url())
+    open_url(pg, server + presets["teaser"].url())
     wait_bokeh(pg, "flow_graph")
     assert_no_exception(pg)
     title = pg.evaluate(js("() => afModel('flow_graph').title.text"))
@@ -396,7 +398,7 @@ def test_the_presets_open_from_their_links(
         ("sinks-weights", "2c-sinks-weights.png", "attention weights"),
         ("sinks-norms", "2d-sinks-norms.png", "norm-weighted attention"),
     ):
-        open_url(pg, server + get_preset(key).url())
+        open_url(pg, server + presets[key].url())
         wait_bokeh(pg, "flow_graph")
         assert_no_exception(pg)
         title = pg.evaluate(js("() => afModel('flow_graph').title.text"))
@@ -407,7 +409,7 @@ def test_the_presets_open_from_their_links(
     for model in (0, 1):  # [CLS]/[SEP] are sinks in weights, not in norms
         assert shares["sinks-norms"][model] < 0.5 * shares["sinks-weights"][model], shares
 
-    open_url(pg, server + get_preset("last-layers").url())
+    open_url(pg, server + presets["last-layers"].url())
     wait_bokeh(pg, "js_heatmap")
     assert_no_exception(pg)
     pg.get_by_role("heading", name="Head differences").first.wait_for()
