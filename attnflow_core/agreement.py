@@ -16,7 +16,7 @@ from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import FLOW_METHODS, flow_scores, special_attention
 from attnflow_core.measures import MEASURE_SHORT, apply_measure
 from attnflow_core.saliency import SALIENCY_TITLES
-from attnflow_core.settings import MEASURES, FlowSettings
+from attnflow_core.settings import DEFAULT_THRESHOLD, MEASURES, FlowSettings
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def flow_scores_by_method(
-    attn: np.ndarray, source: int = 0, threshold: float = 0.1, measure: str = "attention"
+    attn: np.ndarray, source: int = 0, threshold: float = DEFAULT_THRESHOLD, measure: str = "attention"
 ) -> dict[tuple[str, str], np.ndarray]:
     """{(method, measure): (n,) flow scores} for every flow method on one model's attention (L, H, n, n), which
     is already under ``measure`` (the key only labels it)."""
@@ -51,7 +51,7 @@ def measured_flows(
     attn: np.ndarray,
     vnorm: np.ndarray | None,
     source: int = 0,
-    threshold: float = 0.1,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> dict[tuple[str, str], np.ndarray]:
     """{(method, measure): (n,) flow scores} for every flow method × every measure of ``settings.MEASURES``.
 
@@ -83,15 +83,7 @@ def settings_flows(result: ExampleResult, settings: FlowSettings) -> dict[tuple[
         attn = special_attention(tuned, specials, settings.special).astype(np.float32)
         for method in FLOW_METHODS:
             out[(method, measure)] = np.asarray(
-                flow_scores(
-                    attn,
-                    method,
-                    source=settings.source,
-                    threshold=settings.threshold,
-                    layers=settings.layers,
-                    heads=settings.heads,
-                    decay=settings.decay,
-                ),
+                flow_scores(attn, method, **settings.flow_kwargs()),
                 dtype=np.float64,
             )
     return out

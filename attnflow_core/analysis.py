@@ -110,35 +110,15 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
     attn_tuned = special_attention(raw_tuned, specials, settings.special).astype(np.float32)
 
     def scores(attn: np.ndarray) -> np.ndarray:
-        return flow_scores(
-            attn,
-            settings.method,
-            source=settings.source,
-            threshold=settings.threshold,
-            layers=settings.layers,
-            heads=settings.heads,
-            decay=settings.decay,
-        )
+        return flow_scores(attn, settings.method, **settings.flow_kwargs())
 
-    pair = trace_pair(
-        attn_base,
-        attn_tuned,
-        source=settings.source,
-        threshold=settings.threshold,
-        layers=settings.layers,
-        heads=settings.heads,
-        decay=settings.decay,
-    )
+    pair = trace_pair(attn_base, attn_tuned, **settings.flow_kwargs())
     layer_range = settings.layers or (1, int(attn_base.shape[0]))
     graph = pair_graph(
         attn_base,
         attn_tuned,
         settings.method,
-        source=settings.source,
-        threshold=settings.threshold,
-        layers=layer_range,
-        heads=settings.heads,
-        decay=settings.decay,
+        **{**settings.flow_kwargs(), "layers": layer_range},
         traces=(pair.base, pair.tuned),
     )
     if settings.method == "maxflow":
@@ -178,11 +158,7 @@ def drawn_graph(analysis: Analysis) -> PairGraph:
         analysis.attn_base,
         analysis.attn_tuned,
         s.method,
-        source=s.source,
-        threshold=s.threshold,
-        layers=analysis.layer_range,
-        heads=s.heads,
-        decay=s.decay,
+        **{**s.flow_kwargs(), "layers": analysis.layer_range},
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from attnflow_core.flows import Trace, layered_graph, residual_attention, select_heads, trace
+from attnflow_core.settings import DEFAULT_THRESHOLD
 
 #: Edges drawn per model at most (both models together stay under 2 × this; shared edges count once).
 MAX_EDGES = 75
@@ -211,7 +212,7 @@ def method_edges(
     attn: np.ndarray,
     method: str,
     source: int = 0,
-    threshold: float = 0.1,
+    threshold: float = DEFAULT_THRESHOLD,
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | None = None,
     decay: float = 1.0,
@@ -275,7 +276,7 @@ def pair_graph(
     attn_tuned: np.ndarray,
     method: str,
     source: int = 0,
-    threshold: float = 0.1,
+    threshold: float = DEFAULT_THRESHOLD,
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | None = None,
     decay: float = 1.0,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from attnflow_core.errors import AttnflowError
 
@@ -89,6 +89,17 @@ class FlowSettings:
     special: SpecialMode = "keep"
     unit: Unit = "token"
     measure: Measure = DEFAULT_MEASURE
+
+    def flow_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments every flow function takes (``flows.flow_scores``, ``trace_pair``,
+        ``graph.pair_graph``): source, threshold, layers, heads and decay."""
+        return {
+            "source": self.source,
+            "threshold": self.threshold,
+            "layers": self.layers,
+            "heads": self.heads,
+            "decay": self.decay,
+        }
 
     def validated(self, num_layers: int, num_heads: int, n: int) -> FlowSettings:
         """Return self if every field fits a model with these sizes; otherwise a SettingsError naming the fix."""

@@ -3,30 +3,11 @@ agreement table, and the overview's importance map (embedded models, offline).""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path_factory.getbasetemp() / "attnflow-cache"))
-
-
-def open_page(page: str, **params: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+from test_pages import _offline_cache, open_page  # noqa: F401 - the shared offline fixture (autouse) and page opener
 
 
 def names_in(at: AppTest) -> set[str]:
@@ -49,7 +30,7 @@ def metric(at: AppTest, label_start: str) -> Any:
     ("button", "title"), [("impact_zero", "After (zeroed"), ("impact_patch", "After (patched")]
 )
 def test_zero_or_patch_changes_the_shown_confidence(button: str, title: str) -> None:
-    at = open_page("pages/heads.py", task="qa")
+    at = open_page_slow("pages/heads.py", task="qa")
     assert at.button(key=button).disabled  # nothing selected yet
     at.multiselect(key="impact_heads").set_value(["L3 H9", "L2 H2", "L4 H9", "L6 H0"]).run()
     at.button(key=button).click().run()
@@ -66,7 +47,7 @@ def test_zero_or_patch_changes_the_shown_confidence(button: str, title: str) -> 
 
 
 def test_flow_page_saliency_is_lazy_and_shows_agreement() -> None:
-    at = open_page("pages/flow.py", task="qa")
+    at = open_page_slow("pages/flow.py", task="qa")
     assert "saliency_row" not in names_in(at)  # not computed until asked
     at.button(key="saliency_go").click().run()
     assert not at.exception, [e.message for e in at.exception]
@@ -79,10 +60,15 @@ def test_flow_page_saliency_is_lazy_and_shows_agreement() -> None:
 
 
 def test_overview_shows_importance_next_to_change() -> None:
-    at = open_page("pages/overview.py", task="qa")
+    at = open_page_slow("pages/overview.py", task="qa")
     at.number_input(key="ov_n").set_value(4).run()
     at.toggle(key="ov_importance").set_value(True).run()
     at.button(key="ov_run").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert "importance_scatter" in names_in(at)
     assert any("Did fine-tuning change the heads that matter?" in m.value for m in at.markdown)
+
+
+def open_page_slow(page: str, **params: str) -> AppTest:
+    """``open_page`` with room for the interventions and saliency (slower than the other pages)."""
+    return open_page(page, 180, **params)

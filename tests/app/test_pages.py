@@ -28,12 +28,13 @@ def _offline_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path_factory.getbasetemp() / "attnflow-cache"))
 
 
-def app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+def app(timeout: float = 120) -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
 
 
-def open_page(page: str, **params: str) -> AppTest:
-    at = app()
+def open_page(page: str, timeout: float = 120, **params: str) -> AppTest:
+    """The app opened on ``page`` with ``params`` in the URL, run once, with no exception (shared by tests/app)."""
+    at = app(timeout)
     for k, v in params.items():
         at.query_params[k] = v
     at.switch_page(page)
