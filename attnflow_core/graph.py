@@ -36,18 +36,6 @@ METHOD_TITLES = {
     "rollout": "Attention rollout",
     "maxflow": "Attention max-flow",
 }
-MEASURE_TITLES = {"attention": "attention weights", "norm": "norm-weighted attention"}
-
-
-def measure_of(settings: Any) -> str:
-    """The attention measure of a FlowSettings (``"attention"`` for settings that predate the measure setting)."""
-    return str(getattr(settings, "measure", "attention"))
-
-
-def measure_title(settings: Any) -> str:
-    """The measure as figure titles name it, e.g. 'norm-weighted attention'."""
-    m = measure_of(settings)
-    return MEASURE_TITLES.get(m, m)
 
 
 @dataclass(frozen=True, eq=False)

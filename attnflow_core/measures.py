@@ -26,6 +26,7 @@ __all__ = [
     "MEASURES",
     "MEASURE_LABELS",
     "MEASURE_SHORT",
+    "MEASURE_TITLES",
     "Measure",
     "apply_measure",
     "norm_weighted",
@@ -35,6 +36,8 @@ MEASURE_LABELS = {
     "norm": "Norm-weighted ‖α·f(x)‖ (Kobayashi et al. 2020)",
     "attention": "Raw attention weights (the paper)",
 }
+#: The measure as figure titles name it ("Attention rollout of norm-weighted attention from ...").
+MEASURE_TITLES = {"attention": "attention weights", "norm": "norm-weighted attention"}
 MEASURE_SHORT = {"norm": "norm-weighted ‖α·f(x)‖", "attention": "raw attention weights"}
 
 

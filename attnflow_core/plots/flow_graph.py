@@ -38,7 +38,8 @@ from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.extract import ExampleResult
-from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares, measure_title
+from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares
+from attnflow_core.measures import MEASURE_TITLES
 from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import (
     BASE,
@@ -74,7 +75,7 @@ def graph_title(analysis: Analysis) -> str:
     heads = "all heads" if s.heads is None else f"heads {list(s.heads)}"
     rest = f"τ = {s.threshold:g}, α = {s.decay:g}, {heads}" if s.method == "trace" else heads
     return (
-        f"{METHOD_TITLES[s.method]} of {measure_title(s)} from '{analysis.labels[s.source]}' (#{s.source}) "
+        f"{METHOD_TITLES[s.method]} of {MEASURE_TITLES[s.measure]} from '{analysis.labels[s.source]}' (#{s.source}) "
         f"at layer {b} down to {'the input' if a == 1 else f'layer {a - 1}'} — {rest}"
     )
 
@@ -374,7 +375,7 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         tools="save,reset,pan",
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
-        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {measure_title(s)} per {s.unit} "
+        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {MEASURE_TITLES[s.measure]} per {s.unit} "
         "(upper half pre-trained, lower fine-tuned)",
         toolbar_location="above",
         name="sentence_view",
