@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from attnflow_core.errors import AttnflowError
-from attnflow_core.settings import SettingsError
+from attnflow_core.settings import SettingsError, parse_flag
 
 EMBEDDED_BASE = "embedded:minilm"
 EMBEDDED_TASKS = ("sentiment", "qa", "nli")
@@ -244,7 +244,7 @@ def embedded_card(task: str) -> dict[str, Any]:
 
 
 def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+    return parse_flag(os.environ.get("HF_HUB_OFFLINE"), False)
 
 
 def _resolve_base_ref(ref: str) -> str:

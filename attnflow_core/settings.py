@@ -30,6 +30,18 @@ DEFAULT_MEASURE: Measure = "norm"
 DEFAULT_THRESHOLD = 0.1
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def parse_flag(value: object, default: bool) -> bool:
+    """An on/off value from a URL, a widget or an environment variable: a bool, or 1/true/yes/on vs 0/false/no/off
+    (any case); anything else (a missing or garbled value) gives ``default``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value if value is not None else "").strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else default
+
+
 class SettingsError(AttnflowError, ValueError):
     """A setting is out of range or unknown; the message names the valid values."""
 

@@ -47,6 +47,7 @@ from attnflow_core.settings import (
     as_special,
     as_unit,
     format_layers,
+    parse_flag,
 )
 from attnflow_core.urlstate import (
     MAX_REF_CHARS,
@@ -149,7 +150,7 @@ def notice(dropped: Dropped) -> None:
 
 def custom_models_allowed() -> bool:
     """Whether visitors may name their own models (Hub ids, folders); off with ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0``."""
-    return os.environ.get(ALLOW_CUSTOM_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return parse_flag(os.environ.get(ALLOW_CUSTOM_ENV), True)
 
 
 def _trusted_ref(ref: str) -> bool:

@@ -13,6 +13,7 @@ import attnflow_core.plots
 from attnflow_core.graph import graph_records
 from attnflow_core.plots.flow_graph import build_flow_layout, flow_graph_of, standalone_html
 from attnflow_core.report import edges_table, scores_table, to_dict
+from attnflow_core.settings import parse_flag
 from pages import common, impact
 
 #: The bridge that turns a node click into the sidebar's "trace from" (its JS: attnflow_core/plots/source_bridge.js).
@@ -31,12 +32,6 @@ def _on_node_click() -> None:
         st.session_state["src"] = int(source)
 
 
-def _as_bool(value: object, default: bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    return {"true": True, "1": True, "false": False, "0": False}.get(str(value).lower(), default)
-
-
 selection = common.page_setup()
 st.title("Attention flow")
 if selection is None:
@@ -48,8 +43,8 @@ result, analysis = found
 common.example_header(selection, result)
 
 ss = st.session_state
-ss["per_head"] = _as_bool(ss.get("per_head"), False)
-ss["differences"] = _as_bool(ss.get("differences"), True)
+ss["per_head"] = parse_flag(ss.get("per_head"), False)
+ss["differences"] = parse_flag(ss.get("differences"), True)
 t1, t2 = st.columns(2)
 t1.toggle(
     "Emphasise differences",

@@ -18,6 +18,7 @@ import traceback
 
 from attnflow_core.cli.common import HelpFormatter
 from attnflow_core.errors import AttnflowError
+from attnflow_core.settings import parse_flag
 
 #: command -> module; each module's PURPOSE and EXAMPLE make the help texts.
 COMMANDS = {
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(chosen).parse_args(argv)
     except SystemExit as done:  # --help (0) or a usage error argparse has already explained (2)
         return done.code if isinstance(done.code, int) else 2
-    debug = bool(args.debug) or os.environ.get(DEBUG_ENV, "").lower() in {"1", "true", "yes", "on"}
+    debug = bool(args.debug) or parse_flag(os.environ.get(DEBUG_ENV), False)
     run = importlib.import_module(COMMANDS[args.command]).run
     try:
         return int(run(args))
