@@ -27,12 +27,27 @@ from typing import Any
 from attnflow_core.errors import AttnflowError
 from attnflow_core.settings import SettingsError, parse_flag
 
-EMBEDDED_BASE = "embedded:minilm"
+#: The prefix of the shipped models' references (``embedded:minilm``, ``embedded:<task>``).
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_BASE = f"{EMBEDDED_PREFIX}minilm"
 EMBEDDED_TASKS = ("sentiment", "qa", "nli")
+
+
+def embedded_ref(task: str) -> str:
+    """The reference of a task's shipped fine-tuned counterpart (``embedded:<task>``)."""
+    return f"{EMBEDDED_PREFIX}{task}"
+
+
+def is_embedded_ref(ref: str) -> bool:
+    """Whether ``ref`` names a model shipped in this package (the base or a counterpart)."""
+    return ref.startswith(EMBEDDED_PREFIX)
+
+
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 OFFLINE_HINT = (
-    f"The offline default needs no network: base '{EMBEDDED_BASE}' with tuned 'embedded:sentiment', "
-    "'embedded:qa' or 'embedded:nli'."
+    f"The offline default needs no network: base '{EMBEDDED_BASE}' with tuned "
+    + ", ".join(f"'{embedded_ref(t)}'" for t in EMBEDDED_TASKS[:-1])
+    + f" or '{embedded_ref(EMBEDDED_TASKS[-1])}'."
 )
 
 
@@ -111,18 +126,23 @@ REGISTRY: tuple[PairSpec, ...] = (
         "sentiment",
         "MiniLM-L6 → sentiment LoRA (embedded, offline)",
         EMBEDDED_BASE,
-        "embedded:sentiment",
+        embedded_ref("sentiment"),
         True,
     ),
     PairSpec(
-        "embedded-qa", "qa", "MiniLM-L6 → QNLI LoRA (embedded, offline)", EMBEDDED_BASE, "embedded:qa", True
+        "embedded-qa",
+        "qa",
+        "MiniLM-L6 → QNLI LoRA (embedded, offline)",
+        EMBEDDED_BASE,
+        embedded_ref("qa"),
+        True,
     ),
     PairSpec(
         "embedded-nli",
         "nli",
         "MiniLM-L6 → MNLI LoRA (embedded, offline)",
         EMBEDDED_BASE,
-        "embedded:nli",
+        embedded_ref("nli"),
         True,
     ),
     PairSpec(
@@ -328,8 +348,8 @@ def resolve_ref(ref: str) -> ModelRef:
         )
     if ref == EMBEDDED_BASE:
         return ModelRef(ref, "embedded-base", base_model_dir())
-    if ref.startswith("embedded:"):
-        return ModelRef(ref, "embedded-adapter", embedded_adapter_dir(ref.split(":", 1)[1]))
+    if is_embedded_ref(ref):
+        return ModelRef(ref, "embedded-adapter", embedded_adapter_dir(ref.removeprefix(EMBEDDED_PREFIX)))
     path = Path(ref).expanduser()
     if path.is_dir():
         return ModelRef(ref, "adapter" if (path / "adapter_config.json").exists() else "checkpoint", path)

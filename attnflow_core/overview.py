@@ -30,7 +30,7 @@ import logging
 import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,18 @@ from attnflow_core.data.errors import DataError
 from attnflow_core.data.tasks import is_correct
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import forward_batch
-from attnflow_core.flows import special_attention
-from attnflow_core.measures import DEFAULT_MEASURE, MeasureError, check_measure, norm_weighted
+from attnflow_core.flows import SPECIAL_MODES, SpecialMode, special_attention
+from attnflow_core.measures import (
+    DEFAULT_MEASURE,
+    MEASURES,
+    VALUE_NORMS,
+    Captured,
+    Measure,
+    measure_attention,
+    measure_for,
+)
 from attnflow_core.paths import atomic_write
-from attnflow_core.settings import Measure, SettingsError, check_choice
+from attnflow_core.settings import SettingsError
 from attnflow_core.shards import RunningSums
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
@@ -62,37 +70,44 @@ BEHAVIOUR_RULE = (
 PUNCTUATION = set(string.punctuation) | {"``", "''", "...", "--"}
 
 
-class OverviewCancelled(AttnflowError, RuntimeError):
-    """The user stopped the computation; nothing was cached."""
-
-
-#: The special-token treatments an overview supports (a subset of settings.SPECIAL_MODES).
-OVERVIEW_SPECIAL_MODES: tuple[str, ...] = ("keep", "renormalise")
+#: The special-token treatments an overview supports: those that leave every attention row a distribution (the
+#: JS fast path of ``shift_from_stats`` relies on it): keep, and hide-and-renormalise.
+OVERVIEW_SPECIAL_MODES: tuple[SpecialMode, ...] = tuple(
+    m for m in SPECIAL_MODES if not m.hides or m.renormalises
+)
 #: The file types ``save_overview`` writes.
 OVERVIEW_SUFFIXES = (".json", ".parquet")
 
 
 @dataclass(frozen=True)
 class OverviewSettings:
-    """How an overview is computed; the defaults are the CLI's and the page's."""
+    """How an overview is computed; the defaults are the CLI's and the page's. Valid by construction: names become
+    registry entries, and a value out of range is a SettingsError naming the fix."""
 
     n: int = 200
     max_length: int = 128
-    special: str = "keep"  # one of OVERVIEW_SPECIAL_MODES
+    special: SpecialMode = SPECIAL_MODES.default  # one of OVERVIEW_SPECIAL_MODES
     batch_size: int = 16
     measure: Measure = DEFAULT_MEASURE
     importance: bool = False  # also the tuned model's head importance (attnflow_core.importance), averaged
     agreement: bool = False  # also the flow/saliency agreement (attnflow_core.agreement), averaged
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "special", SPECIAL_MODES.get(self.special))
+        object.__setattr__(self, "measure", MEASURES.get(self.measure))
+        self.validate()
+
     def validate(self) -> OverviewSettings:
+        """Self, when every number is in range and the special-token mode is one an overview supports."""
         if self.n < 1:
             raise SettingsError(f"n must be at least 1 example; got {self.n}")
         if not 8 <= self.max_length <= 512:
             raise SettingsError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
-        check_choice("special", self.special, OVERVIEW_SPECIAL_MODES)
+        if self.special not in OVERVIEW_SPECIAL_MODES:
+            keys = tuple(str(m) for m in OVERVIEW_SPECIAL_MODES)
+            raise SettingsError(f"special must be one of {keys}; got {self.special!r}")
         if self.batch_size < 1:
             raise SettingsError(f"batch_size must be at least 1; got {self.batch_size}")
-        check_measure(self.measure)
         return self
 
 
@@ -185,8 +200,9 @@ def example_stats(
         [raw[..., cls].sum(-1).mean(-1), raw[..., sep].sum(-1).mean(-1), raw[..., pun].sum(-1).mean(-1)],
         axis=-1,
     )
-    a = special_attention(raw, list(special), mode) if mode != "keep" else raw
-    rows = ~is_special if mode != "keep" and (~is_special).any() else np.ones(m, dtype=bool)
+    hides = SPECIAL_MODES.get(mode).hides
+    a = special_attention(raw, list(special), mode) if hides else raw
+    rows = ~is_special if hides and (~is_special).any() else np.ones(m, dtype=bool)
     idx = np.arange(m)
     prev = np.where(idx > 0, a[..., idx, np.maximum(idx - 1, 0)], 0.0)
     nxt = np.where(idx < m - 1, a[..., idx, np.minimum(idx + 1, m - 1)], 0.0)
@@ -236,18 +252,20 @@ def example_shift(
     attn_base: np.ndarray, attn_tuned: np.ndarray, special: Sequence[int], mode: str
 ) -> np.ndarray:
     """(L, H) mean-over-query-tokens JS divergence of one example (rows of specials left out when hiding them)."""
+    treatment = SPECIAL_MODES.get(mode)
     m = attn_base.shape[-1]
     rows = np.ones(m, dtype=bool)
-    if mode != "keep":
+    if treatment.hides:
         rows[list(special)] = False
         if not rows.any():
             rows[:] = True
-    if mode == "keep":  # nothing to treat: skip special_attention's copy
+    if not treatment.hides:  # nothing to treat: skip special_attention's copy
         a, b = attn_base, attn_tuned
     else:
         a = special_attention(attn_base, list(special), mode)
         b = special_attention(attn_tuned, list(special), mode)
-    return js_divergence(a[..., rows, :], b[..., rows, :], normalised=mode != "exclude").mean(-1)
+    rows_are_distributions = not treatment.hides or treatment.renormalises
+    return js_divergence(a[..., rows, :], b[..., rows, :], normalised=rows_are_distributions).mean(-1)
 
 
 # ---------------------------------------------------------------- streaming computation
@@ -281,19 +299,6 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _norm_weighted_pair(
-    att_b: np.ndarray, att_t: np.ndarray, vn_b: np.ndarray | None, vn_t: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Both models' batched attention (B, L, H, n, n) weighted by their value norms (B, L, H, n); a MeasureError
-    when a model's norms could not be captured. Padded keys get no attention, so their norms never count."""
-    if vn_b is None or vn_t is None:
-        raise MeasureError(
-            "these models' value vectors could not be captured (not a BERT-family layout): "
-            "use the measure 'attention'"
-        )
-    return norm_weighted(att_b, vn_b), norm_weighted(att_t, vn_t)
-
-
 def _example_row(e: Any, shift: float, n_tokens: int) -> dict[str, Any]:
     """The overview table's row of example ``e`` (a ``data.sources.Example``) before its prediction columns."""
     return {
@@ -314,6 +319,75 @@ def _encode_all(tok: Any, exs: Sequence[Any], limit: int) -> list[Any]:
     ]
 
 
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """One padded batch through both models: what each captured (attention (B, L, H, n, n), value norms when
+    asked for) and the fine-tuned model's class probabilities (B, C) (None without a classification head)."""
+
+    base: Captured
+    tuned: Captured
+    probs: np.ndarray | None
+    padded: Any
+    seconds: float
+
+
+def _forward(pair: Any, tok: Any, encodings: list[Any], settings: OverviewSettings, device: Any) -> _Batch:
+    """Both models on one length-bucketed batch; value norms captured when the measure (or the agreement, which
+    reports every measure) needs them."""
+    want_norms = VALUE_NORMS in settings.measure.needs
+    feats = [{k: e[k] for k in ("input_ids", "token_type_ids", "attention_mask")} for e in encodings]
+    padded = tok.pad(feats, return_tensors="pt").to(device)
+    t0 = time.perf_counter()
+    att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)
+    att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms or settings.agreement)
+    # forward_batch copies to the CPU, so GPU work is finished here
+    return _Batch(Captured(att_b, vn_b), Captured(att_t, vn_t), probs, padded, time.perf_counter() - t0)
+
+
+def _example(
+    tok: Any,
+    enc: Any,
+    e: Any,
+    att_b: np.ndarray,
+    att_t: np.ndarray,
+    probs: np.ndarray | None,
+    pair: Any,
+    mode: str,
+) -> tuple[RunningSums, dict[str, Any]]:
+    """One example's statistics (its ``RunningSums`` part) and its row of the example table, from both models'
+    measured attention (L, H, m, m) without padding."""
+    m = len(enc["input_ids"])
+    special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
+    punct = [p for p, t in enumerate(tok.convert_ids_to_tokens(enc["input_ids"])) if t in PUNCTUATION]
+    segs = enc.get("token_type_ids") or [0] * m
+    stats = [example_stats(att, segs, special, punct, mode) for att in (att_b, att_t)]
+    shift = shift_from_stats(stats[0], stats[1])
+    row = _example_row(e, float(shift.mean()), m)
+    if probs is not None and pair.tuned.label_names is not None:
+        label = pair.tuned.label_names[int(probs.argmax())]
+        row.update(prediction=label, confidence=float(probs.max()), correct=is_correct(label, e.label))
+    else:
+        row.update(prediction="", confidence=float("nan"), correct=None)
+    return RunningSums.of_example(shift, stats), row
+
+
+def _example_agreement(tok: Any, enc: Any, tuned: Any, captured: Captured, k: int) -> list[Any]:
+    """The agreement rows of the batch's k-th example (``agreement.example_agreement``, on its raw attention)."""
+    from attnflow_core.agreement import example_agreement
+
+    m = len(enc["input_ids"])
+    special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
+    return example_agreement(
+        tuned.model,
+        enc["input_ids"],
+        enc.get("token_type_ids") or [0] * m,
+        special,
+        captured.attn[k, :, :, :m, :m],
+        tok.pad_token_id or 0,
+        vnorm=None if captured.vnorm is None else captured.vnorm[k, :, :, :m],
+    )
+
+
 def compute_overview(
     pair: Any,
     examples: Sequence[Any],
@@ -322,107 +396,62 @@ def compute_overview(
     source: str = "",
     split: str = "",
     progress: Callable[[float, str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
 ) -> Overview:
-    """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they stream."""
-
+    """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they
+    stream. The statistics are computed under ``settings.measure``, or under the raw weights when these models'
+    forward pass cannot capture what it needs (``measures.measure_for``; the result's settings record it)."""
     from attnflow_core.device import batch_size_for, model_device
 
-    settings.validate()
     exs = list(examples)[: settings.n]
     if not exs:
         raise DataError("no examples to summarise: pick a source and split with at least one example")
     tok = pair.tokenizer
     enc_all = _encode_all(tok, exs, min(settings.max_length, pair.max_length))
     order = sorted(range(len(exs)), key=lambda i: len(enc_all[i]["input_ids"]))
-    n_layers, n_heads = pair.base.num_layers, pair.base.num_heads
-    js_sum = np.zeros((n_layers, n_heads))
-    js_sq = np.zeros((n_layers, n_heads))
-    cross_sum = np.zeros((2, n_layers, 2, 3))
-    cross_count = np.zeros((2, 2))
-    sinks_sum = np.zeros((2, n_layers, n_heads, 3))
-    beh_sum = np.zeros((2, n_layers, n_heads, 5))
+    sums = RunningSums.zeros(pair.base.num_layers, pair.base.num_heads)
     rows: list[dict[str, Any]] = [{} for _ in exs]
-    imp_sum = np.zeros((n_layers, n_heads))
+    imp_sum = np.zeros((pair.base.num_layers, pair.base.num_heads))
     agree_rows: list[Any] = []
     report = progress or (lambda _f, _m: None)
-    t0 = time.perf_counter()
-    t_forward = 0.0
-    done = 0
-    want_norms = settings.measure == "norm"
-    # the agreement is reported under both measures, so it needs the norms whatever the statistics' measure
-    norms_for_agreement = settings.agreement
+    t0, t_forward, measure = time.perf_counter(), 0.0, settings.measure
     device = model_device(pair.base.model)
     step = batch_size_for(device, settings.batch_size)  # larger length-bucketed batches on a GPU
     for start in range(0, len(order), step):
-        if should_stop is not None and should_stop():
-            raise OverviewCancelled("overview cancelled; nothing was cached")
         batch = order[start : start + step]
-        feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
-        padded = tok.pad(feats, return_tensors="pt").to(device)
-        tf = time.perf_counter()
-        att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)  # (B, L, H, n, n)
-        att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms or norms_for_agreement)
-        raw_t = att_t  # the agreement applies each measure itself
-        t_forward += time.perf_counter() - tf  # forward_batch copies to the CPU, so GPU work is finished here
+        fwd = _forward(pair, tok, [enc_all[i] for i in batch], settings, device)
+        t_forward += fwd.seconds
         if settings.importance:
             from attnflow_core.importance import batch_importance
 
-            imp_sum += batch_importance(pair.tuned, dict(padded), [exs[i].label for i in batch]).sum(0)
-        if want_norms:
-            att_b, att_t = _norm_weighted_pair(att_b, att_t, vn_b, vn_t)
+            imp_sum += batch_importance(pair.tuned, dict(fwd.padded), [exs[i].label for i in batch]).sum(0)
+        measure = measure_for(measure_for(measure, fwd.base), fwd.tuned)  # the one policy (``measures``)
+        att_b, att_t = measure_attention(fwd.base, measure), measure_attention(fwd.tuned, measure)
         for k, i in enumerate(batch):
-            enc = enc_all[i]
-            m = len(enc["input_ids"])
-            special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
-            tokens = tok.convert_ids_to_tokens(enc["input_ids"])
-            punct = [p for p, t in enumerate(tokens) if t in PUNCTUATION]
-            segs = enc.get("token_type_ids") or [0] * m
-            a_b, a_t = att_b[k, :, :, :m, :m], att_t[k, :, :, :m, :m]
-            stats = [example_stats(att, segs, special, punct, settings.special) for att in (a_b, a_t)]
-            shift = shift_from_stats(stats[0], stats[1])
-            js_sum += shift
-            js_sq += shift**2
-            for model, st in enumerate(stats):
-                cross_sum[model] += st["cross"]
-                cross_count[model] += st["cross_count"]
-                sinks_sum[model] += st["sinks"]
-                beh_sum[model] += st["behaviour"]
-            e = exs[i]
-            row = _example_row(e, float(shift.mean()), m)
-            if probs is not None and pair.tuned.label_names is not None:
-                p = probs[k]
-                label = pair.tuned.label_names[int(p.argmax())]
-                row.update(prediction=label, confidence=float(p.max()), correct=is_correct(label, e.label))
-            else:
-                row.update(prediction="", confidence=float("nan"), correct=None)
-            rows[i] = row
+            m = len(enc_all[i]["input_ids"])
+            probs = None if fwd.probs is None else fwd.probs[k]
+            part, rows[i] = _example(
+                tok,
+                enc_all[i],
+                exs[i],
+                att_b[k, :, :, :m, :m],
+                att_t[k, :, :, :m, :m],
+                probs,
+                pair,
+                settings.special,
+            )
+            sums = sums + part
             if settings.agreement:
-                from attnflow_core.agreement import example_agreement
-
-                agree_rows.append(
-                    example_agreement(
-                        pair.tuned.model,
-                        enc["input_ids"],
-                        segs,
-                        special,
-                        raw_t[k, :, :, :m, :m],
-                        tok.pad_token_id or 0,
-                        vnorm=None if vn_t is None else vn_t[k, :, :, :m],
-                    )
-                )
-        done += len(batch)
-        elapsed = time.perf_counter() - t0
-        eta = elapsed / done * (len(exs) - done)
+                agree_rows.append(_example_agreement(tok, enc_all[i], pair.tuned, fwd.tuned, k))
+        done = start + len(batch)
+        eta = (time.perf_counter() - t0) / done * (len(exs) - done)
         report(done / len(exs), f"{done}/{len(exs)} examples · about {eta:.0f} s left")
-    sums = RunningSums(len(exs), js_sum, js_sq, cross_sum, cross_count, sinks_sum, beh_sum)
     return Overview(
         task=task,
         base_ref=pair.base.ref,
         tuned_ref=pair.tuned.ref,
         source=source,
         split=split,
-        settings=settings,
+        settings=replace(settings, measure=measure),
         examples=pd.DataFrame(rows),
         seconds=time.perf_counter() - t0,
         forward_seconds=t_forward,

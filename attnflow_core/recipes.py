@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from attnflow_core.data.files import GLUE_FILE_NAMES, read_data_file, split_heldout
-from attnflow_core.models import embedded_adapter_dir
+from attnflow_core.models import embedded_adapter_dir, embedded_ref
 from attnflow_core.settings import SettingsError
 
 #: Where training rows can come from, besides a data FILE (see ``training_data``).
@@ -225,7 +225,7 @@ def run_metadata(
         rebuild.append(f"--eval-file {eval_file}")
     meta["rebuild_command"] = " ".join(rebuild)
     meta["limitations"] = EMBEDDED_LIMITATIONS[task]
-    measure = f"python -m attnflow_core evaluate --task {task} --model embedded:{task}"
+    measure = f"python -m attnflow_core evaluate --task {task} --model {embedded_ref(task)}"
     if task == "sentiment" and eval_file:
         measure += f" --data-file {eval_file}"
     elif train_file:

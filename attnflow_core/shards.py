@@ -22,15 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from attnflow_core.errors import AttnflowError
-
-if TYPE_CHECKING:
-    from attnflow_core.overview import Overview
 
 
 class ShardError(AttnflowError):
@@ -53,6 +50,19 @@ class RunningSums:
     cross_count: np.ndarray
     sinks_sum: np.ndarray
     beh_sum: np.ndarray
+
+    @staticmethod
+    def of_example(shift: np.ndarray, stats: Sequence[dict[str, np.ndarray]]) -> RunningSums:
+        """One example's contribution: its head shift (L, H) and both models' ``overview.example_stats``."""
+        return RunningSums(
+            n=1,
+            js_sum=shift,
+            js_sq=shift**2,
+            cross_sum=np.stack([st["cross"] for st in stats]),
+            cross_count=np.stack([st["cross_count"] for st in stats]),
+            sinks_sum=np.stack([st["sinks"] for st in stats]),
+            beh_sum=np.stack([st["behaviour"] for st in stats]),
+        )
 
     @staticmethod
     def zeros(n_layers: int, n_heads: int) -> RunningSums:
@@ -127,11 +137,44 @@ def shard_examples(examples: Sequence[Any], n: int, i: int, k: int) -> list[Any]
     return [selected[j] for j in shard_range(len(selected), i, k)]
 
 
-def _identity(ov: Overview) -> tuple[Any, ...]:
+class _Part(Protocol):
+    """What a merge reads of an ``overview.Overview`` dataclass (typed structurally: this module does not import
+    ``overview``, which imports ``RunningSums`` from here)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def base_ref(self) -> str: ...
+    @property
+    def tuned_ref(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def split(self) -> str: ...
+    @property
+    def settings(self) -> Any: ...
+    @property
+    def examples(self) -> pd.DataFrame: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def forward_seconds(self) -> float: ...
+    @property
+    def sums(self) -> RunningSums | None: ...
+    @property
+    def shard(self) -> tuple[int, int] | None: ...
+
+
+P = TypeVar("P", bound=_Part)
+
+
+def _identity(ov: _Part) -> tuple[Any, ...]:
     return (ov.task, ov.base_ref, ov.tuned_ref, ov.source, ov.split, ov.settings)
 
 
-def merge_overviews(parts: Sequence[Overview]) -> Overview:
+def merge_overviews(parts: Sequence[P]) -> P:
     """One ``Overview`` from the overviews of the shards of one run (any order): sums added, examples concatenated
     in shard order, statistics derived as ``compute_overview`` derives them. The result carries no shard."""
     if not parts:

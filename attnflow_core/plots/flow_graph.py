@@ -37,9 +37,9 @@ from bokeh.models.widgets import Div
 from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis, drawn_graph
-from attnflow_core.extract import ExampleResult
-from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares
-from attnflow_core.measures import MEASURE_TITLES
+from attnflow_core.graph import PairGraph, head_shares
+from attnflow_core.measures import MEASURES
+from attnflow_core.methods import METHODS
 from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import (
     BASE,
@@ -69,14 +69,16 @@ def flow_graph_of(analysis: Analysis) -> PairGraph:
 
 
 def graph_title(analysis: Analysis) -> str:
-    """'<Method> of <measure> from '<token>' (#s) at layer b — <the method's settings>'."""
+    """'<Method> of <measure> from '<token>' (#s) at layer b — <the settings the method reads>'."""
     s = analysis.settings
+    method, measure = METHODS.get(s.method), MEASURES.get(s.measure)
     a, b = analysis.layer_range
-    heads = "all heads" if s.heads is None else f"heads {list(s.heads)}"
-    rest = f"τ = {s.threshold:g}, α = {s.decay:g}, {heads}" if s.method == "trace" else heads
+    parts = [f"τ = {s.threshold:g}"] if method.uses_threshold else []
+    parts += [f"α = {s.decay:g}"] if method.uses_decay else []
+    parts.append("all heads" if s.heads is None else f"heads {list(s.heads)}")
     return (
-        f"{METHOD_TITLES[s.method]} of {MEASURE_TITLES[s.measure]} from '{analysis.labels[s.source]}' (#{s.source}) "
-        f"at layer {b} down to {'the input' if a == 1 else f'layer {a - 1}'} — {rest}"
+        f"{method.phrase} of {measure.phrase} from '{analysis.labels[s.source]}' (#{s.source}) "
+        f"at layer {b} down to {'the input' if a == 1 else f'layer {a - 1}'} — {', '.join(parts)}"
     )
 
 
@@ -225,7 +227,7 @@ def _edge_glyphs(graph: Any, analysis: Analysis, g: PairGraph, per_head: bool, d
     edges = ColumnDataSource(_edge_columns(g, labels, differences), name="edges")
     if per_head:
         heads_src = ColumnDataSource(
-            _head_edge_columns(g, s.threshold if s.method == "trace" else None, differences),
+            _head_edge_columns(g, s.threshold if s.method.uses_threshold else None, differences),
             name="head_edges",
         )
         graph.segment("x0", "y0", "x1", "y1", source=heads_src, line_color="colour", line_width="width",
@@ -236,7 +238,7 @@ def _edge_glyphs(graph: Any, analysis: Analysis, g: PairGraph, per_head: bool, d
     # Hover targets at the edges' midpoints: hovering a segment itself would list every edge that meets at a node.
     mid = graph.scatter("xm", "ym", source=edges, size=11, fill_alpha=0.0, line_alpha=0.0, hover_fill_color="colour",
                         hover_fill_alpha=0.9, hover_line_alpha=0.0, name="edge_midpoints")  # fmt: skip
-    flow_name = "flow" if s.method != "trace" else "trace flow"
+    flow_name = "trace flow" if s.method.uses_threshold else "flow"
     graph.add_tools(
         HoverTool(
             renderers=[mid],
@@ -375,7 +377,7 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         tools="save,reset,pan",
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
-        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {MEASURE_TITLES[s.measure]} per {s.unit} "
+        title=f"Sentence view: {s.method.phrase.lower()} score of {s.measure.phrase} per {s.unit} "
         "(upper half pre-trained, lower fine-tuned)",
         toolbar_location="above",
         name="sentence_view",
@@ -418,7 +420,7 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     share_b = head_shares(g, n_layers, n_heads, "base")
     share_t = head_shares(g, n_layers, n_heads, "tuned")
     top = max(float(share_b.max()), float(share_t.max())) or 1.0
-    method = METHOD_TITLES[analysis.settings.method].lower()
+    method = analysis.settings.method.phrase.lower()
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
         fig, _, _ = layer_head_heatmap(
@@ -439,7 +441,7 @@ def click_callback(nodes: ColumnDataSource, note: Div, labels: tuple[str, ...]) 
 def _caption(analysis: Analysis, g: PairGraph) -> str:
     s, labels = analysis.settings, analysis.labels
     text = (
-        f"<b>{'Tracing' if s.method == 'trace' else METHOD_TITLES[s.method]} from</b> "
+        f"<b>{s.method.verb} from</b> "
         f"<span style='color:{HIGHLIGHT}'><b>{_esc(labels[s.source])}</b> (#{s.source})</span>"
         f" — {g.base.n_edges} edges drawn for the pre-trained model, {g.tuned.n_edges} for the fine-tuned "
         "(each reached token's strongest incoming edges). Click any token node to trace from it."
@@ -451,14 +453,9 @@ def _caption(analysis: Analysis, g: PairGraph) -> str:
 
 
 def build_flow_layout(
-    analysis: Analysis,
-    result: ExampleResult | None = None,
-    height: int | None = None,
-    per_head: bool = False,
-    differences: bool = True,
+    analysis: Analysis, height: int | None = None, per_head: bool = False, differences: bool = True
 ) -> Any:
     """The linked Attention flow layout (caption, flow graph, sentence view, head grids) for one analysed example."""
-    del result  # kept for callers that pass it; everything drawn comes from the analysis
     g = flow_graph_of(analysis)
     graph, nodes = build_graph_figure(analysis, g, per_head, differences, height)
     note = Div(

@@ -15,7 +15,7 @@ from bokeh.plotting import figure
 from attnflow_core.importance import change_importance_rho
 from attnflow_core.plots.overview import CHANGE, _grid
 from attnflow_core.plots.theme import TEXT, TUNED, WIDTH, fit
-from attnflow_core.saliency import SALIENCY_TITLES
+from attnflow_core.saliency import saliency_title
 
 IMPORTANCE = list(reversed(Blues256))[30:]
 DIVERGING = list(reversed(RdBu11))  # blue = lowers the predicted label, red = raises it
@@ -66,7 +66,7 @@ def build_saliency_row(units: Sequence[str], saliencies: Mapping[str, np.ndarray
     """One row of cells per saliency method over the input units, coloured by signed saliency scaled per method
     to [-1, 1] (red raises the predicted label, blue lowers it); the value is on hover."""
     labels = [f"{i}:{u}" for i, u in enumerate(units)]
-    methods = [SALIENCY_TITLES.get(m, m) for m in saliencies]
+    methods = [saliency_title(m) for m in saliencies]
     xs, ys, vals, raw, texts = [], [], [], [], []
     for m, title in zip(saliencies, methods, strict=True):
         s = np.asarray(saliencies[m], dtype=np.float64)

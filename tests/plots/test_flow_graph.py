@@ -232,19 +232,21 @@ def test_analyse_solves_max_flow_once_and_the_graph_is_reused(
 ) -> None:
     """Max-flow's scores come from the graph's flow solution (no second solve), equal to ``flows.max_flow``'s; the
     page draws the analysis's own graph."""
-    from attnflow_core import analysis as analysis_module
-    from attnflow_core.flows import flow_scores
-    from attnflow_core.graph import pair_graph
+    from attnflow_core import graph as graph_module
+    from attnflow_core.methods import flow_scores, pair_graph
 
     settings = FlowSettings(method="maxflow", source=6, layers=(2, 3))
-    real = analysis_module.flow_scores
+    real = graph_module.solve_max_flow
+    solves = []
 
-    def no_maxflow(attn: np.ndarray, method: str, **kw: Any) -> np.ndarray:
-        assert method != "maxflow", "max-flow solved a second time"
-        return real(attn, method, **kw)
+    def counted(*args: Any, **kw: Any) -> Any:
+        solves.append(1)
+        return real(*args, **kw)
 
-    monkeypatch.setattr(analysis_module, "flow_scores", no_maxflow)
+    monkeypatch.setattr(graph_module, "solve_max_flow", counted)
     an = analyse(sharp_result, settings)
+    assert len(solves) == 2, "max-flow solved a second time"  # one solve per model
+    monkeypatch.undo()
     for attn, scores in ((an.attn_base, an.scores_base), (an.attn_tuned, an.scores_tuned)):
         want = flow_scores(attn, "maxflow", source=6, layers=(2, 3))
         np.testing.assert_allclose(scores, want, atol=1e-9)
@@ -293,9 +295,9 @@ def test_an_empty_head_grid_says_why(sharp_result: ExampleResult) -> None:
 def test_analyse_traces_each_model_once(sharp_result: ExampleResult, monkeypatch: pytest.MonkeyPatch) -> None:
     """A τ change traces each model once: the scores, the pair trace and the drawn graph share the two traces, and
     agree with the functions computed on their own."""
-    from attnflow_core import flows
+    from attnflow_core import flows, methods
     from attnflow_core import graph as graph_module
-    from attnflow_core.graph import pair_graph
+    from attnflow_core.methods import pair_graph
 
     calls = []
     real = flows.trace
@@ -310,7 +312,7 @@ def test_analyse_traces_each_model_once(sharp_result: ExampleResult, monkeypatch
     assert len(calls) == 2
     monkeypatch.undo()
     for attn, scores in ((an.attn_base, an.scores_base), (an.attn_tuned, an.scores_tuned)):
-        want = flows.flow_scores(attn, "trace", source=6, threshold=0.1, decay=0.8)
+        want = methods.flow_scores(attn, "trace", source=6, threshold=0.1, decay=0.8)
         np.testing.assert_allclose(scores, want)
     fresh = pair_graph(an.attn_base, an.attn_tuned, "trace", source=6, threshold=0.1, decay=0.8)
     g = flow_graph_of(an)
