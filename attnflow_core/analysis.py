@@ -19,6 +19,7 @@ from attnflow_core.flows import PairTrace
 from attnflow_core.graph import PairGraph
 from attnflow_core.methods import METHODS, pair_graph
 from attnflow_core.pipeline import (
+    Flows,
     MeasuredAttention,
     fitted_key,
     flows,
@@ -88,17 +89,23 @@ def analyse(result: ExampleResult, settings: FlowSettings) -> Analysis:
 
 
 def analysis_of(
-    measured: MeasuredAttention, settings: FlowSettings, stats: HeadDiff | None = None
+    measured: MeasuredAttention,
+    settings: FlowSettings,
+    stats: HeadDiff | None = None,
+    traced: PairTrace | None = None,
+    drawn: Flows | None = None,
 ) -> Analysis:
     """The Analysis of already measured attention (``pipeline.measured_attention`` of ``settings.example``) under
-    the drawing part of ``settings`` (already ``validated``). ``stats``: its ``pipeline.head_statistics`` if
-    already computed."""
-    settings = replace(settings, measure=measured.settings.measure)
-    key = settings.flow_key(measured.num_layers)
-    trace_key = settings.trace_key(measured.num_layers)
-    traced = pair_trace(measured, trace_key)
-    same = fitted_key(key, measured) == fitted_key(trace_key, measured)
-    drawn = flows(measured, key, traced if same else None)
+    the drawing part of ``settings`` (already ``validated``). ``stats``, ``traced``, ``drawn``: the
+    ``head_statistics``, ``pair_trace`` and ``flows`` stages of these settings if already computed (cached)."""
+    measure = measured.settings.measure
+    settings = replace(settings, measure=measure, heads=settings.heads if measure.per_head else None)
+    key = fitted_key(settings.flow_key(measured.num_layers), measured)
+    trace_key = fitted_key(settings.trace_key(measured.num_layers), measured)
+    if traced is None:
+        traced = pair_trace(measured, trace_key)
+    if drawn is None:
+        drawn = flows(measured, key, traced if key == trace_key else None)
     diff = (stats if stats is not None else head_statistics(measured)).with_flow_shares(traced)
     return Analysis(
         settings=settings,

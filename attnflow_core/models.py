@@ -228,6 +228,16 @@ def get_pair_spec(key: str) -> PairSpec:
     )
 
 
+#: The key of a pair the person names themselves (two references), beside the registered pairs' keys.
+CUSTOM_PAIR = "custom"
+
+
+def custom_pair_spec(task: str, base: str = "", tuned: str = "") -> PairSpec:
+    """The pair of two references the person named (the embedded base and the task's counterpart where empty)."""
+    base, tuned = base.strip() or EMBEDDED_BASE, tuned.strip() or embedded_ref(task)
+    return PairSpec(CUSTOM_PAIR, task, f"{base} → {tuned}", base, tuned, offline=False)
+
+
 def is_registered_ref(ref: str) -> bool:
     """Whether ``ref`` is a model of a registered pair or of the user's own counterparts: the only references a
     file or link may make the app load without the person at the page confirming."""

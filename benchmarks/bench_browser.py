@@ -33,9 +33,9 @@ from bokeh.embed import json_item
 
 from attnflow_core.analysis import FlowSettings, analyse
 from attnflow_core.extract import extract
+from attnflow_core.methods import METHODS
 from attnflow_core.models import get_pair_spec, load_pair
 from attnflow_core.plots.flow_graph import build_flow_layout
-from attnflow_core.settings import as_method
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Which ship carried the first settlers to the colony?"
@@ -67,8 +67,8 @@ def server_side(tau: float, method: str) -> float:
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        a = analyse(result, replace(FlowSettings(), threshold=tau, method=as_method(method)))
-        json.dumps(json_item(build_flow_layout(a, result)))
+        a = analyse(result, replace(FlowSettings(), threshold=tau, method=METHODS.get(method)))
+        json.dumps(json_item(build_flow_layout(a)))
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

@@ -4,11 +4,12 @@ import streamlit as st
 
 from attnflow_core.device import describe_device
 from attnflow_core.models import EMBEDDED_TASKS, REGISTRY, ModelLoadError, embedded_card
-from pages import common
+from pages.ui import state
+from pages.ui.page import ensure_navigation
 
-common.ensure_navigation()
-common.init_state()
-common.sync_url()  # the About link keeps the view's query string, so Back and shared links still hold it
+ensure_navigation()
+state.seed_from_url()
+state.sync_url()  # the About link keeps the view's query string, so Back and shared links still hold it
 
 st.title("About Attention Flows")
 st.markdown(

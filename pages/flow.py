@@ -3,70 +3,59 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-import attnflow_core.plots
 from attnflow_core.graph import graph_records
 from attnflow_core.plots.flow_graph import build_flow_layout, flow_graph_of, standalone_html
 from attnflow_core.report import edges_table, scores_table, to_dict
 from attnflow_core.settings import parse_flag
-from pages import common, impact
+from pages.ui import state
+from pages.ui.bokeh_host import render_bokeh, source_bridge
+from pages.ui.boundary import friendly
+from pages.ui.loaders import extraction_key, get_analysis, get_result
+from pages.ui.page import example_header, page_setup
+from pages.ui.panels import saliency_panel
+from pages.ui.sidebar import Selection
 
-#: The bridge that turns a node click into the sidebar's "trace from" (its JS: attnflow_core/plots/source_bridge.js).
-_bridge = st.components.v2.component(
-    "attnflow.source_bridge",
-    js=(Path(attnflow_core.plots.__file__).parent / "source_bridge.js").read_text(encoding="utf-8"),
-    isolate_styles=False,
-)
-
-
-def _on_node_click() -> None:
-    """Runs before the rerun: the clicked token becomes the sidebar's source (the URL and exports follow)."""
-    value: Any = st.session_state.get("flow_click")
-    source = value.get("source") if hasattr(value, "get") else getattr(value, "source", None)
-    if source is not None:
-        st.session_state["src"] = int(source)
-
-
-selection = common.page_setup()
+selection = page_setup()
 st.title("Attention flow")
 if selection is None:
     st.stop()
-found = common.current_analysis(selection)
+chosen: Selection = selection
+key = extraction_key(chosen.pair, chosen.text, chosen.text_pair)
+with st.spinner("Computing the flows …"):
+    found = friendly(lambda: (get_result(key), get_analysis(key, chosen.settings)))
 if found is None:
     st.stop()
 result, analysis = found
-common.example_header(selection, result)
+example_header(selection, result, analysis.note)
 
-ss = st.session_state
-ss["per_head"] = parse_flag(ss.get("per_head"), False)
-ss["differences"] = parse_flag(ss.get("differences"), True)
+state.PER_HEAD.set(parse_flag(state.PER_HEAD.raw(), False))
+state.DIFFERENCES.set(parse_flag(state.DIFFERENCES.raw(), True))
 t1, t2 = st.columns(2)
 t1.toggle(
     "Emphasise differences",
-    **common.bind("differences"),
+    **state.bind(state.DIFFERENCES),
     help="Fade the edges both models draw, so the edges only one model draws stand out.",
 )
 t2.toggle(
     "Per-head edges",
-    **common.bind("per_head"),
+    **state.bind(state.PER_HEAD),
     help="Split each drawn edge into the heads that carry it (attention ≥ τ for the trace; above the heads' mean "
     "for rollout and max-flow).",
+    disabled=not analysis.settings.measure.per_head,
 )
-per_head, differences = bool(ss["per_head"]), bool(ss["differences"])
-layout = common.friendly(
-    lambda: build_flow_layout(analysis, result, per_head=per_head, differences=differences)
-)
+per_head = bool(state.PER_HEAD.get()) and analysis.settings.measure.per_head
+differences = bool(state.DIFFERENCES.get())
+layout = friendly(lambda: build_flow_layout(analysis, per_head=per_head, differences=differences))
 if layout is None:
     st.stop()
-_bridge(key="flow_click", on_source_change=_on_node_click, height=0)
-common.render_bokeh(layout, key="flow_layout")
+source_bridge()
+render_bokeh(layout, key="flow_layout")
 with st.expander("Token saliency and agreement (computed on demand)"):
-    impact.saliency_panel(selection, result, analysis)
+    saliency_panel(selection, result, analysis)
 
 with st.expander("How to read this view"):
     st.markdown(
@@ -98,7 +87,7 @@ c1, c2, c3, c4, c5 = st.columns(5)
 c1.download_button(
     "Linked view (HTML)",
     lambda: standalone_html(
-        build_flow_layout(analysis, result, per_head=per_head, differences=differences), "Attention flow"
+        build_flow_layout(analysis, per_head=per_head, differences=differences), "Attention flow"
     ),
     file_name="attention-flow.html",
     mime="text/html",

@@ -2,47 +2,53 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from attnflow_core.plots.heads import build_head_diff_layout
 from attnflow_core.report import heads_table
-from pages import common, impact
+from pages.ui import state
+from pages.ui.bokeh_host import head_bridge, render_bokeh
+from pages.ui.boundary import friendly
+from pages.ui.loaders import extraction_key, get_analysis, get_result
+from pages.ui.page import example_header, page_setup
+from pages.ui.panels import intervention_panel
+from pages.ui.sidebar import Selection
 
-selection = common.page_setup()
+selection = page_setup()
 st.title("Head differences")
 if selection is None:
     st.stop()
-found = common.current_analysis(selection)
+chosen: Selection = selection
+key = extraction_key(chosen.pair, chosen.text, chosen.text_pair)
+with st.spinner("Computing the flows …"):
+    found = friendly(lambda: (get_result(key), get_analysis(key, chosen.settings)))
 if found is None:
     st.stop()
 result, analysis = found
-common.example_header(selection, result)
+example_header(selection, result, analysis.note)
 
-js = analysis.head_diff.js
-n_layers, n_heads = js.shape
+diff = analysis.head_diff
+n_layers, n_heads = diff.js.shape
+if not analysis.settings.measure.per_head:
+    st.info(
+        f"The {analysis.settings.measure.phrase} have no per-head part: each layer shows as one head here.",
+        icon=":material/info:",
+    )
 options = [(layer, head) for layer in range(1, n_layers + 1) for head in range(n_heads)]
-most = np.unravel_index(int(np.argmax(js)), js.shape)
-default = (int(most[0]) + 1, int(most[1]))
-if st.session_state.get("head_pick") not in options:
-    st.session_state["head_pick"] = default
+if state.HEAD_PICK.get() not in options:
+    state.HEAD_PICK.set(diff.most_changed())
 st.selectbox(
     "Head to show (the most changed head is preselected)",
     options,
-    key="head_pick",
-    format_func=lambda lh: f"layer {lh[0]}, head {lh[1]} — JS {js[lh[0] - 1, lh[1]]:.3f}",
+    key=state.HEAD_PICK.key,
+    format_func=lambda lh: f"layer {lh[0]}, head {lh[1]} — JS {diff.js[lh[0] - 1, lh[1]]:.3f}",
 )
-layout = common.friendly(lambda: build_head_diff_layout(analysis, st.session_state["head_pick"]))
+layout = friendly(lambda: build_head_diff_layout(analysis, state.HEAD_PICK.get() or diff.most_changed()))
 if layout is None:
     st.stop()
-impact.head_click_bridge(n_heads)  # a tap on a heatmap cell also selects that head for zeroing/patching
-common.render_bokeh(layout, key="head_layout")
-by_layer = js.mean(axis=1)
-st.caption(
-    "Mean JS divergence per layer: "
-    + ", ".join(f"L{i + 1} {v:.3f}" for i, v in enumerate(by_layer))
-    + f". The most changed layer here is layer {int(np.argmax(by_layer)) + 1}."
-)
+head_bridge(n_heads)  # a tap on a heatmap cell also selects that head for zeroing/patching
+render_bokeh(layout, key="head_layout")
+st.caption(diff.layer_sentence())
 with st.expander("How to read this view"):
     st.markdown(
         """
@@ -55,7 +61,7 @@ with st.expander("How to read this view"):
   is fine-tuned minus pre-trained (red = more attention after fine-tuning).
 """
     )
-impact.intervention_panel(selection, result, analysis)
+intervention_panel(selection, result, analysis)
 st.download_button(
     "Head differences (CSV)", lambda: heads_table(analysis).to_csv(index=False), file_name="head-differences.csv",
     mime="text/csv",

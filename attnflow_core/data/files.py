@@ -648,7 +648,7 @@ def _require_labels(ds: Any, name: str) -> Any:
 
 
 def read_data_file(
-    path: str | Path, task: str, mapping: Mapping[str, str] | None = None, binary_nli: bool = False
+    path: str | Path, task: str | Task, mapping: Mapping[str, str] | None = None, binary_nli: bool = False
 ) -> Any:
     """A labelled file as a ``datasets.Dataset`` (uid, the task's columns, label names); every row labelled."""
     ds = load_labelled_file(path, task, mapping, binary_nli=binary_nli)

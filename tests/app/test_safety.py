@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.common import URL_KEYS, WORD_JOINER, md_escape
+from attnflow_core.urlstate import URL_PARAMS
+from pages.ui.boundary import WORD_JOINER, md_escape
 from tests.app.test_pages import app
 
 PAGES = ("pages/examples.py", "pages/flow.py", "pages/heads.py", "pages/overview.py")
-PARAMS = sorted({param for param, _ in URL_KEYS.values()} | {"special"})
+PARAMS = sorted({p.param for p in URL_PARAMS} | {"special"})
 HOSTILE = [
     "--1",
     "1,²",

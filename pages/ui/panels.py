@@ -1,0 +1,134 @@
+"""Page parts for "does the change matter?": head zeroing/patching (Head differences page), the lazy saliency row
+with the agreement table (Attention flow page), and the importance section of the Dataset overview. What they show
+is computed in the core (``impact``, ``agreement``, ``saliency``, ``importance``), cached here per example."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from attnflow_core.agreement import agreement, agreement_sentence, settings_flows
+from attnflow_core.analysis import Analysis
+from attnflow_core.extract import ExampleResult
+from attnflow_core.impact import agreement_frame, head_names, intervention_summary, parse_head_name
+from attnflow_core.interventions import INTERVENTIONS, Reprediction, intervene
+from attnflow_core.measures import MEASURES
+from attnflow_core.overview import Overview
+from attnflow_core.pipeline import ExtractionKey
+from attnflow_core.saliency import SALIENCY_METHODS, Saliency, result_saliency
+from pages.ui import state
+from pages.ui.bokeh_host import render_bokeh
+from pages.ui.boundary import friendly
+from pages.ui.loaders import extraction_key, get_pair, get_result
+from pages.ui.sidebar import Selection
+
+
+@st.cache_resource(show_spinner="Re-predicting…", max_entries=8)
+def get_intervention(key: ExtractionKey, mode: str, heads: tuple[tuple[int, int], ...]) -> Reprediction:
+    pair, result = get_pair(key.base, key.tuned, key.labels), get_result(key)
+    enc = result.encoding
+    labels = pair.tuned.label_names or ()
+    return intervene(pair.tuned.model, enc.input_ids, enc.segment_ids, labels, mode, heads, result.attn_base)
+
+
+@st.cache_data(show_spinner="Computing saliency…", max_entries=16)
+def get_saliency(key: ExtractionKey, unit: str) -> dict[str, Saliency]:
+    pair = get_pair(key.base, key.tuned, key.labels)
+    return result_saliency(pair.tuned, get_result(key), SALIENCY_METHODS.keys(), unit)
+
+
+def intervention_panel(selection: Selection, result: ExampleResult, analysis: Analysis) -> None:
+    """Pick heads, zero or patch them in the fine-tuned model, show the prediction and flow scores before/after."""
+    st.subheader("Does this change matter? Zero or patch heads")
+    if result.prediction_tuned is None:
+        st.info("The fine-tuned model has no classification head, so there is no prediction to change.")
+        return
+    names = head_names(result.num_layers, result.num_heads)
+    picked_before = state.PICKED_HEADS.get() or []
+    if any(p not in names for p in picked_before):  # another model's heads
+        state.PICKED_HEADS.set([p for p in picked_before if p in names])
+    st.markdown(" ".join(m.help for m in INTERVENTIONS) + " Then the model predicts again.")
+    picked = st.multiselect(
+        "Heads (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them; the most "
+        "changed head is a good start)",
+        names,
+        key=state.PICKED_HEADS.key,
+    )
+    # A result shows on the run its button started (st.session_state holds widget values only); it is cached, so
+    # pressing again after another change is instant.
+    pressed = [
+        mode
+        for mode, col in zip(INTERVENTIONS, st.columns(len(INTERVENTIONS)), strict=True)
+        if col.button(mode.label, key=f"impact_{mode}", disabled=not picked)
+    ]
+    if not pressed or not picked:
+        st.caption("Pick at least one head, then press a button.")
+        return
+    mode, chosen = pressed[0], tuple(picked)
+    heads = tuple(parse_head_name(n) for n in chosen)
+    key = extraction_key(selection.pair, selection.text, selection.text_pair)
+    summary = friendly(
+        lambda: intervention_summary(
+            analysis, result.encoding, get_intervention(key, mode, heads), mode, chosen
+        )
+    )
+    if summary is None:
+        return
+    for col, m in zip(st.columns(len(summary.metrics)), summary.metrics, strict=True):
+        col.metric(m.label, m.value, m.delta, delta_color=m.delta_color, help=m.help)  # type: ignore[arg-type]
+    st.caption(summary.caption)
+    st.dataframe(summary.table, hide_index=True, height=min(35 * (len(summary.table) + 1), 300))
+
+
+def saliency_panel(selection: Selection, result: ExampleResult, analysis: Analysis) -> None:
+    """The lazy saliency row and the agreement table (computed only after the button is pressed)."""
+    from attnflow_core.plots.importance import build_saliency_row
+
+    st.subheader("Token saliency and agreement")
+    if result.prediction_tuned is None:
+        st.info("The fine-tuned model has no classification head, so there is no prediction to attribute.")
+        return
+    # Computed on the run the button started only (cached per example), so settings changes stay fast.
+    if not st.button("Compute saliency (IG, gradient × input, occlusion)", key="saliency_go"):
+        st.caption("Computed on demand (a few seconds), so that changing the settings stays fast.")
+        return
+    key = extraction_key(selection.pair, selection.text, selection.text_pair)
+    sal = friendly(lambda: get_saliency(key, analysis.settings.unit))
+    if sal is None:
+        return
+    scores = {k: v.scores for k, v in sal.items()}
+    render_bokeh(build_saliency_row(analysis.labels, scores), "saliency_row")
+    # every flow method under every measure (the sidebar's is one of them), with the page's other settings
+    rows = agreement(settings_flows(result, analysis.settings), scores, analysis.special_positions)
+    st.dataframe(agreement_frame(rows))
+    st.markdown(agreement_sentence(rows))
+    st.caption(
+        "Spearman ρ between the fine-tuned model's flow scores from the source token and the magnitude of each "
+        "saliency, over the non-special tokens (Abnar & Zuidema 2020). Each flow method runs under every measure ("
+        + "; ".join(f"{m}: {MEASURES.get(m).short}" for m in dict.fromkeys(r.measure for r in rows))
+        + ") with the sidebar's other settings."
+    )
+
+
+def overview_reading(ov: Overview) -> str:
+    """The sentence the overview's Reading adds when the file has an importance map ("" otherwise)."""
+    from attnflow_core.importance import importance_reading
+
+    return "" if ov.importance is None else " " + importance_reading(ov.js_mean, ov.importance)
+
+
+def overview_section(ov: Overview) -> None:
+    """Importance map beside the change map, their scatter with ρ, and the mean agreement table when present."""
+    from attnflow_core.plots.importance import build_importance_layout
+
+    if ov.importance is not None:
+        st.subheader("Does the change matter? Head change vs head importance")
+        render_bokeh(build_importance_layout(ov.js_mean, ov.importance), key="importance_layout")
+        st.caption(
+            "Importance (Michel et al. 2019): |∂L/∂ξ| for a gate ξ = 1 on each head's output of the fine-tuned "
+            "model, loss on the gold label (the prediction where there is none), averaged over the examples — the "
+            "first-order estimate of how much removing the head would change the loss."
+        )
+    if ov.agreement:
+        st.subheader("Agreement of flows with saliency (mean Spearman ρ over the examples)")
+        st.dataframe(agreement_frame(ov.agreement))
+        st.markdown(agreement_sentence(ov.agreement, averaged=True))

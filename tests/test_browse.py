@@ -1,0 +1,122 @@
+"""Browsing examples (``attnflow_core.browse``): search, label filter, pages, the prediction table and what a chosen
+row selects."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from attnflow_core import browse
+from attnflow_core.data.tasks import TASKS, VERDICTS
+
+QA = TASKS["qa"]
+SENT = TASKS["sentiment"]
+
+
+def qa_rows(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "uid": [f"q{i}" for i in range(n)],
+            "question": [f"What is thing {i}?" for i in range(n)],
+            "sentence": [f"Thing {i} is a Widget." if i % 3 == 0 else f"Nothing {i}." for i in range(n)],
+            "label": ["entailment" if i % 2 == 0 else "not_entailment" for i in range(n)],
+        }
+    )
+
+
+def test_search_is_literal_case_insensitive_and_over_every_text_column() -> None:
+    df = qa_rows(9)
+    assert browse.filter_examples(df, QA, "widget")["uid"].tolist() == ["q0", "q3", "q6"]
+    assert browse.filter_examples(df, QA, "THING 4?")["uid"].tolist() == ["q4"]
+    assert browse.filter_examples(df, QA, ".*").empty  # not a regular expression
+    assert browse.filter_examples(df, QA, "  ").equals(df)
+
+
+def test_the_label_filter_and_the_label_options() -> None:
+    df = qa_rows(6)
+    assert browse.gold_labels(df) == ["entailment", "not_entailment"]
+    assert browse.filter_examples(df, QA, labels=["not_entailment"])["uid"].tolist() == ["q1", "q3", "q5"]
+    assert browse.filter_examples(df, QA, "widget", ["entailment"])["uid"].tolist() == ["q0"]
+
+
+def test_pages_are_clamped_and_counted() -> None:
+    view = qa_rows(45)
+    assert browse.page_count(45) == 3 and browse.page_count(0) == 1
+    last = browse.page_of(view, 3)
+    assert last.rows["uid"].tolist() == ["q40", "q41", "q42", "q43", "q44"] and last.rows.index[0] == 0
+    assert browse.page_of(view, 99).number == 3 and browse.page_of(view, 0).number == 1
+    assert last.caption == "45 examples · page 3 of 3"
+
+
+def test_the_prediction_table_has_one_verdict_wording() -> None:
+    page = browse.page_of(qa_rows(4), 1).rows
+    texts, pairs = browse.page_texts(page, QA)
+    assert texts[0] == "What is thing 0?" and pairs[0] == "Thing 0 is a Widget."
+    preds = [("entailment", 0.9), ("entailment", 0.6), None, ("not_entailment", 0.7)]
+    table = browse.prediction_table(page, QA, preds)
+    assert table["verdict"].tolist() == [VERDICTS[True], VERDICTS[False], "", VERDICTS[True]]
+    assert table["confidence"].tolist()[:2] == [0.9, 0.6] and table["prediction"].tolist()[2] == ""
+    assert browse.prediction_columns(table, QA)[:5] == ["uid", "prediction", "confidence", "verdict", "gold"]
+    plain = browse.prediction_table(page, QA)
+    assert "verdict" not in plain.columns and browse.prediction_columns(plain, QA)[-2:] == [
+        "question",
+        "sentence",
+    ]
+    single = browse.page_texts(pd.DataFrame({"uid": ["s"], "sentence": ["good"], "label": [""]}), SENT)
+    assert single == (("good",), (None,))
+
+
+def test_a_chosen_row_selects_its_example() -> None:
+    row = browse.prediction_table(qa_rows(2), QA).iloc[1]
+    assert browse.row_selection(row, QA, from_file=False) == {"example": "q1", "src": 0}
+    from_file = browse.row_selection(row, QA, from_file=True)
+    assert from_file == {
+        "custom_text": "What is thing 1?",
+        "custom_pair": "Nothing 1.",
+        "custom_gold": "not_entailment",
+        "example": "",
+        "src": 0,
+    }
+    assert browse.is_new_choice(from_file, {"example": "q1", "custom_text": "", "custom_pair": ""})
+    assert not browse.is_new_choice(from_file, {"example": "", "custom_text": "What is thing 1?",
+                                                "custom_pair": "Nothing 1."})  # fmt: skip
+    assert not browse.is_new_choice({"example": "q1", "src": 0}, {"example": "q1"})
+
+
+def test_an_overviews_ranked_examples_and_what_a_row_opens() -> None:
+    examples = pd.DataFrame(
+        {
+            "uid": ["a", "b", "c"],
+            "text": ["t a", "t b", "t c"],
+            "text_pair": ["p a", None, "p c"],
+            "gold": ["entailment", np.nan, "not_entailment"],
+            "prediction": ["entailment", "entailment", "entailment"],
+            "confidence": [0.9, 0.8, 0.7],
+            "correct": [True, None, False],
+            "shift": [0.1, 0.3, 0.2],
+            "n_tokens": [5, 6, 7],
+        }
+    )
+    ranked = browse.ranked_examples(examples, is_pair=True)
+    assert ranked["uid"].tolist() == ["b", "c", "a"] and ranked.columns[:3].tolist() == [
+        "uid",
+        "shift",
+        "verdict",
+    ]
+    assert ranked["verdict"].tolist() == ["", VERDICTS[False], VERDICTS[True]]
+    assert "text_pair" not in browse.ranked_examples(examples, is_pair=False).columns
+    ov = SimpleNamespace(task="qa", source="demo", split="", base_ref="b0", tuned_ref="t0")
+    here = {"task": "qa", "source": "demo", "split": ""}
+    same = browse.overview_row_selection(ov, ranked.iloc[0], here, "embedded-qa", "custom")
+    assert same == {"pair": "embedded-qa", "src": 0, "example": "b", "custom_text": "", "custom_pair": ""}
+    elsewhere = browse.overview_row_selection(ov, ranked.iloc[1], {"task": "nli"}, None, "custom")
+    assert elsewhere["task"] == "qa" and elsewhere["source"] == "demo" and elsewhere["pair"] == "custom"
+    assert (elsewhere["custom_base"], elsewhere["custom_tuned"]) == ("b0", "t0")
+    assert (elsewhere["example"], elsewhere["custom_text"], elsewhere["custom_pair"]) == ("", "t c", "p c")
+    assert elsewhere["custom_gold"] == "not_entailment"
+    assert (
+        browse.overview_row_selection(ov, ranked.iloc[0], {"task": "nli"}, None, "custom")["custom_gold"]
+        == ""
+    )
