@@ -14,7 +14,7 @@ import numpy as np
 
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import DEFAULT_THRESHOLD
-from attnflow_core.measures import MEASURES, Captured, measure_attention
+from attnflow_core.measures import MEASURES, RAW_WEIGHTS, Captured, measure_attention
 from attnflow_core.methods import METHODS, FlowKey
 from attnflow_core.pipeline import available_measures, model_attention, solve
 from attnflow_core.saliency import saliency_title
@@ -42,7 +42,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def flow_scores_by_method(
-    attn: np.ndarray, source: int = 0, threshold: float = DEFAULT_THRESHOLD, measure: str = "attention"
+    attn: np.ndarray, source: int = 0, threshold: float = DEFAULT_THRESHOLD, measure: str = RAW_WEIGHTS
 ) -> dict[tuple[str, str], np.ndarray]:
     """{(method, measure): (n,) flow scores} for every flow method on one model's attention (L, H, n, n), which
     is already under ``measure`` (it labels the scores, and its residual is not added twice)."""

@@ -94,7 +94,7 @@ def head_differences(
     attn_base: np.ndarray,
     attn_tuned: np.ndarray,
     special_positions: tuple[int, ...] | list[int] = (),
-    special: str = "keep",
+    special: str = SPECIAL_MODES.default,
     trace: PairTrace | None = None,
 ) -> HeadDiff:
     """Per-head differences between two (L, H, n, n) attention arrays -> HeadDiff with (L, H) matrices.

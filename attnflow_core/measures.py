@@ -35,7 +35,7 @@ from attnflow_core.vocab import Choice, Registry
 
 __all__ = [
     "DEFAULT_MEASURE",
-    "FALLBACK_MEASURE",
+    "RAW_WEIGHTS",
     "LAYER_INTERNALS",
     "MEASURES",
     "VALUE_NORMS",
@@ -154,15 +154,16 @@ MEASURES: Registry[Measure] = Registry(
     default="norm",
 )
 DEFAULT_MEASURE: Measure = MEASURES.default
-#: What the analysis falls back to when a capture lacks what the chosen measure needs (``measure_for``).
-FALLBACK_MEASURE: Measure = MEASURES.get("attention")
+#: The raw attention weights: every capture allows them, so the analysis falls back to them when a capture lacks
+#: what the chosen measure needs (``measure_for``).
+RAW_WEIGHTS: Measure = MEASURES.get("attention")
 
 
 def measure_for(measure: str, captured: Captured) -> Measure:
     """The measure the analysis applies: ``measure`` when ``captured`` provides what it needs, else the raw weights
-    (``FALLBACK_MEASURE``; the result records which measure it was computed under)."""
+    (``RAW_WEIGHTS``; the result records which measure it was computed under)."""
     m = MEASURES.get(measure)
-    return FALLBACK_MEASURE if m.missing(captured) else m
+    return RAW_WEIGHTS if m.missing(captured) else m
 
 
 def measure_attention(captured: Captured, measure: str) -> np.ndarray:
@@ -176,7 +177,7 @@ def measure_attention(captured: Captured, measure: str) -> np.ndarray:
         words = " and ".join(_NEED_WORDS[n] for n in sorted(missing))
         raise MeasureError(
             f"the {m} measure needs {words}, and this result has none: re-extract the example (extract() captures "
-            f"them) or choose measure '{FALLBACK_MEASURE}'"
+            f"them) or choose measure '{RAW_WEIGHTS}'"
         )
     return m.compute(captured)
 

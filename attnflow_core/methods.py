@@ -266,11 +266,7 @@ def pair_graph(
     ``traces``: (base, tuned) ``flows.trace`` of these arguments if already computed (reused by the trace)."""
     key = _key(attn_base, method, source, threshold, layers, heads, decay)
     tb, tt = traces if traces is not None else (None, None)
-    edges = [
-        edges_within_budget(s.masses, s.node, s.stopped, key.source, key.layers, max_edges, per_node)
-        for s in (
-            key.method.solve(attn_base, key, identity, tb),
-            key.method.solve(attn_tuned, key, identity, tt),
-        )
-    ]
-    return merge_pair(key.method, edges[0], edges[1], attn_base, attn_tuned, key.heads)
+    args = (key.method, key.source, threshold, key.layers, key.heads, decay, max_edges, per_node)
+    eb = method_edges(attn_base, *args, traced=tb, identity=identity)
+    et = method_edges(attn_tuned, *args, traced=tt, identity=identity)
+    return merge_pair(key.method, eb, et, attn_base, attn_tuned, key.heads)

@@ -46,6 +46,7 @@ from attnflow_core.flows import SPECIAL_MODES, SpecialMode, special_attention
 from attnflow_core.measures import (
     DEFAULT_MEASURE,
     MEASURES,
+    RAW_WEIGHTS,
     VALUE_NORMS,
     Captured,
     Measure,
@@ -611,7 +612,7 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             source=meta["source"],
             split=meta["split"],
             # files written before the measure existed were computed on the raw weights
-            settings=OverviewSettings(**{"measure": "attention", **meta["settings"]}).validate(),
+            settings=OverviewSettings(**{"measure": RAW_WEIGHTS, **meta["settings"]}).validate(),
             examples=examples,
             seconds=float(meta["seconds"]),
             forward_seconds=float(meta["forward_seconds"]),

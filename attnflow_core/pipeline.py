@@ -24,21 +24,18 @@ figure) touches only the flows stage and the figure: the measured attention is t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from attnflow_core.compare import HeadDiff, head_differences
 from attnflow_core.encoding import Encoding, merge_wordpieces
+from attnflow_core.extract import ExampleResult, extract
 from attnflow_core.flows import PairTrace, Trace, special_attention, trace_pair
 from attnflow_core.graph import PairGraph, edges_within_budget, merge_pair
 from attnflow_core.measures import MEASURES, Captured, Measure, measure_attention, measure_for
 from attnflow_core.methods import FlowKey, Solution
+from attnflow_core.models import ModelPair
 from attnflow_core.settings import ExampleSettings
-
-if TYPE_CHECKING:
-    from attnflow_core.extract import ExampleResult
-    from attnflow_core.models import ModelPair
 
 __all__ = [
     "ExtractionKey",
@@ -73,8 +70,6 @@ class ExtractionKey:
 
 def extraction(pair: ModelPair, key: ExtractionKey) -> ExampleResult:
     """Both models on the example of ``key`` (``extract.extract``): tokens, attentions, value norms, predictions."""
-    from attnflow_core.extract import extract
-
     return extract(pair, key.text, key.text_pair, max_length=key.max_length)
 
 

@@ -173,13 +173,13 @@ def training_data(
     elif data == "vader":
         if task != "sentiment":
             raise SettingsError("--data vader is sentiment data; use it with --task sentiment")
-        from attnflow_core.data.decontaminate import DEFAULT_THRESHOLD, decontaminate
+        from attnflow_core.data.decontaminate import DECONTAMINATION_THRESHOLD, decontaminate
         from attnflow_core.data.vader import load_vader
 
         if eval_ds is None:
             eval_ds = hub_glue(task, "validation")
         snippets = load_vader("movie")
-        thr = DEFAULT_THRESHOLD if threshold is None else threshold
+        thr = DECONTAMINATION_THRESHOLD if threshold is None else threshold
         rows, report = decontaminate(snippets, [str(s) for s in eval_ds["sentence"]], thr)
         desc = (
             f"vaderSentiment movie-review snippets ({len(snippets)} rows), decontaminated against the "

@@ -36,7 +36,6 @@ from attnflow_core.methods import METHODS, TRACE, FlowKey, Method
 
 __all__ = [
     "DEFAULTS",
-    "DEFAULT_THRESHOLD",
     "HIDE_MODES",
     "ExampleSettings",
     "FlowSettings",

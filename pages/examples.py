@@ -13,7 +13,7 @@ from attnflow_core.user_models import finetune_user_model, user_model_exists, us
 from pages.ui import state
 from pages.ui.boundary import friendly, md_escape
 from pages.ui.loaders import extraction_key, get_examples, get_predictions, get_result
-from pages.ui.page import example_header, page_setup, progress_to
+from pages.ui.page import chosen_row, example_header, page_setup, progress_to
 from pages.ui.sidebar import Selection
 from pages.ui.uploads import (
     UPLOAD_KEY,
@@ -89,13 +89,9 @@ def example_table(df: pd.DataFrame, task: Task, info: SourceInfo, selection: Sel
         with st.spinner("Predicting …"):
             predictions = get_predictions(selection.pair, *browse.page_texts(page.rows, task))
     table = browse.prediction_table(page.rows, task, predictions)
-    event = st.dataframe(
+    row = chosen_row(
         table,
-        hide_index=True,
-        width="stretch",
-        on_select="rerun",
-        selection_mode="single-row",
-        key="table",
+        "table",
         column_order=browse.prediction_columns(table, task),
         column_config={
             "uid": st.column_config.TextColumn("id", width="small"),
@@ -111,9 +107,8 @@ def example_table(df: pd.DataFrame, task: Task, info: SourceInfo, selection: Sel
             },
         },
     )
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        chosen = browse.row_selection(table.iloc[rows[0]], task, from_file=info.key == "file")
+    if row is not None:
+        chosen = browse.row_selection(row, task, from_file=info.key == "file")
         if browse.is_new_choice(chosen, state.current(state.EXAMPLE, state.CUSTOM_TEXT, state.CUSTOM_PAIR)):
             state.update(chosen)
             st.rerun()

@@ -24,7 +24,7 @@ from pages.ui import state
 from pages.ui.bokeh_host import render_bokeh
 from pages.ui.boundary import friendly, md_escape
 from pages.ui.loaders import get_examples
-from pages.ui.page import page_setup, progress_to
+from pages.ui.page import chosen_row, page_setup, progress_to
 from pages.ui.panels import overview_reading, overview_section
 from pages.ui.sidebar import Selection, load_pair_with_status
 
@@ -103,13 +103,9 @@ def show(ov: Overview, task_name: str) -> None:
     overview_section(ov)
     st.subheader("Examples ranked")
     table = browse.ranked_examples(ov.examples, ov_task.is_pair)
-    event = st.dataframe(
+    row = chosen_row(
         table,
-        hide_index=True,
-        width="stretch",
-        on_select="rerun",
-        selection_mode="single-row",
-        key="ov_table",
+        "ov_table",
         column_config={
             "shift": st.column_config.ProgressColumn(
                 "attention shift", min_value=0.0, max_value=float(table["shift"].max() or 1), format="%.3f"
@@ -122,15 +118,10 @@ def show(ov: Overview, task_name: str) -> None:
         },
     )
     st.caption("Sort by any column; select a row to open it on the Attention flow page.")
-    rows = event.selection.rows if event is not None else []
-    if rows:
+    if row is not None:
         match = [s.key for s in pairs_for_task(ov.task) if (s.base, s.tuned) == (ov.base_ref, ov.tuned_ref)]
         current = state.current(state.TASK, state.SOURCE, state.SPLIT)
-        state.update(
-            browse.overview_row_selection(
-                ov, table.iloc[rows[0]], current, next(iter(match), None), CUSTOM_PAIR
-            )
-        )
+        state.update(browse.overview_row_selection(ov, row, current, next(iter(match), None), CUSTOM_PAIR))
         st.switch_page("pages/flow.py")
     d1, d2 = st.columns(2)
     for col, suffix, mime in (

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         measure=args.measure,
         importance=args.importance,
         agreement=args.agreement,
-    ).validate()
+    )
     source, split = args.source, args.split or ""
     if args.data_file:
         source, split = "file", Path(args.data_file).name

@@ -4,15 +4,18 @@ method or measure ignores is disabled, with the entry's reason beneath it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from attnflow_core.encoding import UNITS
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import SPECIAL_MODES
-from attnflow_core.measures import DEFAULT_MEASURE, MEASURES
+from attnflow_core.measures import MEASURES
 from attnflow_core.methods import METHODS
 from attnflow_core.settings import DEFAULTS, HIDE_MODES, FlowSettings
 from attnflow_core.urlstate import Dropped, parse_float, parse_heads, parse_int, parse_layers
+from attnflow_core.vocab import Registry
 from pages.ui import state
 from pages.ui.boundary import notice
 
@@ -44,29 +47,26 @@ def flow_controls(result: ExampleResult) -> FlowSettings:
     )
 
 
+def _registry_radio(label: str, field: state.Field[Any], registry: Registry[Any], **kwargs: Any) -> None:
+    """A radio over a vocabulary's entries (the default first, each by its label), the session's value checked
+    first: a value from a link that names no entry is dropped with a notice."""
+    if registry.find(field.raw()) is None:
+        if field.raw():
+            notice(Dropped(state.param_of(field), f"choose one of {', '.join(registry.keys())}"))
+        field.set(registry.default)
+    field.set(registry.get(field.get()))
+    options = sorted(registry, key=lambda e: e != registry.default)
+    st.radio(label, options, **state.bind(field), format_func=lambda e: registry.get(e).label, **kwargs)
+
+
 def _method_controls() -> None:
     """The method and attention-measure radios."""
-    if METHODS.find(state.METHOD.raw()) is None:
-        if state.METHOD.raw():
-            notice(Dropped("method", f"choose one of {', '.join(METHODS.keys())}"))
-        state.METHOD.set(DEFAULTS.method)
-    state.METHOD.set(METHODS.get(state.METHOD.get()))
-    st.radio(
-        "Method",
-        list(METHODS),
-        **state.bind(state.METHOD),
-        format_func=lambda m: METHODS.get(m).label,
-        horizontal=False,
-    )
-    if MEASURES.find(state.MEASURE.raw()) is None:
-        state.MEASURE.set(DEFAULT_MEASURE)
-    state.MEASURE.set(MEASURES.get(state.MEASURE.get()))
-    st.radio(
+    _registry_radio("Method", state.METHOD, METHODS)
+    _registry_radio(
         "Attention measure",
-        sorted(MEASURES, key=lambda m: m != DEFAULT_MEASURE),  # the default first
-        **state.bind(state.MEASURE),
-        format_func=lambda m: MEASURES.get(m).label,
-        help=" ".join(m.help for m in sorted(MEASURES, key=lambda m: m != DEFAULT_MEASURE))
+        state.MEASURE,
+        MEASURES,
+        help=" ".join(m.help for m in sorted(MEASURES, key=lambda m: m != MEASURES.default))
         + " Every method, the graph, the head differences and the exports use the chosen measure (About page).",
     )
 
@@ -97,52 +97,40 @@ def _range_controls(n_layers: int, n_heads: int) -> None:
         disabled=not measure.per_head,
     )
     _reason("" if measure.per_head else f"The {measure.phrase} have no per-head part: every head is used.")
-    tau = parse_float(state.TAU.raw(), 0.0, 1.0)
-    if tau is None:
-        notice(Dropped("tau", "a number from 0 to 1"))
-    state.TAU.set(DEFAULTS.threshold if tau is None else tau)
-    st.slider(
-        "Threshold τ",
-        0.0,
-        1.0,
-        step=0.01,
-        **state.bind(state.TAU),
+    _number_slider(
+        "Threshold τ", state.TAU, (0.0, 1.0, 0.01), DEFAULTS.threshold, method.unused("threshold"),
         help="Trace keeps edges with weight ≥ τ.",
-        disabled=not method.uses_threshold,
-    )
-    _reason(method.unused("threshold"))
-    alpha = parse_float(state.ALPHA.raw(), 0.05, 1.0)
-    if alpha is None:
-        notice(Dropped("alpha", "a number from 0.05 to 1"))
-    state.ALPHA.set(DEFAULTS.decay if alpha is None else alpha)
-    st.slider(
-        "Decay α per layer",
-        0.05,
-        1.0,
-        step=0.05,
-        **state.bind(state.ALPHA),
+    )  # fmt: skip
+    _number_slider(
+        "Decay α per layer", state.ALPHA, (0.05, 1.0, 0.05), DEFAULTS.decay, method.unused("decay"),
         help="Trace influence is multiplied by α for every layer it travels: node markers further from the "
         "source shrink, and heads near the source weigh more in the head grid. The sentence view's scores are "
         "normalised, so α does not change them.",
-        disabled=not method.uses_decay,
-    )
-    _reason(method.unused("decay"))
+    )  # fmt: skip
+
+
+def _number_slider(
+    label: str,
+    field: state.Field[Any],
+    bounds: tuple[float, float, float],
+    default: float,
+    unused: str,
+    help: str,
+) -> None:
+    """A slider over [lo, hi] in steps (``bounds``), the session's value checked first (a link's value out of range
+    is dropped with a notice); disabled, with the reason under it, when the method ignores it (``unused``)."""
+    lo, hi, step = bounds
+    value = parse_float(field.raw(), lo, hi)
+    if value is None:
+        notice(Dropped(state.param_of(field), f"a number from {lo:g} to {hi:g}"))
+    field.set(default if value is None else value)
+    st.slider(label, lo, hi, step=step, **state.bind(field), help=help, disabled=bool(unused))
+    _reason(unused)
 
 
 def _trace_controls(result: ExampleResult) -> tuple[int, str]:
     """The units radio, the source token and the special-token toggle; returns (source index, special mode)."""
-    if UNITS.find(state.UNIT.raw()) is None:
-        if state.UNIT.raw():
-            notice(Dropped("unit", f"choose {' or '.join(UNITS.keys())}"))
-        state.UNIT.set(DEFAULTS.unit)
-    state.UNIT.set(UNITS.get(state.UNIT.get()))
-    st.radio(
-        "Units",
-        list(UNITS),
-        **state.bind(state.UNIT),
-        format_func=lambda u: UNITS.get(u).label,
-        horizontal=True,
-    )
+    _registry_radio("Units", state.UNIT, UNITS, horizontal=True)
     labels = result.encoding.units(state.UNIT.get())[0]
     src = parse_int(state.SRC.raw())
     if src is None or not 0 <= src < len(labels):

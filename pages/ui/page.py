@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from attnflow_core.data.tasks import get_task, is_correct, verdict
@@ -58,6 +59,21 @@ def page_setup() -> Selection | None:
         selection = sidebar()
     state.sync_url(selection.url_defaults if selection is not None else None)
     return selection
+
+
+def chosen_row(table: pd.DataFrame, key: str, **kwargs: Any) -> pd.Series | None:
+    """Show ``table`` (full width, one selectable row; ``kwargs`` for ``st.dataframe``): the selected row, or None."""
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=key,
+        **kwargs,
+    )
+    rows = event.selection.rows if event is not None else []
+    return table.iloc[rows[0]] if rows else None
 
 
 def progress_to(bar: Any) -> Callable[[float, str], None]:

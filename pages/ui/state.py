@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import streamlit as st
 
+from attnflow_core.flows import SPECIAL_MODES
 from attnflow_core.settings import HIDE_MODES, format_layers
 from attnflow_core.urlstate import (
     KNOWN_PARAMS,
@@ -51,6 +52,11 @@ class Field(Generic[T]):
     def text(self) -> str:
         """The value as stripped text ("" when unset)."""
         return str(st.session_state.get(self.key, "") or "").strip()
+
+
+def param_of(field: Field[Any]) -> str:
+    """The query parameter that carries ``field`` (its key when no link carries it)."""
+    return _URL[field.key].param if field.key in _URL else field.key
 
 
 def _url(key: str) -> Field[Any]:
@@ -110,7 +116,7 @@ def seed_from_url() -> None:
     put = ss.__setitem__ if PRESET_PARAM in params else ss.setdefault
     for p in URL_PARAMS:
         put(p.key, params.get(p.param, p.default))
-    special = params.get(SPECIAL_PARAM, "keep")
+    special = params.get(SPECIAL_PARAM, str(SPECIAL_MODES.default))
     put(HIDE_SPECIAL.key, special in HIDE_MODES)
     put(SPECIAL_MODE.key, special if special in HIDE_MODES else str(HIDE_MODES[0]))
 
