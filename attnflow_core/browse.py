@@ -21,6 +21,17 @@ PAGE_SIZE = 20
 EXAMPLE_KEYS = ("example", "custom_text", "custom_pair")
 
 
+def has_labels(table: pd.DataFrame | None) -> bool:
+    """Whether ``table`` has at least one labelled row (something to fine-tune on)."""
+    return table is not None and not table.empty and bool((table["label"].astype(str) != "").any())
+
+
+def example_fields(row: Mapping[str, Any], task: Task) -> tuple[str, str, str | None, str | None]:
+    """(uid, text, text pair or None, gold label or None) of one row of a source's table."""
+    text_pair = str(row[task.text_columns[1]]) if task.is_pair else None
+    return str(row["uid"]), str(row[task.text_columns[0]]), text_pair, str(row["label"]) or None
+
+
 def gold_labels(table: pd.DataFrame) -> list[str]:
     """The gold labels present in ``table``, sorted (the label filter's options)."""
     return sorted({str(x) for x in table["label"] if str(x)})

@@ -145,6 +145,11 @@ class Overview:
         """(L,) mean JS divergence over the heads of each layer."""
         return self.js_mean.mean(axis=1)
 
+    def accuracy(self) -> float | None:
+        """The fine-tuned model's accuracy over the labelled examples (None when none is labelled)."""
+        known = self.examples["correct"].dropna()
+        return float(known.astype(float).mean()) if len(known) else None
+
 
 def behaviour_labels(stats: np.ndarray) -> np.ndarray:
     """(..., 5) behaviour statistics -> (...) label strings by ``BEHAVIOUR_RULE``."""

@@ -143,7 +143,7 @@ def finetune_panel(df: pd.DataFrame | None, task: Task, info: SourceInfo) -> Non
         "The result is saved on this machine and appears in the model-pair menu. The same data and seed always "
         "give the same model."
     )
-    if df is None or df.empty or not (df["label"].astype(str) != "").any():
+    if df is None or not browse.has_labels(df):
         st.info(
             "This source has no labelled rows to learn from. Pick a labelled source or upload a file.",
             icon=":material/label_off:",

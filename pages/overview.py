@@ -81,11 +81,11 @@ def compute(selection: Selection, request: OverviewRequest) -> None:
 
 def show(ov: Overview, task_name: str) -> None:
     """The overview's figures, readings and ranked examples (a row opens on the Attention flow page)."""
-    acc = ov.examples["correct"].dropna()
+    accuracy = ov.accuracy()
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Examples", f"{ov.n_examples}")
-    m2.metric("Fine-tuned accuracy", f"{acc.astype(float).mean():.1%}" if len(acc) else "—")
-    m3.metric("Mean attention shift (JS)", f"{ov.js_mean.mean():.3f}")
+    m2.metric("Fine-tuned accuracy", "—" if accuracy is None else f"{accuracy:.1%}")
+    m3.metric("Mean attention shift (JS)", f"{ov.layer_change().mean():.3f}")
     m4.metric("Computed in", f"{ov.seconds:.1f} s")
     # the readings are the project's own sentences about numbers (no user text), written in Markdown
     st.markdown(f"**Reading:** {layer_reading(ov)}{overview_reading(ov)}")

@@ -120,3 +120,13 @@ def test_an_overviews_ranked_examples_and_what_a_row_opens() -> None:
         browse.overview_row_selection(ov, ranked.iloc[0], {"task": "nli"}, None, "custom")["custom_gold"]
         == ""
     )
+
+
+def test_labelled_rows_and_a_rows_fields() -> None:
+    df = qa_rows(2)
+    assert (
+        browse.has_labels(df) and not browse.has_labels(df.assign(label="")) and not browse.has_labels(None)
+    )
+    assert browse.example_fields(df.iloc[1], QA) == ("q1", "What is thing 1?", "Nothing 1.", "not_entailment")
+    single = pd.DataFrame({"uid": ["s"], "sentence": ["good"], "label": [""]}).iloc[0]
+    assert browse.example_fields(single, SENT) == ("s", "good", None, None)

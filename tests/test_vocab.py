@@ -94,3 +94,13 @@ def test_the_cli_offers_each_registry() -> None:
     choices = {a.dest: tuple(a.choices) for a in compare._actions if a.choices}
     assert choices["method"] == METHODS.keys() and choices["measure"] == MEASURES.keys()
     assert choices["special"] == SPECIAL_MODES.keys() and choices["saliency"] == SALIENCY_METHODS.keys()
+
+
+def test_presets_name_registered_choices() -> None:
+    from attnflow_core.presets import PRESETS
+
+    for p in PRESETS:
+        query = dict(p.query)
+        for param, registry in (("method", METHODS), ("measure", MEASURES), ("unit", UNITS)):
+            if param in query:
+                registry.get(query[param])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from attnflow_core.browse import example_fields
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task
 from attnflow_core.errors import AttnflowError
 from attnflow_core.models import (
@@ -147,9 +148,7 @@ def current_example() -> tuple[str, str, str | None, str | None]:
             "instead.",
             icon=":material/search_off:",
         )
-    row = df.iloc[position if position is not None and position < len(df) else 0]
-    text_pair = str(row[task.text_columns[1]]) if task.is_pair else None
-    return str(row["uid"]), str(row[task.text_columns[0]]), text_pair, str(row["label"]) or None
+    return example_fields(df.iloc[position if position is not None and position < len(df) else 0], task)
 
 
 def sidebar() -> Selection | None:
