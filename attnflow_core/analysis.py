@@ -140,5 +140,5 @@ def drawn_graph(analysis: Analysis) -> PairGraph:
         layers=key.layers,
         heads=key.heads,
         decay=key.alpha,
-        identity=not s.measure.includes_residual,
+        residual=not s.measure.includes_residual,
     )

@@ -169,25 +169,25 @@ def select_heads(n_heads: int, heads: tuple[int, ...] | list[int] | np.ndarray |
 
 
 def residual_attention(
-    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, identity: bool = True
+    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, residual: bool = True
 ) -> np.ndarray:
     """Â_l = rownorm(0.5·mean_over_heads(A_l) + 0.5·I): (L, H, n, n) -> (L, n, n) float64.
 
-    ``identity=False`` leaves the ½·I out (Â_l = rownorm(mean_over_heads(A_l))): for a measure that already
+    ``residual=False`` leaves the ½·I out (Â_l = rownorm(mean_over_heads(A_l))): for a measure that already
     includes the residual stream (``measures.Measure.includes_residual``)."""
     a = _check_attn(attn)
     sel = select_heads(a.shape[1], heads)
     mean = a[:, sel].astype(np.float64).mean(axis=1)
-    res = 0.5 * mean + 0.5 * np.eye(a.shape[-1]) if identity else mean
+    res = 0.5 * mean + 0.5 * np.eye(a.shape[-1]) if residual else mean
     sums = res.sum(axis=-1, keepdims=True)
     return res / np.where(sums > 0, sums, 1.0)
 
 
 def rollout(
-    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, identity: bool = True
+    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, residual: bool = True
 ) -> np.ndarray:
     """Attention rollout: (L, H, n, n) -> (L, n, n) with R_1 = Â_1 and R_l = Â_l · R_{l-1}."""
-    res = residual_attention(attn, heads, identity)
+    res = residual_attention(attn, heads, residual)
     out = np.empty_like(res)
     acc = np.eye(res.shape[-1])
     for layer in range(res.shape[0]):
@@ -273,12 +273,12 @@ def max_flow(
     attn: np.ndarray,
     source: int = 0,
     heads: tuple[int, ...] | list[int] | None = None,
-    identity: bool = True,
+    residual: bool = True,
 ) -> np.ndarray:
     """Maximum flow from (L, source) to every input node (0, i): (L, H, n, n) -> (n,).
 
     Exact up to the integer scaling (see the module docstring); ``solve_max_flow`` does the solving."""
-    solution = solve_max_flow(residual_attention(attn, heads, identity), source)
+    solution = solve_max_flow(residual_attention(attn, heads, residual), source)
     return solution.values / solution.scale
 
 

@@ -135,12 +135,12 @@ def rollout_masses(
     source: int,
     layers: tuple[int, int],
     heads: tuple[int, ...] | None,
-    identity: bool = True,
+    residual: bool = True,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Rollout mass r_l[j] · Â_l[j, i] per edge of layers a..b: ({l: (n, n)}, r (L+1, n), rows a-1..b filled).
-    ``identity``: Â includes the ½·I of the residual (``flows.residual_attention``)."""
+    ``residual``: Â includes the ½·I of the residual (``flows.residual_attention``)."""
     a, b = layers
-    res = residual_attention(attn[a - 1 : b], heads, identity)
+    res = residual_attention(attn[a - 1 : b], heads, residual)
     n = attn.shape[-1]
     node = np.zeros((attn.shape[0] + 1, n))
     node[b, source] = 1.0
@@ -157,11 +157,11 @@ def maxflow_masses(
     source: int,
     layers: tuple[int, int],
     heads: tuple[int, ...] | None,
-    identity: bool = True,
+    residual: bool = True,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """The unit max-flow per edge (see the module docstring): ({l: (n, n)}, flow through each node (L+1, n))."""
     a, b = layers
-    res = residual_attention(attn[a - 1 : b], heads, identity)
+    res = residual_attention(attn[a - 1 : b], heads, residual)
     n_layers, n = res.shape[0], res.shape[-1]
     solution = solve_max_flow(res, source)
     node = np.zeros((attn.shape[0] + 1, n))

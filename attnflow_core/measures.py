@@ -25,8 +25,9 @@ Pure functions over arrays; what they read is captured in the models' forward pa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,12 +68,13 @@ class Captured:
     """What one model's forward pass captured on one example (or a batch: leading axes): every measure's input.
 
     ``attn`` (..., L, H, n, n) the attention weights; ``vnorm`` (..., L, H, n) the value-vector norms ‖f^h(x_i)‖
-    (None when not captured); ``internals``: further per-layer arrays a measure may need (None when not captured).
+    (None when not captured); ``internals``: whatever the layer-internals hooks record (layer inputs, value vectors,
+    LayerNorm statistics: the object the contribution measures read; None when not captured).
     """
 
     attn: np.ndarray
     vnorm: np.ndarray | None = None
-    internals: Mapping[str, np.ndarray] | None = None
+    internals: Any = None
 
     @property
     def provides(self) -> frozenset[str]:

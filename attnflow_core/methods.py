@@ -1,6 +1,6 @@
 """The flow methods' vocabulary, defined once: each method's words, which settings it reads, and its one solver.
 
-A method is one ``METHODS`` entry and one solver function ``solve(attn, key, identity, traced) -> Solution``: the
+A method is one ``METHODS`` entry and one solver function ``solve(attn, key, residual, traced) -> Solution``: the
 edge masses of every layer of the range and the flow reaching each node, from which both the per-token scores
 (``Solution.scores``: the flow arriving at the bottom of the range) and the drawn graph (``graph.budget``) are read,
 so scores and graph always come from one solve. The numerics live in ``flows`` (trace, rollout, max-flow) and
@@ -107,7 +107,7 @@ class FlowKey:
         return DEFAULT_DECAY if self.decay is None else self.decay
 
 
-#: A method's solver: one model's attention (L, H, n, n) under ``key``; ``identity``: add the residual's ½·I
+#: A method's solver: one model's attention (L, H, n, n) under ``key``; ``residual``: add the residual's ½·I
 #: (False for a measure that already includes the residual); ``traced``: the ``flows.trace`` of these settings if
 #: already computed (only the trace reads it).
 Solver = Callable[[np.ndarray, FlowKey, bool, Trace | None], Solution]
@@ -131,18 +131,18 @@ class Method(Choice):
         return ""
 
 
-def _trace(attn: np.ndarray, key: FlowKey, identity: bool, traced: Trace | None) -> Solution:
+def _trace(attn: np.ndarray, key: FlowKey, residual: bool, traced: Trace | None) -> Solution:
     masses, node, stopped = trace_masses(attn, key.source, key.tau, key.layers, key.heads, key.alpha, traced)
     return Solution(masses, node, key.layers, stopped)
 
 
-def _rollout(attn: np.ndarray, key: FlowKey, identity: bool, traced: Trace | None) -> Solution:
-    masses, node = rollout_masses(attn, key.source, key.layers, key.heads, identity)
+def _rollout(attn: np.ndarray, key: FlowKey, residual: bool, traced: Trace | None) -> Solution:
+    masses, node = rollout_masses(attn, key.source, key.layers, key.heads, residual)
     return Solution(masses, node, key.layers)
 
 
-def _maxflow(attn: np.ndarray, key: FlowKey, identity: bool, traced: Trace | None) -> Solution:
-    masses, node = maxflow_masses(attn, key.source, key.layers, key.heads, identity)
+def _maxflow(attn: np.ndarray, key: FlowKey, residual: bool, traced: Trace | None) -> Solution:
+    masses, node = maxflow_masses(attn, key.source, key.layers, key.heads, residual)
     return Solution(masses, node, key.layers)
 
 
@@ -217,13 +217,13 @@ def flow_scores(
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | list[int] | None = None,
     decay: float = DEFAULT_DECAY,
-    identity: bool = True,
+    residual: bool = True,
 ) -> np.ndarray:
     """Per-input-token flow scores under ``method`` (trace, rollout, maxflow), normalised to sum 1: -> (n,).
 
     For rollout and max-flow, ``layers=(a, b)`` uses ``attn[a-1:b]``; threshold and decay only apply to the trace."""
     key = _key(attn, method, source, threshold, layers, heads, decay)
-    return key.method.solve(attn, key, identity, None).scores()
+    return key.method.solve(attn, key, residual, None).scores()
 
 
 def method_edges(
@@ -237,13 +237,13 @@ def method_edges(
     max_edges: int = MAX_EDGES,
     per_node: int = PER_NODE,
     traced: Trace | None = None,
-    identity: bool = True,
+    residual: bool = True,
 ) -> MethodEdges:
     """The edges ``method`` draws for one model, heads merged, within the budget: (L, H, n, n) -> MethodEdges.
 
     ``traced``: for the trace, the ``flows.trace`` of these arguments if already computed (it is reused)."""
     key = _key(attn, method, source, threshold, layers, heads, decay)
-    s = key.method.solve(attn, key, identity, traced)
+    s = key.method.solve(attn, key, residual, traced)
     return edges_within_budget(s.masses, s.node, s.stopped, key.source, key.layers, max_edges, per_node)
 
 
@@ -259,7 +259,7 @@ def pair_graph(
     max_edges: int = MAX_EDGES,
     per_node: int = PER_NODE,
     traces: tuple[Trace, Trace] | None = None,
-    identity: bool = True,
+    residual: bool = True,
 ) -> PairGraph:
     """Both models' ``method_edges`` merged into one labelled edge list: two (L, H, n, n) -> PairGraph.
 
@@ -267,6 +267,6 @@ def pair_graph(
     key = _key(attn_base, method, source, threshold, layers, heads, decay)
     tb, tt = traces if traces is not None else (None, None)
     args = (key.method, key.source, threshold, key.layers, key.heads, decay, max_edges, per_node)
-    eb = method_edges(attn_base, *args, traced=tb, identity=identity)
-    et = method_edges(attn_tuned, *args, traced=tt, identity=identity)
+    eb = method_edges(attn_base, *args, traced=tb, residual=residual)
+    et = method_edges(attn_tuned, *args, traced=tt, residual=residual)
     return merge_pair(key.method, eb, et, attn_base, attn_tuned, key.heads)

@@ -79,10 +79,10 @@ def test_rollout_and_maxflow_add_no_second_residual(
     assert a.settings.measure is registered and a.settings.heads is None
     assert a.attn_tuned.shape[1] == 1 and a.head_diff.js.shape == (result.num_layers, 1)
     fake = measure_attention(result.captured("tuned"), KEY)
-    np.testing.assert_allclose(a.scores_tuned, flow_scores(fake, method, identity=False), atol=1e-7)
-    assert not np.allclose(a.scores_tuned, flow_scores(fake, method, identity=True), atol=1e-4)
+    np.testing.assert_allclose(a.scores_tuned, flow_scores(fake, method, residual=False), atol=1e-7)
+    assert not np.allclose(a.scores_tuned, flow_scores(fake, method, residual=True), atol=1e-4)
     if method == "rollout":
-        row = rollout(fake, identity=False)[-1, 0]
+        row = rollout(fake, residual=False)[-1, 0]
         np.testing.assert_allclose(a.scores_tuned, row / row.sum(), atol=1e-7)
 
 
