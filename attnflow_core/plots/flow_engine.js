@@ -196,7 +196,8 @@ const AttnflowEngine = (() => {
   function attention(data, L, H, n) {
     const arr = data instanceof Float32Array ? data : Float32Array.from(data);
     if (!(L >= 1 && H >= 1 && n >= 1) || arr.length !== L * H * n * n) {
-      throw new Error(`attention must have shape (layers, heads, n, n) = (${L}, ${H}, ${n}, ${n}); got ${arr.length} values`);
+      const want = `(${L}, ${H}, ${n}, ${n})`;
+      throw new Error(`attention must have shape (layers, heads, n, n) = ${want}; got ${arr.length} values`);
     }
     return { data: arr, L, H, n };
   }
@@ -224,7 +225,9 @@ const AttnflowEngine = (() => {
 
   function checkSource(source, n) {
     const s = Number(source);
-    if (!(Number.isInteger(s) && s >= 0 && s < n)) throw new Error(`source must be a token index in 0..${n - 1}; got ${source}`);
+    if (!(Number.isInteger(s) && s >= 0 && s < n)) {
+      throw new Error(`source must be a token index in 0..${n - 1}; got ${source}`);
+    }
     return s;
   }
 
@@ -527,7 +530,9 @@ const AttnflowEngine = (() => {
   /** A MethodEdges from the server (graph.maxflow_masses through graph.method_edges), arrays as lists or typed. */
   function givenEdges(e, L, n) {
     const node = Float64Array.from(e.node.flat ? e.node.flat() : e.node);
-    if (node.length !== (L + 1) * n) throw new Error(`node must have (L+1)·n = ${(L + 1) * n} values; got ${node.length}`);
+    if (node.length !== (L + 1) * n) {
+      throw new Error(`node must have (L+1)·n = ${(L + 1) * n} values; got ${node.length}`);
+    }
     return {
       layer: Int32Array.from(e.layer),
       src: Int32Array.from(e.src),
@@ -541,7 +546,8 @@ const AttnflowEngine = (() => {
 
   /** graph.pair_graph: the two models' edges merged on (layer, src, dst), sorted by (-layer, src, dst).
    * -> {method, base, tuned, layer, src, dst, massBase, massTuned, status ("shared" | "base" | "tuned"), heads,
-   * attnBase, attnTuned (E·|H| row-major: each selected head's attention on the edge), meanBase, meanTuned, nEdges} */
+   * attnBase, attnTuned (E·|H| row-major: each selected head's attention on the edge), meanBase, meanTuned,
+   * nEdges} */
   function pairGraph(Ab, At, method, eb, et, heads) {
     const { H, n } = Ab;
     const table = new Map();
@@ -674,7 +680,8 @@ const AttnflowEngine = (() => {
   /** flow_graph._head_edge_columns: each drawn edge split into the heads that carry it (attention ≥ τ for the
    * trace, `threshold` null: ≥ the heads' mean), side by side. */
   function headEdgeColumns(g, threshold, differences, vocab) {
-    const cols = Object.fromEntries(["x0", "y0", "x1", "y1", "colour", "alpha", "width", "head", "w"].map((k) => [k, []]));
+    const names = ["x0", "y0", "x1", "y1", "colour", "alpha", "width", "head", "w"];
+    const cols = Object.fromEntries(names.map((k) => [k, []]));
     const nh = g.heads.length;
     const w = new Float64Array(nh);
     for (let k = 0; k < g.nEdges; k++) {
@@ -768,8 +775,8 @@ const AttnflowEngine = (() => {
     const parts = [];
     for (const [e, key] of [[g.base, "base"], [g.tuned, "tuned"]]) {
       if (e.stopped != null) {
-        parts.push(`The ${vocab.modelLabels[key]} model's trace stops at layer ${e.stopped}: no edge from the tokens it ` +
-          `reached passes τ = ${fmtG(threshold)}.`);
+        parts.push(`The ${vocab.modelLabels[key]} model's trace stops at layer ${e.stopped}: ` +
+          `no edge from the tokens it reached passes τ = ${fmtG(threshold)}.`);
       }
     }
     if (parts.length) parts.push("Lower τ, or switch the method to rollout, to follow it further.");
@@ -846,8 +853,8 @@ const AttnflowEngine = (() => {
         sb: Array.from(scoresB, (v) => sig(v)),
         st: Array.from(scoresT, (v) => sig(v)),
       },
-      title: `Sentence view: ${vocab.methodTitles[s.method].toLowerCase()} score of ${vocab.measureTitles[measure]} ` +
-        `per ${s.unit} (upper half pre-trained, lower fine-tuned)`,
+      title: `Sentence view: ${vocab.methodTitles[s.method].toLowerCase()} score of ` +
+        `${vocab.measureTitles[measure]} per ${s.unit} (upper half pre-trained, lower fine-tuned)`,
       height: 90 + 46 * nLines,
       yRange: [-nLines + 0.4, 0.8],
       high: top,
@@ -892,11 +899,11 @@ const AttnflowEngine = (() => {
 
   /** The settings checked, layers as [a, b] (null = all layers), heads as given (null = all heads). Every other
    * field is required: the defaults are Python's (settings.FlowSettings), which sends them. */
-  function resolveSettings(settings, payload) {
+  function resolveSettings(settings, payload, vocab) {
     for (const key of ["method", "source", "threshold", "decay", "perHead", "differences"]) {
       if (settings[key] == null) throw new Error(`settings.${key} is missing`);
     }
-    if (!["trace", "rollout", "maxflow"].includes(settings.method)) throw new Error(`unknown method ${settings.method}`);
+    if (!(settings.method in vocab.methodTitles)) throw new Error(`unknown method ${settings.method}`);
     const s = {
       method: settings.method,
       source: checkSource(settings.source, payload.n),
@@ -930,7 +937,7 @@ const AttnflowEngine = (() => {
     const { n, L, H } = payload;
     const Ab = attention(payload.attnBase, L, H, n);
     const At = attention(payload.attnTuned, L, H, n);
-    const s = resolveSettings(settings, payload);
+    const s = resolveSettings(settings, payload, vocab);
     const [a] = s.layers;
     const labels = payload.labels;
     const opts = {
@@ -967,7 +974,9 @@ const AttnflowEngine = (() => {
       settings: s,
       graph: graphFigure(s, labels, n, g, payload.measure, stop, vocab),
       edges: edgeColumns(g, labels, s.differences, vocab),
-      headEdges: s.perHead ? headEdgeColumns(g, s.method === "trace" ? s.threshold : null, s.differences, vocab) : null,
+      headEdges: s.perHead
+        ? headEdgeColumns(g, s.method === "trace" ? s.threshold : null, s.differences, vocab)
+        : null,
       nodes: nodeColumns(g, labels, n, s.layers[0], s.layers[1]),
       caption: { text: caption(s, labels, g, stop, vocab), height: vocab.divHeight + (stop ? 22 : 0) },
       sentence: sentenceData(s, labels, payload.segments, scoresB, scoresT, payload.measure, vocab),
