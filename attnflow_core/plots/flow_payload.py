@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from attnflow_core.analysis import Analysis
-from attnflow_core.graph import MAX_EDGES, METHOD_TITLES, PER_NODE, MethodEdges, PairGraph
-from attnflow_core.measures import MEASURE_TITLES
+from attnflow_core.graph import MAX_EDGES, PER_NODE, MethodEdges, PairGraph
+from attnflow_core.measures import MEASURES
+from attnflow_core.methods import METHODS
 from attnflow_core.plots.flow_graph import FADED
 from attnflow_core.plots.theme import DIV_HEIGHT, HIGHLIGHT, MODEL_LABELS, STATUS_COLOURS, STATUS_LABELS
 
@@ -32,8 +33,8 @@ def engine_vocab() -> dict[str, Any]:
     """The engine's ``vocab`` argument: method and measure titles, model and edge-status labels, colours and the
     edge budget, each from its Python definition (so no wording is written twice)."""
     return {
-        "methodTitles": dict(METHOD_TITLES),
-        "measureTitles": dict(MEASURE_TITLES),
+        "methodTitles": {str(m): m.phrase for m in METHODS},
+        "measureTitles": {str(m): m.phrase for m in MEASURES},
         "modelLabels": dict(MODEL_LABELS),
         "statusLabels": dict(STATUS_LABELS),
         "statusColours": dict(STATUS_COLOURS),

@@ -27,7 +27,7 @@ import pytest
 from bokeh.models import HoverTool, Rect
 from conftest import softmax_attention
 
-from attnflow_core import flows, graph
+from attnflow_core import flows, graph, methods
 from attnflow_core.analysis import Analysis, FlowSettings, analyse, drawn_graph
 from attnflow_core.encoding import Encoding
 from attnflow_core.extract import ExampleResult
@@ -76,13 +76,15 @@ def make_example(
                          base_ref="base", tuned_ref="tuned", vnorm_base=vb, vnorm_tuned=vt)  # fmt: skip
 
 
-def _mean_rownorm(attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None) -> np.ndarray:
-    """``flows.residual_attention`` without the ½·I: what the engine's ``residual: false`` means (for a measure that
-    already includes the residual): (L, H, n, n) -> (L, n, n)."""
-    a = np.asarray(attn)
-    mean = a[:, flows.select_heads(a.shape[1], heads)].astype(np.float64).mean(axis=1)
-    sums = mean.sum(axis=-1, keepdims=True)
-    return mean / np.where(sums > 0, sums, 1.0)
+_RESIDUAL_ATTENTION = flows.residual_attention
+
+
+def _mean_rownorm(
+    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, residual: bool = True
+) -> np.ndarray:
+    """``flows.residual_attention(..., residual=False)``: what the engine's ``residual: false`` means (for a measure
+    that already includes the residual): (L, H, n, n) -> (L, n, n)."""
+    return _RESIDUAL_ATTENTION(attn, heads, residual=False)
 
 
 @contextmanager
@@ -356,12 +358,12 @@ def _ops(case: Case) -> list[tuple[str, dict[str, Any], Any]]:
             (
                 "flowScores",
                 {"attn": "base", "method": "trace", "opts": opts},
-                flows.flow_scores(an.attn_base, "trace", **kw),
+                methods.flow_scores(an.attn_base, "trace", **kw),
             ),
             (
                 "flowScores",
                 {"attn": "tuned", "method": "rollout", "opts": {**opts, "residual": case.residual}},
-                flows.flow_scores(an.attn_tuned, "rollout", **kw),
+                methods.flow_scores(an.attn_tuned, "rollout", **kw),
             ),
         ]
 
