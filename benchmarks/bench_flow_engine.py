@@ -32,6 +32,7 @@ from bokeh.embed import json_item
 
 from attnflow_core.analysis import FlowSettings, analyse
 from attnflow_core.extract import extract
+from attnflow_core.methods import METHODS
 from attnflow_core.models import get_pair_spec, load_pair
 from attnflow_core.plots.flow_graph import build_flow_layout
 from attnflow_core.plots.flow_payload import engine_payload, engine_settings, engine_vocab
@@ -39,11 +40,11 @@ from attnflow_core.plots.flow_payload import engine_payload, engine_settings, en
 SCENARIOS: dict[str, tuple[FlowSettings, bool]] = {
     "trace tau 0.05": (FlowSettings(threshold=0.05), False),
     "trace tau 0.1": (FlowSettings(threshold=0.1), False),
-    "rollout": (FlowSettings(method="rollout"), False),
+    "rollout": (FlowSettings(method=METHODS.get("rollout")), False),
     "trace heads 0-5": (FlowSettings(heads=(0, 1, 2, 3, 4, 5)), False),
     "trace layers 2-5": (FlowSettings(layers=(2, 5)), False),
     "rollout heads 0-5, layers 2-5": (
-        FlowSettings(method="rollout", heads=(0, 1, 2, 3, 4, 5), layers=(2, 5)),
+        FlowSettings(method=METHODS.get("rollout"), heads=(0, 1, 2, 3, 4, 5), layers=(2, 5)),
         False,
     ),
     "trace tau 0.05, per-head edges": (FlowSettings(threshold=0.05), True),
