@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import numpy as np
 from bokeh.palettes import Greys256
 
 T = TypeVar("T")
@@ -35,6 +36,24 @@ def rgba(hex_colour: str, alpha: float) -> str:
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     a = min(max(float(alpha), 0.0), 1.0)
     return f"rgba({r},{g},{b},{a:.3f})"
+
+
+def lightness(hex_colour: str) -> float:
+    """Perceived lightness of '#rrggbb' in [0, 1] (0.299 R + 0.587 G + 0.114 B): text on a colour darker than about
+    0.5 reads better in white."""
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return (0.299 * r + 0.587 * g + 0.114 * b) / 255.0
+
+
+def mapped_colour(palette: list[str], value: float, low: float, high: float) -> str:
+    """The colour a ``LinearColorMapper(palette, low, high)`` gives ``value`` (BokehJS's rule: the palette split
+    into equal bins over [low, high]; values outside are clamped)."""
+    n = len(palette)
+    if high <= low:
+        return palette[0]
+    k = int(np.floor((float(value) - low) / (high - low) * n))
+    return palette[min(max(k, 0), n - 1)]
 
 
 def natural_size(model: Any) -> tuple[int, int]:

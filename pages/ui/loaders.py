@@ -9,6 +9,9 @@ max-flow reuses the max-flow solution (its ``FlowKey`` has no τ).
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
@@ -30,6 +33,8 @@ from attnflow_core.pipeline import (
     measured_attention,
     pair_trace,
 )
+from attnflow_core.plots.flow_payload import pack_view
+from attnflow_core.plots.flow_view import build_flow_view
 from attnflow_core.settings import ExampleSettings, FlowSettings
 
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
@@ -125,3 +130,34 @@ def get_analysis(key: ExtractionKey, settings: FlowSettings) -> Analysis:
         traced=get_trace(key, settings.example, trace_key),
         drawn=get_flows(key, settings.example, flow_key),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class ViewPayload:
+    """One example's interactive flow view as the page's host sends it (``flow_payload.pack_view``): its id (the
+    extraction and the example-level settings it shows), the bytes, and the sizes the view's reports are checked
+    against."""
+
+    id: str
+    data: bytes
+    num_layers: int
+    num_heads: int
+    n: int
+
+
+def view_id(key: ExtractionKey, example: ExampleSettings) -> str:
+    """A short stable id of what a view shows (its payload): the extraction and the example-level settings."""
+    return hashlib.sha256(repr((key, example)).encode("utf-8")).hexdigest()[:16]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def get_flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
+    """The flow view of an example (drawn at the default drawing settings; the page's link then asks it for the
+    session's): its document and its measured attention, ~2 × L·H·n² float32 (9 MB at 128 tokens on MiniLM),
+    shared by every session that opens the example; bounded."""
+    measured = get_measured(key, example)
+    defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
+    vid = view_id(key, example)
+    layout = build_flow_view(analysis_of(measured, defaults), vid, with_arrays=False)
+    data = pack_view("flow", vid, layout, {"base": measured.attn_base, "tuned": measured.attn_tuned})
+    return ViewPayload(vid, data, measured.num_layers, measured.num_heads, measured.n)

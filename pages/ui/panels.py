@@ -4,6 +4,8 @@ is computed in the core (``impact``, ``agreement``, ``saliency``, ``importance``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from attnflow_core.agreement import agreement, agreement_sentence, settings_flows
@@ -79,8 +81,9 @@ def intervention_panel(selection: Selection, result: ExampleResult, analysis: An
     st.dataframe(summary.table, hide_index=True, height=min(35 * (len(summary.table) + 1), 300))
 
 
-def saliency_panel(selection: Selection, result: ExampleResult, analysis: Analysis) -> None:
-    """The lazy saliency row and the agreement table (computed only after the button is pressed)."""
+def saliency_panel(selection: Selection, result: ExampleResult, analysis_of: Callable[[], Analysis]) -> None:
+    """The lazy saliency row and the agreement table (computed only after the button is pressed; ``analysis_of``
+    gives the view's current analysis, then)."""
     from attnflow_core.plots.importance import build_saliency_row
 
     st.subheader("Token saliency and agreement")
@@ -91,6 +94,7 @@ def saliency_panel(selection: Selection, result: ExampleResult, analysis: Analys
     if not st.button("Compute saliency (IG, gradient × input, occlusion)", key="saliency_go"):
         st.caption("Computed on demand (a few seconds), so that changing the settings stays fast.")
         return
+    analysis = analysis_of()
     key = extraction_key(selection.pair, selection.text, selection.text_pair)
     sal = friendly(lambda: get_saliency(key, analysis.settings.unit))
     if sal is None:

@@ -80,6 +80,9 @@ CUSTOM_CONFIRMED: Field[list[str] | None] = Field(
 )  # [base, tuned] the person confirmed
 UPLOAD_DIGEST: Field[str] = Field("upload_digest", "")
 UPLOAD_NAME: Field[str] = Field("upload_name", "")
+SRC_UNIT: Field[str] = Field("src_unit", "")  # the units SRC counts in (a units switch maps it: controls.py)
+#: the drawing settings the flow view last reported (``views.py``): what the view already shows
+VIEW_REPORT: Field[dict[str, Any] | None] = Field("view_report", None)
 HEAD_PICK: Field[tuple[int, int] | None] = Field("head_pick", None)  # the head shown on Head differences
 PICKED_HEADS: Field[list[str]] = Field("impact_heads", [])  # the heads to zero or patch (their names)
 FIELDS = {f.key: f for f in globals().values() if isinstance(f, Field)}

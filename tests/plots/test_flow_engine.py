@@ -40,7 +40,6 @@ from attnflow_core.plots.flow_payload import (
     engine_vocab,
     maxflow_edges,
 )
-from attnflow_core.plots.theme import HIGHLIGHT
 
 RUNNER = Path(__file__).with_name("engine_runner.js")
 TAUS = (0.0, 0.01, 0.05, 0.1, 0.3, 0.9)
@@ -290,14 +289,15 @@ def python_view(an: Analysis, per_head: bool, differences: bool) -> dict[str, An
     hover = next(t for t in fig.tools if isinstance(t, HoverTool) and t.tooltips[0][0] == "edge")
     axis = fig.xaxis[0]
     rects = [r for r in sentence.renderers if isinstance(r.glyph, Rect)]
-    ring = next(r.data_source.data for r in rects if r.glyph.line_color == HIGHLIGHT)
-    head_edges = named.get("head_edges")
+    ring = named["sentence_mark"].data
+    head_edges = named["head_edges"] if per_head else None
 
     def grid(key: str) -> dict[str, Any]:
         g = named[f"head_grid_{key}"]
         cells = g.renderers[0]
         return {"title": g.title.text, "data": dict(cells.data_source.data),
-                "high": cells.glyph.fill_color.transform.high}  # fmt: skip
+                "high": cells.glyph.fill_color.transform.high, "yRange": [g.y_range.start, g.y_range.end],
+                "ticks": list(g.yaxis[0].ticker.ticks)}  # fmt: skip
 
     return {
         "graph": {
@@ -323,7 +323,7 @@ def python_view(an: Analysis, per_head: bool, differences: bool) -> dict[str, An
             "height": sentence.height,
             "yRange": [sentence.y_range.start, sentence.y_range.end],
             "high": rects[0].glyph.fill_color.transform.high,
-            "highlight": {"x": ring["x"][0], "y": ring["y"][0], "w": ring["width"][0]},
+            "highlight": {"x": ring["x"][0], "y": ring["y"][0], "w": ring["w"][0]},
         },
         "grids": {"base": grid("base"), "tuned": grid("tuned")},
     }

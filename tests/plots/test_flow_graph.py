@@ -68,7 +68,12 @@ def test_per_head_edges_split_each_edge_into_its_heads(analysis: Analysis) -> No
     expected = int((np.maximum(g.attn_base, g.attn_tuned) >= analysis.settings.threshold).sum())
     assert len(h["x0"]) == expected > g.n_edges
     assert set(h["head"]) <= set(g.heads)
-    assert build_flow_layout(analysis).select_one({"name": "head_edges"}) is None
+    merged = build_flow_layout(
+        analysis
+    )  # without per-head edges: none drawn (the renderer is hidden and empty)
+    assert not merged.select_one({"name": "head_edges"}).data["x0"]
+    assert not merged.select_one({"name": "head_edge_lines"}).visible
+    assert merged.select_one({"name": "edge_lines"}).visible
 
 
 @pytest.mark.parametrize("method", ["trace", "rollout", "maxflow"])
