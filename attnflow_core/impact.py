@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from attnflow_core.agreement import AgreementRow
-from attnflow_core.analysis import Analysis
+from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.encoding import Encoding
-from attnflow_core.flows import trace_pair
+from attnflow_core.graph import edges_within_budget
 from attnflow_core.interventions import INTERVENTIONS, Head, Reprediction
 from attnflow_core.measures import Captured, Measure, measure_for
 from attnflow_core.pipeline import model_attention, solve
@@ -52,6 +52,18 @@ def parse_head_name(name: str) -> Head:
     return int(layer[1:]) - 1, int(head[1:])
 
 
+#: How many heads a starting point picks.
+START_HEADS = 3
+
+
+def strongest_heads(values: np.ndarray, k: int = START_HEADS) -> list[str]:
+    """The names of the k heads with the largest values of an (L, H) map (most first): a starting point for zeroing
+    or patching — the most changed heads (JS divergence) or the most important ones (head importance)."""
+    from attnflow_core.importance import top_heads
+
+    return [head_name(layer + 1, head) for layer, head in top_heads(np.asarray(values), k)]
+
+
 @dataclass(frozen=True)
 class Metric:
     """One figure to show: its label, value, the change beside it and how to colour that change."""
@@ -76,20 +88,18 @@ class InterventionSummary:
 def _flows_after(
     analysis: Analysis, encoding: Encoding, rep: Reprediction
 ) -> tuple[np.ndarray, int, Measure]:
-    """The intervened fine-tuned model's flow scores (n,) under the analysis's settings, the number of edges the
-    thresholded trace keeps in both models (the pre-trained model as in ``analysis``) and the measure applied."""
+    """The intervened fine-tuned model's flow scores (n,) under the analysis's settings, the number of edges the flow
+    graph would draw for it under the analysis's method (the count the picture shows) and the measure applied."""
     s = analysis.settings
     captured = Captured(rep.attn_after, rep.vnorm_after)
     example = replace(s.example, measure=measure_for(s.measure, captured))  # the one policy (``measures``)
     attn = model_attention(captured, encoding, example)[1]
-    n_layers = int(attn.shape[0])
-    key = s.flow_key(n_layers)
+    key = s.flow_key(int(attn.shape[0]))
     if not example.measure.per_head:
         key = replace(key, heads=None)
-    scores = solve(attn, example.measure, key).scores()
-    t = s.trace_key(n_layers)
-    traced = trace_pair(analysis.attn_base, attn, t.source, t.tau, t.layers, key.heads, t.alpha)
-    return scores, traced.n_edges, example.measure
+    solution = solve(attn, example.measure, key)
+    drawn = edges_within_budget(solution.masses, solution.node, solution.stopped, key.source, key.layers)
+    return solution.scores(), drawn.n_edges, example.measure
 
 
 def intervention_summary(
@@ -127,10 +137,12 @@ def intervention_summary(
     table["change"] = (table["flow after"] - table["flow before"]).round(4)
     top = int(np.argmax(np.abs(table["change"].to_numpy())))
     s = analysis.settings
+    drawn_before = drawn_graph(analysis).tuned.n_edges
     caption = (
-        f"How the flow changes: the fine-tuned model's flow scores ({s.method}, {measure} measure, from the "
-        f"sidebar's source) before and after; the {analysis.trace.n_edges} traced edges become {edges_after}, and "
-        f"the largest change is at {analysis.labels[top]!r} ({table['change'].iloc[top]:+.4f})."
+        f"How the flow changes: the fine-tuned model's {s.method.phrase.lower()} scores ({measure.phrase}, from "
+        f"{analysis.labels[s.source]!r} #{s.source}) before and after; the flow graph draws {drawn_before} of its "
+        f"edges before and {edges_after} after, and the largest change is at {analysis.labels[top]!r} "
+        f"({table['change'].iloc[top]:+.4f})."
     )
     return InterventionSummary(metrics=metrics, table=table, caption=caption)
 

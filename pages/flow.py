@@ -6,11 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.ui.boundary import friendly
+from pages.ui.controls import session_settings
 from pages.ui.loaders import extraction_key, get_analysis, get_measured, get_result
 from pages.ui.page import example_header, page_setup
 from pages.ui.panels import saliency_panel
 from pages.ui.sidebar import Selection
-from pages.ui.views import flow_view, session_settings
+from pages.ui.views import flow_view
 
 selection = page_setup()
 st.title("Attention flow")
@@ -26,7 +27,7 @@ result, measured = found
 example_header(selection, result, measured.note)
 friendly(lambda: flow_view(chosen, key))
 with st.expander("Token saliency and agreement (computed on demand)"):
-    saliency_panel(selection, result, lambda: get_analysis(key, session_settings(chosen)))
+    saliency_panel(selection, result, lambda: get_analysis(key, session_settings(chosen.settings)))
 
 with st.expander("How to read this view"):
     st.markdown(

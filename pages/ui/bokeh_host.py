@@ -85,7 +85,6 @@ def _on_head_click(n_heads: int) -> None:
     name = head_name(layer, head)
     picked = list(state.PICKED_HEADS.get() or [])
     state.PICKED_HEADS.set([p for p in picked if p != name] if name in picked else [*picked, name])
-    state.HEAD_PICK.set((layer, head))
 
 
 def head_bridge(n_heads: int) -> None:

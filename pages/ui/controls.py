@@ -10,6 +10,7 @@ if it does not fit this model and example. Every option, label and help text com
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -78,6 +79,20 @@ def drawing_settings(result: ExampleResult, special: str) -> FlowSettings:
         special=SPECIAL_MODES.get(special),
         unit=UNITS.get(state.UNIT.get()),
         measure=MEASURES.get(state.MEASURE.get()),
+    )
+
+
+def session_settings(settings: FlowSettings) -> FlowSettings:
+    """``settings``' example-level part with the session's current drawing settings: the flow view may have reported
+    new ones since the page's last full run (its fragment reruns alone)."""
+    return replace(
+        settings,
+        method=METHODS.get(state.METHOD.get()),
+        source=int(state.SRC.get()),
+        threshold=float(state.TAU.get()),
+        decay=float(state.ALPHA.get()),
+        layers=tuple(state.LAYERS.get()),
+        heads=tuple(state.HEADS.get()) or None,
     )
 
 

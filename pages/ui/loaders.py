@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -20,6 +21,7 @@ from attnflow_core.compare import HeadDiff
 from attnflow_core.data.sources import load_examples
 from attnflow_core.extract import ExampleResult, predict_many
 from attnflow_core.flows import PairTrace
+from attnflow_core.importance import importance_of_texts
 from attnflow_core.methods import TRACE, FlowKey
 from attnflow_core.models import ModelPair, PairSpec, load_pair
 from attnflow_core.pipeline import (
@@ -35,6 +37,7 @@ from attnflow_core.pipeline import (
 )
 from attnflow_core.plots.flow_payload import pack_view
 from attnflow_core.plots.flow_view import build_flow_view
+from attnflow_core.plots.heads import build_head_diff_layout
 from attnflow_core.settings import ExampleSettings, FlowSettings
 
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
@@ -148,6 +151,28 @@ class ViewPayload:
 def view_id(key: ExtractionKey, example: ExampleSettings) -> str:
     """A short stable id of what a view shows (its payload): the extraction and the example-level settings."""
     return hashlib.sha256(repr((key, example)).encode("utf-8")).hexdigest()[:16]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def get_heads_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
+    """The Head differences view of an example (its most changed head first shown) and its measured attention, as
+    the host sends it; shared by every session, bounded."""
+    measured = get_measured(key, example)
+    defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
+    vid = view_id(key, example)
+    analysis = analysis_of(measured, defaults, stats=get_head_stats(key, example))
+    layout = build_head_diff_layout(analysis, with_arrays=False)
+    data = pack_view("heads", vid, layout, {"base": measured.attn_base, "tuned": measured.attn_tuned})
+    return ViewPayload(vid, data, measured.num_layers, measured.num_heads, measured.n)
+
+
+@st.cache_resource(show_spinner="Computing head importance for this prediction …", max_entries=16)
+def get_example_importance(key: ExtractionKey) -> np.ndarray:
+    """Each head's importance for the fine-tuned model's prediction on this example (Michel et al. 2019): (L, H)."""
+    pair = get_pair(key.base, key.tuned, key.labels)
+    return importance_of_texts(
+        pair.tuned, [key.text], [key.text_pair], max_length=key.max_length or MAX_LENGTH
+    )[0]
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

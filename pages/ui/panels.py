@@ -11,16 +11,29 @@ import streamlit as st
 from attnflow_core.agreement import agreement, agreement_sentence, settings_flows
 from attnflow_core.analysis import Analysis
 from attnflow_core.extract import ExampleResult
-from attnflow_core.impact import agreement_frame, head_names, intervention_summary, parse_head_name
+from attnflow_core.impact import (
+    START_HEADS,
+    agreement_frame,
+    head_names,
+    intervention_summary,
+    parse_head_name,
+    strongest_heads,
+)
 from attnflow_core.interventions import INTERVENTIONS, Reprediction, intervene
 from attnflow_core.measures import MEASURES
 from attnflow_core.overview import Overview
 from attnflow_core.pipeline import ExtractionKey
 from attnflow_core.saliency import SALIENCY_METHODS, Saliency, result_saliency
 from pages.ui import state
-from pages.ui.bokeh_host import render_bokeh
+from pages.ui.bokeh_host import head_bridge, render_bokeh
 from pages.ui.boundary import friendly
-from pages.ui.loaders import extraction_key, get_pair, get_result
+from pages.ui.loaders import (
+    extraction_key,
+    get_example_importance,
+    get_head_stats,
+    get_pair,
+    get_result,
+)
 from pages.ui.sidebar import Selection
 
 
@@ -38,20 +51,51 @@ def get_saliency(key: ExtractionKey, unit: str) -> dict[str, Saliency]:
     return result_saliency(pair.tuned, get_result(key), SALIENCY_METHODS.keys(), unit)
 
 
-def intervention_panel(selection: Selection, result: ExampleResult, analysis: Analysis) -> None:
-    """Pick heads, zero or patch them in the fine-tuned model, show the prediction and flow scores before/after."""
+def _start_from(names: list[str]) -> None:
+    """A starting point's callback: these heads become the heads to zero or patch (before the multiselect draws)."""
+    state.PICKED_HEADS.set(list(names))
+
+
+@st.fragment
+def intervention_panel(
+    selection: Selection, result: ExampleResult, analysis_of: Callable[[], Analysis]
+) -> None:
+    """Pick heads (a starting point, the multiselect, or taps on the heatmaps above), zero or patch them in the
+    fine-tuned model, show the prediction and flow scores before/after. A fragment: a tap, a pick or a button press
+    reruns this panel only (one forward pass of the fine-tuned model for Zero or Patch)."""
     st.subheader("Does this change matter? Zero or patch heads")
     if result.prediction_tuned is None:
         st.info("The fine-tuned model has no classification head, so there is no prediction to change.")
         return
+    key = extraction_key(selection.pair, selection.text, selection.text_pair)
+    head_bridge(result.num_heads)  # a tap on a heatmap cell adds or removes that head (reruns this panel)
     names = head_names(result.num_layers, result.num_heads)
     picked_before = state.PICKED_HEADS.get() or []
     if any(p not in names for p in picked_before):  # another model's heads
         state.PICKED_HEADS.set([p for p in picked_before if p in names])
     st.markdown(" ".join(m.help for m in INTERVENTIONS) + " Then the model predicts again.")
+    changed = strongest_heads(get_head_stats(key, selection.settings.example).js)
+    c1, c2 = st.columns(2)
+    c1.button(
+        f"Start from the {START_HEADS} most changed heads",
+        key="impact_start_changed",
+        on_click=_start_from,
+        args=(changed,),
+        help="The heads whose attention differs most between the two models on this example (JS divergence): "
+        f"{', '.join(changed)}. Changed is not the same as needed: compare with the other starting point.",
+    )
+    if c2.button(
+        f"Start from the {START_HEADS} heads most important for this prediction",
+        key="impact_start_important",
+        help="Michel et al. 2019: |∂L/∂ξ| for a gate ξ on each head's output, loss on the fine-tuned model's "
+        "prediction — the heads whose removal would change the prediction most, to first order.",
+    ):
+        important = friendly(lambda: strongest_heads(get_example_importance(key)))
+        if important is not None:
+            _start_from(important)
+            st.rerun(scope="fragment")
     picked = st.multiselect(
-        "Heads (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them; the most "
-        "changed head is a good start)",
+        "Heads to zero or patch (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them)",
         names,
         key=state.PICKED_HEADS.key,
     )
@@ -63,14 +107,13 @@ def intervention_panel(selection: Selection, result: ExampleResult, analysis: An
         if col.button(mode.label, key=f"impact_{mode}", disabled=not picked)
     ]
     if not pressed or not picked:
-        st.caption("Pick at least one head, then press a button.")
+        st.caption("Pick at least one head, then press Zero or Patch.")
         return
     mode, chosen = pressed[0], tuple(picked)
     heads = tuple(parse_head_name(n) for n in chosen)
-    key = extraction_key(selection.pair, selection.text, selection.text_pair)
     summary = friendly(
         lambda: intervention_summary(
-            analysis, result.encoding, get_intervention(key, mode, heads), mode, chosen
+            analysis_of(), result.encoding, get_intervention(key, mode, heads), mode, chosen
         )
     )
     if summary is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -19,7 +18,6 @@ import streamlit as st
 from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.errors import SettingsError
 from attnflow_core.graph import graph_records
-from attnflow_core.methods import METHODS
 from attnflow_core.pipeline import ExtractionKey, fitted_key
 from attnflow_core.plots.flow_graph import standalone_html
 from attnflow_core.plots.flow_payload import (
@@ -32,26 +30,12 @@ from attnflow_core.report import edges_table, scores_table, to_dict
 from attnflow_core.settings import FlowSettings
 from pages.ui import state
 from pages.ui.bokeh_host import reported, view_host, view_link
+from pages.ui.controls import session_settings
 from pages.ui.loaders import ViewPayload, get_analysis, get_flow_view, get_flows, get_measured, get_result
 from pages.ui.sidebar import Selection
 
 LOG = logging.getLogger("attnflow.app")
 LINK_KEY = "flow_link"
-
-
-def session_settings(selection: Selection) -> FlowSettings:
-    """The selection's example-level settings with the session's current drawing settings (the view may have
-    reported new ones since the page's last full run)."""
-    s = selection.settings
-    return replace(
-        s,
-        method=METHODS.get(state.METHOD.get()),
-        source=int(state.SRC.get()),
-        threshold=float(state.TAU.get()),
-        decay=float(state.ALPHA.get()),
-        layers=tuple(state.LAYERS.get()),
-        heads=tuple(state.HEADS.get()) or None,
-    )
 
 
 def flow_view(selection: Selection, key: ExtractionKey) -> None:
@@ -88,7 +72,7 @@ def _on_report(selection: Selection, view: ViewPayload) -> None:
 
 @st.fragment
 def _flow_fragment(selection: Selection, key: ExtractionKey, view: ViewPayload) -> None:
-    settings = session_settings(selection)
+    settings = session_settings(selection.settings)
     per_head, differences = bool(state.PER_HEAD.get()), bool(state.DIFFERENCES.get())
     shown = drawing_settings(settings, view.num_layers, per_head, differences)
     maxflow = None
