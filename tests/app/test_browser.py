@@ -11,6 +11,7 @@ download is never used: it needs the internet.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -240,6 +241,45 @@ def source_data(pg: Any, name: str, column: str) -> list[Any]:
     )
 
 
+def view_value(pg: Any, name: str, prop: str = "value") -> Any:
+    """A property of a model of the page's interactive views (a control such as ``w_tau``)."""
+    return pg.evaluate(js("([n, p]) => { const v = afModel(n)[p]; return Array.isArray(v) ? Array.from(v) : v; }"),
+                       [name, prop])  # fmt: skip
+
+
+def slider_handle(pg: Any, name: str, which: int = 0) -> Any:
+    """The keyboard handle of a view's slider (``w_tau``, ``w_alpha``; ``w_layers`` has two): a real control the
+    person focuses and moves with the arrow keys."""
+    pg.evaluate(
+        js("""([n, k]) => { const v = afViews().find((x) => x.model && x.model.name === n);
+                 const root = v.shadow_el || v.el; root.querySelectorAll('.noUi-handle')[k].focus(); }"""),
+        [name, which],
+    )  # fmt: skip
+    return pg.keyboard
+
+
+def redraws(pg: Any) -> int:
+    """How many times the flow view has redrawn in this page (``flow_view.js`` counts)."""
+    return int(pg.evaluate("() => window.attnflowDrawn || 0"))
+
+
+def wait_redrawn(pg: Any, before: int) -> None:
+    """Wait until the flow view has redrawn since ``before`` and the browser has painted it."""
+    pg.wait_for_function("(b) => (window.attnflowDrawn || 0) > b", arg=before, timeout=TIMEOUT_MS)
+    pg.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def url_param(pg: Any, name: str) -> str | None:
+    """A query parameter of the page's current address (``location``: Playwright's ``page.url`` can lag behind a
+    replaced history entry)."""
+    return pg.evaluate("(n) => new URLSearchParams(location.search).get(n)", name)
+
+
+def wait_url_param(pg: Any, name: str, value: str) -> None:
+    pg.wait_for_function("([n, v]) => new URLSearchParams(location.search).get(n) === v", arg=[name, value],
+                         timeout=TIMEOUT_MS)  # fmt: skip
+
+
 def shoot(pg: Any, path: Path) -> None:
     """A screenshot of the whole page, not the viewport: Streamlit scrolls inside its main container, so
     ``full_page`` alone would crop; the viewport grows to the content's height for the shot, then is restored."""
@@ -340,7 +380,7 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
     pg.mouse.click(x, y)
     pg.wait_for_function(js("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=60_000)
     wait_idle(pg)
-    # the server redrew the view: every edge at the deepest layer starts from "what"
+    # the browser redrew the view: every edge at the deepest layer starts from "what"
     x0, y0 = source_data(pg, "edges", "x0"), source_data(pg, "edges", "y0")
     top_edges = [yy for xx, yy in zip(x0, y0, strict=True) if xx == top]
     assert top_edges and set(top_edges) == {-what}
@@ -348,21 +388,16 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
         assert sum(source_data(pg, "sentence", col)) == pytest.approx(1.0, abs=1e-3)
     caption = pg.evaluate(js("() => afModel('flow_caption').text"))
     assert "what" in caption and f"(#{what})" in caption
-    # the sidebar and the URL hold the clicked token
-    box = pg.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Trace from")
-    # the chosen option shows as the input's value or as text beside it, depending on the Streamlit version
-    shown = box.evaluate(
-        "el => el.innerText + ' ' + Array.from(el.querySelectorAll('input')).map((i) => i.value).join(' ')"
-    )
-    assert f"what  (#{what})" in shown or f"what (#{what})" in shown, shown
-    assert f"src={what}" in pg.url
+    # the view's "Trace from" and the URL hold the clicked token
+    assert view_value(pg, "w_source") == str(what)
+    wait_url_param(pg, "src", str(what))
     pg.mouse.move(5, 5)  # away from the graph: no tooltip over the screenshot
     pg.wait_for_timeout(300)
     shoot(pg, screenshots / "2b-attention-flow-clicked-what.png")
     # a reload (or the shared link) shows the same trace
-    open_url(pg, pg.url)
+    open_url(pg, pg.evaluate("location.href"))
     wait_bokeh(pg, "flow_graph")
-    assert source_data(pg, "source_ring", "y") == [-what]
+    pg.wait_for_function(js("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=TIMEOUT_MS)
     assert "from 'what'" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
 
 
@@ -504,9 +539,7 @@ def requests_of(page: tuple[Any, Requests]) -> list[str]:
 def _view(pg: Any) -> tuple[str, str]:
     """What the person sees: the page's heading and the threshold slider's value (when the page has one)."""
     heading = pg.locator("h1").first.inner_text().strip()
-    slider = pg.get_by_role("slider", name="Threshold τ")
-    tau = slider.first.get_attribute("aria-valuenow") if slider.count() else ""
-    return heading, tau or ""
+    return heading, url_param(pg, "tau") or ""
 
 
 def test_back_walks_the_pages_and_every_press_changes_the_view(
@@ -521,13 +554,9 @@ def test_back_walks_the_pages_and_every_press_changes_the_view(
     pg.wait_for_url("**/flow*")
     wait_bokeh(pg, "flow_graph")
     wait_idle(pg)
-    thumb = pg.get_by_role("slider", name="Threshold τ")
     for expected in ("0.11", "0.12"):
-        thumb.focus()
-        thumb.press("ArrowRight")
-        pg.wait_for_function(
-            "(t) => new URLSearchParams(location.search).get('tau') === t", arg=expected, timeout=TIMEOUT_MS
-        )
+        slider_handle(pg, "w_tau").press("ArrowRight")
+        wait_url_param(pg, "tau", expected)
         wait_idle(pg)
     pg.get_by_role("link", name="Head differences").first.click()
     pg.wait_for_url("**/heads*")
@@ -552,16 +581,16 @@ def test_quick_arrow_key_steps_on_the_threshold_are_not_lost(server: str, page: 
     pg, _ = page
     open_url(pg, f"{server}/flow?task=qa")
     wait_bokeh(pg, "flow_graph")
-    pg.get_by_role("slider", name="Threshold τ").focus()
+    keys = slider_handle(pg, "w_tau")
     for _ in range(10):
-        pg.keyboard.press("ArrowRight")
+        keys.press("ArrowRight")
         pg.wait_for_timeout(150)
     pg.wait_for_function(
         js("() => afModel('flow_graph').title.text.includes('τ = 0.2,')"), timeout=TIMEOUT_MS
     )
+    wait_url_param(pg, "tau", "0.2")
     wait_idle(pg)
     assert "τ = 0.2," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
-    assert "tau=0.2" in pg.url
 
 
 def heatmap_cell(pg: Any, layer: int, head: int) -> tuple[float, float]:
@@ -684,3 +713,143 @@ def test_overview_with_head_importance(server: str, page: tuple[Any, Requests], 
     assert pg.get_by_text("Did fine-tuning change the heads that matter?").count() > 0
     pg.mouse.move(5, 5)
     shoot(pg, screenshots / "4b-overview-importance.png")
+
+
+def _view_state(pg: Any) -> dict[str, Any]:
+    """The flow view's drawing settings as its controls hold them, and the graph's title."""
+    return {
+        "method": view_value(pg, "w_method", "active"),
+        "source": view_value(pg, "w_source"),
+        "tau": view_value(pg, "w_tau"),
+        "layers": view_value(pg, "w_layers"),
+        "heads": view_value(pg, "w_heads"),
+        "title": pg.evaluate(js("() => afModel('flow_graph').title.text")),
+    }
+
+
+def test_a_sequence_of_drawing_changes_redraws_in_place_and_a_reload_shows_the_same(
+    server: str, page: tuple[Any, Requests], screenshots: Path, tmp_path: Path
+) -> None:
+    """Issue 16: τ, the layer range, a head subset, a node click and the method, each redrawn in the browser in the
+    same Bokeh document (its figure keeps its id, no document is added); the URL and the exports follow; a reload of
+    the URL shows the same view."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa&ex=qnli-val-31")
+    wait_bokeh(pg, "flow_graph")
+    pg.wait_for_function("() => (window.attnflowDrawn || 0) >= 1", timeout=TIMEOUT_MS)
+    docs = pg.evaluate("() => Bokeh.documents.length")
+    fig_id = pg.evaluate(js("() => afModel('flow_graph').id"))
+    before = redraws(pg)
+    slider_handle(pg, "w_tau").press("ArrowRight")  # τ 0.10 -> 0.11
+    wait_redrawn(pg, before)
+    before = redraws(pg)
+    slider_handle(pg, "w_layers", 0).press("ArrowRight")  # layers 2..6
+    wait_redrawn(pg, before)
+    before = redraws(pg)
+    pg.evaluate(js("() => { afModel('w_heads').value = ['0', '3']; }"))
+    wait_redrawn(pg, before)
+    labels = source_data(pg, "sentence", "text")
+    what = labels.index("what")
+    before = redraws(pg)
+    x, y = node_position(pg, 6, what)
+    pg.mouse.click(x, y)
+    wait_redrawn(pg, before)
+    before = redraws(pg)
+    pg.get_by_text("Attention rollout", exact=True).first.click()
+    wait_redrawn(pg, before)
+    state = _view_state(pg)
+    assert state["title"].startswith(
+        f"Attention rollout of norm-weighted attention from 'what' (#{what}) at layer 6"
+    )
+    assert "down to the input of layer 2" in state["title"] and state["title"].endswith("heads [0, 3]")
+    assert pg.evaluate("() => Bokeh.documents.length") == docs  # redrawn in place: no new document
+    assert pg.evaluate(js("() => afModel('flow_graph').id")) == fig_id
+    for name, value in (("method", "rollout"), ("src", str(what)), ("tau", "0.11"), ("layers", "2:6"),
+                        ("heads", "0,3")):  # fmt: skip
+        wait_url_param(pg, name, value)
+    wait_idle(pg)
+    pg.get_by_text("As drawn now: attention rollout").first.wait_for()
+    with pg.expect_download() as got:
+        pg.get_by_role("button", name="Everything (JSON)").click()
+    exported = json.loads(Path(got.value.path()).read_text())["settings"]
+    assert (exported["method"], exported["source"], exported["layers"], exported["heads"]) == (
+        "rollout", what, [2, 6], [0, 3])  # fmt: skip
+    assert exported["threshold"] == pytest.approx(0.11)
+    open_url(pg, pg.evaluate("location.href"))
+    wait_bokeh(pg, "flow_graph")
+    pg.wait_for_function(
+        js("(t) => afModel('flow_graph').title.text === t"), arg=state["title"], timeout=TIMEOUT_MS
+    )
+    assert _view_state(pg) == state
+
+
+def test_a_units_switch_keeps_the_traced_token_and_says_nothing(
+    server: str, page: tuple[Any, Requests]
+) -> None:
+    """Issue 19: trace from "jacksonvillians"'s second piece, switch to whole words: the view traces from the word that holds
+    it; hiding [CLS]/[SEP] keeps it; back to WordPiece tokens: the word's first piece. No notice about a link."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa&ex=qnli-val-31")
+    wait_bokeh(pg, "flow_graph")
+    tokens = source_data(pg, "sentence", "text")
+    piece = tokens.index("##vill")  # jackson ##vill ##ians
+    before = redraws(pg)
+    pg.evaluate(js("(t) => { afModel('w_source').value = String(t); }"), piece)  # as a click on its node does
+    wait_redrawn(pg, before)
+    wait_url_param(pg, "src", str(piece))
+    wait_idle(pg)
+    pg.locator('[data-testid="stSidebar"]').get_by_text("Whole words").click()
+    pg.wait_for_function(
+        js("() => afModel('sentence')?.data.text.includes('Jacksonvillians')"), timeout=TIMEOUT_MS
+    )
+    wait_idle(pg)
+    words = source_data(pg, "sentence", "text")
+    word = words.index("Jacksonvillians")
+    pg.wait_for_function(js("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS)
+    assert f"'Jacksonvillians' (#{word})" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
+    pg.locator('[data-testid="stSidebar"]').get_by_text("Hide [CLS]/[SEP] attention").click()
+    wait_idle(pg)
+    wait_bokeh(pg, "flow_graph")
+    pg.wait_for_function(js("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS)
+    pg.locator('[data-testid="stSidebar"]').get_by_text("WordPiece tokens").click()
+    pg.wait_for_function(js("() => afModel('sentence')?.data.text.includes('##vill')"), timeout=TIMEOUT_MS)
+    first_piece = tokens.index("jackson")
+    pg.wait_for_function(
+        js("(t) => afModel('w_source')?.value === String(t)"), arg=first_piece, timeout=TIMEOUT_MS
+    )
+    wait_idle(pg)
+    assert pg.get_by_text("Ignored the link").count() == 0
+    assert_no_exception(pg)
+
+
+def main_area_overflow(pg: Any) -> list[str]:
+    """Elements of the main area (Bokeh views and Streamlit blocks) whose box reaches past the window's right edge."""
+    return list(
+        pg.evaluate(
+            """() => {
+          const w = window.innerWidth, out = [];
+          const main = document.querySelector('[data-testid="stMain"]');
+          for (const el of main.querySelectorAll('.bk-Figure, .bk-Column, .bk-Row, [data-testid="stElementContainer"]')) {
+            const r = el.getBoundingClientRect();
+            if (r.width > 0 && r.right > w + 1) out.push((el.className || el.dataset.testid) + ' ' + Math.round(r.right));
+          }
+          return out;
+        }"""
+        )
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 1500])
+def test_the_flow_and_head_panels_fit_the_window(server: str, browser: Any, width: int) -> None:
+    """Issue 19: every panel of the Attention flow and Head differences pages (the head difference matrix included)
+    lies inside a 1,280-px and a 1,500-px window."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        for slug, model in (("flow", "flow_graph"), ("heads", "matrix_diff")):
+            open_url(pg, f"{server}/{slug}?task=qa&ex=qnli-val-31")
+            wait_bokeh(pg, model)
+            assert main_area_overflow(pg) == [], (slug, width)
+    finally:
+        context.close()
