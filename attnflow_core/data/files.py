@@ -81,6 +81,10 @@ class DataFileError(AttnflowError, ValueError):
     """The user's file cannot be used as is; the message names the problem and the fix."""
 
 
+class FileLimitError(DataFileError):
+    """A file over one of the reader's limits (bytes, rows, columns, decoded size); the message names the limit."""
+
+
 class LabelError(AttnflowError, ValueError):
     """A label that is not one of the task's label names (nor an accepted integer id or alias)."""
 
@@ -297,7 +301,7 @@ def _rows_text(rows: list[int]) -> str:
 
 def _too_many_rows(max_rows: int, n: int | None = None) -> DataFileError:
     has = f"{n:,} rows" if n is not None else f"more than {max_rows:,} rows"
-    return DataFileError(f"the file has {has}, over the limit of {max_rows:,}; use fewer rows")
+    return FileLimitError(f"the file has {has}, over the limit of {max_rows:,}; use fewer rows")
 
 
 def detect_format(filename: str | None, data: bytes | None = None) -> str:
@@ -457,7 +461,7 @@ def _read_jsonl(data: bytes, max_rows: int) -> tuple[list[str], dict[str, list[A
     return list(columns), cells
 
 
-#: Rows decoded at a time from a Parquet file (``_read_parquet``): the decoded size is counted batch by batch.
+#: Rows decoded at a time from a Parquet file (``read_parquet_batches``): the decoded size is counted batch by batch.
 PARQUET_BATCH_ROWS = 1_024
 #: What one decoded cell (or one element of a list cell) is counted as, besides its text: its slot in a Python
 #: list and a small Python object (an int, a float, a string's header).
@@ -469,10 +473,10 @@ def size_text(n: int) -> str:
     return f"{n:,} bytes" + (f" ({n / MB:g} MB)" if n >= MB else "")
 
 
-def _too_large_decoded(what: str) -> DataFileError:
-    return DataFileError(
-        f"the file's columns take {what} once decoded, over the limit of {size_text(MAX_DECODED_BYTES)}; use "
-        "fewer or shorter rows"
+def _too_large_decoded(what: str, limit: int) -> DataFileError:
+    return FileLimitError(
+        f"the file's columns take {what} once decoded, over the limit of {size_text(limit)}; use fewer or "
+        "shorter rows"
     )
 
 
@@ -517,13 +521,13 @@ def _is_text(t: Any) -> bool:
     )
 
 
-def _check_parquet_metadata(meta: Any, max_rows: int) -> None:
-    """Refuse from the footer alone: too many rows or columns, or more than ``MAX_DECODED_BYTES`` in the column
+def _check_parquet_metadata(meta: Any, max_rows: int, max_decoded: int) -> None:
+    """Refuse from the footer alone: too many rows or columns, or more than ``max_decoded`` bytes in the column
     chunks' uncompressed sizes plus ``CELL_BYTES`` per stored value (per row group and column)."""
     if meta.num_rows > max_rows:
         raise _too_many_rows(max_rows, meta.num_rows)
     if meta.num_columns > MAX_COLUMNS:
-        raise DataFileError(
+        raise FileLimitError(
             f"the file has {meta.num_columns:,} columns, over the limit of {MAX_COLUMNS:,}; "
             "keep only the columns you need"
         )
@@ -533,22 +537,28 @@ def _check_parquet_metadata(meta: Any, max_rows: int) -> None:
         for j in range(group.num_columns):
             chunk = group.column(j)
             total += max(int(chunk.total_uncompressed_size), 0) + max(int(chunk.num_values), 0) * CELL_BYTES
-        if total > MAX_DECODED_BYTES:
-            raise _too_large_decoded(f"more than {total:,} bytes")
+        if total > max_decoded:
+            raise _too_large_decoded(f"more than {total:,} bytes", max_decoded)
 
 
-def _read_parquet(source: Any, max_rows: int) -> tuple[list[str], dict[str, list[Any]]]:
-    """The cells of a Parquet file, within the limits: the footer is checked first (``_check_parquet_metadata``);
-    then the rows are decoded ``PARQUET_BATCH_ROWS`` at a time with every text column kept dictionary-encoded, so a
-    long value repeated in many rows (a dictionary bomb: a few KB on disk) stays one value in memory while its
-    decoded size is counted (``_decoded_bytes``); the file is refused as soon as the count passes
-    ``MAX_DECODED_BYTES``, before any Python value is built."""
+def read_parquet_batches(
+    source: Any, max_rows: int = MAX_ROWS, max_decoded: int = MAX_DECODED_BYTES
+) -> tuple[Any, list[Any]]:
+    """(Arrow schema, record batches) of a Parquet file (a path or a binary file object), within the limits.
+
+    The footer is checked first (``_check_parquet_metadata``); then the rows are decoded ``PARQUET_BATCH_ROWS`` at
+    a time with every text column kept dictionary-encoded, so a long value repeated in many rows (a dictionary
+    bomb: a few KB on disk) stays one value in memory while its decoded size is counted (``_decoded_bytes``). The
+    file is refused (``DataFileError`` naming the limit) as soon as the count passes ``max_decoded``, before any
+    Python value is built; below it, decoding the batches (``to_pylist``, ``dictionary_decode``) is bounded too.
+    Text columns of the batches may be dictionary arrays.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         meta = pq.ParquetFile(source).metadata
-        _check_parquet_metadata(meta, max_rows)
+        _check_parquet_metadata(meta, max_rows, max_decoded)
         if hasattr(source, "seek"):
             source.seek(0)
         text_leaves = [
@@ -557,7 +567,6 @@ def _read_parquet(source: Any, max_rows: int) -> tuple[list[str], dict[str, list
             if meta.schema.column(i).physical_type in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY")
         ]
         pf = pq.ParquetFile(source, read_dictionary=text_leaves)
-        columns = [str(c) for c in pf.schema_arrow.names]
         batches = []
         decoded = rows = 0
         for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
@@ -565,15 +574,22 @@ def _read_parquet(source: Any, max_rows: int) -> tuple[list[str], dict[str, list
             if rows > max_rows:
                 raise _too_many_rows(max_rows)
             decoded += sum(_decoded_bytes(col) for col in batch.columns)
-            if decoded > MAX_DECODED_BYTES:
-                raise _too_large_decoded(f"more than {decoded:,} bytes")
+            if decoded > max_decoded:
+                raise _too_large_decoded(f"more than {decoded:,} bytes", max_decoded)
             batches.append(batch)
+        return pf.schema_arrow, batches
     except (pa.ArrowException, OSError, ValueError) as exc:
         if isinstance(exc, DataFileError):
             raise
         raise DataFileError(
             f"cannot read the file as PARQUET: {exc}; check that it is valid PARQUET"
         ) from None
+
+
+def _read_parquet(source: Any, max_rows: int) -> tuple[list[str], dict[str, list[Any]]]:
+    """The cells of a Parquet file, read by ``read_parquet_batches`` within the data-file limits."""
+    schema, batches = read_parquet_batches(source, max_rows)
+    columns = [str(c) for c in schema.names]
     cells: dict[str, list[Any]] = {c: [] for c in columns}
     for batch in batches:
         for i, c in enumerate(columns):
@@ -617,7 +633,7 @@ def read_table(
         name = filename or path.name
         what = path.name
     if size > max_bytes:
-        raise DataFileError(
+        raise FileLimitError(
             f"{what} is {size:,} bytes, over the limit of {size_text(max_bytes)}; use a smaller file"
         )
     fmt = detect_format(name or None, data)
