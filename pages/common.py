@@ -39,15 +39,16 @@ from attnflow_core.models import (
     pairs_for_task,
 )
 from attnflow_core.settings import (
+    ALLOW_CUSTOM_ENV,
     DEFAULTS,
     HIDE_MODES,
     UNITS,
+    allow_custom_models,
     as_measure,
     as_method,
     as_special,
     as_unit,
     format_layers,
-    parse_flag,
 )
 from attnflow_core.urlstate import (
     MAX_REF_CHARS,
@@ -77,8 +78,6 @@ SPECIAL_LABELS = {
 APP_PATH = Path(__file__).resolve().parents[1] / "app.py"
 HISTORY_JS = Path(__file__).with_name("history.js")
 BOKEH_GC_JS = Path(__file__).with_name("bokeh_gc.js")
-#: Server setting: ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0`` offers the registered pairs only (for a public deployment).
-ALLOW_CUSTOM_ENV = "ATTNFLOW_ALLOW_CUSTOM_MODELS"
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
 LONG_TEXT_CHARS = 600  # longer example texts are collapsed (an expander) above the figures
 
@@ -149,8 +148,9 @@ def notice(dropped: Dropped) -> None:
 
 
 def custom_models_allowed() -> bool:
-    """Whether visitors may name their own models (Hub ids, folders); off with ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0``."""
-    return parse_flag(os.environ.get(ALLOW_CUSTOM_ENV), True)
+    """Whether visitors may name their own models (Hub ids, folders): ``settings.allow_custom_models`` (fails
+    closed: anything but unset or an explicit on value turns them off)."""
+    return allow_custom_models(os.environ.get(ALLOW_CUSTOM_ENV))
 
 
 def _trusted_ref(ref: str) -> bool:

@@ -126,8 +126,9 @@ def test_a_link_naming_a_folder_loads_nothing_until_confirmed() -> None:
     assert at.error, "after confirming, the (non-model) folder is opened and refused with a message"
 
 
-def test_custom_references_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ATTNFLOW_ALLOW_CUSTOM_MODELS", "0")
+@pytest.mark.parametrize("value", ["0", "disabled"])  # issue 20: an unrecognised value fails closed
+def test_custom_references_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("ATTNFLOW_ALLOW_CUSTOM_MODELS", value)
     at = run_page("pages/flow.py", {"pair": "custom", "base": "/etc", "tuned": "/tmp"})
     assert_no_bug(at)
     assert "custom" not in at.sidebar.selectbox[1].options
