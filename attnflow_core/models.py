@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attnflow_core.errors import AttnflowError
+from attnflow_core.errors import AttnflowError, library_text
 from attnflow_core.settings import SettingsError, parse_flag
 
 EMBEDDED_BASE = "embedded:minilm"
@@ -443,6 +443,32 @@ def _load(where: ModelRef) -> tuple[Any, Any, str, tuple[str, ...] | None, str, 
     return model, tokenizer, fmt, labels, "hub", ref
 
 
+def _load_failure(where: ModelRef, err: Exception) -> str:
+    """Why ``where`` did not load, in this project's words: a refused pickle or custom code is named as such, and
+    any other library message keeps only its facts (``errors.library_text``), never its advice to pass
+    ``trust_remote_code=True`` or ``weights_only=False`` (this project never does) nor its links."""
+    import pickle
+
+    ref = where.ref
+    chain = [err, *(e for e in (err.__cause__, err.__context__) if isinstance(e, BaseException))]
+    if any(isinstance(e, pickle.UnpicklingError) for e in chain):
+        return f"{ref!r}: pickled weights are not loaded (they could run code); convert them to safetensors"
+    if any("trust_remote_code" in str(e) or "custom code" in str(e) for e in chain):
+        return (
+            f"{ref!r} needs its own Python code to load (a custom model type); this app never runs code that "
+            "comes with a model: use a BERT-family checkpoint that transformers reads by itself"
+        )
+    if isinstance(err, OSError) and where.kind == "hub":
+        return (
+            f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
+            f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
+        )
+    if isinstance(err, OSError):
+        return f"could not read {ref!r}: {library_text(err)}"
+    hint = f" The Hub cannot be reached or the id is wrong. {OFFLINE_HINT}" if where.kind == "hub" else ""
+    return f"could not load {ref!r}: {library_text(err)}.{hint}"
+
+
 def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str = "cpu") -> LoadedModel:
     """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels.
 
@@ -466,18 +492,8 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str
         model, tokenizer, fmt, labels, source, display = _load(where)
     except AttnflowError:
         raise
-    except OSError as err:
-        if where.kind != "hub":
-            raise ModelLoadError(f"could not read {ref!r}: {err}") from err
-        raise ModelLoadError(
-            f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
-            f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
-        ) from err
-    except (
-        Exception
-    ) as err:  # network stacks and loaders raise many types; name the model and the offline default
-        hint = f" The Hub cannot be reached or the id is wrong. {OFFLINE_HINT}" if where.kind == "hub" else ""
-        raise ModelLoadError(f"could not load {ref!r}: {err.__class__.__name__}: {err}.{hint}") from err
+    except Exception as err:  # network stacks and loaders raise many types: in our words, never their advice
+        raise ModelLoadError(_load_failure(where, err)) from err
     if _hub_offline() and source == "hub":
         source = "hub (local cache)"
     if label_names is None:
