@@ -37,6 +37,7 @@ from attnflow_core.models import (
     get_pair_spec,
     load_pair,
     pairs_for_task,
+    refs_to_load,
 )
 from attnflow_core.settings import (
     ALLOW_CUSTOM_ENV,
@@ -665,18 +666,26 @@ def presets_menu() -> None:
 def custom_pair_confirmed(spec: PairSpec) -> bool:
     """Whether the models of a custom pair may be loaded: references the server offers itself always may; any other
     (a folder or Hub id named by a link or an overview file) only after the person at the page confirms it."""
-    if spec.key != CUSTOM or (_trusted_ref(spec.base) and _trusted_ref(spec.tuned)):
+    if spec.key != CUSTOM:
         return True
-    if st.session_state.get("custom_confirmed") == [spec.base, spec.tuned]:
+    # an adapter folder also loads the base its attnflow.json names: that one is confirmed by name too
+    refs = [spec.base, spec.tuned]
+    for r in (*refs_to_load(spec.base), *refs_to_load(spec.tuned)):
+        if r not in refs:
+            refs.append(r)
+    if all(_trusted_ref(r) for r in refs):
         return True
+    if st.session_state.get("custom_confirmed") == refs:
+        return True
+    hidden = "".join(f"and the base an adapter folder names: **{md_escape(r)}**  \n" for r in refs[2:])
     st.info(
         "This link names models to load from a folder or the Hub:  \n"
-        f"pre-trained **{md_escape(spec.base)}**  \nfine-tuned **{md_escape(spec.tuned)}**  \n"
+        f"pre-trained **{md_escape(spec.base)}**  \nfine-tuned **{md_escape(spec.tuned)}**  \n{hidden}"
         "Nothing is loaded until you confirm.",
         icon=":material/help:",
     )
     if st.button("Load these models", key="confirm_custom", type="primary"):
-        st.session_state["custom_confirmed"] = [spec.base, spec.tuned]
+        st.session_state["custom_confirmed"] = refs
         st.rerun()
     return False
 
