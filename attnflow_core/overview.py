@@ -76,16 +76,22 @@ OVERVIEW_SUFFIXES = (".json", ".parquet")
 @dataclass(frozen=True)
 class OverviewLimits:
     """What an overview file may hold (``load_overview`` checks it before and while reading, for JSON and Parquet
-    alike, so a small crafted file cannot make the reader build gigabytes). ``compute_overview`` stays within it:
-    ``OverviewSettings.n`` is at most ``examples``, and the data readers bound the text."""
+    alike, so a small crafted file cannot make the reader build gigabytes): reading an accepted file costs about
+    ``text_bytes`` (Parquet) or ``file_bytes`` plus ``json_values`` small objects (JSON). ``compute_overview`` stays
+    within it: ``OverviewSettings.n`` is at most ``examples``.
 
-    file_bytes: int = 2 * MAX_FILE_BYTES  # the file on disk (or uploaded)
-    examples: int = 100_000  # rows of the example table
-    text_bytes: int = MAX_DECODED_BYTES  # the example table once decoded (Parquet: counted while decoding)
-    json_values: int = (
-        5_000_000  # values of a JSON file or of a Parquet file's metadata, counted before parsing
-    )
-    tokens: int = 512  # an example's n_tokens (OverviewSettings.max_length is at most 512)
+    ``file_bytes``: the file on disk (or uploaded). ``examples``: rows of the example table (a full MNLI train run
+    is 393k). ``text_bytes``: the example table once decoded (Parquet: counted while decoding, ``data.files.
+    CELL_BYTES`` per cell plus its text; about 400k examples of MNLI's length). ``json_values``: the values of a
+    JSON file (or of a Parquet file's metadata) counted before parsing, about 250k examples; larger runs are saved
+    as .parquet. ``tokens``: an example's ``n_tokens`` (``OverviewSettings.max_length`` is at most 512).
+    ``layers``, ``heads``: the model's shape."""
+
+    file_bytes: int = 4 * MAX_FILE_BYTES
+    examples: int = 1_000_000
+    text_bytes: int = 5 * MAX_DECODED_BYTES // 2
+    json_values: int = 5_000_000
+    tokens: int = 512
     layers: int = 128
     heads: int = 128
 

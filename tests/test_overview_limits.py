@@ -142,7 +142,7 @@ def test_overview_bombs_are_refused_without_growing_the_process(tmp_path: Path) 
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "the file has 10,000,000 rows, over the limit of 100,000" in out.stdout
+    assert "the file has 10,000,000 rows, over the limit of 1,000,000" in out.stdout
     assert f"once decoded, over the limit of {OVERVIEW_LIMITS.text_bytes:,} bytes" in out.stdout
     assert "JSON values, over the limit of 5,000,000" in out.stdout
     assert out.stdout.count("error: ") == 0  # the CLI's error lines went to stderr
@@ -172,5 +172,5 @@ def test_limits_on_size_tokens_and_shape(tmp_path: Path) -> None:
     parquet = save_overview(_overview(), tmp_path / "ok.parquet")
     back = load_overview(parquet)
     pd.testing.assert_frame_equal(back.examples, _overview().examples)
-    with pytest.raises(SettingsError, match="n must be at most 100,000"):
+    with pytest.raises(SettingsError, match="n must be at most 1,000,000"):
         OverviewSettings(n=OVERVIEW_LIMITS.examples + 1).validate()
