@@ -191,7 +191,8 @@ def _check_parts(parts: Sequence[Overview]) -> list[Overview]:
             if seen.setdefault(uid, i) != i:
                 raise ShardError(
                     f"example {uid!r} is in more than one of the files: the same run or shard was given twice "
-                    "(perhaps as .json and as .parquet); give each shard once"
+                    "(perhaps as .json and as .parquet); give each shard once (if your data repeats uids, give "
+                    "each row its own uid)"
                 )
     return list(parts)
 

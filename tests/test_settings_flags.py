@@ -39,6 +39,9 @@ def test_the_custom_models_switch_fails_closed_and_logs_once(
     value: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Issue 20: an unrecognised value used to leave custom models on, silently. A security switch fails closed."""
+    from attnflow_core import settings
+
+    settings._log_unrecognised.cache_clear()  # "once" is per process: other tests may have logged this value
     with caplog.at_level("WARNING", logger="attnflow_core.settings"):
         for _ in range(3):  # the page asks on every rerun
             assert allow_custom_models(value) is False
