@@ -46,20 +46,17 @@ def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, hig
 
 
 def _matrix_source(m: np.ndarray) -> dict[str, Any]:
-    """One n × n matrix as cells: numeric columns as arrays (sent to the browser as compact binary); the hover
-    turns x/y back into token labels (no per-cell strings: 128 tokens make 16k cells per matrix)."""
-    n = m.shape[0]
-    jj, ii = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    return {
-        "x": ii.ravel().astype(np.int32),
-        "y": jj.ravel().astype(np.int32),
-        "v": m.ravel().astype(np.float32),
-    }
+    """One n × n matrix (row = query, column = key) as one image: drawn and swapped as a whole (n² separate cells
+    made a head change slow to draw at 128 tokens); the hover turns the pointer's x/y back into token labels."""
+    return {"image": [np.ascontiguousarray(m, dtype=np.float32)]}
 
 
 def _label_of(labels: tuple[str, ...]) -> CustomJSHover:
-    """A hover formatter that shows the token label at an index."""
-    return CustomJSHover(args={"labels": list(labels)}, code="return labels[value] + ' #' + value;")
+    """A hover formatter that shows the token label at the pointer's position (rounded to the token's index)."""
+    return CustomJSHover(
+        args={"labels": list(labels)},
+        code="const k = Math.round(value); return (labels[k] ?? '') + ' #' + k;",
+    )
 
 
 MATRIX_CELL_PX = 12  # pixels per token in the head matrices, until they reach their room
@@ -97,11 +94,12 @@ def _matrix_figure(
         title=title,
         toolbar_location="above",
     )
-    fig.rect("x", "y", 1, 1, source=src, fill_color={"field": "v", "transform": mapper}, line_color=None)
+    # row j of the image is query token j: the image starts at y = -0.5, and the y range runs downwards
+    fig.image(image="image", x=-0.5, y=-0.5, dw=n, dh=n, source=src, color_mapper=mapper)
     fig.add_tools(
         HoverTool(
-            tooltips=[("from (query)", "@y{label}"), ("to (key)", "@x{label}"), ("value", "@v{0.0000}")],
-            formatters={"@x": _label_of(labels), "@y": _label_of(labels)},
+            tooltips=[("from (query)", "$y{label}"), ("to (key)", "$x{label}"), ("value", "@image{0.0000}")],
+            formatters={"$x": _label_of(labels), "$y": _label_of(labels)},
         )
     )
     ticks = list(range(0, n, label_step(n, size)))

@@ -25,9 +25,16 @@ for (let i = 0; i < size; i++) {
   d[i] = t[i] - b[i];
   lim = Math.max(lim, Math.abs(d[i]));
 }
-src_b.data = { ...src_b.data, v: b };
-src_t.data = { ...src_t.data, v: t };
-src_d.data = { ...src_d.data, v: d };
+// one image each, n × n (row j = query token j): a BokehJS ndarray in the browser (shape known, no copy); rows of
+// numbers where BokehJS is absent (Node.js tests)
+const B = typeof window !== "undefined" && window.Bokeh && window.Bokeh.require ? window.Bokeh : null;
+const nd = B ? B.require("core/util/ndarray").ndarray : null;
+const rows = (a) => nd
+  ? nd(a, { dtype: "float32", shape: [n, n] })
+  : Array.from({ length: n }, (_, i) => Array.from(a.slice(i * n, (i + 1) * n)));
+src_b.data = { image: [rows(b)] };
+src_t.data = { image: [rows(t)] };
+src_d.data = { image: [rows(d)] };
 diff_mapper.low = -lim;
 diff_mapper.high = lim;
 caption.text = captions[k];

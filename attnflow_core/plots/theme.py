@@ -24,9 +24,9 @@ CHANGE = list(reversed(Greys256))[30:]
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
-#: Width of every linked layout in pixels: fits the page's main column beside the sidebar in a 1,280-px window (and
+#: Width of every linked layout in pixels: fits the page's main column (820 px) beside the sidebar in a 1,280-px window (and
 #: so in wider ones); a browser test checks every panel's box at 1,280 and 1,500 px.
-WIDTH = 840
+WIDTH = 800
 #: Height given to a Div (caption) when it does not say: two lines of 13-px text.
 DIV_HEIGHT = 44
 

@@ -823,11 +823,14 @@ def test_a_units_switch_keeps_the_traced_token_and_says_nothing(
 
 
 def main_area_overflow(pg: Any) -> list[str]:
-    """Elements of the main area (Bokeh views and Streamlit blocks) whose box reaches past the window's right edge."""
+    """Elements of the main area (Bokeh views and Streamlit blocks) whose box reaches past the main column's content
+    edge (what a 1,280- or 1,500-px window shows beside the sidebar)."""
     return list(
         pg.evaluate(
             """() => {
-          const w = window.innerWidth, out = [];
+          const block = document.querySelector('[data-testid="stMainBlockContainer"]');
+          const box = block.getBoundingClientRect();
+          const w = box.right - parseFloat(getComputedStyle(block).paddingRight), out = [];  // the content's edge
           const main = document.querySelector('[data-testid="stMain"]');
           for (const el of main.querySelectorAll('.bk-Figure, .bk-Column, .bk-Row, [data-testid="stElementContainer"]')) {
             const r = el.getBoundingClientRect();

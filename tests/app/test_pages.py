@@ -245,8 +245,8 @@ def test_head_page_selects_a_head() -> None:
     named(doc, "js_heatmap")
     pick = named(doc, "head_pick")["attributes"]
     assert len(pick["options"]) == 6 * 12  # every head of MiniLM, chosen in the browser (browser test)
-    first = column_of(named(doc, "matrix_base"), "v")
-    assert len(first) == len(column_of(named(doc, "matrix_diff"), "v")) > 0
+    for name in ("matrix_base", "matrix_diff"):  # one n × n image each
+        assert named(doc, name)["attributes"]["data"]
 
 
 def test_url_parameters_select_task_and_settings() -> None:

@@ -3,7 +3,6 @@ callback (run in Node.js) and bad selections."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,19 +33,16 @@ def layout(analysis: Analysis) -> Any:
 
 
 def _matrix(layout: Any, name: str) -> np.ndarray:
-    """A named matrix source back as an (n, n) array indexed [query, key]."""
-    d = layout.select_one({"name": name}).data
-    n = int(math.isqrt(len(d["v"])))
-    out = np.full((n, n), np.nan)
-    out[d["y"], d["x"]] = d["v"]
-    return out
+    """A named matrix source back as an (n, n) array indexed [query, key] (one image per matrix)."""
+    (image,) = layout.select_one({"name": name}).data["image"]
+    return np.asarray(image, dtype=np.float64)
 
 
 def _diff_mapper(layout: Any) -> LinearColorMapper:
     """The colour mapper of the figure that draws 'matrix_diff'."""
     diff = layout.select_one({"name": "matrix_diff"})
     (renderer,) = [r for r in layout.select({"type": GlyphRenderer}) if r.data_source is diff]
-    return renderer.glyph.fill_color.transform
+    return renderer.glyph.color_mapper
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -77,12 +73,12 @@ def test_matrices_hold_the_selected_head_and_its_difference(layout: Any, analysi
     fig = next(f for f in layout.select({"type": figure_type}) if f.title.text == "pre-trained")
     hover = fig.select_one(HoverTool)
     assert (
-        dict(hover.tooltips)["from (query)"] == "@y{label}"
-        and dict(hover.tooltips)["to (key)"] == "@x{label}"
+        dict(hover.tooltips)["from (query)"] == "$y{label}"
+        and dict(hover.tooltips)["to (key)"] == "$x{label}"
     )
-    for field in ("@x", "@y"):
+    for field in ("$x", "$y"):
         assert hover.formatters[field].args["labels"] == list(analysis.labels)
-        assert "labels[value]" in hover.formatters[field].code
+        assert "labels[k]" in hover.formatters[field].code
 
 
 def test_difference_colours_red_for_more_blue_for_less(layout: Any, analysis: Analysis) -> None:
@@ -153,10 +149,10 @@ def test_choosing_a_head_shows_it_from_the_payload(
     show.args["picker"].value = "0"  # the selector's new value (the callback reads it)
     out = run_customjs(show, {})
     base, tuned = analysis.attn_base[0, 0].astype(np.float64), analysis.attn_tuned[0, 0].astype(np.float64)
-    np.testing.assert_allclose(out["src_b"]["data"]["v"], base.ravel(), atol=1e-6)
-    np.testing.assert_allclose(out["src_t"]["data"]["v"], tuned.ravel(), atol=1e-6)
-    np.testing.assert_allclose(out["src_d"]["data"]["v"], (tuned - base).ravel(), atol=1e-6)
-    lim = max(np.abs(np.asarray(out["src_d"]["data"]["v"])).max(), 1e-3)
+    np.testing.assert_allclose(out["src_b"]["data"]["image"][0], base, atol=1e-6)
+    np.testing.assert_allclose(out["src_t"]["data"]["image"][0], tuned, atol=1e-6)
+    np.testing.assert_allclose(out["src_d"]["data"]["image"][0], tuned - base, atol=1e-6)
+    lim = max(np.abs(np.asarray(out["src_d"]["data"]["image"][0])).max(), 1e-3)
     assert (out["diff_mapper"]["low"], out["diff_mapper"]["high"]) == pytest.approx((-lim, lim))
     assert out["cells"]["selected"]["indices"] == [0] and out["other"]["selected"]["indices"] == [0]
     same = build_head_diff_layout(analysis, (1, 0))
