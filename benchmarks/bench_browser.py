@@ -98,8 +98,9 @@ def drawn(page: Any) -> int:
 
 
 def timed(page: Any, act: Any, done_js: str) -> float:
-    """ms from the input ``act`` makes to ``done_js`` holding and the frame painted."""
+    """ms from the input ``act`` makes to ``done_js`` holding and the frame painted (at most the page's timeout)."""
     act()
+    page.wait_for_function(done_js)
     return float(page.evaluate(SINCE_INPUT_JS, done_js))
 
 
@@ -206,7 +207,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(180_000)
+            page.set_default_timeout(120_000)
             page.add_init_script(INPUT_CLOCK_JS)
             page.goto(f"{base}/flow?{query}")  # warm: loads the models, extracts, builds the view
             page.wait_for_function("() => (window.attnflowDrawn || 0) >= 1")
@@ -225,17 +226,20 @@ def main() -> None:
             docs = page.evaluate("() => Bokeh.documents.length")
             fig_id = page.evaluate(f"() => ({VIEW_JS})('flow_graph').id")
             cpu0 = server.cpu_times()
+            print("timing the flow view's drawing changes …", file=sys.stderr)
             changes = flow_changes(page, args.repeat)
             page.wait_for_timeout(1500)  # the last debounced report
             page.wait_for_selector(IDLE)
             cpu1 = server.cpu_times()
             n_changes = sum(len(v) for v in changes.values())
+            print("timing max-flow …", file=sys.stderr)
             changes |= maxflow_changes(page, args.repeat)
             docs_after = page.evaluate("() => Bokeh.documents.length")
             same_fig = page.evaluate(f"() => ({VIEW_JS})('flow_graph').id") == fig_id
             page.goto(f"{base}/heads?{query}")
             page.wait_for_function("() => window.attnflowHeadShown !== undefined")
             page.wait_for_selector(IDLE)
+            print("timing the head page …", file=sys.stderr)
             heads = head_changes(page, args.repeat)
             rss = server.memory_info().rss / 2**20
             browser.close()
