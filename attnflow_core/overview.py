@@ -608,8 +608,11 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             raise OverviewFileError(
                 "this file is not an Attention Flows overview (schema attnflow.overview/1)"
             )
-        arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
+        from attnflow_core.overview_checks import check_overview_contents, overview_arrays
+
+        arrays = overview_arrays(meta)  # every field named when it is not an array of numbers
         _check_overview(meta, examples, arrays)
+        check_overview_contents(meta, examples, arrays)  # shapes, ranges and types of every other field
         return Overview(
             task=meta["task"],
             base_ref=meta["base_ref"],
