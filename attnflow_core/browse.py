@@ -7,10 +7,13 @@ A choice is returned as the selection values it sets, named as in ``urlstate.URL
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from attnflow_core.data.tasks import Task, is_correct, verdict
@@ -106,9 +109,9 @@ def prediction_table(
 
 
 def prediction_columns(table: pd.DataFrame, task: Task) -> list[str]:
-    """The order the table shows its columns: the model's columns first and the texts last, so at 1,500 px the
-    prediction, confidence and verdict stay in view however long the texts are."""
-    order = ("uid", "prediction", "confidence", "verdict", "gold", *task.text_columns)
+    """The order the table shows its columns: the model's short columns first, then the texts (wrapped, so they
+    fit the window whatever their length), the example's id last (it says little: the texts say which it is)."""
+    order = ("verdict", "prediction", "confidence", "gold", *task.text_columns, "uid")
     return [c for c in order if c in table.columns]
 
 
@@ -132,9 +135,8 @@ def is_new_choice(selection: Mapping[str, Any], current: Mapping[str, Any]) -> b
     return any(str(current.get(k) or "") != str(selection[k]) for k in EXAMPLE_KEYS if k in selection)
 
 
-def ranked_examples(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
-    """An overview's example table ranked by attention shift, with the verdict; the sort column first, so that it
-    stays in view at any width."""
+def _ranked(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
+    """Rows of an overview's example table with their verdict, in ``ranked_examples``' columns."""
     table = examples.copy()
     table["verdict"] = [verdict(None if pd.isna(c) else bool(c)) for c in table["correct"]]
     cols = [
@@ -147,7 +149,91 @@ def ranked_examples(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
         "text",
         *(["text_pair"] if is_pair else []),
     ]
-    return table[cols].sort_values("shift", ascending=False).reset_index(drop=True)
+    return table[cols].reset_index(drop=True)
+
+
+def rank_order(examples: pd.DataFrame) -> np.ndarray:
+    """(n,) row positions of an overview's examples by attention shift, largest first (ties keep file order)."""
+    shift = pd.to_numeric(examples["shift"], errors="coerce").to_numpy(dtype=np.float64)
+    return np.argsort(-np.nan_to_num(shift, nan=-np.inf), kind="stable")
+
+
+def ranked_examples(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
+    """An overview's example table ranked by attention shift, with the verdict (the sort column is ``shift``)."""
+    return _ranked(examples.iloc[rank_order(examples)], is_pair)
+
+
+def ranked_page(examples: pd.DataFrame, is_pair: bool, number: int, size: int = PAGE_SIZE) -> Page:
+    """Page ``number`` (clamped) of ``ranked_examples``: only its ``size`` rows are built, so an overview of a
+    million examples sends the browser one page, not the whole table."""
+    count = page_count(len(examples), size)
+    number = min(max(int(number), 1), count)
+    order = rank_order(examples)[(number - 1) * size : number * size]
+    return Page(rows=_ranked(examples.iloc[order], is_pair), number=number, count=count, total=len(examples))
+
+
+def ranked_columns(is_pair: bool) -> list[str]:
+    """The order the ranked table shows its columns: the shift it is ranked by, the model's short columns, the
+    texts (wrapped), the id last."""
+    return [
+        "shift",
+        "verdict",
+        "prediction",
+        "confidence",
+        "gold",
+        "text",
+        *(["text_pair"] if is_pair else []),
+        "uid",
+    ]
+
+
+# ---------------------------------------------------------------- how a table fits the window
+
+#: Pixel widths of the short columns. With the texts' share (``TableLayout``) they add up to ``TABLE_PX``, what the
+#: main area gives a table at a 1,280 px window (820 px, less the row-selection boxes); on a wider window the grid
+#: stretches every column in proportion, so a table never scrolls sideways.
+COLUMN_PX = {"verdict": 75, "prediction": 100, "confidence": 70, "gold": 100, "shift": 80, "uid": 80}
+TABLE_PX = 770
+#: Text metrics of the grid (14 px Source Sans): average width of a character, height of a wrapped line.
+CHAR_PX, LINE_PX = 7, 20
+#: Rows grow to show up to this many wrapped lines (click a cell for the rest); the grid wraps text only in rows
+#: taller than 64 px, so a wrapping row is at least ``WRAP_ROW_PX``.
+MAX_LINES, WRAP_ROW_PX = 5, 68
+#: Rows shown before the table scrolls (the rest of the page is below it).
+VISIBLE_ROWS = 8
+HEADER_PX = 38
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How a table of ``columns`` fits the window: each column's width in pixels at 1,280 px (``widths``), the
+    height of a row (``row_height``: None = one line) and of the whole table (``height``)."""
+
+    columns: tuple[str, ...]
+    widths: Mapping[str, int]
+    row_height: int | None
+    height: int
+
+
+def table_layout(columns: Sequence[str], texts: Mapping[str, Sequence[Any]]) -> TableLayout:
+    """The layout of a table showing ``columns``, of which the ``texts`` ({column: its values on this page}) share
+    what the short columns (``COLUMN_PX``) leave; rows tall enough for the longest text's wrapped lines."""
+    short = sum(COLUMN_PX.get(c, 0) for c in columns if c not in texts)
+    text_px = max((TABLE_PX - short) // max(len(texts), 1), 100)
+    widths = {c: text_px if c in texts else COLUMN_PX.get(c, 100) for c in columns}
+    longest = max((len(str(v)) for values in texts.values() for v in values if isinstance(v, str)), default=0)
+    lines = min(max(math.ceil(longest * CHAR_PX / max(text_px - 16, 1)), 1), MAX_LINES)
+    row_height = None if lines == 1 else max(WRAP_ROW_PX, LINE_PX * lines + 12)
+    rows = max(len(next(iter(texts.values()), ())), 1)
+    height = HEADER_PX + min(rows, VISIBLE_ROWS) * (row_height or 35) + 2
+    return TableLayout(tuple(columns), widths, row_height, height)
+
+
+def table_key(prefix: str, uids: Sequence[Any]) -> str:
+    """A widget key for a table of these rows: a selection belongs to the rows it was made in, so another table
+    (a new task, source, page or filter) starts unselected instead of choosing the row at the same position."""
+    digest = hashlib.sha256("\x1f".join(str(u) for u in uids).encode()).hexdigest()[:12]
+    return f"{prefix}-{digest}"
 
 
 def overview_row_selection(

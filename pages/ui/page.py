@@ -76,6 +76,14 @@ def chosen_row(table: pd.DataFrame, key: str, **kwargs: Any) -> pd.Series | None
     return table.iloc[rows[0]] if rows else None
 
 
+def page_number(container: Any, field: state.Field[int], count: int) -> int:
+    """A table's page number input (1..``count``) in ``container``; a stored page beyond ``count`` (the filter or
+    the data changed) is clamped first, so the widget never holds a value outside its range."""
+    if int(field.get() or 1) > count:
+        field.set(count)
+    return int(container.number_input("Page", min_value=1, max_value=count, value=1, step=1, key=field.key))
+
+
 def progress_to(bar: Any) -> Callable[[float, str], None]:
     """A ``progress(fraction, message)`` callback for the core that moves an ``st.progress`` bar."""
 

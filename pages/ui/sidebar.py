@@ -252,7 +252,11 @@ def _confirm_custom() -> None:
 
 
 def _on_task_change() -> None:
+    """A new task starts at its first example, on every page: the chosen example is forgotten, and so are the
+    Examples table's page, search, label filter (and, by ``browse.table_key``, its selected row)."""
     state.update(
         {"pair": "", "example": "", "custom_text": "", "custom_pair": "", "custom_gold": "", "split": ""}
     )
     state.update({"source": "demo", "src": 0})
+    for field in state.TABLE_WIDGETS:
+        field.pop()
