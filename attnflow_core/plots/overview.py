@@ -13,8 +13,10 @@ from bokeh.transform import factor_cmap
 
 from attnflow_core.overview import BEHAVIOURS, Overview, behaviour_labels
 from attnflow_core.plots.heatmap import layer_head_heatmap
-from attnflow_core.plots.theme import BASE, CHANGE, NEUTRAL, TUNED, WIDTH, fit
+from attnflow_core.plots.theme import BASE, CHANGE, NEUTRAL, PAGE_WIDTH, TUNED, fit
 
+#: Each figure of a side-by-side pair: half the page's width (``PAGE_WIDTH``: the layout fits a 1,280 px window).
+HALF = PAGE_WIDTH // 2 - 10
 SINK = list(reversed(Reds256))
 BEHAVIOUR_COLOURS = ("#2980b9", "#27ae60", "#f1c40f", "#c0392b", "#95a5a6", "#ecf0f1")
 
@@ -22,7 +24,7 @@ BEHAVIOUR_COLOURS = ("#2980b9", "#27ae60", "#f1c40f", "#c0392b", "#95a5a6", "#ec
 def _grid(
     values: np.ndarray, title: str, palette: list[str], high: float, extra: dict[str, Any] | None = None
 ) -> Any:
-    return layer_head_heatmap(values, title, palette, high, extra=extra, digits=3)[0]
+    return layer_head_heatmap(values, title, palette, high, extra=extra, digits=3, width=HALF)[0]
 
 
 def build_change_layout(ov: Overview) -> Any:
@@ -41,7 +43,7 @@ def build_change_layout(ov: Overview) -> Any:
         }
     )
     bars = figure(
-        width=WIDTH // 2 - 10,
+        width=HALF,
         height=80 + 30 * n_layers,
         x_range=FactorRange(*[str(i) for i in range(1, n_layers + 1)]),
         tools="save,hover",
@@ -70,7 +72,7 @@ def build_cross_segment_figure(ov: Overview, segment_names: tuple[str, str]) -> 
             data["base"].append(float(np.nan_to_num(ov.cross[0, layer, fr, to])))
             data["tuned"].append(float(np.nan_to_num(ov.cross[1, layer, fr, to])))
     fig = figure(
-        width=WIDTH,
+        width=PAGE_WIDTH,
         height=400,
         x_range=FactorRange(*factors),
         tools="save,hover",
@@ -134,7 +136,7 @@ def build_behaviour_layout(ov: Overview) -> Any:
             }
         )
         fig = figure(
-            width=WIDTH // 2 - 10,
+            width=HALF,
             height=120 + 30 * n_layers,
             x_range=Range1d(start=-0.5, end=n_heads - 0.5),
             y_range=Range1d(start=0.5, end=n_layers + 0.5),

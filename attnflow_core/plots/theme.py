@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 from bokeh.palettes import Greys256
 
 T = TypeVar("T")
@@ -25,6 +27,13 @@ TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 #: Width of every linked layout in pixels: fits the wide page next to the sidebar on a 1440-px laptop screen.
 WIDTH = 1000
+#: The widest fixed-size layout that fits the main area at a 1,280 px window (820 px beside the open sidebar;
+#: 1,040 px at 1,500): the Dataset overview's figures and the saliency row use it (the browser test checks that
+#: every panel fits both windows). WIDTH above is wider than this and should become it.
+PAGE_WIDTH = 800
+#: Text colours on coloured cells: ``text_on`` picks the one that reads. Black and white: on any colour one of them
+#: has a WCAG contrast of at least 4.58 (AA for normal text); the softer TEXT does not always reach 4.5.
+DARK_TEXT, LIGHT_TEXT = "#000000", "#ffffff"
 #: Height given to a Div (caption) when it does not say: two lines of 13-px text.
 DIV_HEIGHT = 44
 
@@ -79,3 +88,34 @@ def ramp(hex_colour: str, steps: int = 64) -> list[str]:
         r, g, b = (round(255 + (c - 255) * t) for c in rgb)
         out.append(f"#{r:02x}{g:02x}{b:02x}")
     return out
+
+
+def luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of '#rrggbb' (0 = black, 1 = white)."""
+    h = hex_colour.lstrip("#")
+    channels = [int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours (1 = none, 21 = black on white)."""
+    la, lb = sorted((luminance(a), luminance(b)))
+    return (lb + 0.05) / (la + 0.05)
+
+
+def text_on(fill: str, dark: str = DARK_TEXT, light: str = LIGHT_TEXT) -> str:
+    """The text colour that reads on a cell of colour ``fill``: ``dark`` on light cells, ``light`` on dark ones
+    (whichever contrasts more with ``fill``)."""
+    return dark if contrast(fill, dark) >= contrast(fill, light) else light
+
+
+def mapped_colours(palette: Sequence[str], values: Any, low: float, high: float) -> list[str]:
+    """The colour Bokeh's ``LinearColorMapper(palette, low, high)`` gives each value (clamped to the ends; NaN the
+    first colour, where Bokeh would draw its ``nan_color``), so that a cell's text colour can be picked (``text_on``)
+    from the colour its fill gets."""
+    v = np.asarray(values, dtype=np.float64)
+    n = len(palette)
+    span = (high - low) or 1.0
+    idx = np.clip(np.floor((np.nan_to_num(v, nan=low) - low) / span * n), 0, n - 1).astype(int)
+    return [palette[i] for i in idx.ravel()]
