@@ -7,8 +7,6 @@ A choice is returned as the selection values it sets, named as in ``urlstate.URL
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from attnflow_core.data.tasks import Task, is_correct, verdict
+from attnflow_core.tables import TableLayout, table_layout
 
 #: Examples per page of the Examples table.
 PAGE_SIZE = 20
@@ -187,53 +186,23 @@ def ranked_columns(is_pair: bool) -> list[str]:
     ]
 
 
-# ---------------------------------------------------------------- how a table fits the window
+# ---------------------------------------------------------------- how the tables fit the window
 
-#: Pixel widths of the short columns. With the texts' share (``TableLayout``) they add up to ``TABLE_PX``, what the
-#: main area gives a table at a 1,280 px window (820 px, less the row-selection boxes); on a wider window the grid
-#: stretches every column in proportion, so a table never scrolls sideways.
-COLUMN_PX = {"verdict": 75, "prediction": 100, "confidence": 70, "gold": 100, "shift": 80, "uid": 80}
-TABLE_PX = 770
-#: Text metrics of the grid (14 px Source Sans): average width of a character, height of a wrapped line.
-CHAR_PX, LINE_PX = 7, 20
-#: Rows grow to show up to this many wrapped lines (click a cell for the rest); the grid wraps text only in rows
-#: taller than 64 px, so a wrapping row is at least ``WRAP_ROW_PX``.
-MAX_LINES, WRAP_ROW_PX = 5, 68
-#: Rows shown before the table scrolls (the rest of the page is below it).
-VISIBLE_ROWS = 8
-HEADER_PX = 38
+#: Pixel widths of the short columns of the Examples and ranked tables (the texts share what they leave of
+#: ``tables.TABLE_PX``).
+COLUMN_PX = {"verdict": 75, "prediction": 100, "confidence": 65, "gold": 100, "shift": 80, "uid": 110}
 
 
-@dataclass(frozen=True)
-class TableLayout:
-    """How a table of ``columns`` fits the window: each column's width in pixels at 1,280 px (``widths``), the
-    height of a row (``row_height``: None = one line) and of the whole table (``height``)."""
-
-    columns: tuple[str, ...]
-    widths: Mapping[str, int]
-    row_height: int | None
-    height: int
+def prediction_layout(table: pd.DataFrame, task: Task) -> TableLayout:
+    """The layout of a page of the Examples table (``prediction_table``) in ``prediction_columns``' order."""
+    texts = {c: table[c].tolist() for c in task.text_columns}
+    return table_layout(prediction_columns(table, task), texts, COLUMN_PX)
 
 
-def table_layout(columns: Sequence[str], texts: Mapping[str, Sequence[Any]]) -> TableLayout:
-    """The layout of a table showing ``columns``, of which the ``texts`` ({column: its values on this page}) share
-    what the short columns (``COLUMN_PX``) leave; rows tall enough for the longest text's wrapped lines."""
-    short = sum(COLUMN_PX.get(c, 0) for c in columns if c not in texts)
-    text_px = max((TABLE_PX - short) // max(len(texts), 1), 100)
-    widths = {c: text_px if c in texts else COLUMN_PX.get(c, 100) for c in columns}
-    longest = max((len(str(v)) for values in texts.values() for v in values if isinstance(v, str)), default=0)
-    lines = min(max(math.ceil(longest * CHAR_PX / max(text_px - 16, 1)), 1), MAX_LINES)
-    row_height = None if lines == 1 else max(WRAP_ROW_PX, LINE_PX * lines + 12)
-    rows = max(len(next(iter(texts.values()), ())), 1)
-    height = HEADER_PX + min(rows, VISIBLE_ROWS) * (row_height or 35) + 2
-    return TableLayout(tuple(columns), widths, row_height, height)
-
-
-def table_key(prefix: str, uids: Sequence[Any]) -> str:
-    """A widget key for a table of these rows: a selection belongs to the rows it was made in, so another table
-    (a new task, source, page or filter) starts unselected instead of choosing the row at the same position."""
-    digest = hashlib.sha256("\x1f".join(str(u) for u in uids).encode()).hexdigest()[:12]
-    return f"{prefix}-{digest}"
+def ranked_layout(rows: pd.DataFrame, is_pair: bool) -> TableLayout:
+    """The layout of a page of an overview's ranked examples (``ranked_page``) in ``ranked_columns``' order."""
+    texts = ["text", "text_pair"] if is_pair else ["text"]
+    return table_layout(ranked_columns(is_pair), {c: rows[c].tolist() for c in texts}, COLUMN_PX)
 
 
 def overview_row_selection(

@@ -9,6 +9,7 @@ from attnflow_core import browse
 from attnflow_core.data.files import MAX_UPLOAD_MB
 from attnflow_core.data.sources import SourceInfo, list_sources
 from attnflow_core.data.tasks import Task, get_task
+from attnflow_core.tables import table_key
 from attnflow_core.user_models import finetune_user_model, user_model_exists, user_model_name
 from pages.ui import state
 from pages.ui.boundary import friendly, md_escape
@@ -90,15 +91,14 @@ def example_table(df: pd.DataFrame, task: Task, info: SourceInfo, selection: Sel
         with st.spinner("Predicting …"):
             predictions = get_predictions(selection.pair, *browse.page_texts(page.rows, task))
     table = browse.prediction_table(page.rows, task, predictions)
-    order = browse.prediction_columns(table, task)
-    layout = browse.table_layout(order, {c: table[c].tolist() for c in task.text_columns})
+    layout = browse.prediction_layout(table, task)
     px = layout.widths
     uids = table["uid"].astype(str).tolist()
     chosen_uid = str(state.EXAMPLE.get() or "")
     row = chosen_row(
         table,
-        browse.table_key("table", uids),
-        column_order=order,
+        table_key("table", uids),
+        column_order=layout.columns,
         row_height=layout.row_height,
         height=layout.height,
         selection_default={"selection": {"rows": [uids.index(chosen_uid)]}} if chosen_uid in uids else None,

@@ -21,6 +21,7 @@ from attnflow_core.overview import (
 )
 from attnflow_core.overview_store import OverviewRequest, compute_and_store, overview_bytes, read_cached
 from attnflow_core.plots.overview import build_overview_layout
+from attnflow_core.tables import table_key
 from pages.ui import state
 from pages.ui.bokeh_host import render_bokeh
 from pages.ui.boundary import friendly, md_escape
@@ -123,15 +124,13 @@ def ranked_table(ov: Overview, task: Task) -> None:
     number = page_number(p1, state.OVERVIEW_PAGE, browse.page_count(ov.n_examples))
     page = browse.ranked_page(ov.examples, is_pair, number)
     p2.caption(f"{page.caption} · ranked by attention shift, largest first")
-    order = browse.ranked_columns(is_pair)
-    texts = ["text", "text_pair"] if is_pair else ["text"]
-    layout = browse.table_layout(order, {c: page.rows[c].tolist() for c in texts})
+    layout = browse.ranked_layout(page.rows, is_pair)
     px = layout.widths
     top = float(pd.to_numeric(ov.examples["shift"]).max()) or 1.0
     row = chosen_row(
         page.rows,
-        browse.table_key("ov_table", page.rows["uid"].tolist()),
-        column_order=order,
+        table_key("ov_table", page.rows["uid"].tolist()),
+        column_order=layout.columns,
         row_height=layout.row_height,
         height=layout.height,
         column_config={
@@ -200,10 +199,10 @@ st.caption(
 if selection is None:
     st.stop()
 spec = selection.pair
-c1, c2, c3 = st.columns([1, 1, 2])
+c1, c2, _ = st.columns([1, 1, 2])
 n = int(c1.number_input("Examples (N)", min_value=1, max_value=20_000, value=DEFAULT_N, step=10, key="ov_n"))
 max_length = int(c2.selectbox("Max tokens", (64, 128, 256), index=1, key="ov_len"))
-renorm = c3.toggle(
+renorm = st.toggle(
     "Hide [CLS]/[SEP] attention everywhere but the sink map (renormalise rows)",
     key="ov_special",
     help="Attention to special tokens is often a no-op sink; hiding it shows where the rest goes.",

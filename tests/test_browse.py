@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attnflow_core import browse
+from attnflow_core import browse, tables
 from attnflow_core.data.tasks import TASKS, VERDICTS
 
 QA = TASKS["qa"]
@@ -186,22 +186,25 @@ def test_a_table_fits_the_narrowest_window_and_wraps_long_texts(task: Any) -> No
         {"uid": ["s0", "s1"], "sentence": ["good", "bad"], "label": ["", ""]}), 1).rows  # fmt: skip
     table = browse.prediction_table(page, task, [("entailment", 0.9)] * len(page))
     order = browse.prediction_columns(table, task)
-    short = browse.table_layout(order, {c: table[c].tolist() for c in task.text_columns})
-    assert sum(short.widths.values()) <= browse.TABLE_PX and set(short.widths) == set(order)
+    short = browse.prediction_layout(table, task)
+    assert short.columns == tuple(order)
+    assert sum(short.widths.values()) <= tables.TABLE_PX and set(short.widths) == set(order)
     assert short.row_height is None  # one line each: no wrapping needed
     text_px = short.widths[task.text_columns[0]]
     assert all(short.widths[c] == text_px for c in task.text_columns) and text_px >= 150
-    long = browse.table_layout(order, {c: ["word " * 30] * len(page) for c in task.text_columns})
+    long = tables.table_layout(
+        order, {c: ["word " * 30] * len(page) for c in task.text_columns}, browse.COLUMN_PX
+    )
     assert long.row_height is not None and long.row_height > 64  # the grid wraps text only in rows over 64 px
-    huge = browse.table_layout(order, {c: ["word " * 1000] for c in task.text_columns})
-    assert huge.row_height == browse.LINE_PX * browse.MAX_LINES + 12
-    assert long.height <= browse.HEADER_PX + browse.VISIBLE_ROWS * long.row_height + 2
+    huge = tables.table_layout(order, {c: ["word " * 1000] for c in task.text_columns}, browse.COLUMN_PX)
+    assert huge.row_height == tables.LINE_PX * tables.MAX_LINES + 12
+    assert long.height <= tables.HEADER_PX + tables.VISIBLE_ROWS * long.row_height + 2
 
 
 def test_a_selection_belongs_to_the_rows_it_was_made_in() -> None:
     """Issue 19 item 8: a table's widget key follows its rows, so a new task's table (or another page of it) does
     not inherit the row position selected in the previous one."""
-    key = browse.table_key("table", ["demo-nli-01", "demo-nli-02"])
-    assert key == browse.table_key("table", ["demo-nli-01", "demo-nli-02"]) and key.startswith("table-")
-    assert key != browse.table_key("table", ["demo-sentiment-01", "demo-sentiment-02"])
-    assert key != browse.table_key("ov_table", ["demo-nli-01", "demo-nli-02"])
+    key = tables.table_key("table", ["demo-nli-01", "demo-nli-02"])
+    assert key == tables.table_key("table", ["demo-nli-01", "demo-nli-02"]) and key.startswith("table-")
+    assert key != tables.table_key("table", ["demo-sentiment-01", "demo-sentiment-02"])
+    assert key != tables.table_key("ov_table", ["demo-nli-01", "demo-nli-02"])

@@ -29,7 +29,7 @@ def build_importance_layout(change: np.ndarray, importance: np.ndarray) -> Any:
     left = _grid(change, "Head change: mean JS divergence", CHANGE, float(change.max()))
     right = _grid(
         importance,
-        "Head importance of the fine-tuned model (|∂L/∂ξ|, Michel et al.)",
+        "Head importance, fine-tuned: |∂L/∂ξ| (Michel et al.)",
         IMPORTANCE,
         float(importance.max()),
     )
@@ -122,7 +122,7 @@ def build_saliency_row(units: Sequence[str], saliencies: Mapping[str, np.ndarray
         tools="save,hover",
         tooltips=[("token", "@text"), ("method", "@method"), ("saliency", "@raw{0.0000}")],
         toolbar_location="above",
-        title="Token saliency of the fine-tuned prediction (red raises it, blue lowers it; scaled per method)",
+        title="Saliency of the fine-tuned prediction: red raises it, blue lowers it (scaled per method)",
         name="saliency_row",
     )
     src = ColumnDataSource(

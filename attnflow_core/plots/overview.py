@@ -48,7 +48,7 @@ def build_change_layout(ov: Overview) -> Any:
         x_range=FactorRange(*[str(i) for i in range(1, n_layers + 1)]),
         tools="save,hover",
         tooltips=[("layer", "@layer"), ("mean JS", "@mean{0.000}")],
-        title="Per layer: mean JS over heads (whiskers: mean per-head std)",
+        title="Per layer: mean JS (whiskers: mean per-head std)",
         toolbar_location="above",
     )
     bars.vbar(x="layer", top="mean", width=0.7, source=src, color=TUNED, alpha=0.7)
@@ -77,7 +77,7 @@ def build_cross_segment_figure(ov: Overview, segment_names: tuple[str, str]) -> 
         x_range=FactorRange(*factors),
         tools="save,hover",
         tooltips=[("", "@x"), ("pre-trained", "@base{0.000}"), ("fine-tuned", "@tuned{0.000}")],
-        title="Cross-segment attention per layer (share of a segment's attention, averaged over its tokens and all heads)",
+        title="Cross-segment attention per layer (share of a segment's attention, mean over its tokens and heads)",
         toolbar_location="above",
     )
     src = ColumnDataSource(data)
@@ -103,7 +103,7 @@ def build_sink_layout(ov: Overview) -> Any:
         figs.append(
             _grid(
                 s[..., 0] + s[..., 1],
-                f"Special-token sinks — {name}: share on [CLS]+[SEP]",
+                f"Sinks: share on [CLS]+[SEP] — {name}",
                 SINK,
                 high,
                 {"CLS": s[..., 0], "SEP": s[..., 1], "punctuation": s[..., 2]},
