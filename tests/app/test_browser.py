@@ -800,7 +800,6 @@ def test_every_panel_of_examples_overview_and_about_fits_1280_and_1500(
     headers = pg.locator('[data-testid="stDataFrame"] [role="columnheader"]').all_inner_texts()
     assert headers[-3:] == ["premise", "hypothesis", "id"], headers
     assert unfit_panels(pg) == {w: [] for w in FIT_WIDTHS}
-    shoot(pg, screenshots / "1-examples.png")
 
     open_url(pg, f"{server}/overview?task=qa")
     n_input = pg.get_by_label("Examples (N)")
