@@ -29,7 +29,7 @@ def hand_made(n: int = 3, single: bool = False) -> Overview:
             "confidence": [0.9, float("nan"), 0.6][:n] + [0.5] * max(0, n - 3),
             "correct": [True, None, False][:n] + [True] * max(0, n - 3),
             "shift": rng.uniform(0, 1, n),
-            "n_tokens": [5 + i for i in range(n)],
+            "n_tokens": [5 + i % 100 for i in range(n)],  # within OverviewLimits.tokens however many rows
         }
     )
     sums = RunningSums.zeros(L, H)
