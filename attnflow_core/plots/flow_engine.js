@@ -866,28 +866,41 @@ const AttnflowEngine = (() => {
     return top < vocab.evenRatio ? ` — spread almost evenly (max/min = ${fmtFixed(top, 1)})` : "";
   }
 
-  /** theme.mapped_colour: the colour a LinearColorMapper(palette, low, high) gives a value. */
+  /** theme.mapped_colour: the colour a LinearColorMapper(palette, low, high) gives a value (NaN: the first). */
   function mappedColour(palette, value, low, high) {
     const n = palette.length;
-    if (high <= low) return palette[0];
-    const k = Math.floor(((value - low) / (high - low)) * n);
+    if (high <= low || Number.isNaN(value)) return palette[0];
+    const k = Number.isFinite(value) ? Math.floor(((value - low) / (high - low)) * n) : value;
     return palette[Math.min(Math.max(k, 0), n - 1)];
   }
 
-  /** theme.lightness: perceived lightness of '#rrggbb' in [0, 1]. */
-  function lightness(hex) {
+  /** theme.luminance: WCAG 2 relative luminance of '#rrggbb' (0 = black, 1 = white). */
+  function luminance(hex) {
     const h = hex.replace("#", "");
-    const [r, g, b] = [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16));
-    return (0.299 * r + 0.587 * g + 0.114 * b) / 255.0;
+    const [r, g, b] = [0, 2, 4].map((i) => {
+      const c = parseInt(h.slice(i, i + 2), 16) / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
   }
 
-  /** flow_graph.text_colours: white text where either half of a sentence cell is dark. */
+  /** theme.contrast: WCAG contrast ratio of two colours (1 = none, 21 = black on white). */
+  function contrast(a, b) {
+    const [la, lb] = [luminance(a), luminance(b)].sort((x, y) => x - y);
+    return (lb + 0.05) / (la + 0.05);
+  }
+
+  /** theme.text_on: of dark and light, the text colour whose lowest contrast over the fills is the higher. */
+  function textOn(fills, dark, light) {
+    const worstDark = Math.min(...fills.map((f) => contrast(f, dark)));
+    const worstLight = Math.min(...fills.map((f) => contrast(f, light)));
+    return worstDark >= worstLight ? dark : light;
+  }
+
+  /** flow_graph.text_colours: the text colour that reads on both halves of each sentence cell. */
   function textColours(sb, st, high, vocab) {
-    return sb.map((vb, k) => {
-      const dark = Math.min(lightness(mappedColour(vocab.palettes.base, vb, 0.0, high)),
-        lightness(mappedColour(vocab.palettes.tuned, st[k], 0.0, high)));
-      return dark < vocab.darkCell ? "#ffffff" : vocab.textColour;
-    });
+    return sb.map((vb, k) => textOn([mappedColour(vocab.palettes.base, vb, 0.0, high),
+      mappedColour(vocab.palettes.tuned, st[k], 0.0, high)], vocab.darkText, vocab.lightText));
   }
 
   function sentenceData(s, labels, segments, scoresB, scoresT, measure, vocab) {
@@ -1051,7 +1064,7 @@ const AttnflowEngine = (() => {
     rolloutMasses, budget, methodEdges, givenEdges, pairGraph, headShares,
     // flow_graph.py pieces
     edgeColumns, headEdgeColumns, perHeadText, nodeSizes, nodeColumns, sentenceLayout, stopMessage, stopLabel,
-    graphTitle, caption, nothingDrawn, headGrids, spreadNote, textColours, mappedColour, lightness,
+    graphTitle, caption, nothingDrawn, headGrids, spreadNote, textColours, mappedColour, luminance, contrast, textOn,
     // numpy / Python numerics
     pairwiseSum, npSum, npRound, pyRound, fmtFixed, fmtG, sig, rint,
   };

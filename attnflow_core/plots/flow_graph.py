@@ -52,9 +52,9 @@ from attnflow_core.plots.theme import (
     TUNED,
     WIDTH,
     fit,
-    lightness,
     mapped_colour,
     ramp,
+    text_on,
 )
 
 FADED = "#c8cfd2"
@@ -64,8 +64,6 @@ HEAD_EDGE_COLUMNS = ("x0", "y0", "x1", "y1", "colour", "alpha", "width", "head",
 #: score is less than this many times the smallest (max-flow's scores often are: a full colour scale then made every
 #: token look important).
 EVEN_RATIO = 3.0
-#: Token text on a sentence cell darker than this (``theme.lightness``) is written in white.
-DARK_CELL = 0.5
 
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
@@ -435,17 +433,13 @@ def spread_note(scores_base: np.ndarray, scores_tuned: np.ndarray) -> str:
 
 
 def text_colours(scores_base: list[float], scores_tuned: list[float], high: float) -> list[str]:
-    """Per unit, the colour of its text on the sentence strip: white where either half's shade is dark
-    (``theme.lightness`` below ``DARK_CELL``), else the usual text colour. Shades as the strip's colour mappers pick
-    them (``theme.mapped_colour``)."""
+    """Per unit, the colour of its text on the sentence strip: the one that reads on both halves of its cell
+    (``theme.text_on``), with the shades the strip's colour mappers give them (``theme.mapped_colour``)."""
     pal_b, pal_t = ramp(BASE), ramp(TUNED)
-    out = []
-    for vb, vt in zip(scores_base, scores_tuned, strict=True):
-        dark = min(
-            lightness(mapped_colour(pal_b, vb, 0.0, high)), lightness(mapped_colour(pal_t, vt, 0.0, high))
-        )
-        out.append("#ffffff" if dark < DARK_CELL else TEXT)
-    return out
+    return [
+        text_on(mapped_colour(pal_b, vb, 0.0, high), mapped_colour(pal_t, vt, 0.0, high))
+        for vb, vt in zip(scores_base, scores_tuned, strict=True)
+    ]
 
 
 def _nothing_drawn(g: PairGraph, key: str) -> str:

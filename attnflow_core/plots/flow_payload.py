@@ -21,15 +21,16 @@ from attnflow_core.errors import SettingsError
 from attnflow_core.graph import MAX_EDGES, PER_NODE, MethodEdges, PairGraph
 from attnflow_core.measures import MEASURES
 from attnflow_core.methods import METHODS
-from attnflow_core.plots.flow_graph import CAPTION_HEIGHT, DARK_CELL, EVEN_RATIO, FADED
+from attnflow_core.plots.flow_graph import CAPTION_HEIGHT, EVEN_RATIO, FADED
 from attnflow_core.plots.theme import (
     BASE,
+    DARK_TEXT,
     DIV_HEIGHT,
     HIGHLIGHT,
+    LIGHT_TEXT,
     MODEL_LABELS,
     STATUS_COLOURS,
     STATUS_LABELS,
-    TEXT,
     TUNED,
     ramp,
 )
@@ -60,8 +61,8 @@ def engine_vocab() -> dict[str, Any]:
         "divHeight": DIV_HEIGHT,
         "captionHeight": CAPTION_HEIGHT,
         "evenRatio": EVEN_RATIO,
-        "darkCell": DARK_CELL,
-        "textColour": TEXT,
+        "darkText": DARK_TEXT,
+        "lightText": LIGHT_TEXT,
         "palettes": {"base": ramp(BASE), "tuned": ramp(TUNED)},
         "maxEdges": MAX_EDGES,
         "perNode": PER_NODE,
