@@ -112,19 +112,28 @@ def _check_source(source: int, n: int) -> int:
     return int(source)
 
 
-def residual_attention(attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None) -> np.ndarray:
-    """Â_l = rownorm(0.5·mean_over_heads(A_l) + 0.5·I): (L, H, n, n) -> (L, n, n) float64."""
+def residual_attention(
+    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, residual: bool = True
+) -> np.ndarray:
+    """Â_l = rownorm(0.5·mean_over_heads(A_l) + 0.5·I): (L, H, n, n) -> (L, n, n) float64.
+
+    ``residual=False``: Â_l = rownorm(mean_over_heads(A_l)), for a measure that already includes the residual stream
+    (``contributions.MEASURES_WITH_RESIDUAL``; a per-token measure (L, n, n) comes in as (L, 1, n, n)).
+    """
     a = _check_attn(attn)
     sel = select_heads(a.shape[1], heads)
     mean = a[:, sel].astype(np.float64).mean(axis=1)
-    res = 0.5 * mean + 0.5 * np.eye(a.shape[-1])
+    res = 0.5 * mean + 0.5 * np.eye(a.shape[-1]) if residual else mean
     sums = res.sum(axis=-1, keepdims=True)
     return res / np.where(sums > 0, sums, 1.0)
 
 
-def rollout(attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None) -> np.ndarray:
-    """Attention rollout: (L, H, n, n) -> (L, n, n) with R_1 = Â_1 and R_l = Â_l · R_{l-1}."""
-    res = residual_attention(attn, heads)
+def rollout(
+    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, residual: bool = True
+) -> np.ndarray:
+    """Attention rollout: (L, H, n, n) -> (L, n, n) with R_1 = Â_1 and R_l = Â_l · R_{l-1} (``residual``: add
+    ½·I, see ``residual_attention``)."""
+    res = residual_attention(attn, heads, residual)
     out = np.empty_like(res)
     acc = np.eye(res.shape[-1])
     for layer in range(res.shape[0]):
@@ -160,16 +169,19 @@ def layered_graph(res: np.ndarray) -> tuple[object, float]:
 
 
 def max_flow(
-    attn: np.ndarray, source: int = 0, heads: tuple[int, ...] | list[int] | None = None
+    attn: np.ndarray,
+    source: int = 0,
+    heads: tuple[int, ...] | list[int] | None = None,
+    residual: bool = True,
 ) -> np.ndarray:
     """Maximum flow from (L, source) to every input node (0, i): (L, H, n, n) -> (n,).
 
     Exact up to the integer scaling (see the module docstring). Builds the layered graph's CSR once; only the sink
-    changes between the n solves.
+    changes between the n solves. ``residual``: capacities with ½·I added (see ``residual_attention``).
     """
     from scipy.sparse.csgraph import maximum_flow
 
-    res = residual_attention(attn, heads)
+    res = residual_attention(attn, heads, residual)
     n_layers, n = res.shape[0], res.shape[-1]
     source = _check_source(source, n)
     graph, _ = layered_graph(res)
@@ -181,13 +193,16 @@ def max_flow(
 
 
 def max_flow_reference(
-    attn: np.ndarray, source: int = 0, heads: tuple[int, ...] | list[int] | None = None
+    attn: np.ndarray,
+    source: int = 0,
+    heads: tuple[int, ...] | list[int] | None = None,
+    residual: bool = True,
 ) -> np.ndarray:
     """The same values with networkx's preflow-push on float capacities (slow; for tests and benchmarks)."""
     import networkx as nx
     from networkx.algorithms.flow import preflow_push
 
-    res = residual_attention(attn, heads)
+    res = residual_attention(attn, heads, residual)
     n_layers, n = res.shape[0], res.shape[-1]
     source = _check_source(source, n)
     g = nx.DiGraph()
@@ -362,10 +377,13 @@ def flow_scores(
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | list[int] | None = None,
     decay: float = 1.0,
+    residual: bool = True,
 ) -> np.ndarray:
     """Per-input-token flow scores under ``method`` (trace, rollout, maxflow), normalised to sum 1: -> (n,).
 
     For rollout and max-flow, ``layers=(a, b)`` uses ``attn[a-1:b]``; threshold and decay only apply to the trace.
+    ``residual=False`` for a measure that already includes the residual (rollout and max-flow then add no ½·I; the
+    trace never adds one).
     """
     a = _check_attn(attn)
     check_choice("method", method, FLOW_METHODS)
@@ -374,6 +392,9 @@ def flow_scores(
     if method == "trace":
         return trace(a, source, threshold, (lo, hi), heads, decay).input_scores
     sub = a[lo - 1 : hi]
-    scores = rollout(sub, heads)[-1, source] if method == "rollout" else max_flow(sub, source, heads)
+    if method == "rollout":
+        scores = rollout(sub, heads, residual)[-1, source]
+    else:
+        scores = max_flow(sub, source, heads, residual)
     total = scores.sum()
     return scores / total if total > 0 else np.zeros_like(scores)

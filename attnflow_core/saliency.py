@@ -4,6 +4,9 @@
   ``LayerIntegratedGradients``; the baseline keeps [CLS]/[SEP] and replaces every other token by [PAD]. Completeness:
   the attributions sum to f(x) − f(baseline) up to the integration error (``Saliency.delta``).
 - ``gradxinput``: gradient × input on the word embeddings (Captum's ``LayerGradientXActivation``).
+- ``gradient``: plain gradient saliency ‖∂f/∂e_t‖₂, the norm of the gradient with respect to token t's word
+  embedding (Captum's ``Saliency``; unsigned). Ferrando et al. (2022) compare contribution measures against it
+  (they differentiate the predicted class's probability too, at the embedding layer's output).
 - ``occlusion``: leave one token out (the token is removed from the sequence), p(x) − p(x without token t);
   special tokens are never removed and score 0.
 
@@ -22,8 +25,13 @@ import numpy as np
 
 from attnflow_core.settings import SettingsError
 
-SALIENCY_METHODS = ("ig", "gradxinput", "occlusion")
-SALIENCY_TITLES = {"ig": "Integrated Gradients", "gradxinput": "gradient × input", "occlusion": "occlusion"}
+SALIENCY_METHODS = ("ig", "gradxinput", "occlusion", "gradient")
+SALIENCY_TITLES = {
+    "ig": "Integrated Gradients",
+    "gradxinput": "gradient × input",
+    "occlusion": "occlusion",
+    "gradient": "gradient",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,6 +119,8 @@ def saliency(
                 scores[keep] = full - p
         return Saliency(method, scores, target)
     layer = _word_embeddings(model)
+    if method == "gradient":
+        return Saliency(method, _gradient_norms(model, layer(ids).detach(), seg, target), target)
     if method == "gradxinput":
         from captum.attr import LayerGradientXActivation
 
@@ -126,6 +136,20 @@ def saliency(
         ids, baselines=baseline, target=target, n_steps=steps, return_convergence_delta=True
     )
     return Saliency(method, attr[0].sum(-1).detach().double().cpu().numpy(), target, float(delta[0]))
+
+
+def _gradient_norms(model: Any, embeds: Any, token_type_ids: Any, target: int) -> np.ndarray:
+    """‖∂ p(target) / ∂ e_t‖₂ per token of word embeddings ``embeds`` (1, n, D) (Captum ``Saliency``): (n,)."""
+    import torch
+    from captum.attr import Saliency as CaptumSaliency
+
+    def forward(e: Any) -> Any:
+        mask = torch.ones(e.shape[:2], dtype=torch.long, device=e.device)
+        tt = token_type_ids.expand(e.shape[0], -1)
+        return torch.softmax(model(inputs_embeds=e, token_type_ids=tt, attention_mask=mask).logits, -1)
+
+    grad = CaptumSaliency(forward).attribute(embeds, target=target, abs=False)
+    return torch.linalg.vector_norm(grad[0], dim=-1).detach().double().cpu().numpy()
 
 
 def all_saliencies(
