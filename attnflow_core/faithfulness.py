@@ -106,6 +106,9 @@ def measure_matrices(
     ``value-zeroing``, which also needs the torch ``model`` to rerun its layers (``progress`` reports it). A measure
     whose inputs are missing raises an AttnflowError naming what to capture.
     """
+    unknown = [m for m in measures if m not in ALL_MEASURES]
+    if unknown:
+        raise AttnflowError(f"unknown measure {unknown[0]!r}; choose from {ALL_MEASURES}")
     out: dict[str, np.ndarray] = {}
     for measure in measures:
         if measure == "attention":
@@ -122,10 +125,8 @@ def measure_matrices(
             out[measure] = alti(internals, attn)
         elif measure == "globenc":
             out[measure] = globenc(internals, attn)
-        elif measure == "value-zeroing":
+        else:  # value-zeroing
             out[measure] = value_zeroing(encoder_layers(model), internals.hidden, progress, max_reruns)
-        else:
-            raise AttnflowError(f"unknown measure {measure!r}; choose from {ALL_MEASURES}")
     return out
 
 

@@ -120,7 +120,8 @@ def saliency(
         return Saliency(method, scores, target)
     layer = _word_embeddings(model)
     if method == "gradient":
-        return Saliency(method, _gradient_norms(model, layer(ids).detach(), seg, target), target)
+        embeds = layer(ids).detach().requires_grad_(True)
+        return Saliency(method, _gradient_norms(model, embeds, seg, target), target)
     if method == "gradxinput":
         from captum.attr import LayerGradientXActivation
 

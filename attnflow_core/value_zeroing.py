@@ -5,7 +5,9 @@ For layer l and input token j: set token j's value vectors to zero in every head
 (attention, residual, LN1, FFN, LN2) on the layer's real input, and score each output token i by the cosine
 distance between its original output u_i and the new one u_i^¬j:
 
-    VZ[l, i, j] = max(0, 1 − cos(u_i, u_i^¬j)),   rows normalised to sum 1 (an all-zero row -> one-hot on i).
+    VZ[l, i, j] = 1 − cos(u_i, u_i^¬j),   rows normalised to sum 1 (an all-zero row -> one-hot on i),
+
+computed as ‖û_i − û_i^¬j‖²/2 in float64 (``cosine_distance``), which keeps the small distances exact.
 
 Row i is the output token, column j the input token (the attention's query/key layout); (L, n, n), no per-head part,
 the residual inside (flows over it must not add rollout's ½·I). The n variants of one layer run as one batch
@@ -61,6 +63,18 @@ def zeroed_outputs(layer: Any, hidden: Any, keep: Any) -> Any:
     return out.float()
 
 
+def cosine_distance(a: Any, b: Any) -> Any:
+    """1 − cos(a, b) over the last axis, as ‖â − b̂‖² / 2 of the unit vectors in float64: the same number, without
+    the cancellation of 1 − cos when the vectors barely differ (zeroing one token often moves an output by
+    ~1e-6 in cosine, at float32's resolution). Broadcasts; a zero vector (cosine undefined) gives ½."""
+    import torch
+
+    a, b = a.double(), b.double()
+    a = a / torch.linalg.vector_norm(a, dim=-1, keepdim=True).clamp_min(1e-300)
+    b = b / torch.linalg.vector_norm(b, dim=-1, keepdim=True).clamp_min(1e-300)
+    return ((a - b) ** 2).sum(-1) / 2
+
+
 def value_zeroing(
     layers: Sequence[Any],
     hidden: np.ndarray,
@@ -95,8 +109,7 @@ def value_zeroing(
         ref = torch.from_numpy(h[li + 1])
         for start in range(0, n, batch_size):
             new = zeroed_outputs(layer, x, drop[start : start + batch_size])  # (V, n_i, D)
-            cos = torch.nn.functional.cosine_similarity(new, ref.unsqueeze(0), dim=-1)  # (V, n_i)
-            out[li, :, start : start + batch_size] = torch.clamp(1 - cos, min=0).T.numpy()
+            out[li, :, start : start + batch_size] = cosine_distance(new, ref.unsqueeze(0)).T.numpy()
         if progress is not None:
             progress((li + 1) / n_layers, f"value zeroing: layer {li + 1}/{n_layers} ({n} tokens)")
     return normalise_rows(out)
