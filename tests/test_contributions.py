@@ -206,7 +206,7 @@ def test_flows_over_alti_add_no_identity(tiny_pair) -> None:
     c = alti(r.internals_tuned, r.attn_tuned)
     want = c[1] @ c[0]
     np.testing.assert_allclose(rollout(c[:, None], residual=False)[-1], want, atol=1e-6)
-    assert {"alti", "globenc", "value-zeroing"} == MEASURES_WITH_RESIDUAL
+    assert {"alti", "globenc", "value-zeroing", "residual-norm"} == MEASURES_WITH_RESIDUAL
 
 
 def test_normalise_rows_and_bad_inputs() -> None:
@@ -242,3 +242,20 @@ def test_embedded_minilm_terms_sum_to_the_real_outputs() -> None:
             got = measure(inn, attn)
             assert got.shape == (6, r.encoding.n, r.encoding.n) and (got >= 0).all()
             np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)
+
+
+def test_blockwise_mixing_equals_one_block(tiny_pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ALTI and GlobEnc reduce the (n, n, D) terms block by block of input tokens; blocks of one or a few tokens
+    (as at 128 tokens × 384 dims) give the same numbers as one block."""
+    from attnflow_core import contributions
+
+    r = extract(tiny_pair, "what is the capital of france ?", "paris is the capital", internals=True)
+    inn, attn = r.internals_tuned, r.attn_tuned
+    assert inn is not None
+    whole = [f(inn, attn) for f in (alti, globenc, residual_norm)]
+    terms, _ = ln1_terms(inn, attn, 1)
+    for floats in (32 * r.encoding.n, 3 * 32 * r.encoding.n):  # blocks of 1 and of 3 input tokens
+        monkeypatch.setattr(contributions, "_BLOCK_FLOATS", floats)
+        for f, want in zip((alti, globenc, residual_norm), whole, strict=True):
+            np.testing.assert_allclose(f(inn, attn), want, atol=1e-6)
+        np.testing.assert_allclose(ln1_terms(inn, attn, 1)[0], terms, atol=1e-6)
