@@ -419,7 +419,9 @@ def pair_faithfulness(
     """The faithfulness sums of one example (an ``extract.ExampleResult`` extracted with ``internals=True`` when a
     measure needs them) for both models of ``pair`` (``models.ModelPair``): every flow method × measure of each model
     from [CLS], every saliency of the fine-tuned model, and a random ranking seeded by ``seed``, judged against the
-    fine-tuned model's predicted class (see the module docstring). Token units; [CLS]/[SEP] kept."""
+    fine-tuned model's predicted class (see the module docstring). Token units; [CLS]/[SEP] kept.
+    ``progress(fraction, message)`` runs from 0 to 1 over both models' measures (value zeroing reports each layer),
+    the saliencies and the deletion curves."""
     from attnflow_core.saliency import SALIENCY_METHODS, result_saliency
 
     if pair.tuned.label_names is None:
@@ -432,15 +434,24 @@ def pair_faithfulness(
         ("base", result.attn_base, result.vnorm_base, result.internals_base, pair.base.model),
         ("tuned", result.attn_tuned, result.vnorm_tuned, result.internals_tuned, pair.tuned.model),
     )
-    for model, attn, vnorm, inner, torch_model in sides:
-        mats = measure_matrices(attn, vnorm, inner, torch_model, measures, progress)
+    report = progress or (lambda _f, _m: None)
+    for k, (model, attn, vnorm, inner, torch_model) in enumerate(sides):
+
+        def part(frac: float, msg: str, k: int = k, model: str = model) -> None:
+            report(0.8 * (k + frac) / 2, f"{MODEL_TITLES[model]} model: {msg}")
+
+        mats = measure_matrices(attn, vnorm, inner, torch_model, measures, part)
         rankings |= flow_rankings(mats, model, 0, threshold)
+    report(0.8, "saliency of the fine-tuned model")
     sal = result_saliency(pair.tuned, result, tuple(saliency_methods or SALIENCY_METHODS))
     rankings |= {saliency_id(k): v.magnitude for k, v in sal.items()}
     rankings[RANDOM] = random_scores(len(enc.input_ids), seed)
     target = next(iter(sal.values())).target
     pad = pair.tuned.tokenizer.pad_token_id or 0
     predict = model_predictor(pair.tuned.model, enc.input_ids, enc.segment_ids, target, pad)
-    return example_faithfulness(
+    report(0.9, "deletion curves")
+    out = example_faithfulness(
         rankings, {k: v.scores for k, v in sal.items()}, enc.special_positions, predict
     )
+    report(1.0, "done")
+    return out

@@ -180,9 +180,12 @@ def test_predictor_cuts_tokens_like_occlusion(tiny_pair) -> None:
 
 def test_pair_faithfulness_covers_both_models_every_measure_and_the_floor(tiny_pair) -> None:
     r = extract(tiny_pair, "i love this movie", "the story is great", internals=True)
-    steps: list[float] = []
-    sums = pair_faithfulness(tiny_pair, r, progress=lambda f, _m: steps.append(f))
-    assert sums.n == 1 and steps.count(1.0) == 2  # value zeroing ran for both models
+    steps: list[tuple[float, str]] = []
+    sums = pair_faithfulness(tiny_pair, r, progress=lambda f, m: steps.append((f, m)))
+    assert sums.n == 1
+    # value zeroing reports each of the 2 layers of both models, then saliency, deletion, done; fractions rise to 1
+    assert [f for f, _ in steps] == pytest.approx([0.2, 0.4, 0.6, 0.8, 0.8, 0.9, 1.0])
+    assert steps[0][1].startswith("pre-trained model: value zeroing") and "fine-tuned" in steps[2][1]
     rows = sums.rows()
     aopc = {r.ranking for r in rows if r.metric == AOPC_SUFF}
     flows = {
