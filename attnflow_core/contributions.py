@@ -18,8 +18,10 @@ z_i = Σ_h Σ_j α^h_ij f^h(x_j) + b_O + x_i, attention-block output y_i = LN1(z
   "norm-based" row of Ferrando et al.'s table (not ``measures.norm_weighted``, which has no residual).
 
 Every measure is (L, n, n): ``C[l, i, j]`` with row i the output token and column j the input token (the layout
-of the attention's query and key axes), rows summing to 1. There is no per-head part (the residual is not a head). The residual is inside the measure, so flows over it must
-not add rollout's ½·I (``flows.rollout(..., residual=False)``); feed it to the flow functions as (L, 1, n, n).
+of the attention's query and key axes), rows summing to 1. There is no per-head part (the residual is not a head).
+The residual is inside the measure, so flows over it must not add rollout's ½·I (``flows.rollout(...,
+residual=False)``; the ``measures.MEASURES`` entries say ``includes_residual``); the entries give it to the flow
+functions as (L, 1, n, n).
 A row whose scores are all 0 becomes one-hot on the token itself (what the residual alone would carry).
 """
 
@@ -32,10 +34,6 @@ from typing import Any
 import numpy as np
 
 from attnflow_core.internals import Internals
-
-#: The measures whose matrices already include the residual stream (flows must not add ½·I over them), by key
-#: ("residual-norm" is ``residual_norm``). To be replaced by the measure registry's ``includes_residual`` (issue 15).
-MEASURES_WITH_RESIDUAL = frozenset({"alti", "globenc", "value-zeroing", "residual-norm"})
 
 
 def _check(internals: Internals, attn: np.ndarray) -> np.ndarray:

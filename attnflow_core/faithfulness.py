@@ -30,21 +30,21 @@ running sums; ``FaithfulnessSums.rows()`` gives the means, and ``faithfulness_se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from attnflow_core.agreement import spearman
-from attnflow_core.contributions import MEASURES_WITH_RESIDUAL, alti, globenc
 from attnflow_core.errors import AttnflowError
 from attnflow_core.flows import DEFAULT_THRESHOLD
-from attnflow_core.internals import Internals, encoder_layers
-from attnflow_core.measures import norm_weighted
+from attnflow_core.measures import MEASURES, Captured, measure_attention
 from attnflow_core.methods import METHODS, flow_scores
-from attnflow_core.value_zeroing import MAX_RERUNS, value_zeroing
 
+_LOG = logging.getLogger(__name__)
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 #: Metric keys of ``FaithfulnessRow``: ρ over all tokens and without specials (reference = a saliency method), the
 #: two AOPCs (reference ""), and the curves' points (reference = the fraction, e.g. "0.1").
@@ -52,9 +52,6 @@ RHO, RHO_CONTENT = "rho", "rho_content"
 AOPC_COMP, AOPC_SUFF = "aopc_comprehensiveness", "aopc_sufficiency"
 COMP, SUFF = "comprehensiveness", "sufficiency"
 MODEL_TITLES = {"base": "pre-trained", "tuned": "fine-tuned", "": ""}
-
-#: Every measure a ranking can flow over (until issue 15's measure registry holds them).
-ALL_MEASURES = ("attention", "norm", "alti", "globenc", "value-zeroing")
 
 #: Keep-masks (V, n) bool -> (V,) probability of the reference class under the fine-tuned model.
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -91,43 +88,11 @@ def random_scores(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n).astype(np.float64)
 
 
-def measure_matrices(
-    attn: np.ndarray,
-    vnorm: np.ndarray | None,
-    internals: Internals | None,
-    model: Any = None,
-    measures: Sequence[str] = ALL_MEASURES,
-    progress: Callable[[float, str], None] | None = None,
-    max_reruns: int = MAX_RERUNS,
-) -> dict[str, np.ndarray]:
-    """One model's matrices of one example under each of ``measures``: {measure: (L, H, n, n) or (L, n, n)}.
-
-    attn (L, H, n, n); vnorm (L, H, n) for ``norm``; ``internals`` (one example) for ``alti``, ``globenc`` and
-    ``value-zeroing``, which also needs the torch ``model`` to rerun its layers (``progress`` reports it). A measure
-    whose inputs are missing raises an AttnflowError naming what to capture.
-    """
-    unknown = [m for m in measures if m not in ALL_MEASURES]
-    if unknown:
-        raise AttnflowError(f"unknown measure {unknown[0]!r}; choose from {ALL_MEASURES}")
-    out: dict[str, np.ndarray] = {}
-    for measure in measures:
-        if measure == "attention":
-            out[measure] = np.asarray(attn)
-        elif measure == "norm":
-            if vnorm is None:
-                raise AttnflowError("the norm measure needs value norms: extract the example again")
-            out[measure] = norm_weighted(attn, vnorm)
-        elif internals is None:
-            raise AttnflowError(
-                f"the {measure} measure needs the layer internals: extract(..., internals=True)"
-            )
-        elif measure == "alti":
-            out[measure] = alti(internals, attn)
-        elif measure == "globenc":
-            out[measure] = globenc(internals, attn)
-        else:  # value-zeroing
-            out[measure] = value_zeroing(encoder_layers(model), internals.hidden, progress, max_reruns)
-    return out
+def measure_matrices(captured: Captured, measures: Iterable[str] = MEASURES.keys()) -> dict[str, np.ndarray]:
+    """One model's matrices of one example under each of ``measures`` (registry keys): {measure: (L, H, n, n), or
+    (L, 1, n, n) for a measure without a per-head part}. A measure whose inputs ``captured`` lacks raises the
+    registry's ``MeasureError`` naming what to capture (``measures.measure_attention``)."""
+    return {str(m): measure_attention(captured, m) for m in (MEASURES.get(k) for k in measures)}
 
 
 def flow_rankings(
@@ -138,16 +103,16 @@ def flow_rankings(
 ) -> dict[RankingId, np.ndarray]:
     """Every flow method over every measure of one model: {RankingId: (n,) scores}.
 
-    ``measured`` maps a measure key to its matrices, (L, H, n, n) or per-token (L, n, n); measures in
-    ``contributions.MEASURES_WITH_RESIDUAL`` flow without rollout's ½·I. Flows start at ``source`` ([CLS]).
+    ``measured`` maps a measure key to its matrices, (L, H, n, n) or per-token (L, n, n); a measure whose entry
+    ``includes_residual`` flows without rollout's ½·I. Flows start at ``source`` ([CLS]).
     """
     out: dict[RankingId, np.ndarray] = {}
     for measure, mats in measured.items():
         a = np.asarray(mats)
         a = a[:, None] if a.ndim == 3 else a
-        residual = measure not in MEASURES_WITH_RESIDUAL
+        residual = not MEASURES.get(measure).includes_residual
         for method in METHODS:
-            out[RankingId(model, method, measure)] = flow_scores(
+            out[RankingId(model, str(method), str(measure))] = flow_scores(
                 a, method, source=source, threshold=threshold, residual=residual
             )
     return out
@@ -255,17 +220,61 @@ Key = tuple[RankingId, str, str]
 
 @dataclass(frozen=True, eq=False)
 class FaithfulnessSums:
-    """Sums and counts per (ranking, metric, reference) over ``n`` examples; ``a + b`` merges two runs (shards)."""
+    """Sums and counts per (ranking, metric, reference) over ``n`` examples; ``a + b`` merges two runs (shards).
+    ``skipped``: {measure key: examples it was left out of} (value zeroing past its bound)."""
 
     n: int = 0
     totals: Mapping[Key, tuple[float, int]] = field(default_factory=dict)
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
     def __add__(self, other: FaithfulnessSums) -> FaithfulnessSums:
         merged = dict(self.totals)
         for key, (s, c) in other.totals.items():
             s0, c0 = merged.get(key, (0.0, 0))
             merged[key] = (s0 + s, c0 + c)
-        return FaithfulnessSums(self.n + other.n, merged)
+        skipped = dict(self.skipped)
+        for measure, k in other.skipped.items():
+            skipped[measure] = skipped.get(measure, 0) + k
+        return FaithfulnessSums(self.n + other.n, merged, skipped)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (``compare --faithfulness`` and overview files; README): ``n``, ``skipped`` and one row
+        per (ranking, metric, reference) with its mean ``value`` (null where nothing was counted) and the ``sum``
+        and ``count`` it comes from, so that files merge exactly."""
+        return {
+            "n": self.n,
+            "skipped": dict(self.skipped),
+            "rows": [
+                {
+                    "model": rid.model,
+                    "method": rid.method,
+                    "measure": rid.measure,
+                    "metric": metric,
+                    "reference": ref,
+                    "value": round(total / count, 6) if count else None,
+                    "sum": total,
+                    "count": count,
+                }
+                for (rid, metric, ref), (total, count) in sorted(self.totals.items())
+            ],
+        }
+
+    @staticmethod
+    def from_json(blob: Mapping[str, Any]) -> FaithfulnessSums:
+        """The sums of ``to_json``'s form (a KeyError/TypeError/ValueError when it is not that form)."""
+        totals = {
+            (
+                RankingId(str(r["model"]), str(r["method"]), str(r["measure"])),
+                str(r["metric"]),
+                str(r["reference"]),
+            ): (
+                float(r["sum"]),
+                int(r["count"]),
+            )
+            for r in blob["rows"]
+        }
+        skipped = {str(k): int(v) for k, v in dict(blob.get("skipped") or {}).items()}
+        return FaithfulnessSums(int(blob["n"]), totals, skipped)
 
     def rows(self) -> list[FaithfulnessRow]:
         """The means, sorted by ranking, metric and reference (nan where nothing was counted)."""
@@ -407,51 +416,183 @@ def faithfulness_sentence(rows: Sequence[FaithfulnessRow]) -> str:
     )
 
 
-def pair_faithfulness(
+#: The table's AOPC columns: higher comprehensiveness and lower sufficiency = more faithful.
+AOPC_COLUMNS = {AOPC_COMP: "AOPC comprehensiveness ↑", AOPC_SUFF: "AOPC sufficiency ↓"}
+NO_SPECIALS = "without [CLS]/[SEP]"
+
+
+def faithfulness_frame(rows: Sequence[FaithfulnessRow]) -> pd.DataFrame:
+    """The faithfulness table the pages and ``compare`` show: one row per ranking (model, ranking, measure or
+    saliency), one column per saliency for ρ over all tokens and one ``… without [CLS]/[SEP]``, then the two AOPCs;
+    values to three decimals (NaN where undefined). Flows first (pre-trained, then fine-tuned; by measure, then
+    method, in the registries' order), then the saliencies and the random floor."""
+    from attnflow_core.saliency import SALIENCY_METHODS, saliency_title
+
+    refs = [str(m) for m in SALIENCY_METHODS if any(r.reference == m for r in rows)]
+    refs += sorted({r.reference for r in rows if r.metric == RHO} - set(refs))
+    columns = [f"ρ {saliency_title(ref)}" for ref in refs]
+    columns += [f"ρ {saliency_title(ref)} {NO_SPECIALS}" for ref in refs] + list(AOPC_COLUMNS.values())
+    cells: dict[tuple[str, str, str], dict[str, float]] = {}
+    for r in rows:
+        if r.metric == RHO:
+            column = f"ρ {saliency_title(r.reference)}"
+        elif r.metric == RHO_CONTENT:
+            column = f"ρ {saliency_title(r.reference)} {NO_SPECIALS}"
+        elif r.metric in AOPC_COLUMNS:
+            column = AOPC_COLUMNS[r.metric]
+        else:
+            continue
+        cells.setdefault(_row_label(r.ranking), {})[column] = r.value
+    order = sorted(cells, key=lambda k: _row_order(k, rows))
+    table = pd.DataFrame([cells[k] for k in order], columns=columns, dtype=float)
+    table.index = pd.MultiIndex.from_tuples(order, names=["model", "ranking", "over"])
+    return table.round(3)
+
+
+def _row_label(rid: RankingId) -> tuple[str, str, str]:
+    from attnflow_core.saliency import saliency_title
+
+    if rid == RANDOM:
+        return ("", "random", "")
+    if rid.method == "saliency":
+        return (MODEL_TITLES[rid.model], "saliency", saliency_title(rid.measure))
+    found = MEASURES.find(rid.measure)
+    return (MODEL_TITLES.get(rid.model, rid.model), rid.method, found.short if found else rid.measure)
+
+
+def _row_order(label: tuple[str, str, str], rows: Sequence[FaithfulnessRow]) -> tuple[int, int, int, str]:
+    """Flows of the pre-trained model, then of the fine-tuned one (measures, then methods, in registry order),
+    then the saliencies, then the random floor."""
+    model, ranking, over = label
+    if ranking == "random":
+        return (3, 0, 0, "")
+    if ranking == "saliency":
+        return (2, 0, 0, over)
+    methods = [str(m) for m in METHODS]
+    shorts = [m.short for m in MEASURES]
+    side = 0 if model == MODEL_TITLES["base"] else 1
+    return (
+        side,
+        shorts.index(over) if over in shorts else len(shorts),
+        methods.index(ranking) if ranking in methods else len(methods),
+        over,
+    )
+
+
+def skipped_note(sums: FaithfulnessSums) -> str:
+    """A sentence on the measures left out of some examples ("" when none was)."""
+    if not sums.skipped:
+        return ""
+    parts = [
+        f"{MEASURES.get(m).short if m in MEASURES else m} from {k} of {sums.n} example{'s' if sums.n != 1 else ''}"
+        for m, k in sorted(sums.skipped.items())
+    ]
+    return (
+        "Left out past its bound (too many tokens × layers to rerun; see the About page): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def capture_faithfulness(
     pair: Any,
-    result: Any,
-    measures: Sequence[str] = ALL_MEASURES,
+    input_ids: Sequence[int],
+    segment_ids: Sequence[int],
+    special_positions: Sequence[int],
+    captured: Mapping[str, Captured],
+    measures: Sequence[str] | None = None,
     saliency_methods: Sequence[str] | None = None,
     seed: int = 0,
     threshold: float = DEFAULT_THRESHOLD,
     progress: Callable[[float, str], None] | None = None,
 ) -> FaithfulnessSums:
-    """The faithfulness sums of one example (an ``extract.ExampleResult`` extracted with ``internals=True`` when a
-    measure needs them) for both models of ``pair`` (``models.ModelPair``): every flow method × measure of each model
-    from [CLS], every saliency of the fine-tuned model, and a random ranking seeded by ``seed``, judged against the
-    fine-tuned model's predicted class (see the module docstring). Token units; [CLS]/[SEP] kept.
+    """The faithfulness sums of one example from what both models' forward passes captured on it (``captured``:
+    {"base": Captured, "tuned": Captured}, one example each, with the layer internals when a measure needs them):
+    every flow method × measure of each model from [CLS], every saliency of the fine-tuned model (``pair.tuned``),
+    and a random ranking seeded by ``seed``, judged against the fine-tuned model's predicted class (see the module
+    docstring); ``input_ids``, ``segment_ids`` (n,) and ``special_positions`` are the example's tokens. Token units;
+    [CLS]/[SEP] kept. A measure with layer reruns (value zeroing) runs them
+    here when ``captured`` lacks them; past its bound it is left out and counted in ``skipped``.
     ``progress(fraction, message)`` runs from 0 to 1 over both models' measures (value zeroing reports each layer),
     the saliencies and the deletion curves."""
-    from attnflow_core.saliency import SALIENCY_METHODS, result_saliency
+    from attnflow_core.saliency import SALIENCY_METHODS, all_saliencies
 
     if pair.tuned.label_names is None:
         raise AttnflowError(
             f"{pair.tuned.ref!r} has no classification head: there is no decision to be faithful to"
         )
-    enc = result.encoding
-    rankings: dict[RankingId, np.ndarray] = {}
-    sides = (
-        ("base", result.attn_base, result.vnorm_base, result.internals_base, pair.base.model),
-        ("tuned", result.attn_tuned, result.vnorm_tuned, result.internals_tuned, pair.tuned.model),
-    )
+    chosen = [MEASURES.get(m) for m in (MEASURES.keys() if measures is None else measures)]
     report = progress or (lambda _f, _m: None)
-    for k, (model, attn, vnorm, inner, torch_model) in enumerate(sides):
+    rankings: dict[RankingId, np.ndarray] = {}
+    skipped: dict[str, int] = {}
+    for k, (model, loaded) in enumerate((("base", pair.base), ("tuned", pair.tuned))):
 
         def part(frac: float, msg: str, k: int = k, model: str = model) -> None:
             report(0.8 * (k + frac) / 2, f"{MODEL_TITLES[model]} model: {msg}")
 
-        mats = measure_matrices(attn, vnorm, inner, torch_model, measures, part)
+        mats = _side_matrices(captured[model], loaded.model, chosen, part, skipped)
         rankings |= flow_rankings(mats, model, 0, threshold)
     report(0.8, "saliency of the fine-tuned model")
-    sal = result_saliency(pair.tuned, result, tuple(saliency_methods or SALIENCY_METHODS))
-    rankings |= {saliency_id(k): v.magnitude for k, v in sal.items()}
-    rankings[RANDOM] = random_scores(len(enc.input_ids), seed)
-    target = next(iter(sal.values())).target
     pad = pair.tuned.tokenizer.pad_token_id or 0
-    predict = model_predictor(pair.tuned.model, enc.input_ids, enc.segment_ids, target, pad)
+    ids, segs, specials = list(input_ids), list(segment_ids), list(special_positions)
+    methods = tuple(saliency_methods or SALIENCY_METHODS.keys())
+    sal = all_saliencies(pair.tuned.model, ids, segs, specials, pad_id=pad, methods=methods)
+    rankings |= {saliency_id(k): v.magnitude for k, v in sal.items()}
+    rankings[RANDOM] = random_scores(len(ids), seed)
+    target = next(iter(sal.values())).target
+    predict = model_predictor(pair.tuned.model, ids, segs, target, pad)
     report(0.9, "deletion curves")
-    out = example_faithfulness(
-        rankings, {k: v.scores for k, v in sal.items()}, enc.special_positions, predict
-    )
+    out = example_faithfulness(rankings, {k: v.scores for k, v in sal.items()}, specials, predict)
     report(1.0, "done")
-    return out
+    return FaithfulnessSums(out.n, out.totals, {m: 1 for m in skipped})
+
+
+def _side_matrices(
+    captured: Captured,
+    torch_model: Any,
+    measures: Sequence[Any],
+    progress: Callable[[float, str], None],
+    skipped: dict[str, int],
+) -> dict[str, np.ndarray]:
+    """One model's matrices under ``measures``, running the reruns ``captured`` lacks; a measure whose rerun is
+    refused (past its bound: an ``AttnflowError``) is left out and noted in ``skipped``."""
+    from attnflow_core.measures import with_reruns
+
+    usable = [m for m in measures if str(m) not in skipped]
+    for m in [m for m in usable if m.rerun is not None]:
+        try:
+            captured = with_reruns(captured, torch_model, (m,), progress)
+        except AttnflowError as err:
+            if captured.internals is None:
+                raise
+            skipped[str(m)] = 1
+            _LOG.info("faithfulness: %s left out: %s", m, err)
+    return measure_matrices(captured, [m for m in usable if str(m) not in skipped])
+
+
+def pair_faithfulness(
+    pair: Any,
+    result: Any,
+    measures: Sequence[str] | None = None,
+    saliency_methods: Sequence[str] | None = None,
+    seed: int = 0,
+    threshold: float = DEFAULT_THRESHOLD,
+    progress: Callable[[float, str], None] | None = None,
+) -> FaithfulnessSums:
+    """``capture_faithfulness`` of one extracted example (an ``extract.ExampleResult``, extracted with
+    ``capture=measures.Capture.of(*measures)`` so that it holds what every measure needs) under both models of
+    ``pair`` (``models.ModelPair``). ``measures``: registry keys (default: every measure)."""
+    enc = result.encoding
+    captured = {m: result.captured(m) for m in ("base", "tuned")}
+    return capture_faithfulness(
+        pair,
+        enc.input_ids,
+        enc.segment_ids,
+        enc.special_positions,
+        captured,
+        measures,
+        saliency_methods,
+        seed,
+        threshold,
+        progress,
+    )

@@ -5,8 +5,9 @@ Every overview statistic is a running sum over examples (``RunningSums``), so sh
 - ``shard_range(n, i, k)``: shard i of k (1-based) is the contiguous slice ``[(i-1)·n//k, i·n//k)`` of the n
   examples a full run selects (the same source, split, data file and ``--n``), so shards are disjoint, cover every
   example once, and concatenated in shard order give the full run's example order (and so its ranking);
-- ``merge_overviews(parts)`` adds the parts' sums, concatenates their example tables in shard order and derives the
-  means exactly as ``compute_overview`` does (``RunningSums.statistics``).
+- ``merge_overviews(parts)`` adds the parts' sums (and their faithfulness sums, ``faithfulness.FaithfulnessSums``),
+  concatenates their example tables in shard order and derives the means exactly as ``compute_overview`` does
+  (``RunningSums.statistics``).
 
 The merged head change map equals a single run's to floating-point rounding (well under 1e-6): the only
 differences are the order of the additions and which examples share a padded batch, neither of which changes an
@@ -165,6 +166,8 @@ class _Part(Protocol):
     def sums(self) -> RunningSums | None: ...
     @property
     def shard(self) -> tuple[int, int] | None: ...
+    @property
+    def faithfulness(self) -> Any: ...
 
 
 P = TypeVar("P", bound=_Part)
@@ -217,9 +220,13 @@ def merge_overviews(parts: Sequence[P]) -> P:
         assert p.sums is not None
         total = total + p.sums
     examples = pd.concat([p.examples for p in parts], ignore_index=True)
+    faithfulness = None
+    if all(p.faithfulness is not None for p in parts):  # faithfulness.FaithfulnessSums add exactly
+        faithfulness = sum((p.faithfulness for p in parts[1:]), start=parts[0].faithfulness)
     return replace(
         first,
         examples=examples,
+        faithfulness=faithfulness,
         seconds=float(sum(p.seconds for p in parts)),
         forward_seconds=float(sum(p.forward_seconds for p in parts)),
         sums=total,

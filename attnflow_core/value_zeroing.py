@@ -46,9 +46,9 @@ def zeroed_outputs(layer: Any, hidden: Any, keep: Any) -> Any:
     import torch
 
     value = dict(layer.named_modules())[VALUE]
-    dtype = next(layer.parameters()).dtype
-    x = hidden.to(dtype).unsqueeze(0).expand(keep.shape[0], -1, -1).contiguous()
-    mask = keep.to(dtype).unsqueeze(-1)  # (V, n, 1)
+    param = next(layer.parameters())
+    x = hidden.to(param.device, param.dtype).unsqueeze(0).expand(keep.shape[0], -1, -1).contiguous()
+    mask = keep.to(param.device, param.dtype).unsqueeze(-1)  # (V, n, 1)
 
     def zero(_m: Any, _args: Any, output: Any) -> Any:
         return output * mask
@@ -60,7 +60,7 @@ def zeroed_outputs(layer: Any, hidden: Any, keep: Any) -> Any:
     finally:
         handle.remove()
     out = out[0] if isinstance(out, tuple) else out
-    return out.float()
+    return out.float().cpu()
 
 
 def cosine_distance(a: Any, b: Any) -> Any:

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from attnflow_core.contributions import (
-    MEASURES_WITH_RESIDUAL,
     alti,
     globenc,
     ln1_terms,
@@ -21,6 +20,7 @@ from attnflow_core.contributions import (
 from attnflow_core.extract import extract, forward_internals
 from attnflow_core.flows import rollout
 from attnflow_core.internals import Internals, LayerWeights, capture_internals, encoder_layers
+from attnflow_core.measures import MEASURES, Capture
 from attnflow_core.models import load_pair
 from tiny import HAND_X, hand_bert_layer, make_tiny_bert_dir
 
@@ -161,7 +161,7 @@ def _reference_alti_globenc(model, ids, seg) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_alti_and_globenc_equal_a_token_by_token_reference(tiny_pair) -> None:
-    r = extract(tiny_pair, "i love this movie", "the story is boring", internals=True)
+    r = extract(tiny_pair, "i love this movie", "the story is boring", capture=Capture(internals=True))
     ids, seg = torch.tensor([r.encoding.input_ids]), torch.tensor([r.encoding.segment_ids])
     for loaded, attn, inn in (
         (tiny_pair.base, r.attn_base, r.internals_base),
@@ -180,7 +180,7 @@ def test_alti_and_globenc_equal_a_token_by_token_reference(tiny_pair) -> None:
 def test_extract_captures_internals_only_when_asked(tiny_pair) -> None:
     plain = extract(tiny_pair, "good movie")
     assert plain.internals_base is None and plain.internals_tuned is None
-    full = extract(tiny_pair, "good movie", internals=True)
+    full = extract(tiny_pair, "good movie", capture=Capture(internals=True))
     np.testing.assert_array_equal(full.attn_tuned, plain.attn_tuned)  # the hooks only read
     assert full.internals_tuned is not None
     n = full.encoding.n
@@ -192,7 +192,7 @@ def test_a_padded_batch_gives_each_example_its_own_measure(tiny_pair) -> None:
     texts = [("what is the capital of france ?", None), ("the dog runs", None)]
     attn, _, _, inner = forward_internals(tiny_pair.tuned, _batch(tiny_pair, texts))
     assert inner is not None
-    one = extract(tiny_pair, "the dog runs", internals=True)
+    one = extract(tiny_pair, "the dog runs", capture=Capture(internals=True))
     m = one.encoding.n
     assert one.internals_tuned is not None
     np.testing.assert_allclose(
@@ -201,12 +201,13 @@ def test_a_padded_batch_gives_each_example_its_own_measure(tiny_pair) -> None:
 
 
 def test_flows_over_alti_add_no_identity(tiny_pair) -> None:
-    r = extract(tiny_pair, "i love this movie", internals=True)
+    r = extract(tiny_pair, "i love this movie", capture=Capture(internals=True))
     assert r.internals_tuned is not None
     c = alti(r.internals_tuned, r.attn_tuned)
     want = c[1] @ c[0]
     np.testing.assert_allclose(rollout(c[:, None], residual=False)[-1], want, atol=1e-6)
-    assert {"alti", "globenc", "value-zeroing", "residual-norm"} == MEASURES_WITH_RESIDUAL
+    for key in ("alti", "globenc", "value-zeroing"):  # the registry's entries say so
+        assert MEASURES.get(key).includes_residual and not MEASURES.get(key).per_head
 
 
 def test_normalise_rows_and_bad_inputs() -> None:
@@ -224,7 +225,7 @@ def test_embedded_minilm_terms_sum_to_the_real_outputs() -> None:
     """The golden identities on the embedded pair (6 layers × 12 heads, D = 384), float32 to 1e-5 (observed
     |error| ≤ ~2e-6)."""
     pair = load_pair("embedded:minilm", "embedded:sentiment")
-    r = extract(pair, "a gorgeous , witty , seductive movie .", internals=True)
+    r = extract(pair, "a gorgeous , witty , seductive movie .", capture=Capture(internals=True))
     for loaded, attn, inn in (
         (pair.base, r.attn_base, r.internals_base),
         (pair.tuned, r.attn_tuned, r.internals_tuned),
@@ -249,7 +250,9 @@ def test_blockwise_mixing_equals_one_block(tiny_pair, monkeypatch: pytest.Monkey
     (as at 128 tokens × 384 dims) give the same numbers as one block."""
     from attnflow_core import contributions
 
-    r = extract(tiny_pair, "what is the capital of france ?", "paris is the capital", internals=True)
+    r = extract(
+        tiny_pair, "what is the capital of france ?", "paris is the capital", capture=Capture(internals=True)
+    )
     inn, attn = r.internals_tuned, r.attn_tuned
     assert inn is not None
     whole = [f(inn, attn) for f in (alti, globenc, residual_norm)]

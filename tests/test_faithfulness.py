@@ -11,7 +11,6 @@ import pytest
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import extract
 from attnflow_core.faithfulness import (
-    ALL_MEASURES,
     AOPC_COMP,
     AOPC_SUFF,
     COMP,
@@ -32,6 +31,7 @@ from attnflow_core.faithfulness import (
     random_scores,
     top_count,
 )
+from attnflow_core.measures import MEASURES, Capture, Captured
 from attnflow_core.methods import flow_scores
 from attnflow_core.models import load_pair
 from attnflow_core.saliency import saliency
@@ -179,7 +179,7 @@ def test_predictor_cuts_tokens_like_occlusion(tiny_pair) -> None:
 
 
 def test_pair_faithfulness_covers_both_models_every_measure_and_the_floor(tiny_pair) -> None:
-    r = extract(tiny_pair, "i love this movie", "the story is great", internals=True)
+    r = extract(tiny_pair, "i love this movie", "the story is great", capture=Capture(internals=True))
     steps: list[tuple[float, str]] = []
     sums = pair_faithfulness(tiny_pair, r, progress=lambda f, m: steps.append((f, m)))
     assert sums.n == 1
@@ -192,33 +192,33 @@ def test_pair_faithfulness_covers_both_models_every_measure_and_the_floor(tiny_p
         RankingId(m, me, mea)
         for m in ("base", "tuned")
         for me in ("trace", "rollout", "maxflow")
-        for mea in ALL_MEASURES
+        for mea in MEASURES
     }
     sal = {RankingId("tuned", "saliency", s) for s in ("ig", "gradxinput", "occlusion", "gradient")}
     assert aopc == flows | sal | {RANDOM}
     assert {r.reference for r in rows if r.metric == RHO} == {"ig", "gradxinput", "occlusion", "gradient"}
     assert all(np.isfinite(r.value) for r in rows if r.metric in (AOPC_COMP, AOPC_SUFF))
     assert faithfulness_sentence(rows).startswith("Most faithful to the fine-tuned decision")
-    with pytest.raises(AttnflowError, match="internals=True"):
+    with pytest.raises(AttnflowError, match=r"alti measure needs the layer internals.*Capture\.of\('alti'\)"):
         pair_faithfulness(tiny_pair, extract(tiny_pair, "good movie"), measures=("alti",))
 
 
 def test_measure_matrices_name_missing_inputs(tiny_pair) -> None:
     r = extract(tiny_pair, "good movie")
-    with pytest.raises(AttnflowError, match="value norms"):
-        measure_matrices(r.attn_tuned, None, None, measures=("norm",))
-    with pytest.raises(AttnflowError, match="unknown measure"):
-        measure_matrices(r.attn_tuned, r.vnorm_tuned, r.internals_tuned, measures=("weights",))
-    got = measure_matrices(r.attn_tuned, r.vnorm_tuned, None, measures=("attention", "norm"))
+    with pytest.raises(AttnflowError, match="value-vector norms"):
+        measure_matrices(Captured(r.attn_tuned), measures=("norm",))
+    with pytest.raises(AttnflowError, match="measure must be one of"):
+        measure_matrices(r.captured("tuned"), measures=("weights",))
+    got = measure_matrices(r.captured("tuned"), measures=("attention", "norm"))
     assert set(got) == {"attention", "norm"} and got["norm"].shape == r.attn_tuned.shape
 
 
 @pytest.mark.slow
 def test_embedded_pair_faithfulness_one_sentence() -> None:
     pair = load_pair("embedded:minilm", "embedded:sentiment")
-    r = extract(pair, "a gorgeous , witty , seductive movie .", internals=True)
+    r = extract(pair, "a gorgeous , witty , seductive movie .", capture=Capture(internals=True))
     rows = pair_faithfulness(pair, r).rows()
     comp = {r.ranking: r.value for r in rows if r.metric == AOPC_COMP}
-    assert len(comp) == 2 * 3 * len(ALL_MEASURES) + 4 + 1 and all(np.isfinite(v) for v in comp.values())
+    assert len(comp) == 2 * 3 * len(MEASURES) + 4 + 1 and all(np.isfinite(v) for v in comp.values())
     text = faithfulness_sentence(rows)
     assert "pre-trained model" in text and "fine-tuned model" in text

@@ -12,6 +12,7 @@ import torch
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import extract
 from attnflow_core.internals import capture_internals, encoder_layers
+from attnflow_core.measures import Capture
 from attnflow_core.models import load_model, load_pair
 from attnflow_core.value_zeroing import ValueZeroingTooLarge, value_zeroing, zeroed_outputs
 from tiny import HAND_X, hand_bert_layer, make_tiny_bert_dir
@@ -102,7 +103,7 @@ def test_embedded_minilm_value_zeroing() -> None:
     """On the embedded sentiment counterpart: nothing zeroed reproduces every layer (float32, observed exact on
     this CPU; 1e-5 allowed), and the rows are distributions."""
     pair = load_pair("embedded:minilm", "embedded:sentiment")
-    r = extract(pair, "a gorgeous , witty , seductive movie .", internals=True)
+    r = extract(pair, "a gorgeous , witty , seductive movie .", capture=Capture(internals=True))
     inn = r.internals_tuned
     assert inn is not None
     layers = encoder_layers(pair.tuned.model)

@@ -1,8 +1,11 @@
 """The page boundary's caches, one per stage of the pipeline, each keyed by exactly what the stage depends on.
 
 ``st.cache_resource`` (bounded, shared by all sessions, never copied) for the models and the large immutable stage
-results: the extraction (9–19 MB at 128 tokens), the measured attention, the trace and the flows; ``st.cache_data``
-for small ones (example tables and their positions). A drawing change (τ, α, method, source, layers, heads) finds
+results: the extraction (9–19 MB at 128 tokens; with the layer internals a measure such as ALTI needs, ~8 MB more,
+so those results have a smaller cache of their own, and the value-zeroing ones a smaller one still), the measured
+attention, the trace and the flows; ``st.cache_data`` for small ones (example tables and their positions). The
+extraction's key says what it captured (``ExtractionKey.capture``): ``get_analysis`` asks for what the chosen
+measure needs, so the internals are recorded only when a measure reads them. A drawing change (τ, α, method, source, layers, heads) finds
 the extraction and the measured attention cached and recomputes only the stages whose key it changes: a τ step under
 max-flow reuses the max-flow solution (its ``FlowKey`` has no τ).
 """
@@ -82,9 +85,37 @@ def extraction_key(spec: PairSpec, text: str, text_pair: str | None) -> Extracti
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_result(key: ExtractionKey) -> ExampleResult:
-    """Stage 1: both models on the example."""
+def _plain_result(key: ExtractionKey) -> ExampleResult:
     return extraction(get_pair(key.base, key.tuned, key.labels), key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _internals_result(key: ExtractionKey) -> ExampleResult:
+    return extraction(get_pair(key.base, key.tuned, key.labels), key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _rerun_result(key: ExtractionKey) -> ExampleResult:
+    """An extraction with layer reruns (value zeroing: seconds), with its progress bar (drawn inside the cached
+    function, so Streamlit replays it, already emptied, on a cache hit)."""
+    bar = st.progress(0.0, text="Rerunning the layers for " + ", ".join(key.capture.reruns) + " …")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    try:
+        return extraction(get_pair(key.base, key.tuned, key.labels), key, progress)
+    finally:
+        bar.empty()
+
+
+def get_result(key: ExtractionKey) -> ExampleResult:
+    """Stage 1: both models on the example (cached apart by what the key captures: see the module docstring)."""
+    if key.capture.reruns:
+        return _rerun_result(key)
+    if key.capture.internals:
+        return _internals_result(key)
+    return _plain_result(key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -113,7 +144,9 @@ def get_flows(key: ExtractionKey, example: ExampleSettings, flow_key: FlowKey) -
 
 
 def get_analysis(key: ExtractionKey, settings: FlowSettings) -> Analysis:
-    """Everything the views draw under ``settings``, assembled from the cached stages."""
+    """Everything the views draw under ``settings``, assembled from the cached stages (extracted with what
+    ``settings.measure`` needs)."""
+    key = key.for_measure(settings.measure)
     measured = get_measured(key, settings.example)
     settings = settings.validated(measured.num_layers, get_result(key).num_heads, measured.n)
     flow_key = fitted_key(settings.flow_key(measured.num_layers), measured)
