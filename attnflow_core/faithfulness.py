@@ -393,6 +393,12 @@ def _order_change(rows: Sequence[FaithfulnessRow]) -> str:
     )
 
 
+def _flow_name(rid: RankingId) -> str:
+    """ "rollout over ALTI": a flow ranking by the registries' short words (keys where none is registered)."""
+    method, measure = METHODS.find(rid.method), MEASURES.find(rid.measure)
+    return f"{method.short if method else rid.method} over {measure.short if measure else rid.measure}"
+
+
 def faithfulness_sentence(rows: Sequence[FaithfulnessRow]) -> str:
     """A plain reading of the table: the most faithful flow ranking of each model by AOPC comprehensiveness, the
     random floor, and whether fine-tuning changed the order."""
@@ -403,10 +409,7 @@ def faithfulness_sentence(rows: Sequence[FaithfulnessRow]) -> str:
         if top is None:
             continue
         beats = "" if floor is None or top.value > floor.value else " — no better than random"
-        parts.append(
-            f"in the {MODEL_TITLES[model]} model {top.ranking.method} over {top.ranking.measure} "
-            f"({top.value:.3f}{beats})"
-        )
+        parts.append(f"in the {MODEL_TITLES[model]} model {_flow_name(top.ranking)} ({top.value:.3f}{beats})")
     if not parts:
         return "No example had a token to remove: no faithfulness can be measured here."
     floor_text = "" if floor is None else f"; a random ranking removes {floor.value:.3f}"
@@ -417,8 +420,32 @@ def faithfulness_sentence(rows: Sequence[FaithfulnessRow]) -> str:
 
 
 #: The table's AOPC columns: higher comprehensiveness and lower sufficiency = more faithful.
-AOPC_COLUMNS = {AOPC_COMP: "AOPC comprehensiveness ↑", AOPC_SUFF: "AOPC sufficiency ↓"}
-NO_SPECIALS = "without [CLS]/[SEP]"
+AOPC_COLUMNS = {AOPC_COMP: "AOPC comp. ↑", AOPC_SUFF: "AOPC suff. ↓"}
+#: How the table marks ρ over the tokens other than [CLS]/[SEP].
+CONTENT_MARK = "(content)"
+
+
+def rho_column(saliency: str, content: bool = False) -> str:
+    """The table's column of ρ against ``saliency`` (its short name), over all tokens or ``content`` only."""
+    from attnflow_core.saliency import SALIENCY_METHODS
+
+    found = SALIENCY_METHODS.find(saliency)
+    name = found.short if found is not None else saliency
+    return f"ρ {name} {CONTENT_MARK}" if content else f"ρ {name}"
+
+
+def faithfulness_caption(n: int) -> str:
+    """What the table shows, in two sentences (pages, ``compare``)."""
+    over = "this example" if n == 1 else f"{n} examples (means)"
+    return (
+        f"Over {over}: each ranking of the tokens — a flow from [CLS] in one model under one measure, a saliency "
+        "of the fine-tuned model, or a random order — against each saliency by Spearman ρ (over all tokens, and "
+        f"{CONTENT_MARK} without [CLS]/[SEP]), and by deletion (ERASER, DeYoung et al. 2020): cut the top 10…50 % "
+        "of the non-special tokens out of the input (comprehensiveness: the drop in the fine-tuned model's "
+        "probability of its prediction, higher = more faithful) or keep only them (sufficiency: lower = more "
+        "faithful), averaged over the five cuts (AOPC). Both models' rankings are judged against the fine-tuned "
+        "model's decision: the pre-trained encoder has none of its own."
+    )
 
 
 def faithfulness_frame(rows: Sequence[FaithfulnessRow]) -> pd.DataFrame:
@@ -426,18 +453,16 @@ def faithfulness_frame(rows: Sequence[FaithfulnessRow]) -> pd.DataFrame:
     saliency), one column per saliency for ρ over all tokens and one ``… without [CLS]/[SEP]``, then the two AOPCs;
     values to three decimals (NaN where undefined). Flows first (pre-trained, then fine-tuned; by measure, then
     method, in the registries' order), then the saliencies and the random floor."""
-    from attnflow_core.saliency import SALIENCY_METHODS, saliency_title
+    from attnflow_core.saliency import SALIENCY_METHODS
 
     refs = [str(m) for m in SALIENCY_METHODS if any(r.reference == m for r in rows)]
     refs += sorted({r.reference for r in rows if r.metric == RHO} - set(refs))
-    columns = [f"ρ {saliency_title(ref)}" for ref in refs]
-    columns += [f"ρ {saliency_title(ref)} {NO_SPECIALS}" for ref in refs] + list(AOPC_COLUMNS.values())
+    columns = [rho_column(ref) for ref in refs]
+    columns += [rho_column(ref, content=True) for ref in refs] + list(AOPC_COLUMNS.values())
     cells: dict[tuple[str, str, str], dict[str, float]] = {}
     for r in rows:
-        if r.metric == RHO:
-            column = f"ρ {saliency_title(r.reference)}"
-        elif r.metric == RHO_CONTENT:
-            column = f"ρ {saliency_title(r.reference)} {NO_SPECIALS}"
+        if r.metric in (RHO, RHO_CONTENT):
+            column = rho_column(r.reference, content=r.metric == RHO_CONTENT)
         elif r.metric in AOPC_COLUMNS:
             column = AOPC_COLUMNS[r.metric]
         else:

@@ -181,10 +181,12 @@ def _globenc(captured: Captured) -> np.ndarray:
 
 
 def _value_zeroing_rerun(model: Any, captured: Captured, progress: Progress | None) -> np.ndarray:
+    from attnflow_core import value_zeroing as vz
     from attnflow_core.internals import encoder_layers
-    from attnflow_core.value_zeroing import value_zeroing
 
-    return value_zeroing(encoder_layers(model), captured.internals.hidden, progress)[:, None]
+    return vz.value_zeroing(encoder_layers(model), captured.internals.hidden, progress, vz.MAX_RERUNS)[
+        :, None
+    ]
 
 
 def _reran(key: str) -> Callable[[Captured], np.ndarray]:

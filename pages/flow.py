@@ -16,7 +16,7 @@ from pages.ui.bokeh_host import render_bokeh, source_bridge
 from pages.ui.boundary import friendly
 from pages.ui.loaders import extraction_key, get_analysis, get_result
 from pages.ui.page import example_header, page_setup
-from pages.ui.panels import saliency_panel
+from pages.ui.panels import faithfulness_panel, saliency_panel
 from pages.ui.sidebar import Selection
 
 selection = page_setup()
@@ -56,6 +56,7 @@ source_bridge()
 render_bokeh(layout, key="flow_layout")
 with st.expander("Token saliency and agreement (computed on demand)"):
     saliency_panel(selection, result, analysis)
+faithfulness_panel(selection, result, analysis)
 
 with st.expander("How to read this view"):
     st.markdown(

@@ -142,8 +142,8 @@ def test_sentence_names_the_best_of_each_model_and_the_order() -> None:
         FaithfulnessRow(RANDOM, AOPC_COMP, "", 0.15, 10),
     ]
     text = faithfulness_sentence(rows)
-    assert "pre-trained model rollout over alti (0.300)" in text
-    assert "fine-tuned model trace over attention (0.350)" in text
+    assert "pre-trained model rollout over ALTI (0.300)" in text
+    assert "fine-tuned model trace over raw attention weights (0.350)" in text
     assert "random ranking removes 0.150" in text
     assert "Fine-tuning changed the order of the 3 flow rankings (Kendall τ = -1.00" in text
     kept = faithfulness_sentence(
