@@ -53,7 +53,9 @@ from attnflow_core.faithfulness import (
     saliency_id,
 )
 from attnflow_core.internals import encoder_layers
+from attnflow_core.measures import MEASURES as REGISTERED
 from attnflow_core.measures import norm_weighted
+from attnflow_core.methods import METHODS, flow_scores
 from attnflow_core.models import load_pair
 from attnflow_core.saliency import SALIENCY_METHODS, all_saliencies
 from attnflow_core.value_zeroing import value_zeroing
@@ -98,8 +100,14 @@ def model_measures(model: Any, batch: dict[str, Any], clock: dict[str, float]) -
 
 
 def rankings_of(measured: dict[str, np.ndarray], model: str) -> dict[RankingId, np.ndarray]:
-    """Every flow from [CLS] (residual-aware), plus the paper's raw attention (last layer, head mean, [CLS] row)."""
-    out = flow_rankings(measured, model, source=0)
+    """Every flow from [CLS] (residual-aware), plus the paper's raw attention (last layer, head mean, [CLS] row).
+    ``residual-norm`` is not one of the app's measures (``measures.MEASURES``): its flows add no ½·I either."""
+    out = flow_rankings({k: v for k, v in measured.items() if k in REGISTERED}, model, source=0)
+    per_token = np.asarray(measured["residual-norm"])[:, None]
+    for method in METHODS:
+        out[RankingId(model, str(method), "residual-norm")] = flow_scores(
+            per_token, method, 0, residual=False
+        )
     out[RankingId(model, "raw", "attention")] = measured["attention"][-1].mean(0)[0].astype(np.float64)
     return out
 
