@@ -450,15 +450,15 @@ def faithfulness_caption(n: int) -> str:
 
 def faithfulness_frame(rows: Sequence[FaithfulnessRow]) -> pd.DataFrame:
     """The faithfulness table the pages and ``compare`` show: one row per ranking (model, ranking, measure or
-    saliency), one column per saliency for ρ over all tokens and one ``… without [CLS]/[SEP]``, then the two AOPCs;
-    values to three decimals (NaN where undefined). Flows first (pre-trained, then fine-tuned; by measure, then
+    saliency), the two AOPCs, then one column per saliency for ρ over all tokens and one ``… (content)`` without
+    [CLS]/[SEP]; values to three decimals (NaN where undefined). Flows first (pre-trained, then fine-tuned; by measure, then
     method, in the registries' order), then the saliencies and the random floor."""
     from attnflow_core.saliency import SALIENCY_METHODS
 
     refs = [str(m) for m in SALIENCY_METHODS if any(r.reference == m for r in rows)]
     refs += sorted({r.reference for r in rows if r.metric == RHO} - set(refs))
-    columns = [rho_column(ref) for ref in refs]
-    columns += [rho_column(ref, content=True) for ref in refs] + list(AOPC_COLUMNS.values())
+    columns = list(AOPC_COLUMNS.values()) + [rho_column(ref) for ref in refs]
+    columns += [rho_column(ref, content=True) for ref in refs]
     cells: dict[tuple[str, str, str], dict[str, float]] = {}
     for r in rows:
         if r.metric in (RHO, RHO_CONTENT):
@@ -481,8 +481,12 @@ def _row_label(rid: RankingId) -> tuple[str, str, str]:
         return ("", "random", "")
     if rid.method == "saliency":
         return (MODEL_TITLES[rid.model], "saliency", saliency_title(rid.measure))
-    found = MEASURES.find(rid.measure)
-    return (MODEL_TITLES.get(rid.model, rid.model), rid.method, found.short if found else rid.measure)
+    method, measure = METHODS.find(rid.method), MEASURES.find(rid.measure)
+    return (
+        MODEL_TITLES.get(rid.model, rid.model),
+        method.short if method else rid.method,
+        measure.short if measure else rid.measure,
+    )
 
 
 def _row_order(label: tuple[str, str, str], rows: Sequence[FaithfulnessRow]) -> tuple[int, int, int, str]:
@@ -493,7 +497,7 @@ def _row_order(label: tuple[str, str, str], rows: Sequence[FaithfulnessRow]) -> 
         return (3, 0, 0, "")
     if ranking == "saliency":
         return (2, 0, 0, over)
-    methods = [str(m) for m in METHODS]
+    methods = [m.short for m in METHODS]
     shorts = [m.short for m in MEASURES]
     side = 0 if model == MODEL_TITLES["base"] else 1
     return (

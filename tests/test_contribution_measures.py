@@ -219,7 +219,7 @@ def test_the_table_reads_the_rows() -> None:
         FaithfulnessRow(r("tuned", "saliency", "ig"), RHO, "gradient", 0.7, 3),
     ]
     table = faithfulness_frame(rows)
-    assert list(table.columns) == ["ρ gradient", "ρ gradient (content)", "AOPC comp. ↑", "AOPC suff. ↓"]
+    assert list(table.columns) == ["AOPC comp. ↑", "AOPC suff. ↓", "ρ gradient", "ρ gradient (content)"]
     assert list(table.index) == [
         ("pre-trained", "trace", "norm-weighted ‖α·f(x)‖"),
         ("fine-tuned", "rollout", "ALTI"),
