@@ -74,10 +74,13 @@ class InterventionSummary:
 
 
 def _flows_after(
-    analysis: Analysis, encoding: Encoding, rep: Reprediction
-) -> tuple[np.ndarray, int, Measure]:
-    """The intervened fine-tuned model's flow scores (n,) under the analysis's settings, the number of edges the
-    thresholded trace keeps in both models (the pre-trained model as in ``analysis``) and the measure applied."""
+    analysis: Analysis, encoding: Encoding, rep: Reprediction, base: Captured | None
+) -> tuple[np.ndarray, np.ndarray, int | None, Measure]:
+    """The intervened fine-tuned model's flow scores (n,) under the analysis's settings, the scores before to set
+    beside them, the number of edges the thresholded trace keeps in both models (the pre-trained model as in
+    ``analysis``; None when it cannot be counted under the same measure) and the measure applied. A measure the
+    re-runs do not capture for (the contribution measures need the layer internals) falls back to the raw weights
+    (``measures.measure_for``) on both sides; ``base``, the pre-trained model's capture, gives its trace then."""
     s = analysis.settings
     captured = Captured(rep.attn_after, rep.vnorm_after)
     example = replace(s.example, measure=measure_for(s.measure, captured))  # the one policy (``measures``)
@@ -87,16 +90,31 @@ def _flows_after(
     if not example.measure.per_head:
         key = replace(key, heads=None)
     scores = solve(attn, example.measure, key).scores()
+    before = analysis.scores_tuned
+    attn_base: np.ndarray | None = analysis.attn_base
+    if example.measure != s.measure:
+        if rep.attn_before is not None:
+            attn_before = model_attention(Captured(rep.attn_before, rep.vnorm_before), encoding, example)[1]
+            before = solve(attn_before, example.measure, key).scores()
+        attn_base = None if base is None else model_attention(base, encoding, example)[1]
+    if attn_base is None:
+        return scores, before, None, example.measure
     t = s.trace_key(n_layers)
-    traced = trace_pair(analysis.attn_base, attn, t.source, t.tau, t.layers, key.heads, t.alpha)
-    return scores, traced.n_edges, example.measure
+    traced = trace_pair(attn_base, attn, t.source, t.tau, t.layers, key.heads, t.alpha)
+    return scores, before, traced.n_edges, example.measure
 
 
 def intervention_summary(
-    analysis: Analysis, encoding: Encoding, rep: Reprediction, mode: str, heads: Sequence[str]
+    analysis: Analysis,
+    encoding: Encoding,
+    rep: Reprediction,
+    mode: str,
+    heads: Sequence[str],
+    base: Captured | None = None,
 ) -> InterventionSummary:
     """What ``rep`` (``interventions.intervene`` with ``mode`` on the heads named ``heads``) changed, beside the
-    ``analysis`` of the same example (``encoding``: its tokens)."""
+    ``analysis`` of the same example (``encoding``: its tokens; ``base``: the pre-trained model's capture, for the
+    traced edges when the measure falls back)."""
     how = INTERVENTIONS.get(mode)
     before, after = rep.confidence("before"), rep.confidence("after")
     flipped = rep.label_after != rep.label_before
@@ -116,21 +134,33 @@ def intervention_summary(
             help=f"confidence {max(rep.after):.1%}",
         ),
     )
-    scores_after, edges_after, measure = _flows_after(analysis, encoding, rep)
+    scores_after, scores_before, edges_after, measure = _flows_after(analysis, encoding, rep, base)
     table = pd.DataFrame(
         {
             "unit": analysis.labels,
-            "flow before": np.round(analysis.scores_tuned, 4),
+            "flow before": np.round(scores_before, 4),
             "flow after": np.round(scores_after, 4),
         }
     )
     table["change"] = (table["flow after"] - table["flow before"]).round(4)
     top = int(np.argmax(np.abs(table["change"].to_numpy())))
     s = analysis.settings
+    fallback = ""
+    if measure != s.measure:
+        which = "both columns are" if rep.attn_before is not None else "the flow after is"
+        fallback = (
+            f" (the re-run does not capture what the {s.measure.phrase} need, so {which} under the "
+            f"{measure.phrase})"
+        )
+    edges = (
+        "" if edges_after is None else f"the {analysis.trace.n_edges} traced edges become {edges_after}, and "
+    )
+    if measure != s.measure and edges_after is not None:
+        edges = f"{edges_after} edges traced in both models after, and "
     caption = (
         f"How the flow changes: the fine-tuned model's flow scores ({s.method}, {measure} measure, from the "
-        f"sidebar's source) before and after; the {analysis.trace.n_edges} traced edges become {edges_after}, and "
-        f"the largest change is at {analysis.labels[top]!r} ({table['change'].iloc[top]:+.4f})."
+        f"sidebar's source) before and after{fallback}; {edges}the largest change is at {analysis.labels[top]!r} "
+        f"({table['change'].iloc[top]:+.4f})."
     )
     return InterventionSummary(metrics=metrics, table=table, caption=caption)
 

@@ -169,6 +169,10 @@ class Reprediction:
     )  # (L, H, n, n) float32 attention of the intervened model (patched heads show the patch)
     # (L, H, n) float32 value-vector norms ‖f^h(x_i)‖ of the intervened model (``measures``), None if not captured
     vnorm_after: np.ndarray | None = None
+    # the same two of the model before the intervention (for comparing like with like under a measure the re-runs
+    # cannot apply; None for a Reprediction built by hand)
+    attn_before: np.ndarray | None = None
+    vnorm_before: np.ndarray | None = None
 
     @property
     def label_before(self) -> str:
@@ -263,7 +267,7 @@ def intervene(
     device = next(tuned.parameters()).device
     ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
     seg = torch.tensor([list(segment_ids)], dtype=torch.long, device=device)
-    before, _, _ = _run(tuned, ids, seg)
+    before, attn_before, vnorm_before = _run(tuned, ids, seg)
     with how.apply(tuned, heads, base_attn):
         after, attn, vnorm = _run(tuned, ids, seg)
     return Reprediction(
@@ -272,4 +276,6 @@ def intervene(
         after=tuple(float(x) for x in after),
         attn_after=attn,
         vnorm_after=vnorm,
+        attn_before=attn_before,
+        vnorm_before=vnorm_before,
     )

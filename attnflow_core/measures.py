@@ -126,8 +126,6 @@ class Measure(Choice):
     #: example's capture with its internals, progress or None) -> its matrices (L, 1, n, n), computed once right
     #: after the forward pass (``with_reruns``); an ``AttnflowError`` naming the bound when the example is too large.
     rerun: Callable[[Any, Captured, Progress | None], np.ndarray] | None = None
-    #: What it costs beside the forward pass, in a few words (README, help).
-    cost: str = "nothing beyond the forward pass"
 
     def missing(self, captured: Captured, will_rerun: bool = False) -> frozenset[str]:
         """What this measure needs that ``captured`` lacks (empty when it can be computed). ``will_rerun``: the
@@ -235,7 +233,6 @@ MEASURES: Registry[Measure] = Registry(
             needs=frozenset({WEIGHTS, LAYER_INTERNALS}),
             per_head=False,
             includes_residual=True,
-            cost="the layer internals recorded in the same pass, then n²·D work per layer (~1.3× norm)",
         ),
         Measure(
             "globenc",
@@ -248,7 +245,6 @@ MEASURES: Registry[Measure] = Registry(
             needs=frozenset({WEIGHTS, LAYER_INTERNALS}),
             per_head=False,
             includes_residual=True,
-            cost="the layer internals recorded in the same pass, then n²·D work per layer (~1.3× norm)",
         ),
         Measure(
             "value-zeroing",
@@ -263,7 +259,6 @@ MEASURES: Registry[Measure] = Registry(
             per_head=False,
             includes_residual=True,
             rerun=_value_zeroing_rerun,
-            cost="one layer rerun per token and layer (n·L, bounded), ~12× norm",
         ),
     ),
     default="norm",

@@ -96,7 +96,12 @@ def intervention_panel(selection: Selection, result: ExampleResult, analysis: An
     key = extraction_key(selection.pair, selection.text, selection.text_pair)
     summary = friendly(
         lambda: intervention_summary(
-            analysis, result.encoding, get_intervention(key, mode, heads), mode, chosen
+            analysis,
+            result.encoding,
+            get_intervention(key, mode, heads),
+            mode,
+            chosen,
+            result.captured("base"),
         )
     )
     if summary is None:

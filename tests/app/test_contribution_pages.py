@@ -67,3 +67,14 @@ def test_overview_under_alti_with_the_faithfulness_table() -> None:
     assert "Most faithful to the fine-tuned decision" in text
     (table,) = [df.value for df in at.dataframe if "AOPC comp. ↑" in df.value.columns]
     assert "ALTI" in set(table.index.get_level_values("over"))
+
+
+def test_zeroing_heads_under_alti_compares_like_with_like() -> None:
+    """The Head differences page under ALTI: one "head" per layer, and zeroing real heads re-predicts with both flow
+    columns under the raw weights (the re-runs record no layer internals), saying so."""
+    at = open_page("pages/heads.py", 240, task="qa", measure="alti")
+    assert any("no per-head part" in i.value for i in at.info)
+    at.multiselect(key="impact_heads").set_value(["L6 H0", "L5 H3"]).run()
+    at.button(key="impact_zero").click().run(timeout=240)
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("both columns are under the attention weights" in c.value for c in at.caption)
