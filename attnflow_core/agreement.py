@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult
 from attnflow_core.flows import DEFAULT_THRESHOLD
 from attnflow_core.measures import MEASURES, RAW_WEIGHTS, Captured, measure_attention
@@ -161,6 +162,31 @@ def mean_agreement(per_example: Sequence[Sequence[AgreementRow]]) -> list[Agreem
         ok = v[np.isfinite(v)]
         out.append(AgreementRow(m, me, s, float(ok.mean()) if ok.size else float("nan"), int(ok.size)))
     return out
+
+
+class AgreementError(AttnflowError, ValueError):
+    """Agreement tables that cannot be merged exactly (a table repeats a row)."""
+
+
+def merge_mean_agreement(tables: Sequence[Sequence[AgreementRow]]) -> list[AgreementRow]:
+    """``mean_agreement`` over the union of the examples behind several ``mean_agreement`` tables (disjoint sets of
+    examples): per (method, measure, saliency), ρ = Σ ρ_k·n_k / Σ n_k over the tables where n_k > 0 (a mean over
+    n_k finite values times n_k is their sum), n = Σ n_k; nan where no table has a finite ρ. Rows in order of first
+    appearance. A table that repeats a key raises ``AgreementError``."""
+    sums: dict[tuple[str, str, str], list[float]] = {}
+    for rows in tables:
+        keys = [(r.method, r.measure, r.saliency) for r in rows]
+        if len(set(keys)) != len(keys):
+            raise AgreementError("an agreement table repeats a (method, measure, saliency) row")
+        for key, r in zip(keys, rows, strict=True):
+            acc = sums.setdefault(key, [0.0, 0])
+            if r.n > 0 and np.isfinite(r.rho):
+                acc[0] += float(r.rho) * int(r.n)
+                acc[1] += int(r.n)
+    return [
+        AgreementRow(m, me, s, total / count if count else float("nan"), int(count))
+        for (m, me, s), (total, count) in sums.items()
+    ]
 
 
 #: The saliencies the overview's ``--agreement`` averages over (gradient × input is cheap but noisy; IG and

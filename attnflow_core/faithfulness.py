@@ -349,6 +349,8 @@ def model_predictor(
                     input_ids=torch.from_numpy(batch_ids).to(device),
                     token_type_ids=torch.from_numpy(batch_segs).to(device),
                     attention_mask=torch.from_numpy(attention).to(device),
+                    output_attentions=False,  # the app loads its models returning them: B·L·H·n² floats
+                    output_hidden_states=False,
                 ).logits
             out[start : start + len(chunk)] = torch.softmax(logits.double(), -1)[:, target].cpu().numpy()
         return out

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attnflow_core.errors import AttnflowError
+from attnflow_core.errors import AttnflowError, library_text
 from attnflow_core.settings import SettingsError, parse_flag
 
 #: The prefix of the shipped models' references (``embedded:minilm``, ``embedded:<task>``).
@@ -277,9 +277,15 @@ def _hub_offline() -> bool:
     return parse_flag(os.environ.get("HF_HUB_OFFLINE"), False)
 
 
+#: The names an adapter may record for the embedded base (all resolve to the wheel's copy, offline).
+_EMBEDDED_BASE_NAMES = frozenset(
+    {EMBEDDED_BASE, "sentence-transformers/all-MiniLM-L6-v2", "nreimers/MiniLM-L6-H384-uncased"}
+)
+
+
 def _resolve_base_ref(ref: str) -> str:
     """Map an adapter's recorded base to something loadable offline when it is the embedded base."""
-    if ref in {EMBEDDED_BASE, "sentence-transformers/all-MiniLM-L6-v2", "nreimers/MiniLM-L6-H384-uncased"}:
+    if ref in _EMBEDDED_BASE_NAMES:
         return str(base_model_dir())
     return ref
 
@@ -385,6 +391,59 @@ def _refuse_missing(ref: str, info: dict[str, Any], head: bool) -> None:
         )
 
 
+#: The largest adapter metadata file (attnflow.json, adapter_config.json) read.
+MAX_METADATA_BYTES = 1_000_000
+
+
+def _small_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a regular file of at most ``MAX_METADATA_BYTES`` (never a pipe or a device, which could
+    block or never end); OSError/ValueError otherwise."""
+    if not path.is_file():
+        raise OSError(f"{path} is not a regular file")
+    if path.stat().st_size > MAX_METADATA_BYTES:
+        raise ValueError(f"{path} is over {MAX_METADATA_BYTES:,} bytes")
+    blob = json.loads(path.read_text())
+    if not isinstance(blob, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return blob
+
+
+def adapter_base(adapter_dir: Path) -> str:
+    """The base model a LoRA adapter folder is merged into, as its files name it: ``attnflow.json``'s ``base``, else
+    ``adapter_config.json``'s ``base_model_name_or_path`` ("" when neither says). Raises OSError/ValueError for
+    unreadable files."""
+    meta_path = adapter_dir / "attnflow.json"
+    meta = _small_json(meta_path) if meta_path.exists() else {}
+    cfg = _small_json(adapter_dir / "adapter_config.json")
+    return str(meta.get("base") or cfg.get("base_model_name_or_path") or "")
+
+
+def refs_to_load(ref: str, depth: int = 3) -> tuple[str, ...]:
+    """Every model reference that loading ``ref`` reads, ``ref`` first: a LoRA adapter folder also reads the base
+    its files name (``adapter_base``; and ``adapter_config.json``'s base when that differs, as transformers
+    would read it), followed through adapters up to ``depth`` levels. The embedded base's names read as
+    ``EMBEDDED_BASE``. A page asks its visitor to confirm every one that it does not offer itself."""
+    out = [ref.strip()]
+    try:
+        where = resolve_ref(ref)
+    except AttnflowError:
+        return tuple(out)
+    if where.kind != "adapter" or where.path is None or depth <= 0:
+        return tuple(out)
+    try:
+        bases = [adapter_base(where.path)]
+        bases.append(
+            str(_small_json(where.path / "adapter_config.json").get("base_model_name_or_path") or "")
+        )
+    except (OSError, ValueError):
+        return tuple(out)  # unreadable: loading it fails before any base is read
+    for base in bases:
+        name = EMBEDDED_BASE if base.strip() in _EMBEDDED_BASE_NAMES else base.strip()
+        if name:
+            out += [r for r in refs_to_load(name, depth - 1) if r not in out]
+    return tuple(out)
+
+
 def _load_adapter(ref: str, adapter_dir: Path) -> tuple[Any, Any, str, tuple[str, ...]]:
     """Load base + LoRA adapter and merge it, returning (model, tokenizer, format, label names)."""
     import warnings
@@ -393,12 +452,11 @@ def _load_adapter(ref: str, adapter_dir: Path) -> tuple[Any, Any, str, tuple[str
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     meta_path = adapter_dir / "attnflow.json"
-    adapter_cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = _small_json(meta_path) if meta_path.exists() else {}
     labels = tuple(meta.get("label_names") or ())
     if not labels:
         raise ModelLoadError(f"adapter {ref!r} has no label names: expected {meta_path} with 'label_names'")
-    base_ref = _resolve_base_ref(str(meta.get("base") or adapter_cfg.get("base_model_name_or_path") or ""))
+    base_ref = _resolve_base_ref(adapter_base(adapter_dir))
     base, info = AutoModelForSequenceClassification.from_pretrained(
         base_ref,
         num_labels=len(labels),
@@ -473,6 +531,32 @@ def _load(where: ModelRef) -> tuple[Any, Any, str, tuple[str, ...] | None, str, 
     return model, tokenizer, fmt, labels, "hub", ref
 
 
+def _load_failure(where: ModelRef, err: Exception) -> str:
+    """Why ``where`` did not load, in this project's words: a refused pickle or custom code is named as such, and
+    any other library message keeps only its facts (``errors.library_text``), never its advice to pass
+    ``trust_remote_code=True`` or ``weights_only=False`` (this project never does) nor its links."""
+    import pickle
+
+    ref = where.ref
+    chain = [err, *(e for e in (err.__cause__, err.__context__) if isinstance(e, BaseException))]
+    if any(isinstance(e, pickle.UnpicklingError) for e in chain):
+        return f"{ref!r}: pickled weights are not loaded (they could run code); convert them to safetensors"
+    if any("trust_remote_code" in str(e) or "custom code" in str(e) for e in chain):
+        return (
+            f"{ref!r} needs its own Python code to load (a custom model type); this app never runs code that "
+            "comes with a model: use a BERT-family checkpoint that transformers reads by itself"
+        )
+    if isinstance(err, OSError) and where.kind == "hub":
+        return (
+            f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
+            f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
+        )
+    if isinstance(err, OSError):
+        return f"could not read {ref!r}: {library_text(err)}"
+    hint = f" The Hub cannot be reached or the id is wrong. {OFFLINE_HINT}" if where.kind == "hub" else ""
+    return f"could not load {ref!r}: {library_text(err)}.{hint}"
+
+
 def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str = "cpu") -> LoadedModel:
     """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels.
 
@@ -496,18 +580,8 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str
         model, tokenizer, fmt, labels, source, display = _load(where)
     except AttnflowError:
         raise
-    except OSError as err:
-        if where.kind != "hub":
-            raise ModelLoadError(f"could not read {ref!r}: {err}") from err
-        raise ModelLoadError(
-            f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
-            f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
-        ) from err
-    except (
-        Exception
-    ) as err:  # network stacks and loaders raise many types; name the model and the offline default
-        hint = f" The Hub cannot be reached or the id is wrong. {OFFLINE_HINT}" if where.kind == "hub" else ""
-        raise ModelLoadError(f"could not load {ref!r}: {err.__class__.__name__}: {err}.{hint}") from err
+    except Exception as err:  # network stacks and loaders raise many types: in our words, never their advice
+        raise ModelLoadError(_load_failure(where, err)) from err
     if _hub_offline() and source == "hub":
         source = "hub (local cache)"
     if label_names is None:

@@ -42,6 +42,7 @@ import pandas as pd
 
 from attnflow_core.compare import js_divergence, xlogx
 from attnflow_core.data.errors import DataError
+from attnflow_core.data.files import MAX_DECODED_BYTES, MAX_FILE_BYTES, size_text
 from attnflow_core.data.tasks import is_correct
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import forward_internals
@@ -86,6 +87,32 @@ OVERVIEW_SUFFIXES = (".json", ".parquet")
 
 
 @dataclass(frozen=True)
+class OverviewLimits:
+    """What an overview file may hold (``load_overview`` checks it before and while reading, for JSON and Parquet
+    alike, so a small crafted file cannot make the reader build gigabytes): reading an accepted file costs about
+    ``text_bytes`` (Parquet) or ``file_bytes`` plus ``json_values`` small objects (JSON). ``compute_overview`` stays
+    within it: ``OverviewSettings.n`` is at most ``examples``.
+
+    ``file_bytes``: the file on disk (or uploaded). ``examples``: rows of the example table (a full MNLI train run
+    is 393k). ``text_bytes``: the example table once decoded (Parquet: counted while decoding, ``data.files.
+    CELL_BYTES`` per cell plus its text; about 400k examples of MNLI's length). ``json_values``: the values of a
+    JSON file (or of a Parquet file's metadata) counted before parsing, about 250k examples; larger runs are saved
+    as .parquet. ``tokens``: an example's ``n_tokens`` (``OverviewSettings.max_length`` is at most 512).
+    ``layers``, ``heads``: the model's shape."""
+
+    file_bytes: int = 4 * MAX_FILE_BYTES
+    examples: int = 1_000_000
+    text_bytes: int = 5 * MAX_DECODED_BYTES // 2
+    json_values: int = 5_000_000
+    tokens: int = 512
+    layers: int = 128
+    heads: int = 128
+
+
+OVERVIEW_LIMITS = OverviewLimits()
+
+
+@dataclass(frozen=True)
 class OverviewSettings:
     """How an overview is computed; the defaults are the CLI's and the page's. Valid by construction: names become
     registry entries, and a value out of range is a SettingsError naming the fix."""
@@ -97,9 +124,8 @@ class OverviewSettings:
     measure: Measure = DEFAULT_MEASURE
     importance: bool = False  # also the tuned model's head importance (attnflow_core.importance), averaged
     agreement: bool = False  # also the flow/saliency agreement (attnflow_core.agreement), averaged
-    faithfulness: bool = (
-        False  # also the faithfulness table (attnflow_core.faithfulness), summed over examples
-    )
+    # also the faithfulness table (attnflow_core.faithfulness), summed over examples
+    faithfulness: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "special", SPECIAL_MODES.get(self.special))
@@ -110,6 +136,11 @@ class OverviewSettings:
         """Self, when every number is in range and the special-token mode is one an overview supports."""
         if self.n < 1:
             raise SettingsError(f"n must be at least 1 example; got {self.n}")
+        if self.n > OVERVIEW_LIMITS.examples:
+            raise SettingsError(
+                f"n must be at most {OVERVIEW_LIMITS.examples:,} examples (what an overview file may hold); "
+                f"got {self.n}"
+            )
         if not 8 <= self.max_length <= 512:
             raise SettingsError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
         if self.special not in OVERVIEW_SPECIAL_MODES:
@@ -644,31 +675,130 @@ def _check_overview(meta: dict[str, Any], examples: pd.DataFrame, arrays: dict[s
             )
 
 
-def load_overview(source: str | Path | bytes, filename: str | None = None) -> Overview:
-    """Read and validate a file written by ``save_overview`` (a path, or the bytes of an upload with its file
-    name); anything else raises ``OverviewFileError`` naming the problem. Its ``base_ref``/``tuned_ref`` are only
-    data: check them (``models.is_registered_ref``) before loading them."""
+def _overview_bytes(source: str | Path | bytes, limits: OverviewLimits) -> bytes:
+    """The file's bytes (a path, or the bytes of an upload), refused before reading when over ``file_bytes``."""
+    if isinstance(source, bytes):
+        size = len(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise OverviewFileError(f"no such file: {path}")
+        if not path.is_file():
+            raise OverviewFileError(
+                f"{path} is not a regular file; give the path of a .json or .parquet overview"
+            )
+        size = path.stat().st_size
+    if size > limits.file_bytes:
+        raise OverviewFileError(
+            f"the overview file is {size:,} bytes, over the limit of {size_text(limits.file_bytes)}; compute "
+            "the overview over fewer examples, or save it as .parquet (smaller than .json)"
+        )
+    return source if isinstance(source, bytes) else Path(source).read_bytes()
+
+
+def _json_blob(data: bytes | str, limits: OverviewLimits, what: str) -> Any:
+    """``json.loads`` of ``data`` after counting its values from the raw bytes (every value but the first follows
+    a comma or opens an object or list), so a file of many tiny values cannot build gigabytes of Python objects."""
+    raw = data.encode() if isinstance(data, str) else data
+    values = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+    if values > limits.json_values:
+        raise OverviewFileError(
+            f"the overview's {what} holds about {values:,} JSON values, over the limit of {limits.json_values:,}; "
+            "compute the overview over fewer examples, or save it as .parquet"
+        )
+    return json.loads(raw)
+
+
+def _read_json_overview(data: bytes, limits: OverviewLimits) -> tuple[dict[str, Any], pd.DataFrame]:
+    meta = _json_blob(data, limits, "file")
+    rows = meta.pop("examples")
+    if not isinstance(rows, list):
+        raise OverviewFileError("the file's examples must be a list of rows")
+    if len(rows) > limits.examples:
+        raise OverviewFileError(_too_many_examples(len(rows), limits))
+    return meta, pd.DataFrame(rows)
+
+
+def _read_parquet_overview(data: bytes, limits: OverviewLimits) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The metadata and example table of a Parquet overview, decoded within ``limits`` (``read_parquet_batches``:
+    rows from the footer, the decoded size counted batch by batch)."""
     import io
 
-    name = filename or (str(source) if not isinstance(source, bytes) else "")
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        if name.endswith(".json"):
-            meta = json.loads(data)
-            examples = pd.DataFrame(meta.pop("examples"))
-        elif name.endswith(".parquet"):
-            import pyarrow.parquet as pq
+    import pyarrow as pa
 
-            table = pq.read_table(io.BytesIO(data))
-            meta = json.loads((table.schema.metadata or {})[b"attnflow"])
-            examples = table.to_pandas()
-        else:
-            raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+    from attnflow_core.data.files import FileLimitError, read_parquet_batches
+
+    try:
+        schema, batches = read_parquet_batches(
+            io.BytesIO(data), max_rows=limits.examples, max_decoded=limits.text_bytes
+        )
+    except FileLimitError as err:
+        raise OverviewFileError(f"this overview file is too large to open: {err}") from None
+    blob = (schema.metadata or {})[b"attnflow"]
+    meta = _json_blob(blob, limits, "metadata")
+    table = pa.Table.from_batches(batches) if batches else schema.empty_table()
+    columns = [
+        pa.chunked_array([c.dictionary_decode() for c in col.chunks], type=col.type.value_type)
+        if pa.types.is_dictionary(col.type)
+        else col
+        for col in table.columns
+    ]
+    return meta, pa.table(columns, names=table.column_names).to_pandas()
+
+
+def _too_many_examples(n: int, limits: OverviewLimits) -> str:
+    return (
+        f"the overview file holds {n:,} examples, over the limit of {limits.examples:,}; compute overviews of at "
+        f"most {limits.examples:,} examples"
+    )
+
+
+def check_overview_limits(
+    examples: pd.DataFrame, arrays: dict[str, np.ndarray], limits: OverviewLimits = OVERVIEW_LIMITS
+) -> None:
+    """Refuse a file whose contents are over ``limits``: more examples than ``examples``, an example of more than
+    ``tokens`` tokens (or a non-numeric ``n_tokens``), a model of more than ``layers`` layers or ``heads`` heads.
+    (The size limits are checked while reading; this is the place to add further checks of the contents.)"""
+    if len(examples) > limits.examples:
+        raise OverviewFileError(_too_many_examples(len(examples), limits))
+    if "n_tokens" in examples.columns and len(examples):
+        tokens = pd.to_numeric(examples["n_tokens"], errors="coerce")
+        if tokens.isna().any() or not (tokens.min() >= 0 and tokens.max() <= limits.tokens):
+            raise OverviewFileError(
+                f"the file's n_tokens must be token counts from 0 to {limits.tokens}; got values from "
+                f"{examples['n_tokens'].min()!r} to {examples['n_tokens'].max()!r}"
+            )
+    js = arrays.get("js_mean")
+    if js is not None and js.ndim == 2 and (js.shape[0] > limits.layers or js.shape[1] > limits.heads):
+        raise OverviewFileError(
+            f"the file's statistics are for {js.shape[0]} layers × {js.shape[1]} heads, over the limit of "
+            f"{limits.layers} × {limits.heads}"
+        )
+
+
+def load_overview(
+    source: str | Path | bytes, filename: str | None = None, limits: OverviewLimits = OVERVIEW_LIMITS
+) -> Overview:
+    """Read and validate a file written by ``save_overview`` (a path, or the bytes of an upload with its file
+    name); anything else raises ``OverviewFileError`` naming the problem. Its ``base_ref``/``tuned_ref`` are only
+    data: check them (``models.is_registered_ref``) before loading them.
+
+    The file is read within ``limits`` (``OverviewLimits``): its size before it is read, the JSON values before
+    they are parsed, a Parquet file's rows from its footer and its decoded size while decoding, then the contents
+    (``check_overview_limits``), so a small crafted file cannot make the reader build gigabytes."""
+    name = filename or (str(source) if not isinstance(source, bytes) else "")
+    if not name.endswith(OVERVIEW_SUFFIXES):
+        raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+    try:
+        data = _overview_bytes(source, limits)
+        reader = _read_json_overview if name.endswith(".json") else _read_parquet_overview
+        meta, examples = reader(data, limits)
         if meta.get("schema") != "attnflow.overview/1":
             raise OverviewFileError(
                 "this file is not an Attention Flows overview (schema attnflow.overview/1)"
             )
         arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
+        check_overview_limits(examples, arrays, limits)
         _check_overview(meta, examples, arrays)
         return Overview(
             task=meta["task"],

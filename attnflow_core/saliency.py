@@ -28,6 +28,12 @@ import numpy as np
 from attnflow_core.errors import SettingsError
 from attnflow_core.vocab import Choice, Registry
 
+#: Integrated Gradients' steps per forward/backward pass (Captum's ``internal_batch_size``), and occlusion's
+#: variants per forward pass: together they bound a saliency run's memory (issue 20: a 128-token run peaked at
+#: 1.4 GB over the loaded model, a 512-token one could not finish).
+IG_BATCH = 8
+OCCLUSION_BATCH = 16
+
 
 @dataclass(frozen=True, eq=False)
 class Saliency:
@@ -58,13 +64,25 @@ def _tensors(model: Any, input_ids: Sequence[int], segment_ids: Sequence[int]) -
     return ids, torch.tensor([list(segment_ids)], dtype=torch.long, device=device)
 
 
+def _logits(model: Any, ids: Any, token_type_ids: Any) -> Any:
+    """The classifier's logits (B, labels) for ids (B, n): no attention maps or hidden states are returned (the
+    app's models are loaded with ``output_attentions=True``; kept, they would hold B·L·H·n² floats per call)."""
+    import torch
+
+    return model(
+        input_ids=ids,
+        token_type_ids=token_type_ids,
+        attention_mask=torch.ones_like(ids),
+        output_attentions=False,
+        output_hidden_states=False,
+    ).logits
+
+
 def _prob_fn(model: Any, token_type_ids: Any) -> Any:
     import torch
 
     def forward(ids: Any) -> Any:
-        tt = token_type_ids.expand(ids.shape[0], -1)
-        logits = model(input_ids=ids, token_type_ids=tt, attention_mask=torch.ones_like(ids)).logits
-        return torch.softmax(logits, -1)
+        return torch.softmax(_logits(model, ids, token_type_ids.expand(ids.shape[0], -1)), -1)
 
     return forward
 
@@ -81,22 +99,21 @@ def predicted_label(model: Any, input_ids: Sequence[int], segment_ids: Sequence[
 def _occlusion(
     model: Any, ids: Any, seg: Any, specials: set[int], target: int, pad_id: int, steps: int
 ) -> tuple[np.ndarray, float]:
+    """p(x) − p(x without token t) for every non-special t: ids, seg (1, n) -> ((n,) float64, 0.0); the
+    n − 1-token variants run ``OCCLUSION_BATCH`` at a time, so memory does not grow with n² · n."""
     import torch
 
-    forward = _prob_fn(model, seg)
     n = ids.shape[1]
     keep = [t for t in range(n) if t not in specials]
+    scores = np.zeros(n)
     with torch.inference_mode():
-        full = float(forward(ids)[0, target])
-        variants = torch.stack([torch.cat([ids[0, :t], ids[0, t + 1 :]]) for t in keep]) if keep else None
-        scores = np.zeros(n)
-        if variants is not None:
-            segs = torch.stack([torch.cat([seg[0, :t], seg[0, t + 1 :]]) for t in keep])
-            logits = model(
-                input_ids=variants, token_type_ids=segs, attention_mask=torch.ones_like(variants)
-            ).logits
-            p = torch.softmax(logits.double(), -1)[:, target].cpu().numpy()
-            scores[keep] = full - p
+        full = float(torch.softmax(_logits(model, ids, seg).double(), -1)[0, target])
+        for start in range(0, len(keep), OCCLUSION_BATCH):
+            chunk = keep[start : start + OCCLUSION_BATCH]
+            variants = torch.stack([torch.cat([ids[0, :t], ids[0, t + 1 :]]) for t in chunk])
+            segs = torch.stack([torch.cat([seg[0, :t], seg[0, t + 1 :]]) for t in chunk])
+            p = torch.softmax(_logits(model, variants, segs).double(), -1)[:, target].cpu().numpy()
+            scores[chunk] = full - p
     return scores, 0.0
 
 
@@ -121,7 +138,12 @@ def _integrated_gradients(
         if t not in specials:
             baseline[0, t] = pad_id
     attr, delta = LayerIntegratedGradients(_prob_fn(model, seg), _word_embeddings(model)).attribute(
-        ids, baselines=baseline, target=target, n_steps=steps, return_convergence_delta=True
+        ids,
+        baselines=baseline,
+        target=target,
+        n_steps=steps,
+        internal_batch_size=IG_BATCH,  # the steps' forward and backward passes IG_BATCH at a time
+        return_convergence_delta=True,
     )
     return attr[0].sum(-1).detach().double().cpu().numpy(), float(delta[0])
 
@@ -138,7 +160,14 @@ def _gradient(
     def forward(e: Any) -> Any:
         mask = torch.ones(e.shape[:2], dtype=torch.long, device=e.device)
         tt = seg.expand(e.shape[0], -1)
-        return torch.softmax(model(inputs_embeds=e, token_type_ids=tt, attention_mask=mask).logits, -1)
+        out = model(
+            inputs_embeds=e,
+            token_type_ids=tt,
+            attention_mask=mask,
+            output_attentions=False,  # see ``_logits``
+            output_hidden_states=False,
+        )
+        return torch.softmax(out.logits, -1)
 
     grad = CaptumSaliency(forward).attribute(embeds, target=target, abs=False)
     return torch.linalg.vector_norm(grad[0], dim=-1).detach().double().cpu().numpy(), 0.0

@@ -14,6 +14,8 @@ The vocabularies live beside their functions, one registry each: ``methods.METHO
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,11 +37,13 @@ from attnflow_core.measures import DEFAULT_MEASURE, MEASURES, Measure
 from attnflow_core.methods import METHODS, TRACE, FlowKey, Method
 
 __all__ = [
+    "ALLOW_CUSTOM_ENV",
     "DEFAULTS",
     "HIDE_MODES",
     "ExampleSettings",
     "FlowSettings",
     "SettingsError",
+    "allow_custom_models",
     "format_layers",
     "parse_flag",
     "parse_heads",
@@ -61,6 +65,35 @@ def parse_flag(value: object, default: bool) -> bool:
         return value
     text = str(value if value is not None else "").strip().lower()
     return True if text in _TRUE else False if text in _FALSE else default
+
+
+#: Server setting, a security switch: visitors may name their own models (Hub ids, folders) only while it is unset
+#: or set to an explicit on value (``allow_custom_models``).
+ALLOW_CUSTOM_ENV = "ATTNFLOW_ALLOW_CUSTOM_MODELS"
+_LOG = logging.getLogger(__name__)
+
+
+def allow_custom_models(value: str | None) -> bool:
+    """``ALLOW_CUSTOM_ENV``'s value -> whether custom model references are allowed. It fails closed: unset (None)
+    or an explicit on value (1/true/yes/on, any case) allows them; an off value (0/false/no/off) turns them off,
+    and so does anything else (``disabled``, ``n``, an empty value), which is logged once per value."""
+    if value is None:
+        return True
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text not in _FALSE:
+        _log_unrecognised(ALLOW_CUSTOM_ENV, value)
+    return False
+
+
+@functools.lru_cache(maxsize=16)
+def _log_unrecognised(name: str, value: str) -> None:
+    _LOG.warning(
+        "%s=%r is not an on/off value (1/true/yes/on or 0/false/no/off): custom models are turned OFF",
+        name,
+        value,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ caller falls back to the default and shows a one-line notice naming the paramete
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -134,12 +135,23 @@ def parse_int(value: object) -> int | None:
     return int(text)
 
 
+#: A decimal number in plain ASCII (``0.1``, ``.5``, ``1e-3``): not ``١`` (Python's float() reads any script's
+#: digits), not ``1_0``, ``nan`` or ``inf``.
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def parse_float(value: object, lo: float, hi: float) -> float | None:
-    """A finite number within [lo, hi], else None (``nan``, ``inf``, ``1e999``, text, out of range)."""
-    try:
-        x = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
-    except ValueError:
+    """A finite number within [lo, hi] written in ASCII digits, else None (``nan``, ``inf``, ``1e999``, ``١``,
+    ``1_0``, text, out of range)."""
+    if isinstance(value, bool):
         return None
+    if isinstance(value, (int, float)):
+        x = float(value)
+    else:
+        text = str(value).strip()
+        if not _ASCII_NUMBER.fullmatch(text):
+            return None
+        x = float(text)
     if not math.isfinite(x) or not lo <= x <= hi:
         return None
     return x

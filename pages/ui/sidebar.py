@@ -20,8 +20,9 @@ from attnflow_core.models import (
     is_embedded_ref,
     is_registered_ref,
     pairs_for_task,
+    refs_to_load,
 )
-from attnflow_core.settings import FlowSettings, format_layers, parse_flag
+from attnflow_core.settings import ALLOW_CUSTOM_ENV, FlowSettings, allow_custom_models, format_layers
 from attnflow_core.urlstate import MAX_REF_CHARS, Dropped
 from pages.ui import state
 from pages.ui.boundary import friendly, md_escape, notice
@@ -34,9 +35,6 @@ from pages.ui.loaders import (
     get_result,
     loaded_pairs,
 )
-
-#: Server setting: ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0`` offers the registered pairs only (for a public deployment).
-ALLOW_CUSTOM_ENV = "ATTNFLOW_ALLOW_CUSTOM_MODELS"
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,9 @@ class Selection:
 
 
 def custom_models_allowed() -> bool:
-    """Whether visitors may name their own models (Hub ids, folders); off with ``ATTNFLOW_ALLOW_CUSTOM_MODELS=0``."""
-    return parse_flag(os.environ.get(ALLOW_CUSTOM_ENV), True)
+    """Whether visitors may name their own models (Hub ids, folders): ``settings.allow_custom_models`` (fails
+    closed: anything but unset or an explicit on value turns them off)."""
+    return allow_custom_models(os.environ.get(ALLOW_CUSTOM_ENV))
 
 
 def _load_heading(err: AttnflowError) -> str:
@@ -230,17 +229,21 @@ def presets_menu() -> None:
 def custom_pair_confirmed(spec: PairSpec) -> bool:
     """Whether the models of a custom pair may be loaded: references the server offers itself always may; any other
     (a folder or Hub id named by a link or an overview file) only after the person at the page confirms it."""
-    offered = all(is_embedded_ref(r) or is_registered_ref(r) for r in (spec.base, spec.tuned))
-    if spec.key != CUSTOM_PAIR or offered or state.CUSTOM_CONFIRMED.get() == [spec.base, spec.tuned]:
+    if spec.key != CUSTOM_PAIR:
         return True
+    # an adapter folder also loads the base its attnflow.json names: that one is confirmed by name too
+    refs = list(dict.fromkeys((spec.base, spec.tuned, *refs_to_load(spec.base), *refs_to_load(spec.tuned))))
+    if all(is_embedded_ref(r) or is_registered_ref(r) for r in refs) or state.CUSTOM_CONFIRMED.get() == refs:
+        return True
+    hidden = "".join(f"and the base an adapter folder names: **{md_escape(r)}**  \n" for r in refs[2:])
     st.info(
         "This link names models to load from a folder or the Hub:  \n"
-        f"pre-trained **{md_escape(spec.base)}**  \nfine-tuned **{md_escape(spec.tuned)}**  \n"
+        f"pre-trained **{md_escape(spec.base)}**  \nfine-tuned **{md_escape(spec.tuned)}**  \n{hidden}"
         "Nothing is loaded until you confirm.",
         icon=":material/help:",
     )
     if st.button("Load these models", key="confirm_custom", type="primary"):
-        state.CUSTOM_CONFIRMED.set([spec.base, spec.tuned])
+        state.CUSTOM_CONFIRMED.set(refs)
         st.rerun()
     return False
 

@@ -77,7 +77,7 @@ SPECIAL_MODE: Field[str] = Field("special_mode", str(HIDE_MODES[0]))
 CUSTOM_GOLD: Field[str] = Field("custom_gold", "")  # the gold label of a row chosen from an uploaded file
 CUSTOM_CONFIRMED: Field[list[str] | None] = Field(
     "custom_confirmed", None
-)  # [base, tuned] the person confirmed
+)  # [base, tuned, any base an adapter names] the person confirmed
 UPLOAD_DIGEST: Field[str] = Field("upload_digest", "")
 UPLOAD_NAME: Field[str] = Field("upload_name", "")
 HEAD_PICK: Field[tuple[int, int] | None] = Field("head_pick", None)  # the head shown on Head differences
