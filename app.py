@@ -17,9 +17,14 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
+from pages.ui import loading  # noqa: E402 - after the page config; light (no models, no torch)
+
+loading.begin(navigation.title)  # a session's first run: the title and what is loading, at once
 try:
     navigation.run()
 except Exception as err:  # noqa: BLE001 - the last page boundary: a bug is an apology plus a log line
     from pages.ui.boundary import apologise
 
     apologise(err)
+finally:
+    loading.end()

@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from attnflow_core.data.tasks import Task, is_correct, verdict
+from attnflow_core.tables import TableLayout, table_layout
 
 #: Examples per page of the Examples table.
 PAGE_SIZE = 20
@@ -106,9 +108,9 @@ def prediction_table(
 
 
 def prediction_columns(table: pd.DataFrame, task: Task) -> list[str]:
-    """The order the table shows its columns: the model's columns first and the texts last, so at 1,500 px the
-    prediction, confidence and verdict stay in view however long the texts are."""
-    order = ("uid", "prediction", "confidence", "verdict", "gold", *task.text_columns)
+    """The order the table shows its columns: the model's short columns first, then the texts (wrapped, so they
+    fit the window whatever their length), the example's id last (it says little: the texts say which it is)."""
+    order = ("verdict", "prediction", "confidence", "gold", *task.text_columns, "uid")
     return [c for c in order if c in table.columns]
 
 
@@ -132,9 +134,8 @@ def is_new_choice(selection: Mapping[str, Any], current: Mapping[str, Any]) -> b
     return any(str(current.get(k) or "") != str(selection[k]) for k in EXAMPLE_KEYS if k in selection)
 
 
-def ranked_examples(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
-    """An overview's example table ranked by attention shift, with the verdict; the sort column first, so that it
-    stays in view at any width."""
+def _ranked(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
+    """Rows of an overview's example table with their verdict, in ``ranked_examples``' columns."""
     table = examples.copy()
     table["verdict"] = [verdict(None if pd.isna(c) else bool(c)) for c in table["correct"]]
     cols = [
@@ -147,7 +148,61 @@ def ranked_examples(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
         "text",
         *(["text_pair"] if is_pair else []),
     ]
-    return table[cols].sort_values("shift", ascending=False).reset_index(drop=True)
+    return table[cols].reset_index(drop=True)
+
+
+def rank_order(examples: pd.DataFrame) -> np.ndarray:
+    """(n,) row positions of an overview's examples by attention shift, largest first (ties keep file order)."""
+    shift = pd.to_numeric(examples["shift"], errors="coerce").to_numpy(dtype=np.float64)
+    return np.argsort(-np.nan_to_num(shift, nan=-np.inf), kind="stable")
+
+
+def ranked_examples(examples: pd.DataFrame, is_pair: bool) -> pd.DataFrame:
+    """An overview's example table ranked by attention shift, with the verdict (the sort column is ``shift``)."""
+    return _ranked(examples.iloc[rank_order(examples)], is_pair)
+
+
+def ranked_page(examples: pd.DataFrame, is_pair: bool, number: int, size: int = PAGE_SIZE) -> Page:
+    """Page ``number`` (clamped) of ``ranked_examples``: only its ``size`` rows are built, so an overview of a
+    million examples sends the browser one page, not the whole table."""
+    count = page_count(len(examples), size)
+    number = min(max(int(number), 1), count)
+    order = rank_order(examples)[(number - 1) * size : number * size]
+    return Page(rows=_ranked(examples.iloc[order], is_pair), number=number, count=count, total=len(examples))
+
+
+def ranked_columns(is_pair: bool) -> list[str]:
+    """The order the ranked table shows its columns: the shift it is ranked by, the model's short columns, the
+    texts (wrapped), the id last."""
+    return [
+        "shift",
+        "verdict",
+        "prediction",
+        "confidence",
+        "gold",
+        "text",
+        *(["text_pair"] if is_pair else []),
+        "uid",
+    ]
+
+
+# ---------------------------------------------------------------- how the tables fit the window
+
+#: Pixel widths of the short columns of the Examples and ranked tables (the texts share what they leave of
+#: ``tables.TABLE_PX``).
+COLUMN_PX = {"verdict": 75, "prediction": 100, "confidence": 65, "gold": 100, "shift": 80, "uid": 110}
+
+
+def prediction_layout(table: pd.DataFrame, task: Task) -> TableLayout:
+    """The layout of a page of the Examples table (``prediction_table``) in ``prediction_columns``' order."""
+    texts = {c: table[c].tolist() for c in task.text_columns}
+    return table_layout(prediction_columns(table, task), texts, COLUMN_PX)
+
+
+def ranked_layout(rows: pd.DataFrame, is_pair: bool) -> TableLayout:
+    """The layout of a page of an overview's ranked examples (``ranked_page``) in ``ranked_columns``' order."""
+    texts = ["text", "text_pair"] if is_pair else ["text"]
+    return table_layout(ranked_columns(is_pair), {c: rows[c].tolist() for c in texts}, COLUMN_PX)
 
 
 def overview_row_selection(

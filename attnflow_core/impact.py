@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from attnflow_core.agreement import AgreementRow
-from attnflow_core.analysis import Analysis
+from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.encoding import Encoding
-from attnflow_core.flows import trace_pair
+from attnflow_core.graph import edges_within_budget
 from attnflow_core.interventions import INTERVENTIONS, Head, Reprediction
 from attnflow_core.measures import Captured, Measure, measure_for
+from attnflow_core.methods import FlowKey
 from attnflow_core.pipeline import model_attention, solve
 from attnflow_core.saliency import saliency_title
 
@@ -52,6 +53,18 @@ def parse_head_name(name: str) -> Head:
     return int(layer[1:]) - 1, int(head[1:])
 
 
+#: How many heads a starting point picks.
+START_HEADS = 3
+
+
+def strongest_heads(values: np.ndarray, k: int = START_HEADS) -> list[str]:
+    """The names of the k heads with the largest values of an (L, H) map (most first): a starting point for zeroing
+    or patching — the most changed heads (JS divergence) or the most important ones (head importance)."""
+    from attnflow_core.importance import top_heads
+
+    return [head_name(layer + 1, head) for layer, head in top_heads(np.asarray(values), k)]
+
+
 @dataclass(frozen=True)
 class Metric:
     """One figure to show: its label, value, the change beside it and how to colour that change."""
@@ -73,35 +86,36 @@ class InterventionSummary:
     caption: str
 
 
+def _scores_drawn(attn: np.ndarray, measure: Measure, key: FlowKey) -> tuple[np.ndarray, int]:
+    """Flow scores (n,) of one model's ``attn`` (L, H, n, n) under ``measure`` and ``key`` and the number of edges the
+    flow graph draws for it (the count the picture shows)."""
+    solution = solve(attn, measure, key)
+    drawn = edges_within_budget(solution.masses, solution.node, solution.stopped, key.source, key.layers)
+    return solution.scores(), drawn.n_edges
+
+
 def _flows_after(
-    analysis: Analysis, encoding: Encoding, rep: Reprediction, base: Captured | None
-) -> tuple[np.ndarray, np.ndarray, int | None, Measure]:
-    """The intervened fine-tuned model's flow scores (n,) under the analysis's settings, the scores before to set
-    beside them, the number of edges the thresholded trace keeps in both models (the pre-trained model as in
-    ``analysis``; None when it cannot be counted under the same measure) and the measure applied. A measure the
-    re-runs do not capture for (the contribution measures need the layer internals) falls back to the raw weights
-    (``measures.measure_for``) on both sides; ``base``, the pre-trained model's capture, gives its trace then."""
+    analysis: Analysis, encoding: Encoding, rep: Reprediction
+) -> tuple[tuple[np.ndarray, int | None], tuple[np.ndarray, int], Measure]:
+    """The fine-tuned model's flow scores (n,) before and after the intervention under the analysis's settings, each
+    with the number of edges the flow graph draws for it under the analysis's method, and the measure applied. A
+    measure the re-runs do not capture for (the contribution measures need the layer internals) falls back to the
+    raw weights (``measures.measure_for``) on both sides when the re-run recorded the model before; without it the
+    scores before are the analysis's and their edge count None (not comparable)."""
     s = analysis.settings
     captured = Captured(rep.attn_after, rep.vnorm_after)
     example = replace(s.example, measure=measure_for(s.measure, captured))  # the one policy (``measures``)
     attn = model_attention(captured, encoding, example)[1]
-    n_layers = int(attn.shape[0])
-    key = s.flow_key(n_layers)
+    key = s.flow_key(int(attn.shape[0]))
     if not example.measure.per_head:
         key = replace(key, heads=None)
-    scores = solve(attn, example.measure, key).scores()
-    before = analysis.scores_tuned
-    attn_base: np.ndarray | None = analysis.attn_base
-    if example.measure != s.measure:
-        if rep.attn_before is not None:
-            attn_before = model_attention(Captured(rep.attn_before, rep.vnorm_before), encoding, example)[1]
-            before = solve(attn_before, example.measure, key).scores()
-        attn_base = None if base is None else model_attention(base, encoding, example)[1]
-    if attn_base is None:
-        return scores, before, None, example.measure
-    t = s.trace_key(n_layers)
-    traced = trace_pair(attn_base, attn, t.source, t.tau, t.layers, key.heads, t.alpha)
-    return scores, before, traced.n_edges, example.measure
+    after = _scores_drawn(attn, example.measure, key)
+    if example.measure == s.measure:
+        return (analysis.scores_tuned, drawn_graph(analysis).tuned.n_edges), after, example.measure
+    if rep.attn_before is None:
+        return (analysis.scores_tuned, None), after, example.measure
+    attn_before = model_attention(Captured(rep.attn_before, rep.vnorm_before), encoding, example)[1]
+    return _scores_drawn(attn_before, example.measure, key), after, example.measure
 
 
 def intervention_summary(
@@ -110,11 +124,9 @@ def intervention_summary(
     rep: Reprediction,
     mode: str,
     heads: Sequence[str],
-    base: Captured | None = None,
 ) -> InterventionSummary:
     """What ``rep`` (``interventions.intervene`` with ``mode`` on the heads named ``heads``) changed, beside the
-    ``analysis`` of the same example (``encoding``: its tokens; ``base``: the pre-trained model's capture, for the
-    traced edges when the measure falls back)."""
+    ``analysis`` of the same example (``encoding``: its tokens)."""
     how = INTERVENTIONS.get(mode)
     before, after = rep.confidence("before"), rep.confidence("after")
     flipped = rep.label_after != rep.label_before
@@ -134,7 +146,9 @@ def intervention_summary(
             help=f"confidence {max(rep.after):.1%}",
         ),
     )
-    scores_after, scores_before, edges_after, measure = _flows_after(analysis, encoding, rep, base)
+    (scores_before, edges_before), (scores_after, edges_after), measure = _flows_after(
+        analysis, encoding, rep
+    )
     table = pd.DataFrame(
         {
             "unit": analysis.labels,
@@ -147,19 +161,20 @@ def intervention_summary(
     s = analysis.settings
     fallback = ""
     if measure != s.measure:
-        which = "both columns are" if rep.attn_before is not None else "the flow after is"
+        which = "both columns are" if edges_before is not None else "the flow after is"
         fallback = (
             f" (the re-run does not capture what the {s.measure.phrase} need, so {which} under the "
             f"{measure.phrase})"
         )
-    edges = (
-        "" if edges_after is None else f"the {analysis.trace.n_edges} traced edges become {edges_after}, and "
+    drawn = (
+        f"{edges_before} of its edges before and {edges_after} after"
+        if edges_before is not None
+        else f"{edges_after} of its edges after"
     )
-    if measure != s.measure and edges_after is not None:
-        edges = f"{edges_after} edges traced in both models after, and "
     caption = (
-        f"How the flow changes: the fine-tuned model's flow scores ({s.method}, {measure} measure, from the "
-        f"sidebar's source) before and after{fallback}; {edges}the largest change is at {analysis.labels[top]!r} "
+        f"How the flow changes: the fine-tuned model's {s.method.phrase.lower()} scores ({measure.phrase}, from "
+        f"{analysis.labels[s.source]!r} #{s.source}) before and after{fallback}; the flow graph draws {drawn}, and "
+        f"the largest change is at {analysis.labels[top]!r} "
         f"({table['change'].iloc[top]:+.4f})."
     )
     return InterventionSummary(metrics=metrics, table=table, caption=caption)

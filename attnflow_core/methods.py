@@ -121,6 +121,8 @@ class Method(Choice):
     uses_threshold: bool = False
     uses_decay: bool = False
     verb: str = ""
+    #: solved on the server only (the browser's flow engine computes the others; the view asks the page for it)
+    server_solved: bool = False
 
     def unused(self, setting: str) -> str:
         """Why the setting ``"threshold"`` or ``"decay"`` does nothing under this method ("" when it is used)."""
@@ -181,6 +183,7 @@ METHODS: Registry[Method] = Registry(
             help="Abnar & Zuidema 2020: the maximum flow from the source token to each input token through the "
             "layered graph with capacities Â, computed exactly.",
             solve=_maxflow,
+            server_solved=True,
         ),
     ),
 )

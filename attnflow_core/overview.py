@@ -758,7 +758,7 @@ def check_overview_limits(
 ) -> None:
     """Refuse a file whose contents are over ``limits``: more examples than ``examples``, an example of more than
     ``tokens`` tokens (or a non-numeric ``n_tokens``), a model of more than ``layers`` layers or ``heads`` heads.
-    (The size limits are checked while reading; this is the place to add further checks of the contents.)"""
+    (The size limits are checked while reading; ``overview_checks.check_overview_contents`` checks the values.)"""
     if len(examples) > limits.examples:
         raise OverviewFileError(_too_many_examples(len(examples), limits))
     if "n_tokens" in examples.columns and len(examples):
@@ -785,7 +785,9 @@ def load_overview(
 
     The file is read within ``limits`` (``OverviewLimits``): its size before it is read, the JSON values before
     they are parsed, a Parquet file's rows from its footer and its decoded size while decoding, then the contents
-    (``check_overview_limits``), so a small crafted file cannot make the reader build gigabytes."""
+    (``check_overview_limits``), so a small crafted file cannot make the reader build gigabytes. Every field is
+    then checked for what this app writes (``overview_checks``: shapes, finiteness, ranges, types), so a file of
+    NaN, words or another model's shapes is refused naming its first bad field."""
     name = filename or (str(source) if not isinstance(source, bytes) else "")
     if not name.endswith(OVERVIEW_SUFFIXES):
         raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
@@ -797,9 +799,12 @@ def load_overview(
             raise OverviewFileError(
                 "this file is not an Attention Flows overview (schema attnflow.overview/1)"
             )
-        arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
+        from attnflow_core.overview_checks import check_overview_contents, overview_arrays
+
+        arrays = overview_arrays(meta)  # every field named when it is not an array of numbers
         check_overview_limits(examples, arrays, limits)
         _check_overview(meta, examples, arrays)
+        check_overview_contents(meta, examples, arrays)  # shapes, ranges and types of every other field
         return Overview(
             task=meta["task"],
             base_ref=meta["base_ref"],

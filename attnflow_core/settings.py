@@ -55,6 +55,10 @@ HIDE_MODES: tuple[SpecialMode, ...] = tuple(
     sorted((m for m in SPECIAL_MODES if m.hides), key=lambda m: not m.renormalises)
 )
 
+#: The threshold τ's and the decay α's sliders (app and export): (lowest, highest, step). α must stay above 0.
+THRESHOLD_SLIDER: tuple[float, float, float] = (0.0, 1.0, 0.01)
+DECAY_SLIDER: tuple[float, float, float] = (0.05, 1.0, 0.05)
+
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

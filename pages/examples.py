@@ -9,11 +9,12 @@ from attnflow_core import browse
 from attnflow_core.data.files import MAX_UPLOAD_MB
 from attnflow_core.data.sources import SourceInfo, list_sources
 from attnflow_core.data.tasks import Task, get_task
+from attnflow_core.tables import table_key
 from attnflow_core.user_models import finetune_user_model, user_model_exists, user_model_name
 from pages.ui import state
 from pages.ui.boundary import friendly, md_escape
 from pages.ui.loaders import extraction_key, get_examples, get_predictions, get_result
-from pages.ui.page import chosen_row, example_header, page_setup, progress_to
+from pages.ui.page import chosen_row, example_header, page_number, page_setup, progress_to
 from pages.ui.sidebar import Selection
 from pages.ui.uploads import (
     UPLOAD_KEY,
@@ -70,8 +71,11 @@ def example_table(df: pd.DataFrame, task: Task, info: SourceInfo, selection: Sel
     """Search, label filter, one page of the table with the fine-tuned predictions; a chosen row becomes the
     example."""
     f1, f2 = st.columns([3, 2])
-    query = f1.text_input("Search", key="search", placeholder="words that must appear in the example")
-    labels = f2.multiselect("Gold label", browse.gold_labels(df), key="label_filter")
+    query = f1.text_input("Search", key=state.SEARCH.key, placeholder="words that must appear in the example")
+    options = browse.gold_labels(df)
+    if any(x not in options for x in state.LABEL_FILTER.get()):  # another source's labels
+        state.LABEL_FILTER.set([x for x in state.LABEL_FILTER.get() if x in options])
+    labels = f2.multiselect("Gold label", options, key=state.LABEL_FILTER.key)
     view = browse.filter_examples(df, task, query, labels)
     if view.empty:
         st.info(
@@ -80,31 +84,33 @@ def example_table(df: pd.DataFrame, task: Task, info: SourceInfo, selection: Sel
         )
         return
     p1, p2 = st.columns([1, 3])
-    count = browse.page_count(len(view))
-    number = int(p1.number_input("Page", min_value=1, max_value=count, value=1, step=1, key="page"))
-    page = browse.page_of(view, number)
+    page = browse.page_of(view, page_number(p1, state.TABLE_PAGE, browse.page_count(len(view))))
     p2.caption(page.caption)
     predictions = None
     if selection is not None:
         with st.spinner("Predicting …"):
             predictions = get_predictions(selection.pair, *browse.page_texts(page.rows, task))
     table = browse.prediction_table(page.rows, task, predictions)
+    layout = browse.prediction_layout(table, task)
+    px = layout.widths
+    uids = table["uid"].astype(str).tolist()
+    chosen_uid = str(state.EXAMPLE.get() or "")
     row = chosen_row(
         table,
-        "table",
-        column_order=browse.prediction_columns(table, task),
+        table_key("table", uids),
+        column_order=layout.columns,
+        row_height=layout.row_height,
+        height=layout.height,
+        selection_default={"selection": {"rows": [uids.index(chosen_uid)]}} if chosen_uid in uids else None,
         column_config={
-            "uid": st.column_config.TextColumn("id", width="small"),
-            "prediction": st.column_config.TextColumn("prediction", width="small"),
-            "verdict": st.column_config.TextColumn("verdict", width="small"),
-            "gold": st.column_config.TextColumn("gold", width="small"),
+            "uid": st.column_config.TextColumn("id", width=px["uid"]),
+            "prediction": st.column_config.TextColumn("prediction", width=px.get("prediction")),
+            "verdict": st.column_config.TextColumn("verdict", width=px.get("verdict")),
+            "gold": st.column_config.TextColumn("gold", width=px["gold"]),
             "confidence": st.column_config.ProgressColumn(
-                "confidence", min_value=0.0, max_value=1.0, format="%.2f", width="small"
+                "confidence", min_value=0.0, max_value=1.0, format="%.2f", width=px.get("confidence")
             ),
-            **{
-                col: st.column_config.TextColumn(col, width="medium" if task.is_pair else "large")
-                for col in task.text_columns
-            },
+            **{col: st.column_config.TextColumn(col, width=px[col]) for col in task.text_columns},
         },
     )
     if row is not None:

@@ -4,11 +4,13 @@ row selects."""
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from attnflow_core import browse
+from attnflow_core import browse, tables
 from attnflow_core.data.tasks import TASKS, VERDICTS
 
 QA = TASKS["qa"]
@@ -58,11 +60,16 @@ def test_the_prediction_table_has_one_verdict_wording() -> None:
     table = browse.prediction_table(page, QA, preds)
     assert table["verdict"].tolist() == [VERDICTS[True], VERDICTS[False], "", VERDICTS[True]]
     assert table["confidence"].tolist()[:2] == [0.9, 0.6] and table["prediction"].tolist()[2] == ""
-    assert browse.prediction_columns(table, QA)[:5] == ["uid", "prediction", "confidence", "verdict", "gold"]
+    # the model's short columns first, the texts, the id last (issue 19: ids say little, texts say which it is)
+    assert browse.prediction_columns(table, QA) == [
+        "verdict", "prediction", "confidence", "gold", "question", "sentence", "uid",
+    ]  # fmt: skip
     plain = browse.prediction_table(page, QA)
-    assert "verdict" not in plain.columns and browse.prediction_columns(plain, QA)[-2:] == [
+    assert "verdict" not in plain.columns and browse.prediction_columns(plain, QA) == [
+        "gold",
         "question",
         "sentence",
+        "uid",
     ]
     single = browse.page_texts(pd.DataFrame({"uid": ["s"], "sentence": ["good"], "label": [""]}), SENT)
     assert single == (("good",), (None,))
@@ -130,3 +137,74 @@ def test_labelled_rows_and_a_rows_fields() -> None:
     assert browse.example_fields(df.iloc[1], QA) == ("q1", "What is thing 1?", "Nothing 1.", "not_entailment")
     single = pd.DataFrame({"uid": ["s"], "sentence": ["good"], "label": [""]}).iloc[0]
     assert browse.example_fields(single, SENT) == ("s", "good", None, None)
+
+
+def _overview_examples(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "uid": [f"e{i}" for i in range(n)],
+            "text": [f"text {i}" for i in range(n)],
+            "text_pair": [f"pair {i}" for i in range(n)],
+            "gold": ["entailment"] * n,
+            "prediction": ["entailment"] * n,
+            "confidence": rng.uniform(0.5, 1.0, n),
+            "correct": [True] * n,
+            "shift": rng.uniform(0, 1, n),
+            "n_tokens": [9] * n,
+        }
+    )
+
+
+def test_the_ranked_examples_come_one_page_at_a_time() -> None:
+    """Issue 19 item 10: an overview of a million examples sends the browser one page of the ranking, the same rows
+    the whole ranking holds there."""
+    examples = _overview_examples(1_000_000)
+    page = browse.ranked_page(examples, is_pair=True, number=2)
+    assert len(page.rows) == browse.PAGE_SIZE and (page.number, page.count) == (2, 50_000)
+    assert page.caption == "1,000,000 examples · page 2 of 50000"
+    shift = examples["shift"].to_numpy()
+    expected = np.sort(shift)[::-1][browse.PAGE_SIZE : 2 * browse.PAGE_SIZE]
+    np.testing.assert_array_equal(page.rows["shift"].to_numpy(), expected)
+    small = _overview_examples(45)
+    whole = browse.ranked_examples(small, is_pair=True)
+    pages = [browse.ranked_page(small, True, k).rows for k in (1, 2, 3)]
+    assert pd.concat(pages, ignore_index=True).equals(whole)
+    assert (
+        browse.ranked_page(small, True, 99).number == 3 and len(browse.ranked_page(small, True, 99).rows) == 5
+    )
+    assert browse.ranked_columns(True)[0] == "shift" and browse.ranked_columns(True)[-1] == "uid"
+    assert set(browse.ranked_columns(True)) == set(whole.columns)
+    assert set(browse.ranked_columns(False)) == set(browse.ranked_examples(small, is_pair=False).columns)
+
+
+@pytest.mark.parametrize("task", [QA, SENT])
+def test_a_table_fits_the_narrowest_window_and_wraps_long_texts(task: Any) -> None:
+    """Issue 19 item 6: every column's width adds up to what the main area gives a table at 1,280 px; the texts
+    share what the short columns leave; rows grow with the longest text (up to MAX_LINES lines)."""
+    page = browse.page_of(qa_rows(4) if task.is_pair else pd.DataFrame(
+        {"uid": ["s0", "s1"], "sentence": ["good", "bad"], "label": ["", ""]}), 1).rows  # fmt: skip
+    table = browse.prediction_table(page, task, [("entailment", 0.9)] * len(page))
+    order = browse.prediction_columns(table, task)
+    short = browse.prediction_layout(table, task)
+    assert short.columns == tuple(order)
+    assert sum(short.widths.values()) <= tables.TABLE_PX and set(short.widths) == set(order)
+    assert short.row_height is None  # one line each: no wrapping needed
+    text_px = short.widths[task.text_columns[0]]
+    assert all(short.widths[c] == text_px for c in task.text_columns) and text_px >= 150
+    long = tables.table_layout(
+        order, {c: ["word " * 30] * len(page) for c in task.text_columns}, browse.COLUMN_PX
+    )
+    assert long.row_height is not None and long.row_height > 64  # the grid wraps text only in rows over 64 px
+    huge = tables.table_layout(order, {c: ["word " * 1000] for c in task.text_columns}, browse.COLUMN_PX)
+    assert huge.row_height == tables.LINE_PX * tables.MAX_LINES + 12
+    assert long.height <= tables.HEADER_PX + tables.VISIBLE_ROWS * long.row_height + 2
+
+
+def test_a_selection_belongs_to_the_rows_it_was_made_in() -> None:
+    """Issue 19 item 8: a table's widget key follows its rows, so a new task's table (or another page of it) does
+    not inherit the row position selected in the previous one."""
+    key = tables.table_key("table", ["demo-nli-01", "demo-nli-02"])
+    assert key == tables.table_key("table", ["demo-nli-01", "demo-nli-02"]) and key.startswith("table-")
+    assert key != tables.table_key("table", ["demo-sentiment-01", "demo-sentiment-02"])
+    assert key != tables.table_key("ov_table", ["demo-nli-01", "demo-nli-02"])

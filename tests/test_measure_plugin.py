@@ -105,9 +105,9 @@ def test_the_cli_offers_it(registered: Measure, capsys: pytest.CaptureFixture[st
 def test_the_flow_page_offers_it_from_a_link(
     registered: Measure, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The sidebar's radio, the URL and the figure's title follow the registry; the heads control is disabled with
-    the reason, since the measure has no per-head part (AppTest runs the page in this process)."""
-    from tests.app.test_pages import bokeh_docs, open_page, titles
+    """The sidebar's radio, the URL and the view's title follow the registry; the view's heads control is disabled
+    with the reason, since the measure has no per-head part (AppTest runs the page in this process)."""
+    from tests.app.test_pages import named, open_page, titles, view_doc
 
     for name, value in (
         ("HF_HUB_OFFLINE", "1"),
@@ -118,9 +118,9 @@ def test_the_flow_page_offers_it_from_a_link(
     at = open_page("pages/flow.py", measure=KEY, method="rollout")
     assert at.sidebar.radio(key="_w_measure").value == KEY
     assert FAKE.label in at.sidebar.radio(key="_w_measure").options
-    assert at.sidebar.multiselect(key="_w_heads").disabled
-    assert any("no per-head part" in c.value for c in at.sidebar.caption)
-    assert any(
-        t.startswith("Attention rollout of fake residual contributions") for t in titles(bokeh_docs(at)[0])
-    )
+    doc = view_doc(at, "flow")
+    assert named(doc, "w_heads")["attributes"]["disabled"] is True
+    assert "no per-head part: every head is used" in json.dumps(doc)  # the reason the view shows beside it
+    # the view is first drawn at the default drawing settings (the trace) under the measure; the browser redraws
+    assert any(t.startswith("Thresholded trace of fake residual contributions") for t in titles(doc))
     assert at.query_params["measure"] in (KEY, [KEY])

@@ -97,8 +97,9 @@ def test_an_intervention_that_changes_nothing_reads_as_no_change(result: Example
     assert label.value == "positive" and label.delta == "unchanged" and label.delta_color == "off"
     assert s.table["change"].abs().max() == 0.0
     assert s.table.columns.tolist() == ["unit", "flow before", "flow after", "change"]
-    assert f"the {an.trace.n_edges} traced edges become {an.trace.n_edges}" in s.caption
-    assert "(maxflow, norm measure" in s.caption
+    drawn = an.graph.tuned.n_edges  # the edges the flow graph draws, the count the picture shows
+    assert f"the flow graph draws {drawn} of its edges before and {drawn} after" in s.caption
+    assert "attention max-flow scores (norm-weighted attention" in s.caption
 
 
 def test_an_intervention_that_flips_the_label(result: ExampleResult) -> None:
@@ -113,7 +114,7 @@ def test_an_intervention_that_flips_the_label(result: ExampleResult) -> None:
         and label.delta == "changed from positive"
         and label.delta_color == "inverse"
     )
-    assert "attention measure" in s.caption  # no value norms after: the weights, by the one policy
+    assert "(attention weights, from" in s.caption  # no value norms after: the weights, by the one policy
     assert s.table["change"].abs().max() > 0
 
 
@@ -134,7 +135,7 @@ def test_under_a_measure_the_reruns_cannot_apply_both_columns_fall_back(pair, re
     assert s.table["change"].abs().max() == 0.0
     assert (
         "both columns are under the attention weights" in s.caption
-        and "(rollout, attention measure" in s.caption
+        and "attention rollout scores (attention weights, from" in s.caption
     )
     weights = analyse(result, FlowSettings(method="rollout", measure="attention"))
     np.testing.assert_allclose(s.table["flow before"], np.round(weights.scores_tuned, 4))

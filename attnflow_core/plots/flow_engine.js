@@ -795,15 +795,21 @@ const AttnflowEngine = (() => {
   /** flow_graph.graph_title */
   function graphTitle(s, labels, measure, vocab) {
     const [a, b] = s.layers;
-    const heads = s.heads == null ? "all heads" : `heads [${Array.from(s.heads).join(", ")}]`;
-    const rest = s.method === "trace" ? `τ = ${fmtG(s.threshold)}, α = ${fmtG(s.decay)}, ${heads}` : heads;
+    const uses = vocab.methodUses[s.method];
+    const heads = s.heads == null
+      ? "all heads"
+      : `heads [${[...new Set(Array.from(s.heads, Number))].sort((p, q) => p - q).join(", ")}]`;
+    const parts = [];
+    if (uses.threshold) parts.push(`τ = ${fmtG(s.threshold)}`);
+    if (uses.decay) parts.push(`α = ${fmtG(s.decay)}`);
+    parts.push(heads);
     return `${vocab.methodTitles[s.method]} of ${vocab.measureTitles[measure]} from '${labels[s.source]}' ` +
-      `(#${s.source}) at layer ${b} down to ${a === 1 ? "the input" : `layer ${a - 1}`} — ${rest}`;
+      `(#${s.source}) at layer ${b} down to the input${a === 1 ? "" : ` of layer ${a}`} — ${parts.join(", ")}`;
   }
 
   /** flow_graph._caption */
   function caption(s, labels, g, stop, vocab) {
-    let text = `<b>${s.method === "trace" ? "Tracing" : vocab.methodTitles[s.method]} from</b> ` +
+    let text = `<b>${vocab.methodVerbs[s.method]} from</b> ` +
       `<span style='color:${vocab.highlight}'><b>${esc(labels[s.source])}</b> (#${s.source})</span>` +
       ` — ${g.base.nEdges} edges drawn for the pre-trained model, ${g.tuned.nEdges} for the fine-tuned ` +
       "(each reached token's strongest incoming edges). Click any token node to trace from it.";
@@ -820,7 +826,8 @@ const AttnflowEngine = (() => {
   }
 
   /** The values of flow_graph.build_head_grids (through heatmap.layer_head_heatmap, digits=3). */
-  function headGrids(g, L, H, method, vocab) {
+  function headGrids(g, L, H, method, vocab, layers = null) {
+    const [ga, gb] = layers || [1, L];
     const shareB = headShares(g, L, H, "base");
     const shareT = headShares(g, L, H, "tuned");
     const top = Math.max(maxOr0(shareB), maxOr0(shareT)) || 1.0;
@@ -833,15 +840,75 @@ const AttnflowEngine = (() => {
       title: nothingDrawn(g, key, vocab) || `Heads carrying the drawn ${m} — ${vocab.modelLabels[key]}`,
       data: { layer, head, v: rounded(values), ...extra },
       high: Math.max(top, 0.0 + 1e-6),
+      yRange: [ga - 0.5, gb + 0.5],
+      ticks: Array.from({ length: gb - ga + 1 }, (_, k) => ga + k),
     });
     return { base: grid(shareB, "base"), tuned: grid(shareT, "tuned"), shareBase: shareB, shareTuned: shareT };
   }
 
   /** The sentence strip's source, title, size and highlight (flow_graph.build_sentence_figure). */
+  /** flow_graph.spread_note: " — spread almost evenly (max/min = r)" when each model gives every unit some flow and
+   * the larger max/min ratio is under vocab.evenRatio. */
+  function spreadNote(scoresB, scoresT, vocab) {
+    const ratios = [];
+    for (const v of [scoresB, scoresT]) {
+      if (!v.length) return "";
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let k = 0; k < v.length; k++) {
+        if (!(v[k] > 0)) return "";
+        lo = Math.min(lo, v[k]);
+        hi = Math.max(hi, v[k]);
+      }
+      ratios.push(hi / lo);
+    }
+    const top = Math.max(...ratios);
+    return top < vocab.evenRatio ? ` — spread almost evenly (max/min = ${fmtFixed(top, 1)})` : "";
+  }
+
+  /** theme.mapped_colour: the colour a LinearColorMapper(palette, low, high) gives a value (NaN: the first). */
+  function mappedColour(palette, value, low, high) {
+    const n = palette.length;
+    if (high <= low || Number.isNaN(value)) return palette[0];
+    const k = Number.isFinite(value) ? Math.floor(((value - low) / (high - low)) * n) : value;
+    return palette[Math.min(Math.max(k, 0), n - 1)];
+  }
+
+  /** theme.luminance: WCAG 2 relative luminance of '#rrggbb' (0 = black, 1 = white). */
+  function luminance(hex) {
+    const h = hex.replace("#", "");
+    const [r, g, b] = [0, 2, 4].map((i) => {
+      const c = parseInt(h.slice(i, i + 2), 16) / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+
+  /** theme.contrast: WCAG contrast ratio of two colours (1 = none, 21 = black on white). */
+  function contrast(a, b) {
+    const [la, lb] = [luminance(a), luminance(b)].sort((x, y) => x - y);
+    return (lb + 0.05) / (la + 0.05);
+  }
+
+  /** theme.text_on: of dark and light, the text colour whose lowest contrast over the fills is the higher. */
+  function textOn(fills, dark, light) {
+    const worstDark = Math.min(...fills.map((f) => contrast(f, dark)));
+    const worstLight = Math.min(...fills.map((f) => contrast(f, light)));
+    return worstDark >= worstLight ? dark : light;
+  }
+
+  /** flow_graph.text_colours: the text colour that reads on both halves of each sentence cell. */
+  function textColours(sb, st, high, vocab) {
+    return sb.map((vb, k) => textOn([mappedColour(vocab.palettes.base, vb, 0.0, high),
+      mappedColour(vocab.palettes.tuned, st[k], 0.0, high)], vocab.darkText, vocab.lightText));
+  }
+
   function sentenceData(s, labels, segments, scoresB, scoresT, measure, vocab) {
     const lay = sentenceLayout(labels, segments);
     const nLines = lay.line.length ? -Math.min(...lay.line) + 1 : 1;
     const top = Math.max(maxOr0(scoresB), maxOr0(scoresT)) || 1.0;
+    const sb = Array.from(scoresB, (v) => sig(v));
+    const st = Array.from(scoresT, (v) => sig(v));
     return {
       data: {
         x: lay.x,
@@ -850,11 +917,12 @@ const AttnflowEngine = (() => {
         y: lay.line,
         w: lay.w,
         text: Array.from(labels),
-        sb: Array.from(scoresB, (v) => sig(v)),
-        st: Array.from(scoresT, (v) => sig(v)),
+        sb,
+        st,
+        tc: textColours(sb, st, top, vocab),
       },
       title: `Sentence view: ${vocab.methodTitles[s.method].toLowerCase()} score of ` +
-        `${vocab.measureTitles[measure]} per ${s.unit} (upper half pre-trained, lower fine-tuned)`,
+        `${vocab.measureTitles[measure]} per ${s.unit} (upper half pre-trained, lower fine-tuned)${spreadNote(scoresB, scoresT, vocab)}`,
       height: 90 + 46 * nLines,
       yRange: [-nLines + 0.4, 0.8],
       high: top,
@@ -869,7 +937,7 @@ const AttnflowEngine = (() => {
     const tickLabels = {};
     for (let lay = a - 1; lay <= b; lay++) {
       ticks.push(lay);
-      tickLabels[lay] = lay === a - 1 ? (a === 1 ? "input" : `layer ${a - 1}`) : `layer ${lay}`;
+      tickLabels[lay] = lay === a - 1 ? (a === 1 ? "input" : `input to layer ${a}`) : `layer ${lay}`;
     }
     const order = ["base", "tuned", "shared"];
     return {
@@ -880,7 +948,7 @@ const AttnflowEngine = (() => {
       ticks,
       tickLabels,
       stopLabel: stop ? stopLabel(g, s.threshold, vocab) : "",
-      flowName: s.method !== "trace" ? "flow" : "trace flow",
+      flowName: vocab.methodUses[s.method].threshold ? "trace flow" : "flow",
       legend: {
         x: [a - 1, a - 1, a - 1],
         y: [1, 1, 1],
@@ -969,16 +1037,16 @@ const AttnflowEngine = (() => {
     }
     const g = pairGraph(Ab, At, s.method, eb, et, s.heads);
     const stop = stopMessage(g, s.threshold, vocab);
-    const grids = headGrids(g, L, H, s.method, vocab);
+    const grids = headGrids(g, L, H, s.method, vocab, s.layers);
     return {
       settings: s,
       graph: graphFigure(s, labels, n, g, payload.measure, stop, vocab),
       edges: edgeColumns(g, labels, s.differences, vocab),
       headEdges: s.perHead
-        ? headEdgeColumns(g, s.method === "trace" ? s.threshold : null, s.differences, vocab)
+        ? headEdgeColumns(g, vocab.methodUses[s.method].threshold ? s.threshold : null, s.differences, vocab)
         : null,
       nodes: nodeColumns(g, labels, n, s.layers[0], s.layers[1]),
-      caption: { text: caption(s, labels, g, stop, vocab), height: vocab.divHeight + (stop ? 22 : 0) },
+      caption: { text: caption(s, labels, g, stop, vocab), height: vocab.captionHeight },
       sentence: sentenceData(s, labels, payload.segments, scoresB, scoresT, payload.measure, vocab),
       grids: { base: grids.base, tuned: grids.tuned },
       shares: { base: grids.shareBase, tuned: grids.shareTuned },
@@ -996,7 +1064,7 @@ const AttnflowEngine = (() => {
     rolloutMasses, budget, methodEdges, givenEdges, pairGraph, headShares,
     // flow_graph.py pieces
     edgeColumns, headEdgeColumns, perHeadText, nodeSizes, nodeColumns, sentenceLayout, stopMessage, stopLabel,
-    graphTitle, caption, nothingDrawn, headGrids,
+    graphTitle, caption, nothingDrawn, headGrids, spreadNote, textColours, mappedColour, luminance, contrast, textOn,
     // numpy / Python numerics
     pairwiseSum, npSum, npRound, pyRound, fmtFixed, fmtG, sig, rint,
   };

@@ -1,13 +1,17 @@
-"""Rendering Bokeh layouts on a page, and the invisible bridges that turn a click in a figure into page state.
+"""Rendering Bokeh layouts on a page: static ones (``render_bokeh``), and the interactive views that redraw in the
+browser (``view_host``, with its ``view_link`` in a fragment), plus the bridge that turns a tap on a Head differences
+heatmap cell into page state.
 
-A click is state: the flow graph's node click sets the sidebar's "trace from" (``source_bridge.js``), a tap on a
-Head differences heatmap cell adds the head to (or removes it from) the heads to zero or patch (``head_bridge.js``).
-Each bridge installs a ``window`` function the figure's own JavaScript calls; its value comes back here before the
-rerun.
+The interactive views (``attnflow_core/plots/flow_view.py``) are hosted by one components.v2 module per view
+(``view_host.js``): its data is the view's binary payload (document + measured attention), sent on a full run of the
+page; the same payload again changes nothing in the browser. The link (``view_link.js``), mounted inside an
+``st.fragment``, carries the server's wishes to the view (the session's drawing settings, max-flow solutions) and the
+view's reports back, rerunning only its fragment. Both modules share ``view_common.js``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +20,44 @@ import streamlit as st
 from attnflow_core.impact import head_name
 from pages.ui import state
 
-_source_bridge = st.components.v2.component(
-    "attnflow.source_bridge",
-    js=Path(__file__).with_name("source_bridge.js").read_text(encoding="utf-8"),
+_HERE = Path(__file__).parent
+
+
+def _js(*names: str) -> str:
+    return "\n".join((_HERE / name).read_text(encoding="utf-8") for name in names)
+
+
+_view_host = st.components.v2.component(
+    "attnflow.view_host",
+    js=_js("view_common.js", "view_host.js"),
+    html="<div class='attnflow-view'></div>",
     isolate_styles=False,
+)
+_view_link = st.components.v2.component(
+    "attnflow.view_link", js=_js("view_common.js", "view_link.js"), isolate_styles=False
 )
 _head_bridge = st.components.v2.component(
     "attnflow.head_bridge",
-    js=Path(__file__).with_name("head_bridge.js").read_text(encoding="utf-8"),
+    js=_js("head_bridge.js"),
     isolate_styles=False,
 )
+
+
+def view_host(payload: bytes, key: str) -> None:
+    """Mount an interactive view from its packed payload (``flow_payload.pack_view``)."""
+    _view_host(key=key, data=payload, height="content")
+
+
+def view_link(key: str, wanted: dict[str, Any], on_report: Callable[[], None]) -> Any:
+    """Mount (invisible) the link of a view: ``wanted`` = {kind, id, settings, maxflow, fresh} goes to the view;
+    ``on_report`` runs before the fragment reruns when the view reports settings (``reported(key)`` reads them)."""
+    return _view_link(key=key, data=wanted, on_settings_change=on_report, height=0)
+
+
+def reported(key: str) -> dict[str, Any] | None:
+    """The settings the view reported through the link ``key`` (None when it has not)."""
+    value = _value(key, "settings")
+    return dict(value) if hasattr(value, "keys") else None
 
 
 def render_bokeh(layout: Any, key: str) -> None:
@@ -44,18 +76,6 @@ def _value(key: str, name: str) -> Any:
     return value.get(name) if hasattr(value, "get") else getattr(value, name, None)
 
 
-def _on_node_click() -> None:
-    """Runs before the rerun: the clicked token becomes the sidebar's source (the URL and exports follow)."""
-    source = _value("flow_click", "source")
-    if source is not None:
-        state.SRC.set(int(source))
-
-
-def source_bridge() -> None:
-    """Mount the bridge (invisible) that makes a click on a flow-graph node the token to trace from."""
-    _source_bridge(key="flow_click", on_source_change=_on_node_click, height=0)
-
-
 def _on_head_click(n_heads: int) -> None:
     """Runs before the rerun: the tapped cell's head joins or leaves the selection and is shown below."""
     cell = _value("head_click", "head")
@@ -65,7 +85,6 @@ def _on_head_click(n_heads: int) -> None:
     name = head_name(layer, head)
     picked = list(state.PICKED_HEADS.get() or [])
     state.PICKED_HEADS.set([p for p in picked if p != name] if name in picked else [*picked, name])
-    state.HEAD_PICK.set((layer, head))
 
 
 def head_bridge(n_heads: int) -> None:

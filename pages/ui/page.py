@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import runpy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,8 @@ import streamlit as st
 
 from attnflow_core.data.tasks import get_task, is_correct, verdict
 from attnflow_core.extract import ExampleResult
-from pages.ui import state
+from attnflow_core.tables import table_layout
+from pages.ui import loading, state
 from pages.ui.boundary import md_escape
 from pages.ui.loaders import MAX_LENGTH
 from pages.ui.sidebar import Selection, sidebar
@@ -57,6 +58,7 @@ def page_setup() -> Selection | None:
     state.seed_from_url()
     with st.spinner("Updating …"):
         selection = sidebar()
+    loading.end()  # the page's own title follows
     state.sync_url(selection.url_defaults if selection is not None else None)
     return selection
 
@@ -74,6 +76,29 @@ def chosen_row(table: pd.DataFrame, key: str, **kwargs: Any) -> pd.Series | None
     )
     rows = event.selection.rows if event is not None else []
     return table.iloc[rows[0]] if rows else None
+
+
+def page_number(container: Any, field: state.Field[int], count: int) -> int:
+    """A table's page number input (1..``count``) in ``container``; a stored page beyond ``count`` (the filter or
+    the data changed) is clamped first, so the widget never holds a value outside its range."""
+    if int(field.get() or 1) > count:
+        field.set(count)
+    return int(container.number_input("Page", min_value=1, max_value=count, value=1, step=1, key=field.key))
+
+
+def fitted_table(rows: Any, texts: Sequence[str], short_px: Mapping[str, int] | None = None) -> None:
+    """A read-only table (``rows``: records or a frame) whose columns fit the window (``tables.table_layout``):
+    the ``texts`` columns share what the short ones (``short_px``) leave and wrap."""
+    df = pd.DataFrame(rows)
+    layout = table_layout(list(df.columns), {c: df[c].astype(str).tolist() for c in texts}, short_px)
+    st.dataframe(
+        df,
+        hide_index=True,
+        width="stretch",
+        row_height=layout.row_height,
+        height=layout.height,
+        column_config={c: st.column_config.TextColumn(c, width=w) for c, w in layout.widths.items()},
+    )
 
 
 def progress_to(bar: Any) -> Callable[[float, str], None]:
@@ -103,15 +128,21 @@ def example_header(selection: Selection, result: ExampleResult, note: str = "") 
     pred = result.prediction_tuned
     c1, c2, c3 = st.columns(3)
     if pred is not None:
+        # the confidence is a level, not a change: no arrow (an "↑" read as an increase)
         c1.metric(
             "Fine-tuned prediction",
             md_escape(pred.label),
             f"confidence {pred.confidence:.0%}",
             delta_color="off",
+            delta_arrow="off",
         )
     else:
         c1.metric(
-            "Fine-tuned prediction", "—", "the tuned model has no classification head", delta_color="off"
+            "Fine-tuned prediction",
+            "—",
+            "the tuned model has no classification head",
+            delta_color="off",
+            delta_arrow="off",
         )
     c2.metric("Gold label", md_escape(selection.gold) if selection.gold else "—")
     ok = is_correct(pred.label if pred is not None else None, selection.gold)

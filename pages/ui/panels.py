@@ -5,6 +5,8 @@ sections of the Dataset overview. What they show is computed in the core (``impa
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import streamlit as st
@@ -20,16 +22,29 @@ from attnflow_core.faithfulness import (
     pair_faithfulness,
     skipped_note,
 )
-from attnflow_core.impact import agreement_frame, head_names, intervention_summary, parse_head_name
+from attnflow_core.impact import (
+    START_HEADS,
+    agreement_frame,
+    head_names,
+    intervention_summary,
+    parse_head_name,
+    strongest_heads,
+)
 from attnflow_core.interventions import INTERVENTIONS, Reprediction, intervene
 from attnflow_core.measures import MEASURES, Capture
 from attnflow_core.overview import Overview
 from attnflow_core.pipeline import ExtractionKey
-from attnflow_core.saliency import SALIENCY_METHODS, Saliency, result_saliency
+from attnflow_core.saliency import SALIENCY_METHODS, Saliency, result_saliency, saliency_title
 from pages.ui import state
-from pages.ui.bokeh_host import render_bokeh
+from pages.ui.bokeh_host import head_bridge, render_bokeh
 from pages.ui.boundary import friendly
-from pages.ui.loaders import extraction_key, get_pair, get_result
+from pages.ui.loaders import (
+    extraction_key,
+    get_example_importance,
+    get_head_stats,
+    get_pair,
+    get_result,
+)
 from pages.ui.sidebar import Selection
 
 
@@ -41,10 +56,11 @@ def get_intervention(key: ExtractionKey, mode: str, heads: tuple[tuple[int, int]
     return intervene(pair.tuned.model, enc.input_ids, enc.segment_ids, labels, mode, heads, result.attn_base)
 
 
-@st.cache_data(show_spinner="Computing saliency…", max_entries=16)
-def get_saliency(key: ExtractionKey, unit: str) -> dict[str, Saliency]:
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_saliency(key: ExtractionKey, unit: str, method: str) -> Saliency:
+    """One saliency method on the example (cached per method, so the progress can say which one is running)."""
     pair = get_pair(key.base, key.tuned, key.labels)
-    return result_saliency(pair.tuned, get_result(key), SALIENCY_METHODS.keys(), unit)
+    return result_saliency(pair.tuned, get_result(key), (method,), unit)[method]
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -64,20 +80,82 @@ def get_faithfulness(key: ExtractionKey) -> FaithfulnessSums:
         bar.empty()
 
 
-def intervention_panel(selection: Selection, result: ExampleResult, analysis: Analysis) -> None:
-    """Pick heads, zero or patch them in the fine-tuned model, show the prediction and flow scores before/after."""
+#: What the button's caption promises, measured on this project's 2-core server under load (benchmark of issue 19:
+#: 36 tokens 10 s, 128 tokens 27 s for the three methods of the time; Integrated Gradients and occlusion take most,
+#: the plain gradient added since is one backward pass).
+SALIENCY_TIME = "10–30 s for up to 128 tokens on a 2-core server, longer while other people use it"
+
+
+def saliencies_with_progress(key: ExtractionKey, unit: str) -> dict[str, Saliency]:
+    """Every saliency method, one after the other, with a bar that says which is running and what each took."""
+    methods = list(SALIENCY_METHODS.keys())
+    bar = st.progress(0.0)
+    out: dict[str, Saliency] = {}
+    took: list[str] = []
+    t_start = time.perf_counter()
+    for i, m in enumerate(methods):
+        done = f" · done: {', '.join(took)}" if took else ""
+        bar.progress(i / len(methods), text=f"{saliency_title(m)} ({i + 1} of {len(methods)}) …{done}")
+        t0 = time.perf_counter()
+        out[m] = get_saliency(key, unit, m)
+        took.append(f"{saliency_title(m)} {time.perf_counter() - t0:.1f} s")
+    bar.empty()
+    st.caption(
+        f"Computed in {time.perf_counter() - t_start:.1f} s ({', '.join(took)}; a second visit is instant)."
+    )
+    return out
+
+
+def _start_from(names: list[str]) -> None:
+    """A starting point's callback: these heads become the heads to zero or patch (before the multiselect draws)."""
+    state.PICKED_HEADS.set(list(names))
+
+
+@st.fragment
+def intervention_panel(
+    selection: Selection, result: ExampleResult, analysis_of: Callable[[], Analysis]
+) -> None:
+    """Pick heads (a starting point, the multiselect, or taps on the heatmaps above), zero or patch them in the
+    fine-tuned model, show the prediction and flow scores before/after. A fragment: a tap, a pick or a button press
+    reruns this panel only (one forward pass of the fine-tuned model for Zero or Patch)."""
     st.subheader("Does this change matter? Zero or patch heads")
     if result.prediction_tuned is None:
         st.info("The fine-tuned model has no classification head, so there is no prediction to change.")
         return
+    key = extraction_key(selection.pair, selection.text, selection.text_pair)
+    head_bridge(result.num_heads)  # a tap on a heatmap cell adds or removes that head (reruns this panel)
     names = head_names(result.num_layers, result.num_heads)
     picked_before = state.PICKED_HEADS.get() or []
     if any(p not in names for p in picked_before):  # another model's heads
         state.PICKED_HEADS.set([p for p in picked_before if p in names])
     st.markdown(" ".join(m.help for m in INTERVENTIONS) + " Then the model predicts again.")
+    example = selection.settings.example
+    weights = ""
+    if not example.measure.per_head:  # the heads to zero are real heads: rank them where they exist
+        weights = f" (under the attention weights: the {example.measure.phrase} have no per-head part)"
+        example = replace(example, measure=MEASURES.get("attention"))
+    changed = strongest_heads(get_head_stats(key, example).js)
+    c1, c2 = st.columns(2)
+    c1.button(
+        f"Start from the {START_HEADS} most changed heads",
+        key="impact_start_changed",
+        on_click=_start_from,
+        args=(changed,),
+        help="The heads whose attention differs most between the two models on this example (JS divergence"
+        f"{weights}): {', '.join(changed)}. Changed is not the same as needed: compare with the other starting point.",
+    )
+    if c2.button(
+        f"Start from the {START_HEADS} heads most important for this prediction",
+        key="impact_start_important",
+        help="Michel et al. 2019: |∂L/∂ξ| for a gate ξ on each head's output, loss on the fine-tuned model's "
+        "prediction — the heads whose removal would change the prediction most, to first order.",
+    ):
+        important = friendly(lambda: strongest_heads(get_example_importance(key)))
+        if important is not None:
+            _start_from(important)
+            st.rerun(scope="fragment")
     picked = st.multiselect(
-        "Heads (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them; the most "
-        "changed head is a good start)",
+        "Heads to zero or patch (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them)",
         names,
         key=state.PICKED_HEADS.key,
     )
@@ -89,19 +167,13 @@ def intervention_panel(selection: Selection, result: ExampleResult, analysis: An
         if col.button(mode.label, key=f"impact_{mode}", disabled=not picked)
     ]
     if not pressed or not picked:
-        st.caption("Pick at least one head, then press a button.")
+        st.caption("Pick at least one head, then press Zero or Patch.")
         return
     mode, chosen = pressed[0], tuple(picked)
     heads = tuple(parse_head_name(n) for n in chosen)
-    key = extraction_key(selection.pair, selection.text, selection.text_pair)
     summary = friendly(
         lambda: intervention_summary(
-            analysis,
-            result.encoding,
-            get_intervention(key, mode, heads),
-            mode,
-            chosen,
-            result.captured("base"),
+            analysis_of(), result.encoding, get_intervention(key, mode, heads), mode, chosen
         )
     )
     if summary is None:
@@ -112,8 +184,9 @@ def intervention_panel(selection: Selection, result: ExampleResult, analysis: An
     st.dataframe(summary.table, hide_index=True, height=min(35 * (len(summary.table) + 1), 300))
 
 
-def saliency_panel(selection: Selection, result: ExampleResult, analysis: Analysis) -> None:
-    """The lazy saliency row and the agreement table (computed only after the button is pressed)."""
+def saliency_panel(selection: Selection, result: ExampleResult, analysis_of: Callable[[], Analysis]) -> None:
+    """The lazy saliency row and the agreement table (computed only after the button is pressed; ``analysis_of``
+    gives the view's current analysis, then)."""
     from attnflow_core.plots.importance import build_saliency_row
 
     st.subheader("Token saliency and agreement")
@@ -123,10 +196,14 @@ def saliency_panel(selection: Selection, result: ExampleResult, analysis: Analys
     # Computed on the run the button started only (cached per example), so settings changes stay fast.
     titles = ", ".join(m.short for m in SALIENCY_METHODS)
     if not st.button(f"Compute saliency ({titles})", key="saliency_go"):
-        st.caption("Computed on demand (a few seconds), so that changing the settings stays fast.")
+        st.caption(
+            f"Computed on demand, one method after the other (a bar says which is running): {SALIENCY_TIME}. "
+            "Changing the settings does not wait for it."
+        )
         return
+    analysis = analysis_of()
     key = extraction_key(selection.pair, selection.text, selection.text_pair)
-    sal = friendly(lambda: get_saliency(key, analysis.settings.unit))
+    sal = friendly(lambda: saliencies_with_progress(key, analysis.settings.unit))
     if sal is None:
         return
     scores = {k: v.scores for k, v in sal.items()}
@@ -147,7 +224,7 @@ def saliency_panel(selection: Selection, result: ExampleResult, analysis: Analys
     )
 
 
-def faithfulness_panel(selection: Selection, result: ExampleResult, analysis: Analysis) -> None:
+def faithfulness_panel(selection: Selection, result: ExampleResult) -> None:
     """The faithfulness table of this example for both models (every flow method × measure against each saliency,
     ρ and AOPC, with the random floor and its sentence), computed when its button is pressed."""
     with st.expander("Which ranking is faithful, in each model? (computed on demand)"):

@@ -218,12 +218,16 @@ def _pair_controls() -> PairSpec:
 
 
 def presets_menu() -> None:
-    """Sidebar links to the built-in views (``attnflow_core.presets``); each opens its page with its URL state."""
+    """Sidebar buttons for the built-in views (``attnflow_core.presets``); each opens its page with its URL state.
+
+    Buttons, not page links: a page link is drawn highlighted when it points at the current page (every flow
+    preset looked chosen on the flow page) and clips its label to one line."""
     from attnflow_core.presets import PRESETS
 
     with st.sidebar.expander("Presets: the paper's teaser and two findings"):
         for p in PRESETS:
-            st.page_link(f"pages/{p.page}.py", label=p.title, query_params=p.query_dict, help=p.explanation)
+            if st.button(p.title, key=f"preset_{p.key}", help=p.explanation, width="stretch", wrap=True):
+                st.switch_page(f"pages/{p.page}.py", query_params=p.query_dict)
 
 
 def custom_pair_confirmed(spec: PairSpec) -> bool:
@@ -255,7 +259,11 @@ def _confirm_custom() -> None:
 
 
 def _on_task_change() -> None:
+    """A new task starts at its first example, on every page: the chosen example is forgotten, and so are the
+    Examples table's page, search, label filter (and, by ``tables.table_key``, its selected row)."""
     state.update(
         {"pair": "", "example": "", "custom_text": "", "custom_pair": "", "custom_gold": "", "split": ""}
     )
     state.update({"source": "demo", "src": 0})
+    for field in state.TABLE_WIDGETS:
+        field.pop()

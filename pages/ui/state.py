@@ -80,8 +80,18 @@ CUSTOM_CONFIRMED: Field[list[str] | None] = Field(
 )  # [base, tuned, any base an adapter names] the person confirmed
 UPLOAD_DIGEST: Field[str] = Field("upload_digest", "")
 UPLOAD_NAME: Field[str] = Field("upload_name", "")
+SRC_UNIT: Field[str] = Field("src_unit", "")  # the units SRC counts in (a units switch maps it: controls.py)
+#: the drawing settings the flow view last reported (``views.py``): what the view already shows
+VIEW_REPORT: Field[dict[str, Any] | None] = Field("view_report", None)
 HEAD_PICK: Field[tuple[int, int] | None] = Field("head_pick", None)  # the head shown on Head differences
 PICKED_HEADS: Field[list[str]] = Field("impact_heads", [])  # the heads to zero or patch (their names)
+# the Examples table's widgets: a task switch forgets them (``TABLE_WIDGETS``), so the new task's table starts at its
+# first page, unfiltered and unselected, and the chosen example is the task's first (on every page alike)
+SEARCH: Field[str] = Field("search", "")
+LABEL_FILTER: Field[list[str]] = Field("label_filter", [])
+TABLE_PAGE: Field[int] = Field("page", 1)
+TABLE_WIDGETS = (SEARCH, LABEL_FILTER, TABLE_PAGE)
+OVERVIEW_PAGE: Field[int] = Field("ov_page", 1)  # the page of the Dataset overview's ranked examples
 FIELDS = {f.key: f for f in globals().values() if isinstance(f, Field)}
 
 

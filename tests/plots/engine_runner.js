@@ -46,6 +46,8 @@ const OPS = {
   selectHeads: (c, a) => E.selectHeads(a.H, a.heads),
   sum: (c, a) => a.rows.map((r) => E.npSum(r)),
   format: (c, a) => a.values.map(FORMATS[a.fn]),
+  mappedColour: (c, a) => Array.from(a.values, (v) => E.mappedColour(a.palette, v, a.low, a.high)),
+  textOn: (c, a) => a.fills.map((f) => E.textOn(f, a.dark, a.light)),
 };
 
 function main() {

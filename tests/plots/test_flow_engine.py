@@ -25,6 +25,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from bokeh.models import HoverTool, Rect
+from bokeh.palettes import Greys256, RdBu11, Viridis256
 from conftest import softmax_attention
 
 from attnflow_core import flows, graph, methods
@@ -40,7 +41,7 @@ from attnflow_core.plots.flow_payload import (
     engine_vocab,
     maxflow_edges,
 )
-from attnflow_core.plots.theme import HIGHLIGHT
+from attnflow_core.plots.theme import BASE, DARK_TEXT, LIGHT_TEXT, TUNED, mapped_colour, ramp, text_on
 
 RUNNER = Path(__file__).with_name("engine_runner.js")
 TAUS = (0.0, 0.01, 0.05, 0.1, 0.3, 0.9)
@@ -290,14 +291,15 @@ def python_view(an: Analysis, per_head: bool, differences: bool) -> dict[str, An
     hover = next(t for t in fig.tools if isinstance(t, HoverTool) and t.tooltips[0][0] == "edge")
     axis = fig.xaxis[0]
     rects = [r for r in sentence.renderers if isinstance(r.glyph, Rect)]
-    ring = next(r.data_source.data for r in rects if r.glyph.line_color == HIGHLIGHT)
-    head_edges = named.get("head_edges")
+    ring = named["sentence_mark"].data
+    head_edges = named["head_edges"] if per_head else None
 
     def grid(key: str) -> dict[str, Any]:
         g = named[f"head_grid_{key}"]
         cells = g.renderers[0]
         return {"title": g.title.text, "data": dict(cells.data_source.data),
-                "high": cells.glyph.fill_color.transform.high}  # fmt: skip
+                "high": cells.glyph.fill_color.transform.high, "yRange": [g.y_range.start, g.y_range.end],
+                "ticks": list(g.yaxis[0].ticker.ticks)}  # fmt: skip
 
     return {
         "graph": {
@@ -323,7 +325,7 @@ def python_view(an: Analysis, per_head: bool, differences: bool) -> dict[str, An
             "height": sentence.height,
             "yRange": [sentence.y_range.start, sentence.y_range.end],
             "high": rects[0].glyph.fill_color.transform.high,
-            "highlight": {"x": ring["x"][0], "y": ring["y"][0], "w": ring["width"][0]},
+            "highlight": {"x": ring["x"][0], "y": ring["y"][0], "w": ring["w"][0]},
         },
         "grids": {"base": grid("base"), "tuned": grid("tuned")},
     }
@@ -516,7 +518,7 @@ def assert_view_equal(js: dict[str, Any], py: dict[str, Any], g: PairGraph) -> N
     for key in ("title", "height", "yRange", "highlight"):
         assert js_s[key] == py_s[key], f"sentence.{key}"
     assert_close([js_s["high"]], [py_s["high"]], "sentence.high")
-    assert_exact(js_s["data"], py_s["data"], ("x", "yb", "yt", "y", "w", "text"), "sentence")
+    assert_exact(js_s["data"], py_s["data"], ("x", "yb", "yt", "y", "w", "text", "tc"), "sentence")
     for key in ("sb", "st"):
         assert_rounded(js_s["data"][key], py_s["data"][key], _sig_unit, f"sentence.{key}")
     for key in ("base", "tuned"):
@@ -730,6 +732,15 @@ FORMAT_VALUES = [0.0, 0.125, 0.375, 0.625, 0.875, 2.675, 1.125, 0.00390625, 1e-5
                  1 / 3, 2 / 3, 0.99999999, 5e-324, 1e300]  # fmt: skip
 SUM_ROWS = [np.random.default_rng(n).random(n) * 10.0 ** np.random.default_rng(n + 1).integers(-8, 8, n)
             for n in (1, 2, 7, 8, 9, 15, 16, 17, 100, 127, 128, 129, 130, 255, 256, 257, 300, 513, 1000)]  # fmt: skip
+_PALETTE = ramp(TUNED)
+#: Values for the colour mapper: inside, on and outside the ranges below, NaN and ±inf.
+MAPPED_VALUES = np.array([-2.0, -1.0, -0.5, 0.0, 1e-9, 0.0149, 0.015, 0.03, 0.5, 0.999, 1.0, 1.5, np.nan, np.inf,
+                          -np.inf])  # fmt: skip
+#: Cells one label is written on: every shade of both models' ramps and of the palettes the app draws, alone, and
+#: the sentence strip's pairs (each pre-trained shade with each k-th fine-tuned one).
+TEXT_FILLS = [[c] for c in (*ramp(BASE), *ramp(TUNED), *Greys256[::5], *Viridis256[::5], *RdBu11)]
+TEXT_FILL_PAIRS = [[b, t] for b in ramp(BASE)[::3] for t in ramp(TUNED)[::3]]
+
 EXTRA: dict[str, list[tuple[str, dict[str, Any], Any]]] = {
     "budget": [
         (
@@ -757,6 +768,18 @@ EXTRA: dict[str, list[tuple[str, dict[str, Any], Any]]] = {
             np.round(np.array(FORMAT_VALUES), 4).tolist(),
         ),
     ],
+    "colours": [
+        (
+            "mappedColour",
+            {"palette": _PALETTE, "values": MAPPED_VALUES, "low": low, "high": high},
+            [mapped_colour(_PALETTE, v, low, high) for v in MAPPED_VALUES.tolist()],
+        )
+        for low, high in ((0.0, 1.0), (-1.0, 1.0), (0.0, 0.03), (1.0, 1.0), (1.0, 0.0))
+    ]
+    + [
+        ("textOn", {"fills": fills, "dark": DARK_TEXT, "light": LIGHT_TEXT}, [text_on(*f) for f in fills])
+        for fills in (TEXT_FILLS, TEXT_FILL_PAIRS)
+    ],  # fmt: skip
     "errors": [
         ("selectHeads", {"H": 4, "heads": []}, "select at least one head"),
         ("selectHeads", {"H": 4, "heads": [1, 4]}, "heads must be in 0..3"),
@@ -777,6 +800,14 @@ def test_sums_and_formatting_are_pythons(engine: dict[str, Any]) -> None:
     """numpy's pairwise sums bit for bit; Python's rounding and formatting, exact ties (0.125 → '0.12') included."""
     for (_, args, want), got in zip(EXTRA["numerics"], engine["numerics"]["ops"], strict=True):
         assert got == want, args.get("fn", "sum")
+
+
+def test_colours_are_pythons(engine: dict[str, Any]) -> None:
+    """theme.mapped_colour (NaN, ±inf and empty ranges included) and theme.text_on (WCAG contrast, over one fill and
+    over both halves of a sentence cell): the engine's colours are Python's."""
+    for (op, args, want), got in zip(EXTRA["colours"], engine["colours"]["ops"], strict=True):
+        assert got == want, (op, args.get("low"), args.get("high"))
+    assert {LIGHT_TEXT, DARK_TEXT} <= {c for (_, _, want) in EXTRA["colours"][-2:] for c in want}
 
 
 def test_bad_settings_are_refused(engine: dict[str, Any]) -> None:
