@@ -123,15 +123,17 @@ def intervention_panel(
         st.info("The fine-tuned model has no classification head, so there is no prediction to change.")
         return
     key = extraction_key(selection.pair, selection.text, selection.text_pair)
-    head_bridge(result.num_heads)  # a tap on a heatmap cell adds or removes that head (reruns this panel)
+    example = selection.settings.example
+    per_head = example.measure.per_head
+    if per_head:  # under a measure without heads a heatmap cell is a whole layer, not a head to pick
+        head_bridge(result.num_heads)  # a tap on a heatmap cell adds or removes that head (reruns this panel)
     names = head_names(result.num_layers, result.num_heads)
     picked_before = state.PICKED_HEADS.get() or []
     if any(p not in names for p in picked_before):  # another model's heads
         state.PICKED_HEADS.set([p for p in picked_before if p in names])
     st.markdown(" ".join(m.help for m in INTERVENTIONS) + " Then the model predicts again.")
-    example = selection.settings.example
     weights = ""
-    if not example.measure.per_head:  # the heads to zero are real heads: rank them where they exist
+    if not per_head:  # the heads to zero are real heads: rank them where they exist
         weights = f" (under the attention weights: the {example.measure.phrase} have no per-head part)"
         example = replace(example, measure=MEASURES.get("attention"))
     changed = strongest_heads(get_head_stats(key, example).js)
@@ -155,7 +157,8 @@ def intervention_panel(
             _start_from(important)
             st.rerun(scope="fragment")
     picked = st.multiselect(
-        "Heads to zero or patch (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them)",
+        "Heads to zero or patch (layer 1-based, head 0-based"
+        + ("; tap cells of the heatmaps above to add or remove them)" if per_head else ")"),
         names,
         key=state.PICKED_HEADS.key,
     )

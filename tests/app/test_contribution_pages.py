@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_pages import _offline_cache, bokeh_docs, open_page, titles  # noqa: F401 - autouse offline fixture
+from test_pages import _offline_cache, link_data, named, open_page, titles, view_doc, walk  # noqa: F401 - autouse offline fixture
 
 from attnflow_core.measures import MEASURES
 
@@ -18,20 +18,43 @@ def _text(at: AppTest) -> str:
 
 @pytest.mark.parametrize("measure", ["alti", "globenc"])
 def test_a_contribution_measure_from_a_link_has_no_heads_control(measure: str) -> None:
+    """A link with a measure without a per-head part and a head subset: the view draws the measure's own
+    contributions (the extraction recorded the internals: no fallback note), one whole-layer "head" per layer, its
+    heads control and per-head edges off with the reason, titles naming whole layers; the link asks for no heads."""
     at = open_page("pages/flow.py", 180, task="sentiment", measure=measure, method="rollout", heads="0,1")
+    assert not at.exception, [e.message for e in at.exception]
     entry = MEASURES.get(measure)
     assert at.sidebar.radio(key="_w_measure").value == measure
     assert entry.label in at.sidebar.radio(key="_w_measure").options
-    assert at.sidebar.multiselect(key="_w_heads").disabled
-    assert any("no per-head part" in c.value for c in at.sidebar.caption)
-    assert at.toggle(key="_w_per_head").disabled  # no per-head edge split either
-    assert any(t.startswith(f"Attention rollout of {entry.phrase}") for t in titles(bokeh_docs(at)[0]))
+    assert not [w.value for w in at.warning if "forward pass does not capture" in w.value]  # not the fallback
+    doc = view_doc(at, "flow")
+    heads = named(doc, "w_heads")["attributes"]
+    assert heads["disabled"] is True and heads["options"] == ["0"]
+    assert named(doc, "w_toggles")["attributes"]["labels"] == ["Emphasise differences"]  # no per-head edges
+    maps = [
+        dict(o["entries"]) for o in walk(doc) if o.get("type") == "map" and isinstance(o.get("entries"), list)
+    ]
+    meta = next(
+        m for m in maps if "headsReason" in m
+    )  # the view's meta (a CustomJS arg, serialised as a map)
+    assert meta["measure"] == measure
+    assert meta["perHead"] is False and meta["measureIncludesResidual"] is True and meta["H"] == 1
+    assert "no per-head part" in meta["headsReason"]
+    shown = titles(doc)
+    assert any(t.startswith(f"Thresholded trace of {entry.phrase}") for t in shown), shown
+    assert any(t.endswith("whole layers (no per-head part)") for t in shown)
+    assert not any(t.endswith("all heads") for t in shown)
+    assert any(t.startswith("Layers carrying the drawn") for t in shown)
+    settings = link_data(at)["settings"]
+    assert settings["method"] == "rollout" and settings["heads"] is None and settings["perHead"] is False
     assert at.query_params["measure"] in (measure, [measure])
 
 
 def test_value_zeroing_renders_and_says_so_past_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     at = open_page("pages/flow.py", 240, task="sentiment", measure="value-zeroing")
-    assert any(t.startswith("Thresholded trace of value-zeroing scores") for t in titles(bokeh_docs(at)[0]))
+    assert any(
+        t.startswith("Thresholded trace of value-zeroing scores") for t in titles(view_doc(at, "flow"))
+    )
     from attnflow_core import value_zeroing
 
     monkeypatch.setattr(value_zeroing, "MAX_RERUNS", 12)  # fewer reruns than any example's tokens × 6 layers
