@@ -63,8 +63,9 @@ measure**, chosen at the top of the sidebar's flow settings (and named in every 
   has the same norm, the two measures are equal.
 - **Contributions with the residual stream** — the two measures above ignore the residual connection and the
   LayerNorms, which carry most of each token's own information. These measures decompose a whole layer instead, so
-  they have **no per-head part** (the residual is not a head: the heads control and per-head edges are disabled, and
-  head maps show one column per layer), and rollout and max-flow add no ½·I over them (the residual is inside):
+  they have **no per-head part** (the residual is not a head: the flow view's heads control is disabled and it has
+  no per-head edges, its titles say "whole layer", and head maps show one column per layer), and rollout and
+  max-flow add no ½·I over them (the residual is inside):
   - **ALTI** (Ferrando et al. 2022): the attention block's output after the residual and LayerNorm is a sum of one
     term per input token; a token's contribution is how much closer the output is to that term than to the output
     without it (L1 distance), rows normalised. From the same forward pass (the layer internals are recorded by

@@ -798,7 +798,7 @@ const AttnflowEngine = (() => {
     const [a, b] = s.layers;
     const uses = vocab.methodUses[s.method];
     const heads = vocab.measurePerHead[measure] === false
-      ? vocab.wholeLayer.replace("layer", "layers")
+      ? vocab.wholeLayers
       : s.heads == null
         ? "all heads"
         : `heads [${[...new Set(Array.from(s.heads, Number))].sort((p, q) => p - q).join(", ")}]`;
@@ -842,7 +842,9 @@ const AttnflowEngine = (() => {
     const m = vocab.methodTitles[method].toLowerCase();
     const grid = (values, key) => ({
       title: nothingDrawn(g, key, vocab, perHead) ||
-        `${perHead ? "Heads" : "Layers"} carrying the drawn ${m} — ${vocab.modelLabels[key]}`,
+        (perHead
+          ? `Heads carrying the drawn ${m} — ${vocab.modelLabels[key]}`
+          : `Whole layers in the ${m} — ${vocab.modelLabels[key]}`),
       data: { layer, head, v: rounded(values), ...extra },
       high: Math.max(top, 0.0 + 1e-6),
       yRange: [ga - 0.5, gb + 0.5],

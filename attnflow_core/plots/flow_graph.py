@@ -69,6 +69,9 @@ EVEN_RATIO = 3.0
 #: What stands where a head would under a measure without a per-head part (grid titles, the graph's title, the
 #: edges' hover; the engine reads it from ``engine_vocab``).
 WHOLE_LAYER = "whole layer (no per-head part)"
+#: The graph title's last part under such a measure, where "all heads" or "heads [..]" stands otherwise (short: the
+#: title is one line; the controls' note and the grids say why).
+WHOLE_LAYERS = "whole layers"
 
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
@@ -85,7 +88,7 @@ def graph_title(analysis: Analysis) -> str:
     parts = [f"τ = {s.threshold:g}"] if method.uses_threshold else []
     parts += [f"α = {s.decay:g}"] if method.uses_decay else []
     if not measure.per_head:
-        parts.append(WHOLE_LAYER.replace("layer", "layers", 1))
+        parts.append(WHOLE_LAYERS)
     else:
         parts.append("all heads" if s.heads is None else f"heads {sorted(set(s.heads))}")
     return (
@@ -464,8 +467,11 @@ def _nothing_drawn(g: PairGraph, key: str, per_head: bool = True) -> str:
 
 def head_grid_title(method: str, key: str, per_head: bool) -> str:
     """A head grid's title when its model draws edges: the heads carrying the drawn flow, or, under a measure without
-    a per-head part, the layers (each one cell, its axis labelled ``WHOLE_LAYER``; the title as short as the heads')."""
-    return f"{'Heads' if per_head else 'Layers'} carrying the drawn {method} — {MODEL_LABELS[key]}"
+    a per-head part, the whole layers (each one cell, its axis labelled ``WHOLE_LAYER``; the title no longer than the
+    heads', which fills a grid's width)."""
+    if not per_head:
+        return f"Whole layers in the {method} — {MODEL_LABELS[key]}"
+    return f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}"
 
 
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:

@@ -21,7 +21,7 @@ from attnflow_core.errors import SettingsError
 from attnflow_core.graph import MAX_EDGES, PER_NODE, MethodEdges, PairGraph
 from attnflow_core.measures import MEASURES
 from attnflow_core.methods import METHODS
-from attnflow_core.plots.flow_graph import CAPTION_HEIGHT, EVEN_RATIO, FADED, WHOLE_LAYER
+from attnflow_core.plots.flow_graph import CAPTION_HEIGHT, EVEN_RATIO, FADED, WHOLE_LAYER, WHOLE_LAYERS
 from attnflow_core.plots.theme import (
     BASE,
     DARK_TEXT,
@@ -55,6 +55,7 @@ def engine_vocab() -> dict[str, Any]:
         "measureTitles": {str(m): m.phrase for m in MEASURES},
         "measurePerHead": {str(m): m.per_head for m in MEASURES},
         "wholeLayer": WHOLE_LAYER,
+        "wholeLayers": WHOLE_LAYERS,
         "modelLabels": dict(MODEL_LABELS),
         "statusLabels": dict(STATUS_LABELS),
         "statusColours": dict(STATUS_COLOURS),

@@ -70,8 +70,7 @@ def view_meta(analysis: Analysis, view_id: str, kind: str = "flow") -> dict[str,
         "perHead": bool(measure.per_head),
         "headsReason": ""
         if measure.per_head
-        else f"The {measure.phrase} have no per-head part (the residual is not a head): each layer is drawn whole, "
-        "so there are no heads to choose and no per-head edges.",
+        else f"The {measure.phrase} have no per-head part (the residual is not a head): each layer is drawn whole.",
         "unit": str(analysis.settings.unit),
         "methods": [str(m) for m in METHODS],
         "serverSolved": [str(m) for m in METHODS if m.server_solved],
@@ -151,8 +150,12 @@ def _controls(analysis: Analysis, per_head: bool, differences: bool) -> dict[str
             height=CONTROL_HEIGHT - 8,
             inline=False,
         ),
-        "w_note": Div(
-            text="", name="w_note", width=WIDTH, height=20, styles={"color": NEUTRAL, "font-size": "12px"}
+        "w_note": Div(  # two lines under a measure without heads: its reason beside τ's and α's
+            text="",
+            name="w_note",
+            width=WIDTH,
+            height=20 if s.measure.per_head else 36,
+            styles={"color": NEUTRAL, "font-size": "12px"},
         ),
     }
 

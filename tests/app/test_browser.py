@@ -1107,8 +1107,9 @@ def test_a_cold_start_shows_the_title_and_what_is_loading(server: str, browser: 
 def test_alti_flows_say_they_have_no_heads(
     server: str, page: tuple[Any, Requests], screenshots: Path, shot: str, query: str
 ) -> None:
-    """The flow view under ALTI (no per-head part): the title names the measure, the heads control is disabled
-    with the reason. Screenshots for the README's table."""
+    """The flow view under ALTI (no per-head part): the title names the measure and whole layers (not "all heads"),
+    the grids are layers, the heads control is disabled with the reason and there is no per-head-edges toggle.
+    Screenshots for the README's table."""
     from urllib.parse import urlencode
 
     from attnflow_core.presets import PRESETS
@@ -1121,8 +1122,12 @@ def test_alti_flows_say_they_have_no_heads(
     wait_bokeh(pg, "flow_graph")
     assert_no_exception(pg)
     title = pg.evaluate(js("() => afModel('flow_graph').title.text"))
-    assert " of ALTI contributions from " in title, title
+    assert " of ALTI contributions from " in title and title.endswith("whole layers"), title
     assert pg.get_by_text("have no per-head part").count() > 0
+    assert view_value(pg, "w_heads", "disabled") is True
+    assert view_value(pg, "w_toggles", "labels") == ["Emphasise differences"]
+    grid = pg.evaluate(js("() => afModel('head_grid_tuned').title.text"))
+    assert grid.startswith(("Whole layers in the", "No layer carries")), grid
     pg.mouse.move(5, 5)
     shoot(pg, screenshots / shot)
 

@@ -42,9 +42,9 @@ def test_a_contribution_measure_from_a_link_has_no_heads_control(measure: str) -
     assert "no per-head part" in meta["headsReason"]
     shown = titles(doc)
     assert any(t.startswith(f"Thresholded trace of {entry.phrase}") for t in shown), shown
-    assert any(t.endswith("whole layers (no per-head part)") for t in shown)
+    assert any(t.endswith("whole layers") for t in shown)
     assert not any(t.endswith("all heads") for t in shown)
-    assert any(t.startswith("Layers carrying the drawn") for t in shown)
+    assert any(t.startswith("Whole layers in the") for t in shown)
     settings = link_data(at)["settings"]
     assert settings["method"] == "rollout" and settings["heads"] is None and settings["perHead"] is False
     assert at.query_params["measure"] in (measure, [measure])

@@ -750,9 +750,7 @@ def test_a_measure_without_heads_draws_whole_layers(cases: dict[str, Case], engi
         js, case = engine[case_id]["figure"], cases[case_id]
         assert case.analysis.attn_base.shape[1] == 1 and case.analysis.settings.heads is None
         title = js["graph"]["title"]
-        assert title == case.view["graph"]["title"] and title.endswith("whole layers (no per-head part)"), (
-            title
-        )
+        assert title == case.view["graph"]["title"] and title.endswith("whole layers"), title
         assert "heads" not in title.split(" — ")[-1], title
         assert (
             js["settings"]["heads"] is None and js["settings"]["perHead"] is False and js["headEdges"] is None
@@ -760,7 +758,7 @@ def test_a_measure_without_heads_draws_whole_layers(cases: dict[str, Case], engi
         assert set(js["edges"]["perhead"]) <= {WHOLE_LAYER}
         for key in ("base", "tuned"):
             grid = js["grids"][key]["title"]
-            assert grid.startswith(("Layers carrying the drawn", "No layer carries")), grid
+            assert grid.startswith(("Whole layers in the", "No layer carries")), grid
             assert grid == case.view["grids"][key]["title"]
     assert engine["alti-trace"]["figure"]["edges"]["perhead"]  # some edges drawn, each saying so
     assert engine["globenc-trace-stops"]["figure"]["grids"]["base"]["title"].startswith("No layer carries")
@@ -893,6 +891,7 @@ def test_no_wording_is_written_twice() -> None:
     source = ENGINE_JS_PATH.read_text(encoding="utf-8")
     vocab = engine_vocab()
     words = [*vocab["methodTitles"].values(), *vocab["measureTitles"].values(), *vocab["statusLabels"].values(),
-             *vocab["statusColours"].values(), vocab["faded"], vocab["highlight"]]  # fmt: skip
+             *vocab["statusColours"].values(), vocab["faded"], vocab["highlight"], vocab["wholeLayer"],
+             vocab["wholeLayers"]]  # fmt: skip
     for word in words:
         assert word not in source, word

@@ -248,9 +248,9 @@ def test_a_measure_without_heads_has_no_heads_to_choose(alti_result: ExampleResu
     assert toggles.labels == ["Emphasise differences"] and 1 not in toggles.active
     assert view.select_one({"name": "head_edge_lines"}).visible is False
     grid = view.select_one({"name": "head_grid_tuned"})
-    assert grid.xaxis[0].axis_label == WHOLE_LAYER and grid.title.text.startswith("Layers carrying the drawn")
+    assert grid.xaxis[0].axis_label == WHOLE_LAYER and grid.title.text.startswith("Whole layers in the")
     title = view.select_one({"name": "flow_graph"}).title.text
-    assert title.endswith("whole layers (no per-head part)") and "all heads" not in title
+    assert title.endswith("whole layers") and "all heads" not in title
     stale = {
         **drawing_settings(an.settings, 2, per_head=True, differences=True),
         "heads": [0],
