@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from attnflow_core.encoding import Encoding, encode
-from attnflow_core.measures import Captured
+from attnflow_core.internals import Internals, capture_internals
+from attnflow_core.measures import WEIGHTS_AND_NORMS, Capture, Captured, Progress, with_reruns
 from attnflow_core.models import LoadedModel, ModelPair
 
 #: The two models of a pair, as the results name them.
@@ -39,6 +40,12 @@ class ExampleResult:
     ``vnorm_base`` and ``vnorm_tuned`` are float32 arrays (layers, heads, n): ``vnorm[l, h, i]`` = ‖f^h(x_i)‖, the
     norm of the vector head h of layer l+1 carries from token i (see ``measures``), captured in the same forward
     pass; None when the model's layout is not one ``value_norms`` knows, or for results built by hand.
+
+    ``internals_base`` and ``internals_tuned`` are each model's ``internals.Internals`` (one example, no batch axis:
+    layer inputs, value vectors, LN outputs and scales), what the contribution measures read; captured in the same
+    pass when ``extract(..., capture=Capture(internals=True))`` (or ``Capture.of`` a measure that needs them), else
+    None. ``reran_base``/``reran_tuned``: {measure key: (L, 1, n, n)} of the measures with layer reruns (value
+    zeroing) the extraction computed (``measures.Measure.rerun``).
     """
 
     encoding: Encoding
@@ -52,6 +59,10 @@ class ExampleResult:
     tuned_weights: str = ""
     vnorm_base: np.ndarray | None = None
     vnorm_tuned: np.ndarray | None = None
+    internals_base: Internals | None = None
+    internals_tuned: Internals | None = None
+    reran_base: Mapping[str, np.ndarray] = field(default_factory=dict)
+    reran_tuned: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -70,8 +81,8 @@ class ExampleResult:
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}; got {model!r}")
         if model == "base":
-            return Captured(self.attn_base, self.vnorm_base)
-        return Captured(self.attn_tuned, self.vnorm_tuned)
+            return Captured(self.attn_base, self.vnorm_base, self.internals_base, self.reran_base)
+        return Captured(self.attn_tuned, self.vnorm_tuned, self.internals_tuned, self.reran_tuned)
 
 
 # (value projection, attention output projection) module-name suffixes of the BERT-family layouts
@@ -140,6 +151,24 @@ def forward_batch(
     and, with ``with_norms``, the value-vector norms ‖f^h(x_i)‖ (B, L, H, n) float32 captured in the same pass by
     hooks on the value projections (None if the model's layout is not BERT-like; see ``measures``).
     """
+    attn, probs, vnorm, _ = _forward_pass(model, batch, with_norms, with_internals=False)
+    return attn, probs, vnorm
+
+
+def forward_internals(
+    model: LoadedModel, batch: Mapping[str, Any], with_norms: bool = False, with_internals: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, Internals | None]:
+    """``forward_batch`` that also records the layer internals the contribution measures need (``internals``):
+    the same attention, probabilities and norms, plus an ``Internals`` with a batch axis (B, ...) from the same
+    pass (None if the model's layout is not BERT-like, or without ``with_internals``). Take one example with
+    ``Internals.example(k, m)``."""
+    return _forward_pass(model, batch, with_norms, with_internals)
+
+
+def _forward_pass(
+    model: LoadedModel, batch: Mapping[str, Any], with_norms: bool, with_internals: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, Internals | None]:
+    """The body of ``forward_batch`` and ``forward_internals``: one forward pass, hooks as asked."""
     import torch
 
     from attnflow_core.device import forward_context, model_device
@@ -147,7 +176,11 @@ def forward_batch(
     device = model_device(model.model)
     batch = {k: v.to(device) for k, v in batch.items()}
     # inference mode; bf16/fp16 autocast on CUDA (see device.GPU_TOLERANCE)
-    with forward_context(device), value_norms(model.model if with_norms else None, model.num_heads) as norms:
+    with (
+        forward_context(device),
+        value_norms(model.model if with_norms else None, model.num_heads) as norms,
+        capture_internals(model.model if with_internals else None, model.num_heads) as internals,
+    ):
         out = model.model(**batch, output_attentions=True)
     attentions = out.attentions
     if not attentions or attentions[0] is None:
@@ -160,9 +193,10 @@ def forward_batch(
     if with_norms and len(norms) == attn.shape[1]:
         vnorm = torch.stack(norms, dim=1).float().cpu().numpy()
     logits = getattr(out, "logits", None)
-    if model.label_names is None or logits is None:
-        return attn, None, vnorm
-    return attn, torch.softmax(logits.float(), dim=-1).cpu().numpy(), vnorm
+    probs = None
+    if model.label_names is not None and logits is not None:
+        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return attn, probs, vnorm, internals.result()
 
 
 def tokenize_batch(
@@ -192,10 +226,17 @@ def _prediction(names: Sequence[str], probs: np.ndarray) -> Prediction:
 
 
 def _forward(
-    model: LoadedModel, input_ids: Any, token_type_ids: Any
-) -> tuple[np.ndarray, np.ndarray | None, Prediction | None]:
-    """Attention (L, H, n, n) float32, value norms (L, H, n) float32 (None if the layout is unknown) and the
-    prediction (None without a classification head) of one example, from one forward pass."""
+    model: LoadedModel,
+    input_ids: Any,
+    token_type_ids: Any,
+    capture: Capture,
+    progress: Progress | None = None,
+) -> tuple[Captured, Prediction | None]:
+    """What one forward pass of one example captures (attention (L, H, n, n) float32, value norms (L, H, n) float32
+    or None if the layout is unknown, the layer internals (one example, no batch axis) when ``capture`` asks for
+    them, and the reruns of ``capture.reruns`` computed right after it, on the same model) and its prediction (None
+    without a classification head). A layout without internals records none, and no rerun runs: the measures that
+    need them fall back to the raw weights (``measures.measure_for``)."""
     import torch
 
     batch = {
@@ -203,19 +244,33 @@ def _forward(
         "token_type_ids": token_type_ids,
         "attention_mask": torch.ones_like(input_ids),
     }
-    attn, probs, vnorm = forward_batch(model, batch, with_norms=True)
-    norms = None if vnorm is None else vnorm[0]
+    attn, probs, vnorm, internals = _forward_pass(model, batch, True, capture.internals)
+    captured = Captured(
+        attn[0], None if vnorm is None else vnorm[0], None if internals is None else internals.example(0)
+    )
+    if captured.internals is not None:
+        captured = with_reruns(captured, model.model, capture.reruns, progress)
     if probs is None or model.label_names is None:
-        return attn[0], norms, None
-    return attn[0], norms, _prediction(model.label_names, probs[0])
+        return captured, None
+    return captured, _prediction(model.label_names, probs[0])
 
 
 def extract(
-    pair: ModelPair, text: str, text_pair: str | None = None, max_length: int | None = None
+    pair: ModelPair,
+    text: str,
+    text_pair: str | None = None,
+    max_length: int | None = None,
+    capture: Capture = WEIGHTS_AND_NORMS,
+    progress: Progress | None = None,
 ) -> ExampleResult:
     """Tokenise once and run both models on the identical sequence.
 
     ``max_length`` defaults to the pair's limit (512 for BERT); longer input is truncated and the result says so.
+    ``capture``: what to record beyond the attention weights and value norms (``measures.Capture``; e.g.
+    ``Capture.of("alti")``): each model's layer internals in the same pass (``ExampleResult.internals_base`` /
+    ``internals_tuned``, what ALTI and GlobEnc read), and the reruns of the measures that need them (value zeroing;
+    ``ExampleResult.reran_base`` / ``reran_tuned``), reported through ``progress(fraction, message)`` over both
+    models. A rerun past its bound raises its ``AttnflowError`` (the message names the limit).
     """
     import torch
 
@@ -223,20 +278,31 @@ def extract(
     enc = encode(pair.tokenizer, text, text_pair, max_length=limit)
     input_ids = torch.tensor([enc.input_ids], dtype=torch.long)
     token_type_ids = torch.tensor([enc.segment_ids], dtype=torch.long)
-    attn_base, vnorm_base, pred_base = _forward(pair.base, input_ids, token_type_ids)
-    attn_tuned, vnorm_tuned, pred_tuned = _forward(pair.tuned, input_ids, token_type_ids)
+    sides = []
+    for k, (model, name) in enumerate(((pair.base, "pre-trained"), (pair.tuned, "fine-tuned"))):
+
+        def part(frac: float, msg: str, k: int = k, name: str = name) -> None:
+            if progress is not None:
+                progress((k + frac) / 2, f"{name} model: {msg}")
+
+        sides.append(_forward(model, input_ids, token_type_ids, capture, part))
+    (base, pred_base), (tuned, pred_tuned) = sides
     return ExampleResult(
         encoding=enc,
-        attn_base=attn_base,
-        attn_tuned=attn_tuned,
+        attn_base=base.attn,
+        attn_tuned=tuned.attn,
         prediction_tuned=pred_tuned,
         prediction_base=pred_base,
         base_ref=pair.base.ref,
         tuned_ref=pair.tuned.ref,
         base_weights=pair.base.weights_format,
         tuned_weights=pair.tuned.weights_format,
-        vnorm_base=vnorm_base,
-        vnorm_tuned=vnorm_tuned,
+        vnorm_base=base.vnorm,
+        vnorm_tuned=tuned.vnorm,
+        internals_base=base.internals,
+        internals_tuned=tuned.internals,
+        reran_base=base.reran,
+        reran_tuned=tuned.reran,
     )
 
 

@@ -283,13 +283,16 @@ def max_flow(
 
 
 def max_flow_reference(
-    attn: np.ndarray, source: int = 0, heads: tuple[int, ...] | list[int] | None = None
+    attn: np.ndarray,
+    source: int = 0,
+    heads: tuple[int, ...] | list[int] | None = None,
+    residual: bool = True,
 ) -> np.ndarray:
     """The same values with networkx's preflow-push on float capacities (slow; for tests and benchmarks)."""
     import networkx as nx
     from networkx.algorithms.flow import preflow_push
 
-    res = residual_attention(attn, heads)
+    res = residual_attention(attn, heads, residual)
     n_layers, n = res.shape[0], res.shape[-1]
     source = check_source(source, n)
     g = nx.DiGraph()

@@ -23,6 +23,7 @@ from attnflow_core.encoding import Encoding
 from attnflow_core.graph import edges_within_budget
 from attnflow_core.interventions import INTERVENTIONS, Head, Reprediction
 from attnflow_core.measures import Captured, Measure, measure_for
+from attnflow_core.methods import FlowKey
 from attnflow_core.pipeline import model_attention, solve
 from attnflow_core.saliency import saliency_title
 
@@ -85,11 +86,22 @@ class InterventionSummary:
     caption: str
 
 
+def _scores_drawn(attn: np.ndarray, measure: Measure, key: FlowKey) -> tuple[np.ndarray, int]:
+    """Flow scores (n,) of one model's ``attn`` (L, H, n, n) under ``measure`` and ``key`` and the number of edges the
+    flow graph draws for it (the count the picture shows)."""
+    solution = solve(attn, measure, key)
+    drawn = edges_within_budget(solution.masses, solution.node, solution.stopped, key.source, key.layers)
+    return solution.scores(), drawn.n_edges
+
+
 def _flows_after(
     analysis: Analysis, encoding: Encoding, rep: Reprediction
-) -> tuple[np.ndarray, int, Measure]:
-    """The intervened fine-tuned model's flow scores (n,) under the analysis's settings, the number of edges the flow
-    graph would draw for it under the analysis's method (the count the picture shows) and the measure applied."""
+) -> tuple[tuple[np.ndarray, int | None], tuple[np.ndarray, int], Measure]:
+    """The fine-tuned model's flow scores (n,) before and after the intervention under the analysis's settings, each
+    with the number of edges the flow graph draws for it under the analysis's method, and the measure applied. A
+    measure the re-runs do not capture for (the contribution measures need the layer internals) falls back to the
+    raw weights (``measures.measure_for``) on both sides when the re-run recorded the model before; without it the
+    scores before are the analysis's and their edge count None (not comparable)."""
     s = analysis.settings
     captured = Captured(rep.attn_after, rep.vnorm_after)
     example = replace(s.example, measure=measure_for(s.measure, captured))  # the one policy (``measures``)
@@ -97,13 +109,21 @@ def _flows_after(
     key = s.flow_key(int(attn.shape[0]))
     if not example.measure.per_head:
         key = replace(key, heads=None)
-    solution = solve(attn, example.measure, key)
-    drawn = edges_within_budget(solution.masses, solution.node, solution.stopped, key.source, key.layers)
-    return solution.scores(), drawn.n_edges, example.measure
+    after = _scores_drawn(attn, example.measure, key)
+    if example.measure == s.measure:
+        return (analysis.scores_tuned, drawn_graph(analysis).tuned.n_edges), after, example.measure
+    if rep.attn_before is None:
+        return (analysis.scores_tuned, None), after, example.measure
+    attn_before = model_attention(Captured(rep.attn_before, rep.vnorm_before), encoding, example)[1]
+    return _scores_drawn(attn_before, example.measure, key), after, example.measure
 
 
 def intervention_summary(
-    analysis: Analysis, encoding: Encoding, rep: Reprediction, mode: str, heads: Sequence[str]
+    analysis: Analysis,
+    encoding: Encoding,
+    rep: Reprediction,
+    mode: str,
+    heads: Sequence[str],
 ) -> InterventionSummary:
     """What ``rep`` (``interventions.intervene`` with ``mode`` on the heads named ``heads``) changed, beside the
     ``analysis`` of the same example (``encoding``: its tokens)."""
@@ -126,22 +146,35 @@ def intervention_summary(
             help=f"confidence {max(rep.after):.1%}",
         ),
     )
-    scores_after, edges_after, measure = _flows_after(analysis, encoding, rep)
+    (scores_before, edges_before), (scores_after, edges_after), measure = _flows_after(
+        analysis, encoding, rep
+    )
     table = pd.DataFrame(
         {
             "unit": analysis.labels,
-            "flow before": np.round(analysis.scores_tuned, 4),
+            "flow before": np.round(scores_before, 4),
             "flow after": np.round(scores_after, 4),
         }
     )
     table["change"] = (table["flow after"] - table["flow before"]).round(4)
     top = int(np.argmax(np.abs(table["change"].to_numpy())))
     s = analysis.settings
-    drawn_before = drawn_graph(analysis).tuned.n_edges
+    fallback = ""
+    if measure != s.measure:
+        which = "both columns are" if edges_before is not None else "the flow after is"
+        fallback = (
+            f" (the re-run does not capture what the {s.measure.phrase} need, so {which} under the "
+            f"{measure.phrase})"
+        )
+    drawn = (
+        f"{edges_before} of its edges before and {edges_after} after"
+        if edges_before is not None
+        else f"{edges_after} of its edges after"
+    )
     caption = (
         f"How the flow changes: the fine-tuned model's {s.method.phrase.lower()} scores ({measure.phrase}, from "
-        f"{analysis.labels[s.source]!r} #{s.source}) before and after; the flow graph draws {drawn_before} of its "
-        f"edges before and {edges_after} after, and the largest change is at {analysis.labels[top]!r} "
+        f"{analysis.labels[s.source]!r} #{s.source}) before and after{fallback}; the flow graph draws {drawn}, and "
+        f"the largest change is at {analysis.labels[top]!r} "
         f"({table['change'].iloc[top]:+.4f})."
     )
     return InterventionSummary(metrics=metrics, table=table, caption=caption)

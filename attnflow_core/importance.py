@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from attnflow_core.extract import tokenize_batch
-from attnflow_core.interventions import encoder_layers, gated_heads
+from attnflow_core.interventions import gated_heads, intervenable_layers
 from attnflow_core.settings import SettingsError
 
 
@@ -26,7 +26,7 @@ def gate_gradients(model: Any, batch: dict[str, Any], targets: Sequence[int | No
     """
     import torch
 
-    n_layers = len(encoder_layers(model))
+    n_layers = len(intervenable_layers(model))
     n_heads = int(model.config.num_attention_heads)
     b = int(batch["input_ids"].shape[0])
     param = next(model.parameters())

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from attnflow_core.errors import AttnflowError
+from attnflow_core.internals import encoder_layers
 from attnflow_core.vocab import Choice, Registry
 
 Head = tuple[int, int]
@@ -28,16 +29,16 @@ class UnsupportedModel(AttnflowError):
     """The model has no BERT-style encoder layers to intervene on."""
 
 
-def encoder_layers(model: Any) -> list[Any]:
-    """The encoder's layer modules (``model.base_model.encoder.layer`` for the BERT family)."""
-    base = getattr(model, "base_model", model)
-    layers = getattr(getattr(base, "encoder", None), "layer", None)
-    if layers is None:
+def intervenable_layers(model: Any) -> list[Any]:
+    """The encoder's layer modules in order (``internals.encoder_layers``, the one definition), or UnsupportedModel
+    naming the fix when the model has no BERT-style layers to intervene on."""
+    layers = encoder_layers(model)
+    if not layers:
         raise UnsupportedModel(
             f"{type(model).__name__} has no BERT-style encoder layers; head interventions need a BERT-family "
             "encoder (pick a BERT/MiniLM pair)"
         )
-    return list(layers)
+    return layers
 
 
 def _head_size(model: Any) -> tuple[int, int]:
@@ -63,7 +64,7 @@ def gated_heads(model: Any, gates: Any) -> Iterator[Any]:
     ``gates`` is a torch tensor (L, H) (one gate per head, shared by the batch) or (B, L, H) (per example, so that
     ``∂(Σ_b loss_b)/∂gates[b]`` is example b's own gradient). Gates of 1 change nothing; 0 removes the head.
     """
-    layers = encoder_layers(model)
+    layers = intervenable_layers(model)
     n_heads, d = _head_size(model)
     if gates.shape[-2:] != (len(layers), n_heads):
         raise ValueError(f"gates must end in ({len(layers)}, {n_heads}); got {tuple(gates.shape)}")
@@ -93,7 +94,7 @@ def zeroed_heads(model: Any, heads: Iterable[Head]) -> Iterator[Any]:
     """Remove the outputs of ``heads`` ((layer, head), 0-based) while the context is open."""
     import torch
 
-    layers = encoder_layers(model)
+    layers = intervenable_layers(model)
     n_heads, _ = _head_size(model)
     gates = torch.ones(len(layers), n_heads, device=next(model.parameters()).device)
     for layer, head in _check_heads(heads, len(layers), n_heads):
@@ -113,7 +114,7 @@ def patched_heads(model: Any, patterns: Mapping[Head, Any]) -> Iterator[Any]:
     """
     import torch
 
-    layers = encoder_layers(model)
+    layers = intervenable_layers(model)
     n_heads, d = _head_size(model)
     by_layer: dict[int, list[tuple[int, Any]]] = {}
     for (layer, head), p in zip(
@@ -169,6 +170,10 @@ class Reprediction:
     )  # (L, H, n, n) float32 attention of the intervened model (patched heads show the patch)
     # (L, H, n) float32 value-vector norms ‖f^h(x_i)‖ of the intervened model (``measures``), None if not captured
     vnorm_after: np.ndarray | None = None
+    # the same two of the model before the intervention (for comparing like with like under a measure the re-runs
+    # cannot apply; None for a Reprediction built by hand)
+    attn_before: np.ndarray | None = None
+    vnorm_before: np.ndarray | None = None
 
     @property
     def label_before(self) -> str:
@@ -263,7 +268,7 @@ def intervene(
     device = next(tuned.parameters()).device
     ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
     seg = torch.tensor([list(segment_ids)], dtype=torch.long, device=device)
-    before, _, _ = _run(tuned, ids, seg)
+    before, attn_before, vnorm_before = _run(tuned, ids, seg)
     with how.apply(tuned, heads, base_attn):
         after, attn, vnorm = _run(tuned, ids, seg)
     return Reprediction(
@@ -272,4 +277,6 @@ def intervene(
         after=tuple(float(x) for x in after),
         attn_after=attn,
         vnorm_after=vnorm,
+        attn_before=attn_before,
+        vnorm_before=vnorm_before,
     )

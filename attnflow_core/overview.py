@@ -17,7 +17,10 @@ at once to running sums, so memory stays bounded whatever N is. Statistics (padd
   confidence and whether it is correct.
 
 Every statistic is computed under ``settings.measure`` (``measures``: norm-weighted attention by default, the raw
-weights with ``measure="attention"``); the value norms come from the same forward pass as the attentions.
+weights with ``measure="attention"``, or a contribution measure); the value norms and, for a measure that reads them
+(ALTI, GlobEnc, value zeroing) or for the faithfulness table, the layer internals come from the same batched forward
+pass as the attentions, and each example is measured on its own tokens (no padding). A measure without a per-head
+part (``Measure.per_head``) gives each layer one "head": the head statistics are then per layer.
 With ``special="renormalise"``, attention to [CLS]/[SEP] is removed and rows renormalised before the JS, cross-
 segment and behaviour statistics (not the sinks, which measure exactly that attention).
 """
@@ -42,17 +45,19 @@ from attnflow_core.data.errors import DataError
 from attnflow_core.data.files import MAX_DECODED_BYTES, MAX_FILE_BYTES, size_text
 from attnflow_core.data.tasks import is_correct
 from attnflow_core.errors import AttnflowError
-from attnflow_core.extract import forward_batch
+from attnflow_core.extract import forward_internals
 from attnflow_core.flows import SPECIAL_MODES, SpecialMode, special_attention
 from attnflow_core.measures import (
     DEFAULT_MEASURE,
     MEASURES,
     RAW_WEIGHTS,
     VALUE_NORMS,
+    Capture,
     Captured,
     Measure,
     measure_attention,
     measure_for,
+    with_reruns,
 )
 from attnflow_core.paths import atomic_write
 from attnflow_core.settings import SettingsError
@@ -119,6 +124,8 @@ class OverviewSettings:
     measure: Measure = DEFAULT_MEASURE
     importance: bool = False  # also the tuned model's head importance (attnflow_core.importance), averaged
     agreement: bool = False  # also the flow/saliency agreement (attnflow_core.agreement), averaged
+    # also the faithfulness table (attnflow_core.faithfulness), summed over examples
+    faithfulness: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "special", SPECIAL_MODES.get(self.special))
@@ -168,6 +175,8 @@ class Overview:
     # (present when settings.importance / settings.agreement asked for them)
     importance: np.ndarray | None = None
     agreement: tuple[Any, ...] | None = None
+    # faithfulness.FaithfulnessSums over the examples (present when settings.faithfulness asked for it)
+    faithfulness: Any = None
 
     @property
     def n_examples(self) -> int:
@@ -369,17 +378,27 @@ class _Batch:
     seconds: float
 
 
+def _capture(settings: OverviewSettings) -> Capture:
+    """What the batched forward pass records for ``settings``: the measure's needs, every measure's for the
+    faithfulness table (its layer reruns run per example, not in the batch)."""
+    return Capture.of(settings.measure, *(MEASURES.keys() if settings.faithfulness else ()))
+
+
 def _forward(pair: Any, tok: Any, encodings: list[Any], settings: OverviewSettings, device: Any) -> _Batch:
-    """Both models on one length-bucketed batch; value norms captured when the measure (or the agreement, which
-    reports every measure) needs them."""
-    want_norms = VALUE_NORMS in settings.measure.needs
+    """Both models on one length-bucketed batch; value norms captured when the measure (or the agreement or the
+    faithfulness table, which report every measure) needs them, and the layer internals when ``_capture`` says."""
+    wide = settings.agreement or settings.faithfulness
+    want_norms = VALUE_NORMS in settings.measure.needs or settings.faithfulness
+    internals = _capture(settings).internals
     feats = [{k: e[k] for k in ("input_ids", "token_type_ids", "attention_mask")} for e in encodings]
     padded = tok.pad(feats, return_tensors="pt").to(device)
     t0 = time.perf_counter()
-    att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)
-    att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms or settings.agreement)
-    # forward_batch copies to the CPU, so GPU work is finished here
-    return _Batch(Captured(att_b, vn_b), Captured(att_t, vn_t), probs, padded, time.perf_counter() - t0)
+    att_b, _, vn_b, in_b = forward_internals(pair.base, padded, want_norms, internals)
+    att_t, probs, vn_t, in_t = forward_internals(pair.tuned, padded, want_norms or wide, internals)
+    # forward_internals copies to the CPU, so GPU work is finished here
+    return _Batch(
+        Captured(att_b, vn_b, in_b), Captured(att_t, vn_t, in_t), probs, padded, time.perf_counter() - t0
+    )
 
 
 def _example(
@@ -446,10 +465,11 @@ def compute_overview(
     tok = pair.tokenizer
     enc_all = _encode_all(tok, exs, min(settings.max_length, pair.max_length))
     order = sorted(range(len(exs)), key=lambda i: len(enc_all[i]["input_ids"]))
-    sums = RunningSums.zeros(pair.base.num_layers, pair.base.num_heads)
+    sums: RunningSums | None = None  # shaped by the first example: H heads, or 1 for a measure without heads
     rows: list[dict[str, Any]] = [{} for _ in exs]
     imp_sum = np.zeros((pair.base.num_layers, pair.base.num_heads))
     agree_rows: list[Any] = []
+    faith = _faithfulness_sums()
     report = progress or (lambda _f, _m: None)
     t0, t_forward, measure = time.perf_counter(), 0.0, settings.measure
     device = model_device(pair.base.model)
@@ -462,27 +482,31 @@ def compute_overview(
             from attnflow_core.importance import batch_importance
 
             imp_sum += batch_importance(pair.tuned, dict(fwd.padded), [exs[i].label for i in batch]).sum(0)
-        measure = measure_for(measure_for(measure, fwd.base), fwd.tuned)  # the one policy (``measures``)
-        att_b, att_t = measure_attention(fwd.base, measure), measure_attention(fwd.tuned, measure)
+        # the one policy (``measures``); a measure's layer reruns run per example below
+        measure = measure_for(measure_for(measure, fwd.base, True), fwd.tuned, True)
         for k, i in enumerate(batch):
             m = len(enc_all[i]["input_ids"])
+            cap_b, cap_t = (_measured(c.example(k, m), loaded, measure) for c, loaded in _sides(fwd, pair))
             probs = None if fwd.probs is None else fwd.probs[k]
             part, rows[i] = _example(
                 tok,
                 enc_all[i],
                 exs[i],
-                att_b[k, :, :, :m, :m],
-                att_t[k, :, :, :m, :m],
+                measure_attention(cap_b, measure),
+                measure_attention(cap_t, measure),
                 probs,
                 pair,
                 settings.special,
             )
-            sums = sums + part
+            sums = part if sums is None else sums + part
             if settings.agreement:
                 agree_rows.append(_example_agreement(tok, enc_all[i], pair.tuned, fwd.tuned, k))
+            if settings.faithfulness:
+                faith = faith + _example_faithfulness(pair, enc_all[i], cap_b, cap_t, exs[i].uid)
         done = start + len(batch)
         eta = (time.perf_counter() - t0) / done * (len(exs) - done)
         report(done / len(exs), f"{done}/{len(exs)} examples · about {eta:.0f} s left")
+    assert sums is not None  # at least one example
     return Overview(
         task=task,
         base_ref=pair.base.ref,
@@ -497,6 +521,38 @@ def compute_overview(
         **sums.statistics(),
         importance=imp_sum / len(exs) if settings.importance else None,
         agreement=tuple(_mean_agreement(agree_rows)) if settings.agreement else None,
+        faithfulness=faith if settings.faithfulness else None,
+    )
+
+
+def _sides(fwd: _Batch, pair: Any) -> tuple[tuple[Captured, Any], tuple[Captured, Any]]:
+    return (fwd.base, pair.base), (fwd.tuned, pair.tuned)
+
+
+def _measured(captured: Captured, loaded: Any, measure: Measure) -> Captured:
+    """One example's capture with ``measure``'s layer reruns (value zeroing) run on its model (``loaded``)."""
+    return with_reruns(captured, loaded.model, (measure,)) if measure.rerun is not None else captured
+
+
+def _faithfulness_sums() -> Any:
+    from attnflow_core.faithfulness import FaithfulnessSums
+
+    return FaithfulnessSums()
+
+
+def _example_faithfulness(pair: Any, enc: Any, cap_b: Captured, cap_t: Captured, uid: str) -> Any:
+    """One example's ``faithfulness.FaithfulnessSums`` from both models' captures (the random floor seeded by the
+    example's id, so that a run and its shards agree exactly)."""
+    import zlib
+
+    from attnflow_core.faithfulness import capture_faithfulness
+
+    m = len(enc["input_ids"])
+    special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
+    segs = enc.get("token_type_ids") or [0] * m
+    seed = zlib.crc32(str(uid).encode())
+    return capture_faithfulness(
+        pair, enc["input_ids"], segs, special, {"base": cap_b, "tuned": cap_t}, seed=seed
     )
 
 
@@ -531,7 +587,8 @@ def _meta(ov: Overview) -> dict[str, Any]:
 
 
 def _extra_meta(ov: Overview) -> dict[str, Any]:
-    """Optional keys: ``importance`` (L×H mean head importance) and ``agreement`` (rows of mean ρ)."""
+    """Optional keys: ``importance`` (L×H mean head importance), ``agreement`` (rows of mean ρ) and
+    ``faithfulness`` (``FaithfulnessSums.to_json``: sums and counts, so that shard files merge exactly)."""
     from attnflow_core.agreement import agreement_table
 
     out: dict[str, Any] = {}
@@ -539,6 +596,8 @@ def _extra_meta(ov: Overview) -> dict[str, Any]:
         out["importance"] = np.asarray(ov.importance).tolist()
     if ov.agreement is not None:
         out["agreement"] = agreement_table(ov.agreement)
+    if ov.faithfulness is not None:
+        out["faithfulness"] = ov.faithfulness.to_json()
     return out
 
 
@@ -761,6 +820,7 @@ def load_overview(
             shard=(int(meta["shard"][0]), int(meta["shard"][1])) if meta.get("shard") else None,
             importance=np.asarray(meta["importance"], dtype=np.float64) if "importance" in meta else None,
             agreement=_load_agreement(meta.get("agreement")),
+            faithfulness=_load_faithfulness(meta.get("faithfulness")),
             **arrays,
         )
     except OverviewFileError:
@@ -793,6 +853,12 @@ def _load_agreement(rows: list[dict[str, Any]] | None) -> tuple[Any, ...] | None
     return tuple(
         AgreementRow(r["method"], r["measure"], r["saliency"], float(r["rho"]), int(r["n"])) for r in rows
     )
+
+
+def _load_faithfulness(blob: dict[str, Any] | None) -> Any:
+    from attnflow_core.faithfulness import FaithfulnessSums
+
+    return None if blob is None else FaithfulnessSums.from_json(blob)
 
 
 def cached_path(key: str) -> Path:

@@ -172,7 +172,7 @@ def _check_settings(settings: Any) -> None:
     for key in ("n", "max_length", "batch_size"):
         if key in settings:
             _integer(settings[key], f"settings.{key}", 0)
-    for key in ("importance", "agreement"):
+    for key in ("importance", "agreement", "faithfulness"):
         if key in settings and not isinstance(settings[key], bool):
             raise _refuse(f"settings.{key}", f"must be true or false; got {settings[key]!r}")
     for key in ("special", "measure"):
@@ -187,7 +187,11 @@ def _check_meta(meta: Mapping[str, Any], n_layers: int, n_heads: int) -> None:
         _number(meta.get(key), key)
     if "importance" in meta:
         importance = numeric_array(meta["importance"], "importance")
-        _shape(importance, "importance", (n_layers, n_heads), n_layers, n_heads)
+        if _per_head(meta.get("settings")):
+            _shape(importance, "importance", (n_layers, n_heads), n_layers, n_heads)
+        elif importance.ndim != 2 or importance.shape[0] != n_layers or importance.shape[1] < 1:
+            # the model's real heads, while the statistics have one whole-layer "head" (ALTI, GlobEnc, …)
+            raise _refuse("importance", f"has shape {importance.shape}, not ({n_layers}, heads)")
         check_range(importance, "importance", 0.0, None)
     if meta.get("sums"):
         _check_sums(meta["sums"], n_layers, n_heads)
@@ -200,6 +204,43 @@ def _check_meta(meta: Mapping[str, Any], n_layers: int, n_heads: int) -> None:
             raise _refuse("shard", f"must be [i, k] with 1 ≤ i ≤ k; got {shard!r}")
     if meta.get("agreement") is not None:
         _check_agreement(meta["agreement"])
+    if meta.get("faithfulness") is not None:
+        _check_faithfulness(meta["faithfulness"])
+
+
+def _per_head(settings: Any) -> bool:
+    """Whether the file's measure has a per-head part (its statistics are then layers × the model's heads); an
+    unknown measure counts as per head here (``OverviewSettings`` names it when the file is read)."""
+    from attnflow_core.measures import MEASURES
+
+    measure = settings.get("measure", "attention") if isinstance(settings, Mapping) else "attention"
+    return measure not in MEASURES or MEASURES.get(measure).per_head
+
+
+def _check_faithfulness(blob: Any) -> None:
+    """``faithfulness`` (``FaithfulnessSums.to_json``): ``n`` (≥ 0), ``skipped`` ({measure: count}) and rows of model,
+    method, measure, metric, reference (words), a finite ``sum`` and a whole ``count`` ≥ 0 (``value`` is derived)."""
+    if not isinstance(blob, Mapping):
+        raise _refuse("faithfulness", f"must be an object; got {type(blob).__name__}")
+    _integer(blob.get("n"), "faithfulness.n", 0)
+    skipped = blob.get("skipped") or {}
+    if not isinstance(skipped, Mapping):
+        raise _refuse("faithfulness.skipped", f"must be an object; got {type(skipped).__name__}")
+    for measure, count in skipped.items():
+        _integer(count, f"faithfulness.skipped.{measure}", 0)
+    rows = blob.get("rows")
+    if not isinstance(rows, list):
+        raise _refuse("faithfulness.rows", f"must be a list of rows; got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        field = f"faithfulness.rows[{i}]"
+        if not isinstance(row, Mapping):
+            raise _refuse(field, f"must be an object; got {type(row).__name__}")
+        for key in ("model", "method", "measure", "metric", "reference"):
+            if not isinstance(row.get(key), str):
+                raise _refuse(f"{field}.{key}", f"must be a word; got {row.get(key)!r}")
+        if not _is_real(row.get("sum")) or not np.isfinite(float(row["sum"])):
+            raise _refuse(f"{field}.sum", f"must be a finite number; got {row.get('sum')!r}")
+        _integer(row.get("count"), f"{field}.count", 0)
 
 
 # ---------------------------------------------------------------- the example table
@@ -295,7 +336,7 @@ def check_overview_contents(
 ) -> None:
     """Refuse a file whose fields do not hold what this app writes (see the module docstring): the statistics'
     shapes (the file's own layers × heads) and ranges, the settings' types, the timings, ``importance``, ``sums``,
-    ``shard``, ``agreement`` and the example table. Raises OverviewFileError naming the first bad field."""
+    ``shard``, ``agreement``, ``faithfulness`` and the example table. Raises OverviewFileError naming the first bad field."""
     n_layers, n_heads = _check_statistics(arrays)
     _check_meta(meta, n_layers, n_heads)
     check_examples(examples)

@@ -7,7 +7,8 @@ of exactly its inputs, so a caller can cache each by its key:
 =================  =========================  ====================================================================
 stage              function                   depends on (its key)
 =================  =========================  ====================================================================
-extraction         ``extraction``             the model pair, the text(s), max tokens (``ExtractionKey``)
+extraction         ``extraction``             the model pair, the text(s), max tokens, what to capture beyond the
+                                              weights and value norms (``ExtractionKey``; ``for_measure``)
 measured attention ``measured_attention``     extraction + ``settings.ExampleSettings`` (measure, units, specials)
 head statistics    ``head_statistics``        measured attention (JS divergence, mean |Δ|)
 trace              ``pair_trace``             measured attention + the trace's ``methods.FlowKey``
@@ -32,7 +33,16 @@ from attnflow_core.encoding import Encoding, merge_wordpieces
 from attnflow_core.extract import ExampleResult, extract
 from attnflow_core.flows import PairTrace, Trace, special_attention, trace_pair
 from attnflow_core.graph import PairGraph, edges_within_budget, merge_pair
-from attnflow_core.measures import MEASURES, Captured, Measure, measure_attention, measure_for
+from attnflow_core.measures import (
+    MEASURES,
+    WEIGHTS_AND_NORMS,
+    Capture,
+    Captured,
+    Measure,
+    Progress,
+    measure_attention,
+    measure_for,
+)
 from attnflow_core.methods import FlowKey, Solution
 from attnflow_core.models import ModelPair
 from attnflow_core.settings import ExampleSettings
@@ -57,8 +67,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ExtractionKey:
-    """What an extraction depends on: the pair (its two references and the tuned model's label names), the text(s)
-    and the token limit."""
+    """What an extraction depends on: the pair (its two references and the tuned model's label names), the text(s),
+    the token limit and what the forward pass records beyond the weights and value norms (``measures.Capture``:
+    the layer internals and the layer reruns a measure needs; see ``for_measure``)."""
 
     base: str
     tuned: str
@@ -66,11 +77,17 @@ class ExtractionKey:
     text: str
     text_pair: str | None
     max_length: int | None = None
+    capture: Capture = WEIGHTS_AND_NORMS
+
+    def for_measure(self, *measures: str) -> ExtractionKey:
+        """This extraction, recording what ``measures`` need as well (the same key when they need nothing more)."""
+        return replace(self, capture=self.capture + Capture.of(*measures))
 
 
-def extraction(pair: ModelPair, key: ExtractionKey) -> ExampleResult:
-    """Both models on the example of ``key`` (``extract.extract``): tokens, attentions, value norms, predictions."""
-    return extract(pair, key.text, key.text_pair, max_length=key.max_length)
+def extraction(pair: ModelPair, key: ExtractionKey, progress: Progress | None = None) -> ExampleResult:
+    """Both models on the example of ``key`` (``extract.extract``): tokens, attentions, value norms, predictions,
+    and what ``key.capture`` asks for (layer reruns report through ``progress(fraction, message)``)."""
+    return extract(pair, key.text, key.text_pair, key.max_length, key.capture, progress)
 
 
 # ---------------------------------------------------------------- measured attention

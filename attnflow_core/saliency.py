@@ -4,6 +4,9 @@
   ``LayerIntegratedGradients``; the baseline keeps [CLS]/[SEP] and replaces every other token by [PAD]. Completeness:
   the attributions sum to f(x) − f(baseline) up to the integration error (``Saliency.delta``).
 - ``gradxinput``: gradient × input on the word embeddings (Captum's ``LayerGradientXActivation``).
+- ``gradient``: plain gradient saliency ‖∂f/∂e_t‖₂, the norm of the gradient with respect to token t's word
+  embedding (Captum's ``Saliency``; unsigned). Ferrando et al. (2022) compare contribution measures against it
+  (they differentiate the predicted class's probability too, at the embedding layer's output).
 - ``occlusion``: leave one token out (the token is removed from the sequence), p(x) − p(x without token t);
   special tokens are never removed and score 0.
 
@@ -145,6 +148,31 @@ def _integrated_gradients(
     return attr[0].sum(-1).detach().double().cpu().numpy(), float(delta[0])
 
 
+def _gradient(
+    model: Any, ids: Any, seg: Any, specials: set[int], target: int, pad_id: int, steps: int
+) -> tuple[np.ndarray, float]:
+    """‖∂ p(target) / ∂ e_t‖₂ per token t of the word embeddings e (Captum ``Saliency``): (n,)."""
+    import torch
+    from captum.attr import Saliency as CaptumSaliency
+
+    embeds = _word_embeddings(model)(ids).detach().requires_grad_(True)
+
+    def forward(e: Any) -> Any:
+        mask = torch.ones(e.shape[:2], dtype=torch.long, device=e.device)
+        tt = seg.expand(e.shape[0], -1)
+        out = model(
+            inputs_embeds=e,
+            token_type_ids=tt,
+            attention_mask=mask,
+            output_attentions=False,  # see ``_logits``
+            output_hidden_states=False,
+        )
+        return torch.softmax(out.logits, -1)
+
+    grad = CaptumSaliency(forward).attribute(embeds, target=target, abs=False)
+    return torch.linalg.vector_norm(grad[0], dim=-1).detach().double().cpu().numpy(), 0.0
+
+
 #: A saliency method's function: (model, ids (1, n), segments (1, n), special positions, target label, pad id,
 #: integration steps) -> (signed scores (n,), IG's completeness error or 0).
 Attributor = Callable[[Any, Any, Any, set[int], int, int, int], tuple[np.ndarray, float]]
@@ -183,6 +211,15 @@ SALIENCY_METHODS: Registry[SaliencyMethod] = Registry(
             short="occlusion",
             help="Leave one token out: the drop in the predicted label's probability.",
             attribute=_occlusion,
+        ),
+        SaliencyMethod(
+            "gradient",
+            label="gradient",
+            phrase="gradient",
+            short="gradient",
+            help="Plain gradient saliency: the norm of the gradient of the predicted label's probability with "
+            "respect to each token's word embedding (unsigned; Ferrando et al. 2022 compare measures against it).",
+            attribute=_gradient,
         ),
     ),
 )

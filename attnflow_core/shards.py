@@ -8,7 +8,7 @@ Every overview statistic is a running sum over examples (``RunningSums``), so sh
 - ``merge_overviews(parts)`` adds the parts' sums, concatenates their example tables in shard order and derives the
   means exactly as ``compute_overview`` does (``RunningSums.statistics``); the mean head importance and the mean
   flow/saliency agreement are means over examples too, so each part's mean is weighted by its count (the part's
-  examples; an agreement row's ``n``). Every field of ``Overview`` has its rule (``_MERGE_RULES``); a merge that
+  examples; an agreement row's ``n``); the faithfulness sums (``faithfulness.FaithfulnessSums``) add. Every field of ``Overview`` has its rule (``_MERGE_RULES``); a merge that
   cannot be exact (files of different runs, a shard missing or given twice, the same examples in two files) is
   refused with a ``ShardError``.
 
@@ -173,6 +173,8 @@ class _Part(Protocol):
     def importance(self) -> np.ndarray | None: ...
     @property
     def agreement(self) -> tuple[Any, ...] | None: ...
+    @property
+    def faithfulness(self) -> Any: ...
 
 
 P = TypeVar("P", bound=_Part)
@@ -285,6 +287,19 @@ def _mean_agreement(parts: Sequence[_Part]) -> tuple[Any, ...] | None:
         raise ShardError(f"{err}; merge only shards of one run") from err
 
 
+def _sum_faithfulness(parts: Sequence[_Part]) -> Any:
+    """The faithfulness sums over all the parts' examples (``faithfulness.FaithfulnessSums`` add exactly)."""
+    present = [p.faithfulness is not None for p in parts]
+    if not any(present):
+        return None
+    if not all(present):
+        raise ShardError(
+            "some of the files hold the faithfulness table and some do not; recompute the shards with the same "
+            "--faithfulness setting"
+        )
+    return sum((p.faithfulness for p in parts[1:]), start=parts[0].faithfulness)
+
+
 def _same(name: str) -> Callable[[Sequence[_Part], RunningSums], Any]:
     """A field equal in every part (``_check_parts`` compares the run's identity)."""
     return lambda parts, _total: getattr(parts[0], name)
@@ -308,6 +323,7 @@ _MERGE_RULES: dict[str, Callable[[Sequence[_Part], RunningSums], Any]] = {
     "shard": lambda _p, _t: None,
     "importance": lambda parts, _t: _mean_importance(parts),
     "agreement": lambda parts, _t: _mean_agreement(parts),
+    "faithfulness": lambda parts, _t: _sum_faithfulness(parts),
 }
 
 

@@ -61,6 +61,29 @@ measure**, chosen at the top of the sidebar's flow settings (and named in every 
   weights and 13–23 % under the norms.
 - **Raw attention weights (the paper)**: α itself, as in the original Attention Flows. Where every f(xᵢ) of a head
   has the same norm, the two measures are equal.
+- **Contributions with the residual stream** — the two measures above ignore the residual connection and the
+  LayerNorms, which carry most of each token's own information. These measures decompose a whole layer instead, so
+  they have **no per-head part** (the residual is not a head: the flow view's heads control is disabled and it has
+  no per-head edges, its titles say "whole layer", and head maps show one column per layer), and rollout and
+  max-flow add no ½·I over them (the residual is inside):
+  - **ALTI** (Ferrando et al. 2022): the attention block's output after the residual and LayerNorm is a sum of one
+    term per input token; a token's contribution is how much closer the output is to that term than to the output
+    without it (L1 distance), rows normalised. From the same forward pass (the layer internals are recorded by
+    hooks only when this measure is chosen); about 1.3× the time of the norms.
+  - **GlobEnc** (Modarressi et al. 2022): the same terms carried through the second LayerNorm (the feed-forward
+    part left out), scored by their norm.
+  - **Value zeroing** (Mohebbi et al. 2023): each layer is run again once per token with that token's value vectors
+    zeroed; a token scores by how far the other tokens' outputs move (cosine distance). Slow (one layer rerun per
+    token and layer, with a progress bar) and bounded: 1536 reruns at most (128 tokens through 12 layers).
+
+### Which ranking is faithful? (Attention flow page, on demand)
+For both models, every flow method under every measure ranks the tokens from `[CLS]`, and each ranking is judged
+against the fine-tuned model's own decision: by Spearman ρ with four saliencies (gradient, gradient × input,
+Integrated Gradients, occlusion; over all tokens and without `[CLS]`/`[SEP]`), and by cutting its top 10 … 50 % tokens
+out of the input (AOPC comprehensiveness: how much the predicted class's probability drops, higher is more faithful;
+sufficiency: keeping only them, lower is more faithful; DeYoung et al. 2020), beside a random ranking as the floor.
+A sentence says which ranking is most faithful in each model and whether fine-tuning changed the order. The Dataset
+overview averages the same table over N examples (a toggle).
 
 The **Presets** in the sidebar open the paper's teaser (QNLI validation idx 31, traced from *what*) and two findings:
 `[CLS]`/`[SEP]` are sinks in the weights but not in the norms, and fine-tuning changes the last layers most.

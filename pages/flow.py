@@ -9,7 +9,7 @@ from pages.ui.boundary import friendly
 from pages.ui.controls import session_settings
 from pages.ui.loaders import extraction_key, get_analysis, get_measured, get_result
 from pages.ui.page import example_header, page_setup
-from pages.ui.panels import saliency_panel
+from pages.ui.panels import faithfulness_panel, saliency_panel
 from pages.ui.sidebar import Selection
 from pages.ui.views import flow_view
 
@@ -28,6 +28,7 @@ example_header(selection, result, measured.note)
 friendly(lambda: flow_view(chosen, key))
 with st.expander("Token saliency and agreement (computed on demand)"):
     saliency_panel(selection, result, lambda: get_analysis(key, session_settings(chosen.settings)))
+faithfulness_panel(selection, result)
 
 with st.expander("How to read this view"):
     st.markdown(

@@ -212,12 +212,19 @@ importance = st.toggle(
     key="ov_importance",
     help="Michel et al. 2019: how much the fine-tuned prediction's loss depends on each head.",
 )
+faithfulness = st.toggle(
+    "Also the faithfulness table (slow: seconds per example — saliencies, value zeroing, deletion curves)",
+    key="ov_faithfulness",
+    help="Every flow method × measure of both models against four saliencies (Spearman ρ) and by cutting their "
+    "top tokens out of the input (AOPC), averaged over the examples.",
+)
 settings = OverviewSettings(
     n=n,
     max_length=max_length,
     special=next(m for m in OVERVIEW_SPECIAL_MODES if m.hides == renorm),
     measure=selection.settings.measure,  # the sidebar's attention measure
     importance=importance,
+    faithfulness=faithfulness,
 )
 st.caption(
     f"Data: **{md_escape(selection.source)}** / {md_escape(selection.split or 'default split')} "

@@ -64,6 +64,20 @@ def _agreement(a: Any, b: Any, name: str) -> None:
         )
 
 
+def _faithfulness(a: Any, b: Any, parts: Sequence[Overview], name: str) -> None:
+    """Faithfulness sums: the merge is the exact sum of the parts', and equals the whole run's (counts exactly,
+    sums to ``ATOL``: ρ and the deletion curves read the same attention to float rounding)."""
+    assert (a is None) == (b is None), name
+    if a is None:
+        return
+    exact = sum((p.faithfulness for p in parts[1:]), start=parts[0].faithfulness)
+    assert a.totals == exact.totals and a.n == exact.n and dict(a.skipped) == dict(exact.skipped), name
+    assert a.n == b.n and dict(a.skipped) == dict(b.skipped) and set(a.totals) == set(b.totals), name
+    for key, (total, count) in b.totals.items():
+        assert a.totals[key][1] == count, (name, key)
+        np.testing.assert_allclose(a.totals[key][0], total, atol=ATOL, rtol=0, err_msg=f"{name} {key}")
+
+
 def _equal(a: Any, b: Any, name: str) -> None:
     assert a == b, (name, a, b)
 
@@ -87,6 +101,7 @@ CHECKS: dict[str, Check] = {
     "sums": lambda m, w, _p, n: _sums(m.sums, w.sums, n),
     "shard": lambda m, w, _p, n: _equal(m.shard, w.shard, n),
     "agreement": lambda m, w, _p, n: _agreement(m.agreement, w.agreement, n),
+    "faithfulness": lambda m, w, p, n: _faithfulness(m.faithfulness, w.faithfulness, p, n),
 }
 
 

@@ -156,3 +156,21 @@ def test_special_attention_modes() -> None:
 def test_errors_name_the_fix(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_rollout_and_max_flow_without_residual_golden() -> None:
+    # residual=False (a measure with the residual inside, e.g. ALTI): Â = A, no ½·I.
+    # R2 = A2·A1 = [[0,.5,.5],[.5,.5,0],[0,0,1]]. Max-flow from (2,0): .5 to (1,1) and .5 to (1,2); (1,1) sends all
+    # to (0,1), (1,2) all to (0,2), so [0, .5, .5]; the same as R2's row 0 here (each node has one way down).
+    r = rollout(ATTN, residual=False)
+    np.testing.assert_allclose(r[0], A1)
+    np.testing.assert_allclose(r[1], [[0, 0.5, 0.5], [0.5, 0.5, 0], [0, 0, 1]])
+    np.testing.assert_allclose(residual_attention(ATTN, residual=False), ATTN[:, 0])
+    np.testing.assert_allclose(max_flow(ATTN, 0, residual=False), [0, 0.5, 0.5], atol=1e-8)
+    np.testing.assert_allclose(max_flow_reference(ATTN, 0, residual=False), [0, 0.5, 0.5], atol=1e-8)
+    np.testing.assert_allclose(flow_scores(ATTN, "rollout", residual=False), [0, 0.5, 0.5], atol=1e-12)
+    np.testing.assert_allclose(flow_scores(ATTN, "maxflow", residual=False), [0, 0.5, 0.5], atol=1e-8)
+    # the trace never adds a residual: the keyword leaves it unchanged
+    np.testing.assert_allclose(
+        flow_scores(ATTN, "trace", threshold=0.5, residual=False), flow_scores(ATTN, "trace", threshold=0.5)
+    )

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from attnflow_core.errors import AttnflowError
-from attnflow_core.interventions import encoder_layers, intervene, patched_heads, zeroed_heads
+from attnflow_core.internals import encoder_layers
+from attnflow_core.interventions import (
+    UnsupportedModel,
+    intervenable_layers,
+    intervene,
+    patched_heads,
+    zeroed_heads,
+)
 from attnflow_core.models import load_model
 from tiny import make_tiny_bert_dir
 
@@ -138,3 +145,14 @@ def test_bad_heads_name_the_range(tiny: Any) -> None:
     tuned, _ = tiny
     with pytest.raises(AttnflowError, match=r"layer in 0\.\.2"), zeroed_heads(tuned.model, [(3, 0)]):
         pass
+
+
+def test_the_layers_intervened_on_are_the_encoders(tiny: Any) -> None:
+    """One definition of a model's encoder layers (``internals.encoder_layers``); interventions refuse a model without
+    them with a message naming the fix."""
+    tuned, _ = tiny
+    layers = intervenable_layers(tuned.model)
+    assert len(layers) == 3 and layers == encoder_layers(tuned.model)
+    assert all(a is b for a, b in zip(layers, tuned.model.base_model.encoder.layer, strict=True))
+    with pytest.raises(UnsupportedModel, match="pick a BERT/MiniLM pair"):
+        intervenable_layers(torch.nn.Linear(2, 2))

@@ -120,7 +120,9 @@ def test_the_flow_page_offers_it_from_a_link(
     assert FAKE.label in at.sidebar.radio(key="_w_measure").options
     doc = view_doc(at, "flow")
     assert named(doc, "w_heads")["attributes"]["disabled"] is True
-    assert "no per-head part: every head is used" in json.dumps(doc)  # the reason the view shows beside it
+    assert "no per-head part (the residual is not a head): each layer is drawn whole" in json.dumps(
+        doc
+    )  # the reason
     # the view is first drawn at the default drawing settings (the trace) under the measure; the browser redraws
     assert any(t.startswith("Thresholded trace of fake residual contributions") for t in titles(doc))
     assert at.query_params["measure"] in (KEY, [KEY])

@@ -184,7 +184,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="special must be"):
         OverviewSettings(special="exclude").validate()
     with pytest.raises(ValueError, match="measure must be one of"):
-        OverviewSettings(measure="alti").validate()
+        OverviewSettings(measure="weights-squared").validate()
     with pytest.raises(ValueError, match=r"\.json or \.parquet"):
         load_overview(b"{}", "x.csv")
     with pytest.raises(ValueError, match="not .*overview"):

@@ -47,6 +47,8 @@ def test_valid_files_pass_nan_where_it_means_absent(tmp_path: Path, suffix: str,
 
 
 NAN, INF = float("nan"), float("inf")
+FAITH_ROW = {"model": "tuned", "method": "rollout", "measure": "alti", "metric": "aopc_comp", "reference": "",
+             "value": 0.1, "sum": 0.2, "count": 2}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -81,6 +83,17 @@ NAN, INF = float("nan"), float("inf")
         (_set("shard", value=[3, 2]), r"shard must be \[i, k\] with 1 ≤ i ≤ k; got \[3, 2\]"),
         (_set("agreement", value=[{"method": "trace", "measure": "norm", "saliency": "ig", "rho": 3.0, "n": 2}]),
          r"agreement\[0\]\.rho must hold finite numbers \(or NaN\) in \[-1, 1\]; found 3\.0"),
+        # issue 17's faithfulness table (FaithfulnessSums.to_json)
+        (_set("settings", "faithfulness", value="yes"), r"settings\.faithfulness must be true or false"),
+        (_set("faithfulness", value=[1, 2]), r"faithfulness must be an object; got list"),
+        (_set("faithfulness", value={"n": 2, "rows": [{**FAITH_ROW, "sum": NAN}]}),
+         r"faithfulness\.rows\[0\]\.sum must be a finite number; got nan"),
+        (_set("faithfulness", value={"n": 2, "rows": [{**FAITH_ROW, "count": -1}]}),
+         r"faithfulness\.rows\[0\]\.count must be a whole number ≥ 0; got -1"),
+        (_set("faithfulness", value={"n": 2, "rows": [{**FAITH_ROW, "model": None}]}),
+         r"faithfulness\.rows\[0\]\.model must be a word; got None"),
+        (_set("faithfulness", value={"n": 2, "skipped": {"value-zeroing": "x"}, "rows": []}),
+         r"faithfulness\.skipped\.value-zeroing must be a whole number ≥ 0"),
     ],
 )  # fmt: skip
 def test_a_bad_field_is_refused_by_name(tmp_path: Path, edit: Any, message: str) -> None:
@@ -113,3 +126,28 @@ def test_the_helpers_name_what_they_refuse() -> None:
         OverviewFileError, match=r"x must hold finite numbers in \[0, 1\]; found -0\.5 at \[1\]"
     ):
         check_range(np.array([0.0, -0.5]), "x", 0.0, 1.0)
+
+
+def test_a_measure_without_heads_keeps_importance_per_real_head(tmp_path: Path) -> None:
+    """Under ALTI (no per-head part) the statistics have one whole-layer "head" per layer while head importance is
+    measured on the model's real heads: such a file (as the Dataset overview writes it) opens, with its faithfulness
+    table; an importance of another number of layers is still refused."""
+    from dataclasses import replace
+
+    from attnflow_core.faithfulness import FaithfulnessSums
+    from attnflow_core.overview import OverviewSettings
+
+    ov = hand_made()
+    faith = FaithfulnessSums.from_json({"n": 3, "skipped": {"value-zeroing": 1}, "rows": [FAITH_ROW]})
+    alti = replace(ov, settings=OverviewSettings(n=3, importance=True, faithfulness=True, measure="alti"),
+                   js_mean=ov.js_mean[:, :1], js_std=ov.js_std[:, :1], sinks=ov.sinks[:, :, :1],
+                   behaviour=ov.behaviour[:, :, :1], sums=None, shard=None, faithfulness=faith)  # fmt: skip
+    back = load_overview(save_overview(alti, tmp_path / "alti.json"))
+    assert back.js_mean.shape == (L, 1) and back.importance is not None and back.importance.shape == (L, H)
+    assert back.faithfulness is not None and back.faithfulness.to_json() == faith.to_json()
+    data = crafted(tmp_path, lambda meta: None)
+    meta = json.loads(save_overview(alti, tmp_path / "alti2.json").read_text())
+    meta["importance"] = [[0.1] * H]  # one layer's
+    with pytest.raises(OverviewFileError, match=r"importance has shape \(1, 3\), not \(2, heads\)"):
+        load_overview(json.dumps(meta).encode(), "crafted.json")
+    assert load_overview(data, "ok.json").importance is not None  # the per-head file still opens

@@ -19,14 +19,20 @@ from attnflow_core.models import load_pair
 from attnflow_core.settings import ExampleSettings, FlowSettings
 from tiny import make_tiny_bert_dir
 
+TEXT, PAIR = "what is the capital of france ?", "paris , unquestionably"
+
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory: pytest.TempPathFactory) -> ExampleResult:
+def pair(tmp_path_factory: pytest.TempPathFactory):
     root: Path = tmp_path_factory.mktemp("tiny-pipeline")
     make_tiny_bert_dir(root / "base", with_head=False, seed=0)
     make_tiny_bert_dir(root / "tuned", with_head=True, seed=1)
-    pair = load_pair(str(root / "base"), str(root / "tuned"))
-    return extract(pair, "what is the capital of france ?", "paris , unquestionably")
+    return load_pair(str(root / "base"), str(root / "tuned"))
+
+
+@pytest.fixture(scope="module")
+def result(pair) -> ExampleResult:
+    return extract(pair, TEXT, PAIR)
 
 
 def test_the_stages_compose_into_analyse(result: ExampleResult) -> None:
@@ -110,6 +116,29 @@ def test_an_intervention_that_flips_the_label(result: ExampleResult) -> None:
     )
     assert "(attention weights, from" in s.caption  # no value norms after: the weights, by the one policy
     assert s.table["change"].abs().max() > 0
+
+
+def test_under_a_measure_the_reruns_cannot_apply_both_columns_fall_back(pair, result: ExampleResult) -> None:
+    """ALTI needs the layer internals, which an intervention's re-runs do not record: the flows before and after
+    are both under the raw weights (the fallback), so an intervention that changes nothing changes no flow."""
+    from attnflow_core.measures import Capture
+
+    an = analyse(
+        extract(pair, TEXT, PAIR, capture=Capture.of("alti")), FlowSettings(method="rollout", measure="alti")
+    )
+    assert an.settings.measure == "alti"
+    rep = Reprediction(
+        ("negative", "positive"), (0.3, 0.7), (0.3, 0.7), result.attn_tuned, result.vnorm_tuned,
+        attn_before=result.attn_tuned, vnorm_before=result.vnorm_tuned,
+    )  # fmt: skip
+    s = intervention_summary(an, result.encoding, rep, "zero", ["L1 H0"])
+    assert s.table["change"].abs().max() == 0.0
+    assert (
+        "both columns are under the attention weights" in s.caption
+        and "attention rollout scores (attention weights, from" in s.caption
+    )
+    weights = analyse(result, FlowSettings(method="rollout", measure="attention"))
+    np.testing.assert_allclose(s.table["flow before"], np.round(weights.scores_tuned, 4))
 
 
 def test_the_agreement_frame_is_method_and_measure_by_saliency() -> None:

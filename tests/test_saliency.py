@@ -1,4 +1,4 @@
-"""Token saliency on a tiny BERT: IG completeness, gradient × input by hand, occlusion by hand."""
+"""Token saliency on a tiny BERT: IG completeness, gradient × input, gradient and occlusion by hand."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def test_gradient_times_input_by_hand(tiny: Any) -> None:
     np.testing.assert_allclose(s.scores, (g * x)[0].sum(-1).detach().numpy(), rtol=1e-6, atol=1e-12)
 
 
+def test_gradient_by_hand(tiny: Any) -> None:
+    model, ids, seg, specials = tiny
+    s = saliency(model.model, ids, seg, specials, "gradient", target=1)
+    emb = model.model.get_input_embeddings()
+    x = emb(torch.tensor([ids])).detach().requires_grad_(True)
+    logits = model.model(inputs_embeds=x, token_type_ids=torch.tensor([seg])).logits
+    (g,) = torch.autograd.grad(torch.softmax(logits, -1)[0, 1], x)
+    np.testing.assert_allclose(s.scores, g[0].norm(dim=-1).numpy(), rtol=1e-6, atol=1e-12)
+    assert (s.scores >= 0).all() and s.scores.shape == (len(ids),)
+    assert s.magnitude.sum() == pytest.approx(1.0)
+
+
 def test_occlusion_by_hand(tiny: Any) -> None:
     model, ids, seg, specials = tiny
     s = saliency(model.model, ids, seg, specials, "occlusion", target=1)
@@ -68,7 +80,7 @@ def test_occlusion_by_hand(tiny: Any) -> None:
 def test_all_saliencies_share_the_predicted_target(tiny: Any) -> None:
     model, ids, seg, specials = tiny
     out = all_saliencies(model.model, ids, seg, specials)
-    assert set(out) == {"ig", "gradxinput", "occlusion"}
+    assert set(out) == {"ig", "gradxinput", "occlusion", "gradient"}
     assert len({s.target for s in out.values()}) == 1
     with pytest.raises(SettingsError, match="method must be one of"):
         saliency(model.model, ids, seg, specials, "lime")

@@ -165,3 +165,28 @@ def tiny_examples(n: int) -> list:
         Example(f"e{i}", " ".join(w[i % 7 : i % 7 + 2 + i % 5]), " ".join(w[i % 4 : i % 4 + 3 + i % 3]), None)
         for i in range(n)
     ]
+
+
+#: Three centred token vectors (D = 3) with equal norms and pairwise dot products −1: the hand-worked layer's input.
+HAND_X = ((1.0, -1.0, 0.0), (0.0, 1.0, -1.0), (-1.0, 0.0, 1.0))
+
+
+def hand_bert_layer() -> object:
+    """One BERT layer (1 head, hidden 3) with hand-set weights, for hand-worked contribution cases: W_Q = W_K = 0
+    (so every attention row is uniform, 1/3 each), W_V = W_O = I with zero biases, LN1 and LN2 with γ = 1, β = 0,
+    and an FFN whose weights and biases are all 0 (so LN2 only rescales the centred y). float64."""
+    import torch
+    from transformers import BertConfig
+    from transformers.models.bert.modeling_bert import BertLayer
+
+    config = BertConfig(hidden_size=3, num_attention_heads=1, intermediate_size=4, num_hidden_layers=1)
+    config._attn_implementation = "eager"
+    layer = BertLayer(config).double().eval()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.zero_()
+        layer.attention.self.value.weight.copy_(torch.eye(3))
+        layer.attention.output.dense.weight.copy_(torch.eye(3))
+        layer.attention.output.LayerNorm.weight.fill_(1.0)
+        layer.output.LayerNorm.weight.fill_(1.0)
+    return layer

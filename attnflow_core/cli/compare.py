@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from attnflow_core.cli.common import add_device_argument, choices_help, float_in, int_at_least
 from attnflow_core.encoding import UNITS
 from attnflow_core.flows import SPECIAL_MODES
-from attnflow_core.measures import MEASURES
+from attnflow_core.measures import MEASURES, Capture
 from attnflow_core.methods import METHODS
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.saliency import SALIENCY_METHODS
@@ -91,6 +92,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
             SALIENCY_METHODS,
         ),
     )
+    p.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="add the faithfulness table (JSON key 'faithfulness'): every flow method x measure of both models "
+        "against each saliency (Spearman rho) and by deletion curves (AOPC); slow (saliencies, value zeroing)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
 
 
@@ -102,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
     unit = next(u for u in UNITS if u.grouped == bool(args.words))
     pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None, device=args.device)
-    result = extract(pair, args.text, args.pair, max_length=args.max_length)
+    # what the measure needs; the faithfulness table reads the internals too (it runs value zeroing itself)
+    capture = Capture.of(args.measure) + Capture(internals=bool(args.faithfulness))
+    result = extract(pair, args.text, args.pair, args.max_length, capture, _progress)
+    if capture.reruns:
+        print(file=sys.stderr)
     labels = result.encoding.units(unit)[0]
     source, note = find_source(labels, args.source)
     if note:
@@ -125,12 +136,46 @@ def run(args: argparse.Namespace) -> int:
 
         one = result_saliency(pair.tuned, result, (args.saliency,), settings.unit)[args.saliency]
         sal = saliency_dict(one, pair.tuned.label_names or ())
+    faith = None
+    if args.faithfulness:
+        from attnflow_core.faithfulness import pair_faithfulness
+
+        faith = pair_faithfulness(pair, result, progress=_progress)
+        print(file=sys.stderr)
     if args.json:
-        json.dump({**to_dict(result, analysis), **({"saliency": sal} if sal else {})}, sys.stdout, indent=1)
+        extra = {
+            **({"saliency": sal} if sal else {}),
+            **({"faithfulness": _faith_json(faith)} if faith else {}),
+        }
+        json.dump({**to_dict(result, analysis), **extra}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(to_text(result, analysis))
         if sal:
             pairs = ", ".join(f"{u} {v:+.3f}" for u, v in zip(analysis.labels, sal["scores"], strict=True))
             print(f"saliency ({sal['method']}, label {sal['label']}): {pairs}")
+        if faith is not None:
+            _print_faithfulness(faith)
     return 0
+
+
+def _progress(fraction: float, message: str) -> None:
+    """Progress of the slow parts (value zeroing, the faithfulness table) on stderr."""
+    print(f"\r{fraction:6.1%}  {message}    ", end="", file=sys.stderr, flush=True)
+
+
+def _faith_json(sums: Any) -> dict[str, Any]:
+    from attnflow_core.faithfulness import faithfulness_sentence
+
+    return {**sums.to_json(), "sentence": faithfulness_sentence(sums.rows())}
+
+
+def _print_faithfulness(sums: Any) -> None:
+    import pandas as pd
+
+    from attnflow_core.faithfulness import faithfulness_frame, faithfulness_sentence, skipped_note
+
+    rows = sums.rows()
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250):
+        print(faithfulness_frame(rows).to_string())
+    print(faithfulness_sentence(rows), skipped_note(sums))

@@ -61,8 +61,16 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--agreement",
         action="store_true",
-        help="also average the Spearman rho between flow scores (every method under both measures) and saliency "
+        help="also average the Spearman rho between flow scores (every method under the raw and norm-weighted "
+        "measures) and saliency "
         "(IG, occlusion); slow",
+    )
+    p.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="also sum the faithfulness table over the examples: every flow method x measure of both models against "
+        "each saliency (Spearman rho) and by deletion curves (AOPC), written to the file's 'faithfulness' key; "
+        "slow (saliencies, value zeroing, deletion curves per example)",
     )
     p.add_argument(
         "--data-file",
@@ -108,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         measure=args.measure,
         importance=args.importance,
         agreement=args.agreement,
+        faithfulness=args.faithfulness,
     )
     source, split = args.source, args.split or ""
     if args.data_file:
@@ -162,4 +171,8 @@ def run(args: argparse.Namespace) -> int:
         from attnflow_core.agreement import agreement_sentence
 
         print(agreement_sentence(ov.agreement, averaged=True))
+    if ov.faithfulness is not None:
+        from attnflow_core.faithfulness import faithfulness_sentence, skipped_note
+
+        print(faithfulness_sentence(ov.faithfulness.rows()), skipped_note(ov.faithfulness))
     return 0

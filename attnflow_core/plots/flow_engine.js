@@ -643,8 +643,9 @@ const AttnflowEngine = (() => {
       .join(", ");
   }
 
-  /** flow_graph._edge_columns: one row per drawn (layer, from, to). */
-  function edgeColumns(g, labels, differences, vocab) {
+  /** flow_graph._edge_columns: one row per drawn (layer, from, to); perHead: the measure has a per-head part (the
+   * hover names the top heads; else vocab.wholeLayer). */
+  function edgeColumns(g, labels, differences, vocab, perHead = true) {
     const top = Math.max(maxOr0(g.massBase), maxOr0(g.massTuned)) || 1.0;
     const names = ["x0", "y0", "x1", "y1", "colour", "alpha", "width", "status", "mb", "mt", "ab", "at", "perhead",
       "from", "to", "layer", "xm", "ym"];
@@ -667,7 +668,7 @@ const AttnflowEngine = (() => {
       cols.mt.push(sig(g.massTuned[k]));
       cols.ab.push(sig(g.meanBase[k]));
       cols.at.push(sig(g.meanTuned[k]));
-      cols.perhead.push(perHeadText(g, k));
+      cols.perhead.push(perHead ? perHeadText(g, k) : vocab.wholeLayer);
       cols.from.push(`${labels[j]} #${j}`);
       cols.to.push(`${labels[i]} #${i}`);
       cols.layer.push(lay);
@@ -796,9 +797,11 @@ const AttnflowEngine = (() => {
   function graphTitle(s, labels, measure, vocab) {
     const [a, b] = s.layers;
     const uses = vocab.methodUses[s.method];
-    const heads = s.heads == null
-      ? "all heads"
-      : `heads [${[...new Set(Array.from(s.heads, Number))].sort((p, q) => p - q).join(", ")}]`;
+    const heads = vocab.measurePerHead[measure] === false
+      ? vocab.wholeLayers
+      : s.heads == null
+        ? "all heads"
+        : `heads [${[...new Set(Array.from(s.heads, Number))].sort((p, q) => p - q).join(", ")}]`;
     const parts = [];
     if (uses.threshold) parts.push(`τ = ${fmtG(s.threshold)}`);
     if (uses.decay) parts.push(`α = ${fmtG(s.decay)}`);
@@ -818,15 +821,16 @@ const AttnflowEngine = (() => {
   }
 
   /** flow_graph._nothing_drawn */
-  function nothingDrawn(g, key, vocab) {
+  function nothingDrawn(g, key, vocab, perHead = true) {
     const e = key === "base" ? g.base : g.tuned;
     if (e.nEdges) return "";
     const why = e.stopped != null ? `: its trace stops at layer ${e.stopped}` : "";
-    return `No head carries the ${vocab.modelLabels[key]} flow${why}`;
+    return `No ${perHead ? "head" : "layer"} carries the ${vocab.modelLabels[key]} flow${why}`;
   }
 
-  /** The values of flow_graph.build_head_grids (through heatmap.layer_head_heatmap, digits=3). */
-  function headGrids(g, L, H, method, vocab, layers = null) {
+  /** The values of flow_graph.build_head_grids (through heatmap.layer_head_heatmap, digits=3); perHead: the measure
+   * has a per-head part (else each layer is one whole cell, and the titles say layers: flow_graph.head_grid_title). */
+  function headGrids(g, L, H, method, vocab, layers = null, perHead = true) {
     const [ga, gb] = layers || [1, L];
     const shareB = headShares(g, L, H, "base");
     const shareT = headShares(g, L, H, "tuned");
@@ -837,7 +841,10 @@ const AttnflowEngine = (() => {
     const extra = { [vocab.modelLabels.base]: rounded(shareB), [vocab.modelLabels.tuned]: rounded(shareT) };
     const m = vocab.methodTitles[method].toLowerCase();
     const grid = (values, key) => ({
-      title: nothingDrawn(g, key, vocab) || `Heads carrying the drawn ${m} — ${vocab.modelLabels[key]}`,
+      title: nothingDrawn(g, key, vocab, perHead) ||
+        (perHead
+          ? `Heads carrying the drawn ${m} — ${vocab.modelLabels[key]}`
+          : `Whole layers in the ${m} — ${vocab.modelLabels[key]}`),
       data: { layer, head, v: rounded(values), ...extra },
       high: Math.max(top, 0.0 + 1e-6),
       yRange: [ga - 0.5, gb + 0.5],
@@ -992,7 +999,8 @@ const AttnflowEngine = (() => {
    *
    * payload: {n, L, H, labels [n], segments [n], specialPositions, attnBase, attnTuned (Float32Array L·H·n·n, the
    *   measured attention after the measure, the special-token treatment and the units), measure (key),
-   *   measureIncludesResidual (bool: rollout then omits its ½·I), unit?}
+   *   measureIncludesResidual (bool: rollout then omits its ½·I), unit?}; vocab.measurePerHead[measure] false (a
+   *   measure without a per-head part, H = 1): heads and per-head edges are ignored, titles and hover say layers
    * settings: {method: "trace" | "rollout" | "maxflow", source, threshold, decay, layers: [a, b] | null,
    *   heads: [..] | null, perHead, differences, unit}
    * vocab: flow_payload.engine_vocab() (titles, labels, colours, the edge budget)
@@ -1005,7 +1013,11 @@ const AttnflowEngine = (() => {
     const { n, L, H } = payload;
     const Ab = attention(payload.attnBase, L, H, n);
     const At = attention(payload.attnTuned, L, H, n);
-    const s = resolveSettings(settings, payload, vocab);
+    // a measure without a per-head part (one whole-layer "head"): no head subset, no per-head edges (as analysis_of)
+    const perHeadPart = vocab.measurePerHead[payload.measure] !== false;
+    const s = resolveSettings(
+      perHeadPart ? settings : { ...settings, heads: null, perHead: false }, payload, vocab,
+    );
     const [a] = s.layers;
     const labels = payload.labels;
     const opts = {
@@ -1037,11 +1049,11 @@ const AttnflowEngine = (() => {
     }
     const g = pairGraph(Ab, At, s.method, eb, et, s.heads);
     const stop = stopMessage(g, s.threshold, vocab);
-    const grids = headGrids(g, L, H, s.method, vocab, s.layers);
+    const grids = headGrids(g, L, H, s.method, vocab, s.layers, perHeadPart);
     return {
       settings: s,
       graph: graphFigure(s, labels, n, g, payload.measure, stop, vocab),
-      edges: edgeColumns(g, labels, s.differences, vocab),
+      edges: edgeColumns(g, labels, s.differences, vocab, perHeadPart),
       headEdges: s.perHead
         ? headEdgeColumns(g, vocab.methodUses[s.method].threshold ? s.threshold : null, s.differences, vocab)
         : null,

@@ -8,7 +8,9 @@
   Node markers grow with the flow reaching each node in each model (turquoise left, purple right of the node).
 - Sentence view: each unit's upper half shaded by its flow score in the pre-trained model, the lower half in the
   fine-tuned model, with a colour bar per model.
-- Layer × head grids: each head's share of the drawn flow in each model.
+- Layer × head grids: each head's share of the drawn flow in each model. Under a measure without a per-head part
+  (ALTI, GlobEnc, value zeroing: the residual is not a head) each layer is one whole cell, and the grids, the graph's
+  title and the edges' hover say so (``WHOLE_LAYER``) instead of naming a head.
 
 These builders draw one example under one set of settings (the first drawing, and what tests check); the
 interactive view (``flow_view``) puts controls above them and redraws them in the browser with ``flow_engine.js``,
@@ -64,6 +66,12 @@ HEAD_EDGE_COLUMNS = ("x0", "y0", "x1", "y1", "colour", "alpha", "width", "head",
 #: score is less than this many times the smallest (max-flow's scores often are: a full colour scale then made every
 #: token look important).
 EVEN_RATIO = 3.0
+#: What stands where a head would under a measure without a per-head part (grid titles, the graph's title, the
+#: edges' hover; the engine reads it from ``engine_vocab``).
+WHOLE_LAYER = "whole layer (no per-head part)"
+#: The graph title's last part under such a measure, where "all heads" or "heads [..]" stands otherwise (short: the
+#: title is one line; the controls' note and the grids say why).
+WHOLE_LAYERS = "whole layers"
 
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
@@ -79,7 +87,10 @@ def graph_title(analysis: Analysis) -> str:
     a, b = analysis.layer_range
     parts = [f"τ = {s.threshold:g}"] if method.uses_threshold else []
     parts += [f"α = {s.decay:g}"] if method.uses_decay else []
-    parts.append("all heads" if s.heads is None else f"heads {sorted(set(s.heads))}")
+    if not measure.per_head:
+        parts.append(WHOLE_LAYERS)
+    else:
+        parts.append("all heads" if s.heads is None else f"heads {sorted(set(s.heads))}")
     return (
         f"{method.phrase} of {measure.phrase} from '{analysis.labels[s.source]}' (#{s.source}) "
         f"at layer {b} down to the input{'' if a == 1 else f' of layer {a}'} — {', '.join(parts)}"
@@ -92,8 +103,11 @@ def bottom_label(a: int) -> str:
     return "input" if a == 1 else f"input to layer {a}"
 
 
-def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> dict[str, list[Any]]:
-    """One row per drawn (layer, from, to): geometry, colour by who draws it, width by the flow it carries."""
+def _edge_columns(
+    g: PairGraph, labels: tuple[str, ...], differences: bool, per_head: bool = True
+) -> dict[str, list[Any]]:
+    """One row per drawn (layer, from, to): geometry, colour by who draws it, width by the flow it carries
+    (``per_head``: the measure has a per-head part, so the hover names the top heads; else ``WHOLE_LAYER``)."""
     top = float(max(g.mass_base.max(initial=0.0), g.mass_tuned.max(initial=0.0))) or 1.0
     mb, mt = g.mean_base, g.mean_tuned
     cols: dict[str, list[Any]] = {k: [] for k in (
@@ -114,7 +128,7 @@ def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> d
         cols["mt"].append(_sig(g.mass_tuned[k]))
         cols["ab"].append(_sig(mb[k]))
         cols["at"].append(_sig(mt[k]))
-        cols["perhead"].append(_per_head_text(g, k))
+        cols["perhead"].append(_per_head_text(g, k) if per_head else WHOLE_LAYER)
         cols["from"].append(f"{labels[j]} #{j}")
         cols["to"].append(f"{labels[i]} #{i}")
         cols["layer"].append(lay)
@@ -232,7 +246,7 @@ def build_graph_figure(
 def _edge_glyphs(graph: Any, analysis: Analysis, g: PairGraph, per_head: bool, differences: bool) -> None:
     """The drawn edges (heads merged, or one segment per head) and their hover targets at the midpoints."""
     s, labels = analysis.settings, analysis.labels
-    edges = ColumnDataSource(_edge_columns(g, labels, differences), name="edges")
+    edges = ColumnDataSource(_edge_columns(g, labels, differences, s.measure.per_head), name="edges")
     # both renderers always exist (the browser's redraw switches between them); only one is visible
     cut = s.threshold if s.method.uses_threshold else None
     heads_src = ColumnDataSource(
@@ -442,18 +456,29 @@ def text_colours(scores_base: list[float], scores_tuned: list[float], high: floa
     ]
 
 
-def _nothing_drawn(g: PairGraph, key: str) -> str:
+def _nothing_drawn(g: PairGraph, key: str, per_head: bool = True) -> str:
     """A head grid's title when that model draws no edge (its trace stopped at the top layer), else ''."""
     e = g.base if key == "base" else g.tuned
     if e.n_edges:
         return ""
     why = f": its trace stops at layer {e.stopped}" if e.stopped is not None else ""
-    return f"No head carries the {MODEL_LABELS[key]} flow{why}"
+    return f"No {'head' if per_head else 'layer'} carries the {MODEL_LABELS[key]} flow{why}"
+
+
+def head_grid_title(method: str, key: str, per_head: bool) -> str:
+    """A head grid's title when its model draws edges: the heads carrying the drawn flow, or, under a measure without
+    a per-head part, the whole layers (each one cell, its axis labelled ``WHOLE_LAYER``; the title no longer than the
+    heads', which fills a grid's width)."""
+    if not per_head:
+        return f"Whole layers in the {method} — {MODEL_LABELS[key]}"
+    return f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}"
 
 
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
-    """Two layer × head heatmaps: each head's share of the drawn flow, per model, on one colour scale."""
+    """Two layer × head heatmaps: each head's share of the drawn flow, per model, on one colour scale (one column,
+    the whole layer, under a measure without a per-head part)."""
     n_layers, n_heads = int(analysis.attn_base.shape[0]), int(analysis.attn_base.shape[1])
+    per_head = analysis.settings.measure.per_head
     share_b = head_shares(g, n_layers, n_heads, "base")
     share_t = head_shares(g, n_layers, n_heads, "tuned")
     top = max(float(share_b.max()), float(share_t.max())) or 1.0
@@ -462,10 +487,10 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
         fig, cells, _ = layer_head_heatmap(
-            values, _nothing_drawn(g, key) or f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}",
+            values, _nothing_drawn(g, key, per_head) or head_grid_title(method, key, per_head),
             ramp(colour), top,
             name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
-            bar_title="share",
+            bar_title="share", column_label=None if per_head else WHOLE_LAYER,
         )  # fmt: skip
         cells.name = f"head_grid_{key}_cells"
         fig.y_range.update(start=a - 0.5, end=b + 0.5)  # only the layers of the range
@@ -491,7 +516,9 @@ def _caption(analysis: Analysis, g: PairGraph) -> str:
 def build_flow_layout(
     analysis: Analysis, height: int | None = None, per_head: bool = False, differences: bool = True
 ) -> Any:
-    """The linked Attention flow layout (caption, flow graph, sentence view, head grids) for one analysed example."""
+    """The linked Attention flow layout (caption, flow graph, sentence view, head grids) for one analysed example
+    (``per_head`` edges only under a measure with a per-head part)."""
+    per_head = per_head and analysis.settings.measure.per_head
     g = flow_graph_of(analysis)
     graph, nodes = build_graph_figure(analysis, g, per_head, differences, height)
     note = Div(

@@ -21,7 +21,7 @@ from attnflow_core.errors import SettingsError
 from attnflow_core.graph import MAX_EDGES, PER_NODE, MethodEdges, PairGraph
 from attnflow_core.measures import MEASURES
 from attnflow_core.methods import METHODS
-from attnflow_core.plots.flow_graph import CAPTION_HEIGHT, EVEN_RATIO, FADED
+from attnflow_core.plots.flow_graph import CAPTION_HEIGHT, EVEN_RATIO, FADED, WHOLE_LAYER, WHOLE_LAYERS
 from attnflow_core.plots.theme import (
     BASE,
     DARK_TEXT,
@@ -53,6 +53,9 @@ def engine_vocab() -> dict[str, Any]:
         "methodVerbs": {str(m): m.verb for m in METHODS},
         "methodUses": {str(m): {"threshold": m.uses_threshold, "decay": m.uses_decay} for m in METHODS},
         "measureTitles": {str(m): m.phrase for m in MEASURES},
+        "measurePerHead": {str(m): m.per_head for m in MEASURES},
+        "wholeLayer": WHOLE_LAYER,
+        "wholeLayers": WHOLE_LAYERS,
         "modelLabels": dict(MODEL_LABELS),
         "statusLabels": dict(STATUS_LABELS),
         "statusColours": dict(STATUS_COLOURS),
@@ -69,10 +72,13 @@ def engine_vocab() -> dict[str, Any]:
     }
 
 
-def engine_payload(analysis: Analysis, measure_includes_residual: bool = False) -> dict[str, Any]:
+def engine_payload(analysis: Analysis, measure_includes_residual: bool | None = None) -> dict[str, Any]:
     """One example's data for the engine: sizes, unit labels and segments, and both models' measured attention
     (L, H, n, n) float32 (after the measure, the special-token treatment and the units) as C-ordered arrays; the
-    caller encodes them for transport (e.g. their bytes)."""
+    caller encodes them for transport (e.g. their bytes). ``measure_includes_residual``: whether rollout adds no
+    ½·I (None: the measure's own ``includes_residual``, as the view sends it)."""
+    if measure_includes_residual is None:
+        measure_includes_residual = analysis.settings.measure.includes_residual
     n_layers, n_heads, n = (int(x) for x in analysis.attn_base.shape[:3])
     return {
         "n": n,
@@ -121,6 +127,14 @@ def maxflow_edges(g: PairGraph) -> dict[str, Any]:
     return {"base": _method_edges(g.base), "tuned": _method_edges(g.tuned)}
 
 
+def _heads(settings: FlowSettings) -> list[int] | None:
+    """The head subset the view draws: none (all heads, or the whole layer) under a measure without a per-head
+    part, whatever the session holds."""
+    if settings.heads is None or not settings.measure.per_head:
+        return None
+    return [int(h) for h in settings.heads]
+
+
 def drawing_settings(
     settings: FlowSettings, n_layers: int, per_head: bool, differences: bool
 ) -> dict[str, Any]:
@@ -132,7 +146,7 @@ def drawing_settings(
         "threshold": float(settings.threshold),
         "decay": float(settings.decay),
         "layers": list(settings.layers or (1, n_layers)),
-        "heads": [int(h) for h in settings.heads] if settings.heads is not None else None,
+        "heads": _heads(settings),
         "perHead": bool(per_head and settings.measure.per_head),
         "differences": bool(differences),
     }
@@ -168,7 +182,7 @@ def maxflow_solution(g: PairGraph, settings: FlowSettings, n_layers: int) -> dic
         "settings": {
             "source": int(settings.source),
             "layers": list(settings.layers or (1, n_layers)),
-            "heads": [int(h) for h in settings.heads] if settings.heads is not None else None,
+            "heads": _heads(settings),
         },
         **maxflow_edges(g),
     }

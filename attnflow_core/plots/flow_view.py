@@ -41,7 +41,8 @@ from attnflow_core.plots.theme import NEUTRAL, WIDTH, fit
 from attnflow_core.settings import DECAY_SLIDER, THRESHOLD_SLIDER
 
 VIEW_JS_PATH = Path(__file__).with_name("flow_view.js")
-#: The labels of the two view toggles, in the order of ``CheckboxGroup.active`` (flow_view.js reads 0 and 1).
+#: The labels of the two view toggles, in the order of ``CheckboxGroup.active`` (flow_view.js reads 0 and 1; under a
+#: measure without a per-head part the view has the first only).
 TOGGLES = ("Emphasise differences", "Per-head edges")
 CONTROL_HEIGHT = 56
 
@@ -69,7 +70,7 @@ def view_meta(analysis: Analysis, view_id: str, kind: str = "flow") -> dict[str,
         "perHead": bool(measure.per_head),
         "headsReason": ""
         if measure.per_head
-        else f"The {measure.phrase} have no per-head part: every head is used.",
+        else f"The {measure.phrase} have no per-head part (the residual is not a head): each layer is drawn whole.",
         "unit": str(analysis.settings.unit),
         "methods": [str(m) for m in METHODS],
         "serverSolved": [str(m) for m in METHODS if m.server_solved],
@@ -133,7 +134,7 @@ def _controls(analysis: Analysis, per_head: bool, differences: bool) -> dict[str
             disabled=not method.uses_decay,
         ),
         "w_heads": MultiChoice(
-            title="Heads (none = all)",
+            title="Heads (none = all)" if s.measure.per_head else "Heads (no per-head part)",
             options=[str(h) for h in range(n_heads)],
             value=[str(h) for h in (s.heads or ())],
             name="w_heads",
@@ -142,15 +143,19 @@ def _controls(analysis: Analysis, per_head: bool, differences: bool) -> dict[str
             disabled=not s.measure.per_head,
         ),
         "w_toggles": CheckboxGroup(
-            labels=list(TOGGLES),
+            labels=list(TOGGLES if s.measure.per_head else TOGGLES[:1]),  # no per-head edges without heads
             active=[k for k, on in enumerate((differences, per_head)) if on],
             name="w_toggles",
             width=170,
             height=CONTROL_HEIGHT - 8,
             inline=False,
         ),
-        "w_note": Div(
-            text="", name="w_note", width=WIDTH, height=20, styles={"color": NEUTRAL, "font-size": "12px"}
+        "w_note": Div(  # two lines under a measure without heads: its reason beside τ's and α's
+            text="",
+            name="w_note",
+            width=WIDTH,
+            height=20 if s.measure.per_head else 36,
+            styles={"color": NEUTRAL, "font-size": "12px"},
         ),
     }
 

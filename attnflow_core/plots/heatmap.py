@@ -25,11 +25,14 @@ def layer_head_heatmap(
     digits: int = 4,
     bar_title: str | None = None,
     width: int = WIDTH // 2 - 10,
+    column_label: str | None = None,
 ) -> tuple[Any, ColumnDataSource, Any]:
     """A (L, H) array as a heatmap with a colour bar: -> (figure, its cells' source, the cell renderer).
 
     Rows are layers 1..L, columns heads 0..H-1; ``extra`` adds named (L, H) arrays to the source and the hover; ``tap``
-    lets a click select a cell (outlined in the highlight colour); ``width`` in pixels (half a layout by default).
+    lets a click select a cell (outlined in the highlight colour); ``width`` in pixels (half a layout by default);
+    ``column_label``: what the one column is when it is not a head (H = 1 under a measure without a per-head part:
+    the axis says so, no head number is shown).
     """
     n_layers, n_heads = values.shape
     ll, hh = np.meshgrid(np.arange(1, n_layers + 1), np.arange(n_heads), indexing="ij")
@@ -40,6 +43,8 @@ def layer_head_heatmap(
     }
     fmt = "{0." + "0" * digits + "}"
     tooltips = [("layer", "@layer"), ("head", "@head"), ("value", "@v" + fmt)]
+    if column_label is not None:
+        tooltips[1] = (column_label, "")
     for key, arr in (extra or {}).items():
         data[key] = np.round(np.asarray(arr, dtype=np.float64).ravel(), digits + 1).tolist()
         tooltips.append((key, f"@{{{key}}}" + fmt))
@@ -72,8 +77,10 @@ def layer_head_heatmap(
     if bar_title:
         bar.title = bar_title
     fig.add_layout(bar, "right")
-    fig.xaxis.axis_label, fig.yaxis.axis_label = "head", "layer"
+    fig.xaxis.axis_label, fig.yaxis.axis_label = column_label or "head", "layer"
     fig.xaxis.ticker = list(range(n_heads))
+    if column_label is not None:
+        fig.xaxis.major_label_overrides = dict.fromkeys(range(n_heads), "")
     fig.yaxis.ticker = list(range(1, n_layers + 1))
     fig.grid.visible = False
     return fig, src, cells

@@ -1,10 +1,17 @@
 """The page boundary's caches, one per stage of the pipeline, each keyed by exactly what the stage depends on.
 
 ``st.cache_resource`` (bounded, shared by all sessions, never copied) for the models and the large immutable stage
-results: the extraction (9–19 MB at 128 tokens), the measured attention, the trace and the flows; ``st.cache_data``
-for small ones (example tables and their positions). A drawing change (τ, α, method, source, layers, heads) finds
-the extraction and the measured attention cached and recomputes only the stages whose key it changes: a τ step under
-max-flow reuses the max-flow solution (its ``FlowKey`` has no τ).
+results: the extraction (9–19 MB at 128 tokens; with the layer internals a measure such as ALTI needs, ~8 MB more,
+so those results have a smaller cache of their own, and the value-zeroing ones a smaller one still), the measured
+attention, the trace and the flows; ``st.cache_data`` for small ones (example tables and their positions). The
+extraction's key says what it captured (``ExtractionKey.capture``): every stage from the measured attention on
+(``get_measured``, the head statistics, the trace, the flows, the analysis, the flow and head views) reads the
+extraction of ``measure_key(key, example)`` — the page's key recording what the measure needs — so the internals are
+recorded only when a measure reads them, and a view under ALTI, GlobEnc or value zeroing draws that measure's own
+contributions (never the raw weights' fallback). Those stages are cached under that key, so a key with or without
+the capture finds the same entries. A drawing change (τ, α, method, source, layers, heads) finds the extraction and
+the measured attention cached and recomputes only the stages whose key it changes: a τ step under max-flow reuses
+the max-flow solution (its ``FlowKey`` has no τ).
 """
 
 from __future__ import annotations
@@ -90,38 +97,90 @@ def extraction_key(spec: PairSpec, text: str, text_pair: str | None) -> Extracti
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_result(key: ExtractionKey) -> ExampleResult:
-    """Stage 1: both models on the example."""
+def _plain_result(key: ExtractionKey) -> ExampleResult:
     return extraction(get_pair(key.base, key.tuned, key.labels), key)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _internals_result(key: ExtractionKey) -> ExampleResult:
+    return extraction(get_pair(key.base, key.tuned, key.labels), key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _rerun_result(key: ExtractionKey) -> ExampleResult:
+    """An extraction with layer reruns (value zeroing: seconds), with its progress bar (drawn inside the cached
+    function, so Streamlit replays it, already emptied, on a cache hit)."""
+    bar = st.progress(0.0, text="Rerunning the layers for " + ", ".join(key.capture.reruns) + " …")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    try:
+        return extraction(get_pair(key.base, key.tuned, key.labels), key, progress)
+    finally:
+        bar.empty()
+
+
+def get_result(key: ExtractionKey) -> ExampleResult:
+    """Stage 1: both models on the example (cached apart by what the key captures: see the module docstring)."""
+    if key.capture.reruns:
+        return _rerun_result(key)
+    if key.capture.internals:
+        return _internals_result(key)
+    return _plain_result(key)
+
+
+def measure_key(key: ExtractionKey, example: ExampleSettings) -> ExtractionKey:
+    """The extraction ``example``'s measure reads: ``key`` recording what the measure needs too (``key`` itself when
+    it needs nothing more; idempotent). Every stage below is cached under it."""
+    return key.for_measure(example.measure)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_measured(key: ExtractionKey, example: ExampleSettings) -> MeasuredAttention:
-    """Stage 2: the measured attention (measure, units, special tokens)."""
+def _measured(key: ExtractionKey, example: ExampleSettings) -> MeasuredAttention:
     return measured_attention(get_result(key), example)
 
 
+def get_measured(key: ExtractionKey, example: ExampleSettings) -> MeasuredAttention:
+    """Stage 2: the measured attention (measure, units, special tokens) of the extraction the measure reads."""
+    return _measured(measure_key(key, example), example)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_head_stats(key: ExtractionKey, example: ExampleSettings) -> HeadDiff:
-    """Stage 3: JS divergence and mean |Δ| per head."""
+def _head_stats(key: ExtractionKey, example: ExampleSettings) -> HeadDiff:
     return head_statistics(get_measured(key, example))
 
 
+def get_head_stats(key: ExtractionKey, example: ExampleSettings) -> HeadDiff:
+    """Stage 3: JS divergence and mean |Δ| per head (per layer under a measure without a per-head part)."""
+    return _head_stats(measure_key(key, example), example)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def get_trace(key: ExtractionKey, example: ExampleSettings, trace_key: FlowKey) -> PairTrace:
-    """Stage 4: the thresholded trace (the traced edges and the heads' flow shares)."""
+def _trace(key: ExtractionKey, example: ExampleSettings, trace_key: FlowKey) -> PairTrace:
     return pair_trace(get_measured(key, example), trace_key)
 
 
+def get_trace(key: ExtractionKey, example: ExampleSettings, trace_key: FlowKey) -> PairTrace:
+    """Stage 4: the thresholded trace (the traced edges and the heads' flow shares)."""
+    return _trace(measure_key(key, example), example, trace_key)
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
-def get_flows(key: ExtractionKey, example: ExampleSettings, flow_key: FlowKey) -> Flows:
-    """Stage 5: scores and drawn graph of the method (τ and α in the key only where the method reads them)."""
+def _flows(key: ExtractionKey, example: ExampleSettings, flow_key: FlowKey) -> Flows:
     traced = get_trace(key, example, flow_key) if flow_key.method == TRACE else None  # the same trace: reused
     return flows(get_measured(key, example), flow_key, traced)
 
 
+def get_flows(key: ExtractionKey, example: ExampleSettings, flow_key: FlowKey) -> Flows:
+    """Stage 5: scores and drawn graph of the method (τ and α in the key only where the method reads them)."""
+    return _flows(measure_key(key, example), example, flow_key)
+
+
 def get_analysis(key: ExtractionKey, settings: FlowSettings) -> Analysis:
-    """Everything the views draw under ``settings``, assembled from the cached stages."""
+    """Everything the views draw under ``settings``, assembled from the cached stages (extracted with what
+    ``settings.measure`` needs)."""
+    key = measure_key(key, settings.example)
     measured = get_measured(key, settings.example)
     settings = settings.validated(measured.num_layers, get_result(key).num_heads, measured.n)
     flow_key = fitted_key(settings.flow_key(measured.num_layers), measured)
@@ -153,10 +212,14 @@ def view_id(key: ExtractionKey, example: ExampleSettings) -> str:
     return hashlib.sha256(repr((key, example)).encode("utf-8")).hexdigest()[:16]
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
 def get_heads_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     """The Head differences view of an example (its most changed head first shown) and its measured attention, as
     the host sends it; shared by every session, bounded."""
+    return _heads_view(measure_key(key, example), example)
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _heads_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     measured = get_measured(key, example)
     defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
     vid = view_id(key, example)
@@ -175,11 +238,16 @@ def get_example_importance(key: ExtractionKey) -> np.ndarray:
     )[0]
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
 def get_flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     """The flow view of an example (drawn at the default drawing settings; the page's link then asks it for the
-    session's): its document and its measured attention, ~2 × L·H·n² float32 (9 MB at 128 tokens on MiniLM),
-    shared by every session that opens the example; bounded."""
+    session's): its document and its measured attention, ~2 × L·H·n² float32 (9 MB at 128 tokens on MiniLM; L·n²
+    under a measure without a per-head part), shared by every session that opens the example; bounded. Under the
+    extraction ``example``'s measure reads (``measure_key``): ALTI's view draws ALTI's contributions."""
+    return _flow_view(measure_key(key, example), example)
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     measured = get_measured(key, example)
     defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
     vid = view_id(key, example)

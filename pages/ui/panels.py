@@ -1,17 +1,27 @@
 """Page parts for "does the change matter?": head zeroing/patching (Head differences page), the lazy saliency row
-with the agreement table (Attention flow page), and the importance section of the Dataset overview. What they show
-is computed in the core (``impact``, ``agreement``, ``saliency``, ``importance``), cached here per example."""
+with the agreement table and the faithfulness table (Attention flow page), and the importance and faithfulness
+sections of the Dataset overview. What they show is computed in the core (``impact``, ``agreement``, ``saliency``,
+``faithfulness``, ``importance``), cached here per example."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import streamlit as st
 
 from attnflow_core.agreement import agreement, agreement_sentence, settings_flows
 from attnflow_core.analysis import Analysis
 from attnflow_core.extract import ExampleResult
+from attnflow_core.faithfulness import (
+    FaithfulnessSums,
+    faithfulness_caption,
+    faithfulness_frame,
+    faithfulness_sentence,
+    pair_faithfulness,
+    skipped_note,
+)
 from attnflow_core.impact import (
     START_HEADS,
     agreement_frame,
@@ -21,7 +31,7 @@ from attnflow_core.impact import (
     strongest_heads,
 )
 from attnflow_core.interventions import INTERVENTIONS, Reprediction, intervene
-from attnflow_core.measures import MEASURES
+from attnflow_core.measures import MEASURES, Capture
 from attnflow_core.overview import Overview
 from attnflow_core.pipeline import ExtractionKey
 from attnflow_core.saliency import SALIENCY_METHODS, Saliency, result_saliency, saliency_title
@@ -53,8 +63,26 @@ def get_saliency(key: ExtractionKey, unit: str, method: str) -> Saliency:
     return result_saliency(pair.tuned, get_result(key), (method,), unit)[method]
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def get_faithfulness(key: ExtractionKey) -> FaithfulnessSums:
+    """The faithfulness sums of one example (``key`` captures the layer internals), with a progress bar drawn
+    inside the cached function (replayed, already emptied, on a cache hit)."""
+    bar = st.progress(0.0, text="Faithfulness: both models' flows under every measure …")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    try:
+        return pair_faithfulness(
+            get_pair(key.base, key.tuned, key.labels), get_result(key), progress=progress
+        )
+    finally:
+        bar.empty()
+
+
 #: What the button's caption promises, measured on this project's 2-core server under load (benchmark of issue 19:
-#: 36 tokens 10 s, 128 tokens 27 s for the three methods of the time; Integrated Gradients and occlusion take most).
+#: 36 tokens 10 s, 128 tokens 27 s for the three methods of the time; Integrated Gradients and occlusion take most,
+#: the plain gradient added since is one backward pass).
 SALIENCY_TIME = "10–30 s for up to 128 tokens on a 2-core server, longer while other people use it"
 
 
@@ -95,21 +123,28 @@ def intervention_panel(
         st.info("The fine-tuned model has no classification head, so there is no prediction to change.")
         return
     key = extraction_key(selection.pair, selection.text, selection.text_pair)
-    head_bridge(result.num_heads)  # a tap on a heatmap cell adds or removes that head (reruns this panel)
+    example = selection.settings.example
+    per_head = example.measure.per_head
+    if per_head:  # under a measure without heads a heatmap cell is a whole layer, not a head to pick
+        head_bridge(result.num_heads)  # a tap on a heatmap cell adds or removes that head (reruns this panel)
     names = head_names(result.num_layers, result.num_heads)
     picked_before = state.PICKED_HEADS.get() or []
     if any(p not in names for p in picked_before):  # another model's heads
         state.PICKED_HEADS.set([p for p in picked_before if p in names])
     st.markdown(" ".join(m.help for m in INTERVENTIONS) + " Then the model predicts again.")
-    changed = strongest_heads(get_head_stats(key, selection.settings.example).js)
+    weights = ""
+    if not per_head:  # the heads to zero are real heads: rank them where they exist
+        weights = f" (under the attention weights: the {example.measure.phrase} have no per-head part)"
+        example = replace(example, measure=MEASURES.get("attention"))
+    changed = strongest_heads(get_head_stats(key, example).js)
     c1, c2 = st.columns(2)
     c1.button(
         f"Start from the {START_HEADS} most changed heads",
         key="impact_start_changed",
         on_click=_start_from,
         args=(changed,),
-        help="The heads whose attention differs most between the two models on this example (JS divergence): "
-        f"{', '.join(changed)}. Changed is not the same as needed: compare with the other starting point.",
+        help="The heads whose attention differs most between the two models on this example (JS divergence"
+        f"{weights}): {', '.join(changed)}. Changed is not the same as needed: compare with the other starting point.",
     )
     if c2.button(
         f"Start from the {START_HEADS} heads most important for this prediction",
@@ -122,7 +157,8 @@ def intervention_panel(
             _start_from(important)
             st.rerun(scope="fragment")
     picked = st.multiselect(
-        "Heads to zero or patch (layer 1-based, head 0-based; tap cells of the heatmaps above to add or remove them)",
+        "Heads to zero or patch (layer 1-based, head 0-based"
+        + ("; tap cells of the heatmaps above to add or remove them)" if per_head else ")"),
         names,
         key=state.PICKED_HEADS.key,
     )
@@ -161,7 +197,8 @@ def saliency_panel(selection: Selection, result: ExampleResult, analysis_of: Cal
         st.info("The fine-tuned model has no classification head, so there is no prediction to attribute.")
         return
     # Computed on the run the button started only (cached per example), so settings changes stay fast.
-    if not st.button("Compute saliency (IG, gradient × input, occlusion)", key="saliency_go"):
+    titles = ", ".join(m.short for m in SALIENCY_METHODS)
+    if not st.button(f"Compute saliency ({titles})", key="saliency_go"):
         st.caption(
             f"Computed on demand, one method after the other (a bar says which is running): {SALIENCY_TIME}. "
             "Changing the settings does not wait for it."
@@ -174,8 +211,12 @@ def saliency_panel(selection: Selection, result: ExampleResult, analysis_of: Cal
         return
     scores = {k: v.scores for k, v in sal.items()}
     render_bokeh(build_saliency_row(analysis.labels, scores), "saliency_row")
-    # every flow method under every measure (the sidebar's is one of them), with the page's other settings
-    rows = agreement(settings_flows(result, analysis.settings), scores, analysis.special_positions)
+    # every flow method under every measure the extraction of the sidebar's measure allows (the sidebar's is one
+    # of them), with the page's other settings
+    measured = friendly(lambda: get_result(key.for_measure(analysis.settings.measure)))
+    if measured is None:
+        return
+    rows = agreement(settings_flows(measured, analysis.settings), scores, analysis.special_positions)
     st.dataframe(agreement_frame(rows))
     st.markdown(agreement_sentence(rows))
     st.caption(
@@ -186,18 +227,67 @@ def saliency_panel(selection: Selection, result: ExampleResult, analysis_of: Cal
     )
 
 
+def faithfulness_panel(selection: Selection, result: ExampleResult) -> None:
+    """The faithfulness table of this example for both models (every flow method × measure against each saliency,
+    ρ and AOPC, with the random floor and its sentence), computed when its button is pressed."""
+    with st.expander("Which ranking is faithful, in each model? (computed on demand)"):
+        if result.prediction_tuned is None:
+            st.info(
+                "The fine-tuned model has no classification head, so there is no decision to be faithful to."
+            )
+            return
+        if not st.button(
+            "Compute the faithfulness table (both models, every method × measure)", key="faith_go"
+        ):
+            st.caption(
+                "Ranks the tokens by every flow method under every measure in both models, and judges each ranking "
+                "by its agreement with four saliencies and by cutting its top tokens out of the input. Slow (tens "
+                "of seconds at 128 tokens: value zeroing, four saliencies, ~500 shortened inputs); computed on "
+                "demand and cached per example."
+            )
+            return
+        key = extraction_key(selection.pair, selection.text, selection.text_pair)
+        sums = friendly(lambda: get_faithfulness(replace(key, capture=Capture(internals=True))))
+        if sums is None:
+            return
+        rows = sums.rows()
+        st.dataframe(faithfulness_frame(rows))
+        st.markdown(f"{faithfulness_sentence(rows)} {skipped_note(sums)}")
+        st.caption(
+            faithfulness_caption(sums.n)
+            + " Token units, traced from [CLS] over all layers and heads with τ = "
+            "0.1, whatever the sidebar says."
+        )
+
+
 def overview_reading(ov: Overview) -> str:
-    """The sentence the overview's Reading adds when the file has an importance map ("" otherwise)."""
+    """The sentences the overview's Reading adds: what the head maps show under a measure without a per-head part,
+    and the importance reading when the file has an importance map ("" when neither applies)."""
     from attnflow_core.importance import importance_reading
 
-    return "" if ov.importance is None else " " + importance_reading(ov.js_mean, ov.importance)
+    out = ""
+    if not ov.settings.measure.per_head:
+        out += (
+            f" The {ov.settings.measure.phrase} have no per-head part (the residual is not a head): every "
+            '"head" map below shows one column per layer, the whole layer.'
+        )
+    if ov.importance is not None and ov.importance.shape == ov.js_mean.shape:
+        out += " " + importance_reading(ov.js_mean, ov.importance)
+    return out
 
 
 def overview_section(ov: Overview) -> None:
     """Importance map beside the change map, their scatter with ρ, and the mean agreement table when present."""
     from attnflow_core.plots.importance import build_importance_layout
 
-    if ov.importance is not None:
+    if ov.importance is not None and ov.importance.shape != ov.js_mean.shape:
+        st.info(
+            f"Head importance is measured per head, and the {ov.settings.measure.phrase} have no per-head part, so "
+            "the two cannot be set side by side: compute the overview under a per-head measure (raw or "
+            "norm-weighted attention) to compare them.",
+            icon=":material/info:",
+        )
+    elif ov.importance is not None:
         st.subheader("Does the change matter? Head change vs head importance")
         render_bokeh(build_importance_layout(ov.js_mean, ov.importance), key="importance_layout")
         st.caption(
@@ -209,3 +299,9 @@ def overview_section(ov: Overview) -> None:
         st.subheader("Agreement of flows with saliency (mean Spearman ρ over the examples)")
         st.dataframe(agreement_frame(ov.agreement))
         st.markdown(agreement_sentence(ov.agreement, averaged=True))
+    if ov.faithfulness is not None:
+        rows = ov.faithfulness.rows()
+        st.subheader("Which ranking is faithful, in each model? (means over the examples)")
+        st.dataframe(faithfulness_frame(rows))
+        st.markdown(f"{faithfulness_sentence(rows)} {skipped_note(ov.faithfulness)}")
+        st.caption(faithfulness_caption(ov.faithfulness.n))

@@ -763,8 +763,11 @@ def test_saliency_row_and_agreement_over_both_measures(
     pg, _ = page
     open_url(pg, f"{server}/flow?task=sentiment")
     wait_bokeh(pg, "flow_graph")
+    from attnflow_core.saliency import SALIENCY_METHODS
+
     pg.get_by_text("Token saliency and agreement (computed on demand)").first.click()
-    pg.get_by_role("button", name="Compute saliency (IG, gradient × input, occlusion)").click()
+    methods = ", ".join(m.short for m in SALIENCY_METHODS)  # the button names the registry's methods
+    pg.get_by_role("button", name=f"Compute saliency ({methods})").click()
     # issue 19 item 7: the progress names the method running (the slowest, IG, first), then says what each took
     pg.get_by_text("Integrated Gradients (1 of").first.wait_for(state="attached", timeout=TIMEOUT_MS)
     pg.get_by_text("Agreement is evidence that a flow follows").first.wait_for(timeout=TIMEOUT_MS)
@@ -1105,3 +1108,54 @@ def test_a_cold_start_shows_the_title_and_what_is_loading(server: str, browser: 
         assert_no_exception(pg)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(
+    ("shot", "query"),
+    [
+        ("2f-alti-teaser.png", "teaser"),  # the teaser preset's link, its measure switched to ALTI
+        ("2g-alti-sentiment.png", "task=sentiment&measure=alti&method=rollout"),
+        ("2h-alti-nli.png", "task=nli&measure=alti"),
+    ],
+)
+def test_alti_flows_say_they_have_no_heads(
+    server: str, page: tuple[Any, Requests], screenshots: Path, shot: str, query: str
+) -> None:
+    """The flow view under ALTI (no per-head part): the title names the measure and whole layers (not "all heads"),
+    the grids are layers, the heads control is disabled with the reason and there is no per-head-edges toggle.
+    Screenshots for the README's table."""
+    from urllib.parse import urlencode
+
+    from attnflow_core.presets import PRESETS
+
+    if query == "teaser":
+        teaser = next(p for p in PRESETS if p.key == "teaser")
+        query = urlencode({**teaser.query_dict, "measure": "alti"})
+    pg, _ = page
+    open_url(pg, f"{server}/flow?{query}")
+    wait_bokeh(pg, "flow_graph")
+    assert_no_exception(pg)
+    title = pg.evaluate(js("() => afModel('flow_graph').title.text"))
+    assert " of ALTI contributions from " in title and title.endswith("whole layers"), title
+    assert pg.get_by_text("have no per-head part").count() > 0
+    assert view_value(pg, "w_heads", "disabled") is True
+    assert view_value(pg, "w_toggles", "labels") == ["Emphasise differences"]
+    grid = pg.evaluate(js("() => afModel('head_grid_tuned').title.text"))
+    assert grid.startswith(("Whole layers in the", "No layer carries")), grid
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / shot)
+
+
+def test_faithfulness_table_on_demand(server: str, page: tuple[Any, Requests], screenshots: Path) -> None:
+    """The flow page's faithfulness table, computed when its button is pressed, with its sentence."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=sentiment")
+    wait_bokeh(pg, "flow_graph")
+    pg.get_by_text("Which ranking is faithful, in each model?").first.click()
+    pg.get_by_role("button", name="Compute the faithfulness table").click()
+    pg.get_by_text("Most faithful to the fine-tuned decision").first.wait_for(timeout=5 * TIMEOUT_MS)
+    wait_idle(pg)
+    assert_no_exception(pg)
+    pg.get_by_text("Which ranking is faithful, in each model?").first.scroll_into_view_if_needed()
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "2i-faithfulness.png")

@@ -40,6 +40,15 @@ def tiny_result(tiny_pair: ModelPair) -> ExampleResult:
     return extract(tiny_pair, QUESTION, ANSWER)
 
 
+@pytest.fixture(scope="session")
+def alti_result(tiny_pair: ModelPair) -> ExampleResult:
+    """The tiny example extracted with the layer internals ALTI and GlobEnc read (a measure without a per-head part
+    that includes the residual)."""
+    from attnflow_core.measures import Capture
+
+    return extract(tiny_pair, QUESTION, ANSWER, capture=Capture.of("alti", "globenc"))
+
+
 def softmax_attention(rng: np.random.Generator, shape: tuple[int, ...], sharpness: float = 2.5) -> np.ndarray:
     """Random attention (..., n, n) whose rows sum to 1; larger ``sharpness`` gives peakier rows."""
     logits = sharpness * rng.standard_normal(shape)

@@ -3,7 +3,9 @@ the Attention flow view's figure data (``plots.flow_graph``, read back from the 
 
 Cases: hand-worked golden ones (3 tokens, 2 layers, 2 heads, exact dyadic values; uniform attention, all ties), the
 tiny models' example and the peaky ``sharp_result`` (max-flow too: the server's edges merged and drawn by the
-engine), and 36 seeded random ones (n 3..40, up to 6 layers and 6 heads, both methods, τ, α, layer ranges, head
+engine), the tiny example under ALTI and GlobEnc (no per-head part, the residual inside: a head subset and per-head
+edges asked for and ignored, titles and hover naming the whole layer, rollout without a second ½·I), and 36 seeded
+random ones (n 3..40, up to 6 layers and 6 heads, both methods, τ, α, layer ranges, head
 subsets, per-head edges, differences, the residual flag, special-token modes, word units, both measures). All run in
 one Node.js process (``engine_runner.js``). Integers, edge sets, orderings, statuses and strings must be identical,
 floats equal to 1e-9 relative, values Python rounds equal to the rounding unit; the masses, on which the edge
@@ -198,6 +200,23 @@ def tied_heads_result() -> ExampleResult:
     return make_example(["[CLS]", "paris", "[SEP]"], [0, 0, 0], a, a)
 
 
+def _whole_layer_cases(alti: ExampleResult) -> dict[str, Case]:
+    """The tiny example under measures without a per-head part (one whole-layer "head" per layer, the residual
+    inside). The settings ask for heads and per-head edges: both are ignored, in Python (``analysis_of``,
+    ``build_flow_layout``) and in the engine alike. The residual flag is the measure's own (no mock)."""
+    specs: dict[str, tuple[FlowSettings, bool]] = {
+        "alti-trace": (FlowSettings(source=3, threshold=0.05, heads=(0, 1), measure="alti"), True),
+        "alti-rollout": (FlowSettings(method="rollout", source=5, heads=(1,), measure="alti"), True),
+        "alti-rollout-range": (
+            FlowSettings(method="rollout", layers=(2, 2), unit="word", special="exclude", measure="alti"),
+            False,
+        ),
+        "alti-maxflow": (FlowSettings(method="maxflow", source=4, measure="alti"), True),
+        "globenc-trace-stops": (FlowSettings(source=2, threshold=1.0, measure="globenc"), True),
+    }
+    return {k: Case(analyse(alti, s), per_head=p, differences=True) for k, (s, p) in specs.items()}
+
+
 def _tiny_cases(tiny: ExampleResult, sharp: ExampleResult) -> dict[str, Case]:
     """The tiny models' example (real attention, value norms, WordPieces) and the peaky one, max-flow included."""
     specs: dict[str, tuple[ExampleResult, FlowSettings, bool, bool]] = {
@@ -275,8 +294,9 @@ GOLDEN_IDS = ["golden-trace", "golden-rollout", "golden-rollout-no-residual", "g
 TINY_IDS = ["tiny-trace-norm", "tiny-trace-words", "tiny-rollout-head1", "tiny-rollout-top-layer",
             "tiny-maxflow-words", "sharp-trace", "sharp-trace-stops", "sharp-trace-range", "sharp-rollout",
             "sharp-maxflow", "sharp-maxflow-range"]  # fmt: skip
+WHOLE_LAYER_IDS = ["alti-trace", "alti-rollout", "alti-rollout-range", "alti-maxflow", "globenc-trace-stops"]
 RANDOM_IDS = [f"random-{k:02d}" for k in range(N_RANDOM)]
-CASE_IDS = GOLDEN_IDS + TINY_IDS + RANDOM_IDS
+CASE_IDS = GOLDEN_IDS + TINY_IDS + WHOLE_LAYER_IDS + RANDOM_IDS
 
 # ------------------------------------------------------------------ Python's answers
 
@@ -292,7 +312,9 @@ def python_view(an: Analysis, per_head: bool, differences: bool) -> dict[str, An
     axis = fig.xaxis[0]
     rects = [r for r in sentence.renderers if isinstance(r.glyph, Rect)]
     ring = named["sentence_mark"].data
-    head_edges = named["head_edges"] if per_head else None
+    head_edges = (
+        named["head_edges"] if per_head and an.settings.measure.per_head else None
+    )  # none without heads
 
     def grid(key: str) -> dict[str, Any]:
         g = named[f"head_grid_{key}"]
@@ -397,7 +419,8 @@ def engine_case(case_id: str, case: Case) -> dict[str, Any]:
     an = case.analysis
     out = {
         "id": case_id,
-        "payload": engine_payload(an, measure_includes_residual=not case.residual),
+        # the flag as the view sends it (the measure's own), or forced off for the mocked "no residual" cases
+        "payload": engine_payload(an, measure_includes_residual=None if case.residual else True),
         "settings": engine_settings(an, case.per_head, case.differences),
         "ops": [{"op": op, "args": args} for op, args, _ in case.ops],
     }
@@ -407,9 +430,11 @@ def engine_case(case_id: str, case: Case) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def cases(tiny_result: ExampleResult, sharp_result: ExampleResult) -> dict[str, Case]:
+def cases(
+    tiny_result: ExampleResult, sharp_result: ExampleResult, alti_result: ExampleResult
+) -> dict[str, Case]:
     """Every case, with Python's figure data (built under the case's residual mode) and pair graph."""
-    out = {**_golden_cases(), **_tiny_cases(tiny_result, sharp_result)}
+    out = {**_golden_cases(), **_tiny_cases(tiny_result, sharp_result), **_whole_layer_cases(alti_result)}
     for k in range(N_RANDOM):
         case = random_case(k)
         case.ops = _ops(case)
@@ -715,6 +740,49 @@ def test_tied_heads_are_listed_in_head_order(cases: dict[str, Case], engine: dic
     assert js["edges"]["perhead"][k] == "h0 0.50→0.50, h2 0.50→0.50, h4 0.50→0.50, h6 0.50→0.50"
 
 
+def test_a_measure_without_heads_draws_whole_layers(cases: dict[str, Case], engine: dict[str, Any]) -> None:
+    """ALTI and GlobEnc have no per-head part: one "head" per layer. The graph's title names whole layers (never "all
+    heads" nor a head subset), the grids are layers, the hover says whole layer, and the heads and per-head edges
+    asked for are ignored — in the engine as in Python."""
+    from attnflow_core.plots.flow_graph import WHOLE_LAYER
+
+    for case_id in WHOLE_LAYER_IDS:
+        js, case = engine[case_id]["figure"], cases[case_id]
+        assert case.analysis.attn_base.shape[1] == 1 and case.analysis.settings.heads is None
+        title = js["graph"]["title"]
+        assert title == case.view["graph"]["title"] and title.endswith("whole layers"), title
+        assert "heads" not in title.split(" — ")[-1], title
+        assert (
+            js["settings"]["heads"] is None and js["settings"]["perHead"] is False and js["headEdges"] is None
+        )
+        assert set(js["edges"]["perhead"]) <= {WHOLE_LAYER}
+        for key in ("base", "tuned"):
+            grid = js["grids"][key]["title"]
+            assert grid.startswith(("Whole layers in the", "No layer carries")), grid
+            assert grid == case.view["grids"][key]["title"]
+    assert engine["alti-trace"]["figure"]["edges"]["perhead"]  # some edges drawn, each saying so
+    assert engine["globenc-trace-stops"]["figure"]["grids"]["base"]["title"].startswith("No layer carries")
+
+
+def test_rollout_adds_no_second_residual_over_a_measure_that_includes_it(
+    cases: dict[str, Case], engine: dict[str, Any]
+) -> None:
+    """ALTI's contributions include the residual: the engine's rollout (given the measure's own flag, as the view
+    sends it) is rownorm(A_l) composed, not rownorm(½·A_l + ½·I) — Python's ``methods.flow_scores(residual=False)``
+    and not its default."""
+    an = cases["alti-rollout"].analysis
+    assert an.settings.measure.includes_residual
+    assert engine_payload(an)["measureIncludesResidual"] is True
+    s = an.settings
+    kw = {"source": s.source, "layers": s.layers, "heads": None}
+    js = engine["alti-rollout"]["figure"]["scores"]["tuned"]
+    without = methods.flow_scores(an.attn_tuned, "rollout", residual=False, **kw)
+    with_residual = methods.flow_scores(an.attn_tuned, "rollout", **kw)
+    assert_close(js, without, "rollout over ALTI")
+    assert np.abs(without - with_residual).max() > 1e-4  # a second residual would show (the match is to 1e-9)
+    assert_close(js, an.scores_tuned, "the analysis's scores")
+
+
 # ------------------------------------------------------------------ the building blocks
 
 
@@ -823,6 +891,7 @@ def test_no_wording_is_written_twice() -> None:
     source = ENGINE_JS_PATH.read_text(encoding="utf-8")
     vocab = engine_vocab()
     words = [*vocab["methodTitles"].values(), *vocab["measureTitles"].values(), *vocab["statusLabels"].values(),
-             *vocab["statusColours"].values(), vocab["faded"], vocab["highlight"]]  # fmt: skip
+             *vocab["statusColours"].values(), vocab["faded"], vocab["highlight"], vocab["wholeLayer"],
+             vocab["wholeLayers"]]  # fmt: skip
     for word in words:
         assert word not in source, word

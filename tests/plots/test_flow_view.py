@@ -230,3 +230,56 @@ def test_the_payload_reads_back(analysis: Analysis) -> None:
     np.testing.assert_array_equal(arrays["base"], analysis.attn_base.ravel())
     np.testing.assert_array_equal(arrays["tuned"], analysis.attn_tuned.ravel())
     assert len(data) == 4 + len(json.dumps(header).encode()) + 4 * 2 * analysis.attn_base.size
+
+
+def test_a_measure_without_heads_has_no_heads_to_choose(alti_result: ExampleResult, node_binary: str) -> None:
+    """Under ALTI (no per-head part, the residual inside) the view offers no heads and no per-head edges, says why,
+    and titles whole layers; the server asking for heads and per-head edges (a stale session) changes nothing, the
+    report says none; switching to rollout redraws Python's rollout over ALTI (no second ½·I: the view passes the
+    measure's own flag to the engine)."""
+    from attnflow_core.plots.flow_graph import WHOLE_LAYER
+
+    an = analyse(alti_result, FlowSettings(threshold=0.05, measure="alti", heads=(0, 1)))
+    view = build_flow_view(an, "alti-1", per_head=True)
+    heads, toggles = view.select_one({"name": "w_heads"}), view.select_one({"name": "w_toggles"})
+    assert (
+        heads.disabled and heads.options == ["0"] and heads.value == [] and "no per-head part" in heads.title
+    )
+    assert toggles.labels == ["Emphasise differences"] and 1 not in toggles.active
+    assert view.select_one({"name": "head_edge_lines"}).visible is False
+    grid = view.select_one({"name": "head_grid_tuned"})
+    assert grid.xaxis[0].axis_label == WHOLE_LAYER and grid.title.text.startswith("Whole layers in the")
+    title = view.select_one({"name": "flow_graph"}).title.text
+    assert title.endswith("whole layers") and "all heads" not in title
+    stale = {
+        **drawing_settings(an.settings, 2, per_head=True, differences=True),
+        "heads": [0],
+        "perHead": True,
+    }
+    out = run_view(node_binary, view, [{"set": ["desired", "data", {"json": [json.dumps(stale)]}]},
+                                      {"set": ["w_method", "active", 1]}])  # fmt: skip
+    a = out["args"]
+    assert a["w_heads"]["disabled"] is True and "each layer is drawn whole" in a["w_note"]["text"]
+    assert a["head_edge_lines"]["visible"] is False and a["edge_lines"]["visible"] is True
+    want = python_view(analyse(alti_result, replace(an.settings, method="rollout")), per_head=False,
+                       differences=True)  # fmt: skip
+    assert a["fig"]["title"]["text"] == want["graph"]["title"]
+    assert a["edges"]["data"]["x0"] == want["edges"]["x0"] and a["edges"]["data"]["y1"] == want["edges"]["y1"]
+    assert a["nodes"]["data"]["sb"] == pytest.approx(list(want["nodes"]["sb"]), rel=1e-6)
+    assert set(a["edges"]["data"]["perhead"]) == {WHOLE_LAYER}
+    assert a["grid_tuned"]["title"]["text"] == want["grids"]["tuned"]["title"]
+    (report,) = out["reports"]
+    assert report["settings"]["heads"] is None and report["settings"]["perHead"] is False
+    assert report["settings"]["method"] == "rollout"
+    settings, per_head, _ = settings_from_report(report["settings"], an.settings, 2, 1, an.n)
+    assert settings.heads is None and per_head is False
+
+
+def test_the_page_never_asks_a_view_without_heads_for_heads(alti_result: ExampleResult) -> None:
+    """A session may still hold heads from a per-head measure: what the page asks the view to show, and the max-flow
+    solution it sends, carry none under a measure without a per-head part (else the view would wait for a solution
+    keyed by heads it cannot draw)."""
+    settings = FlowSettings(method="maxflow", measure="alti", heads=(0, 1))
+    assert drawing_settings(settings, 2, per_head=True, differences=True)["heads"] is None
+    an = analyse(alti_result, settings)
+    assert maxflow_solution(drawn_graph(an), settings, 2)["settings"]["heads"] is None
