@@ -757,14 +757,14 @@ const AttnflowEngine = (() => {
     let prev = segments.length ? segments[0] : 0;
     labels.forEach((label, k) => {
       const seg = segments[k];
-      const w = Math.max(3.0, pyLen(label) * 0.9 + 1.2);
+      const w = Math.max(3.0, pyLen(label) * 0.9 + 2.0);
       if ((seg !== prev && x > 0) || x + w > maxUnits) {
         x = 0.0;
         line += 1;
       }
       xs.push(x + w / 2);
       ys.push(-line);
-      ws.push(w - 0.3);
+      ws.push(w - 1.0); // a gap between units, so that words read apart
       x += w;
       prev = seg;
     });
@@ -843,7 +843,7 @@ const AttnflowEngine = (() => {
     const grid = (values, key) => ({
       title: nothingDrawn(g, key, vocab, perHead) ||
         (perHead
-          ? `Heads carrying the drawn ${m} — ${vocab.modelLabels[key]}`
+          ? `Heads carrying the ${m} — ${vocab.modelLabels[key]}`
           : `Whole layers in the ${m} — ${vocab.modelLabels[key]}`),
       data: { layer, head, v: rounded(values), ...extra },
       high: Math.max(top, 0.0 + 1e-6),

@@ -344,6 +344,7 @@ def _legend_and_labels(graph: Any, analysis: Analysis, differences: bool) -> Non
     legend = graph.legend[0]
     graph.add_layout(legend, "below")
     legend.orientation = "horizontal"
+    legend.ncols = 3  # two rows: one row of five items is wider than the graph and was cut on the left
     legend.label_text_font_size = "9pt"
     legend.border_line_alpha = 0
     legend.click_policy = "none"
@@ -365,12 +366,12 @@ def _sentence_layout(
     x, line = 0.0, 0
     prev_seg = segments[0] if segments else 0
     for label, seg in zip(labels, segments, strict=True):
-        w = max(3.0, len(label) * 0.9 + 1.2)
+        w = max(3.0, len(label) * 0.9 + 2.0)
         if (seg != prev_seg and x > 0) or x + w > max_units:
             x, line = 0.0, line + 1
         xs.append(x + w / 2)
         ys.append(-line)
-        ws.append(w - 0.3)
+        ws.append(w - 1.0)  # a gap between units, so that words read apart
         x += w
         prev_seg = seg
     return {"x": xs, "line": ys, "w": ws}
@@ -471,7 +472,7 @@ def head_grid_title(method: str, key: str, per_head: bool) -> str:
     heads', which fills a grid's width)."""
     if not per_head:
         return f"Whole layers in the {method} — {MODEL_LABELS[key]}"
-    return f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}"
+    return f"Heads carrying the {method} — {MODEL_LABELS[key]}"  # fits a grid's width
 
 
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:

@@ -89,7 +89,7 @@ def _controls(analysis: Analysis, per_head: bool, differences: bool) -> dict[str
             labels=[m.phrase for m in METHODS],
             active=list(METHODS).index(method),
             name="w_method",
-            width=330,
+            width=360,  # "Attention max-flow" needs a third of it
             height=CONTROL_HEIGHT - 24,
         ),
         "w_source": Select(
@@ -97,7 +97,7 @@ def _controls(analysis: Analysis, per_head: bool, differences: bool) -> dict[str
             options=[(str(i), f"{lab}  (#{i})") for i, lab in enumerate(analysis.labels)],
             value=str(s.source),
             name="w_source",
-            width=210,
+            width=180,
             height=CONTROL_HEIGHT,
         ),
         "w_layers": RangeSlider(
@@ -107,7 +107,7 @@ def _controls(analysis: Analysis, per_head: bool, differences: bool) -> dict[str
             step=1,
             value=(a, b),
             name="w_layers",
-            width=250,
+            width=220,
             height=CONTROL_HEIGHT,
             disabled=n_layers < 2,
         ),
