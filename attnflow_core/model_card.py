@@ -72,11 +72,48 @@ def model_card(meta: dict[str, Any]) -> str:
     ]
     if meta.get("limitations"):
         lines += [f"- {x}" for x in meta["limitations"]]
+    lines += checkpoint_table(meta)
     if meta.get("measure_command"):
         lines += ["", "## Measure", "", "```", str(meta["measure_command"]), "```"]
     if meta.get("rebuild_command"):
         lines += ["", "## Rebuild", "", "```", str(meta["rebuild_command"]), "```"]
     return "\n".join(lines) + "\n"
+
+
+def checkpoint_table(meta: dict[str, Any]) -> list[str]:
+    """The model card's "Checkpoints" section (markdown lines) from ``attnflow.json``'s ``checkpoints``; [] if none."""
+    items = meta.get("checkpoints") or []
+    if not items:
+        return []
+    extra = sorted({name for c in items for name in (c.get("extra_accuracy") or {})})
+
+    def pct(value: Any) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    head = ["step", "% of training", "epoch", "training loss", "held-out accuracy", *extra, "folder"]
+    lines = [
+        "",
+        "## Checkpoints",
+        "",
+        "The adapter at points of training (loadable as `REF@step-N`, e.g. `embedded:qa@step-120`); training loss "
+        "is the mean over the steps since the previous checkpoint. Step 0 is the untrained adapter with the initial "
+        "classifier head (its LoRA matrices are not stored: B starts at zero, so B·A = 0 whatever A is).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for c in items:
+        cells = [
+            str(c["step"]),
+            f"{100 * c['fraction']:.1f} %",
+            f"{c['epoch']:.2f}",
+            pct(c.get("train_loss")),
+            pct(c.get("eval_accuracy")),
+            *(pct((c.get("extra_accuracy") or {}).get(name)) for name in extra),
+            "this folder" if c["path"] == "." else f"`{c['path']}`",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _cpu_name() -> str:
