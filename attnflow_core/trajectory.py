@@ -221,13 +221,35 @@ def heads_changed_first(change: np.ndarray, k: int = FIRST_HEADS) -> list[tuple[
     return [(layer, head, at) for at, _, layer, head in sorted(found)[:k]]
 
 
+def crossing_step(steps: np.ndarray, curve: np.ndarray, baseline: float | None = None) -> float | None:
+    """Where ``curve`` crosses half its final gain, interpolated linearly between the checkpoints around
+    ``half_point``: steps (K,), curve (K,) -> a (fractional) step, or None as ``half_point``. An estimate: the
+    curve between two checkpoints is not measured."""
+    at = half_point(curve, baseline)
+    if at is None or at == 0:
+        return None if at is None else float(steps[0])
+    c = np.asarray(curve, dtype=np.float64)
+    base = float(c[0]) if baseline is None else float(baseline)
+    target = base + HALF * (float(c[-1]) - base)
+    lo, hi = float(c[at - 1]), float(c[at])
+    share = (target - lo) / (hi - lo) if hi > lo else 1.0
+    return float(steps[at - 1] + min(1.0, max(0.0, share)) * (steps[at] - steps[at - 1]))
+
+
 def _at(t: Trajectory, k: int) -> str:
     c = t.checkpoints[k]
     return f"step {c.step} ({100 * c.fraction:.0f} % of training)"
 
 
-def _order_clause(change_at: int | None, acc_at: int | None, t: Trajectory, which: str) -> str:
-    """The sentence comparing when attention changed with when accuracy rose."""
+def _names(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _order_clause(t: Trajectory, acc: np.ndarray, which: str) -> str:
+    """The sentence comparing when attention changed (the mean change reaching half its final value) with when
+    accuracy rose (``acc`` reaching half its final gain)."""
+    change_at, acc_at = half_point(t.mean_change, baseline=0.0), half_point(acc)
     if change_at is None:
         return "Attention did not change measurably over training, so it cannot be ordered against accuracy."
     if acc_at is None:
@@ -235,16 +257,23 @@ def _order_clause(change_at: int | None, acc_at: int | None, t: Trajectory, whic
             f"The mean change reached half its final value at {_at(t, change_at)}, but the {which} did not rise "
             "over training, so the two cannot be ordered."
         )
-    when = (
-        "before"
-        if change_at < acc_at
-        else "after"
-        if change_at > acc_at
-        else "at the same checkpoint as (these checkpoints cannot order them)"
-    )
+    if change_at != acc_at:
+        return (
+            f"Attention changed {'before' if change_at < acc_at else 'after'} accuracy rose: the mean change "
+            f"reached half its final value at {_at(t, change_at)}, the {which} half its final gain at "
+            f"{_at(t, acc_at)}."
+        )
+    if change_at == 0:
+        return f"Attention and the {which} had both reached half their final change at the first checkpoint."
+    steps = t.steps
+    a, b = t.checkpoints[change_at - 1], t.checkpoints[change_at]
+    x = crossing_step(steps, t.mean_change, 0.0)
+    y = crossing_step(steps, acc)
     return (
-        f"Attention changed {when} accuracy rose: the mean change reached half its final value at "
-        f"{_at(t, change_at)}, the {which} reached half its final gain at {_at(t, acc_at)}."
+        f"Attention changed and the {which} rose between the same two checkpoints, step {a.step} and step "
+        f"{b.step} ({100 * a.fraction:.0f}–{100 * b.fraction:.0f} % of training), too far apart to tell which came "
+        f"first; interpolating linearly, the mean change reached half its final value at about step {x:.0f} and "
+        f"the {which} half its final gain at about step {y:.0f}."
     )
 
 
@@ -257,8 +286,13 @@ def trajectory_reading(t: Trajectory) -> str:
         return "A trajectory needs at least two checkpoints; this run recorded one."
     first = heads_changed_first(t.change)
     if first:
-        heads = "; ".join(f"L{layer + 1} H{head} at {_at(t, at)}" for layer, head, at in first)
-        head_clause = f"The heads that changed first (half their final change reached earliest): {heads}."
+        groups = [
+            f"{_names([f'L{layer + 1} H{head}' for layer, head, k in first if k == at])} by {_at(t, at)}"
+            for at in sorted({k for *_, k in first})
+        ]
+        head_clause = (
+            f"The heads that changed first (half their final change reached earliest): {'; '.join(groups)}."
+        )
     else:
         head_clause = "No head's attention changed over training."
     layers = t.layer_change
@@ -267,19 +301,18 @@ def trajectory_reading(t: Trajectory) -> str:
     layer_clause = ""
     if known:
         earliest = min(a for a, _ in known)
-        early = [i + 1 for a, i in known if a == earliest]
+        early = [str(i + 1) for a, i in known if a == earliest]
         most = int(np.argmax(layers[-1])) + 1
         layer_clause = (
-            f" By layer, {'layers' if len(early) > 1 else 'layer'} {', '.join(map(str, early))} reached half "
-            f"{'their' if len(early) > 1 else 'its'} final change first ({_at(t, earliest)}); layer {most} changed "
+            f" By layer, {'layers' if len(early) > 1 else 'layer'} {_names(early)} reached half "
+            f"{'their' if len(early) > 1 else 'its'} final change first, by {_at(t, earliest)}; layer {most} changed "
             "most by the end."
         )
     held = t.heldout_accuracy
     which, acc = (
         ("held-out accuracy", held) if np.isfinite(held).all() else ("accuracy on these examples", t.accuracy)
     )
-    order = _order_clause(half_point(t.mean_change, baseline=0.0), half_point(acc), t, which)
-    return f"{head_clause}{layer_clause} {order}"
+    return f"{head_clause}{layer_clause} {_order_clause(t, acc, which)}"
 
 
 # ---------------------------------------------------------------- computation

@@ -17,6 +17,7 @@ from attnflow_core.trajectory import (
     TrajectoryFileError,
     TrajectorySettings,
     compute_trajectory,
+    crossing_step,
     focus_mask,
     focus_share,
     half_point,
@@ -88,27 +89,39 @@ def test_heads_changed_first_skips_heads_that_barely_moved() -> None:
     assert heads_changed_first(np.zeros((3, 2, 2))) == []
 
 
+def test_crossing_step_interpolates_between_the_checkpoints_around_the_half_point() -> None:
+    steps = np.array(STEPS)
+    # mean change 0, 0.1125, 0.2125, 0.3: half (0.15) between step 10 and 20, 37.5 % of the way -> 13.75
+    assert crossing_step(steps, CHANGE.mean(axis=(1, 2)), 0.0) == pytest.approx(13.75)
+    assert crossing_step(steps, np.array([0.5, 0.5, 0.9, 0.9])) == pytest.approx(
+        15.0
+    )  # 0.7 halfway 0.5 -> 0.9
+    assert crossing_step(steps, np.array([0.9, 0.8, 0.7, 0.6])) is None
+
+
 def test_reading_attention_before_accuracy() -> None:
     # mean change per checkpoint: 0, 0.1125, 0.2125, 0.3 -> half (0.15) at checkpoint 2 (step 20);
     # held-out accuracy 0.5, 0.5, 0.6, 0.9 -> half its gain (0.2) at checkpoint 3 (step 40)
     text = trajectory_reading(hand_made((0.5, 0.5, 0.6, 0.9)))
     assert text == (
-        "The heads that changed first (half their final change reached earliest): L2 H1 at step 10 (25 % of "
-        "training); L2 H0 at step 20 (50 % of training); L1 H1 at step 40 (100 % of training). By layer, layers 1, "
-        "2 reached half their final change first (step 20 (50 % of training)); layer 2 changed most by the end. "
-        "Attention changed before accuracy rose: the mean change reached half its final value at step 20 (50 % of "
-        "training), the held-out accuracy reached half its final gain at step 40 (100 % of training)."
+        "The heads that changed first (half their final change reached earliest): L2 H1 by step 10 (25 % of "
+        "training); L2 H0 by step 20 (50 % of training); L1 H1 by step 40 (100 % of training). By layer, layers 1 "
+        "and 2 reached half their final change first, by step 20 (50 % of training); layer 2 changed most by the "
+        "end. Attention changed before accuracy rose: the mean change reached half its final value at step 20 (50 % "
+        "of training), the held-out accuracy half its final gain at step 40 (100 % of training)."
     )
 
 
 def test_reading_attention_after_and_together_and_no_rise() -> None:
     after = trajectory_reading(hand_made((0.5, 0.9, 0.9, 0.9)))
     assert "Attention changed after accuracy rose" in after
-    assert "held-out accuracy reached half its final gain at step 10 (25 % of training)" in after
+    assert "the held-out accuracy half its final gain at step 10 (25 % of training)" in after
     same = trajectory_reading(hand_made((0.5, 0.5, 0.9, 0.9)))
-    assert (
-        "Attention changed at the same checkpoint as (these checkpoints cannot order them) accuracy rose"
-        in same
+    assert same.endswith(
+        "Attention changed and the held-out accuracy rose between the same two checkpoints, step 10 and step 20 "
+        "(25–50 % of training), too far apart to tell which came first; interpolating linearly, the mean change "
+        "reached half its final value at about step 14 and the held-out accuracy half its final gain at about "
+        "step 15."
     )
     flat = trajectory_reading(hand_made((0.8, 0.7, 0.8, 0.8)))
     assert "but the held-out accuracy did not rise over training, so the two cannot be ordered" in flat
@@ -116,7 +129,7 @@ def test_reading_attention_after_and_together_and_no_rise() -> None:
 
 def test_reading_falls_back_to_the_examples_accuracy() -> None:
     text = trajectory_reading(hand_made((None, None, None, None), accuracy=(0.5, 1.0, 1.0, 1.0)))
-    assert "the accuracy on these examples reached half its final gain at step 10" in text
+    assert "the accuracy on these examples half its final gain at step 10" in text
 
 
 def test_focus_mask_golden() -> None:
