@@ -361,6 +361,14 @@ def test_checkpoint_references_name_what_exists(tiny_base_dir: Path, tmp_path: P
     assert list_checkpoints(f"{out}@step-0") == list_checkpoints(str(out))
 
 
+def test_a_checkpoint_of_a_registered_counterpart_is_registered() -> None:
+    """A link or file may name a shipped counterpart's checkpoint without confirmation (it lives in its folder)."""
+    from attnflow_core.models import is_registered_ref
+
+    assert is_registered_ref("embedded:qa@step-57") and is_registered_ref("embedded:sentiment@step-0")
+    assert not is_registered_ref("/etc@step-1") and not is_registered_ref("someone/any-model@step-3")
+
+
 def test_cli_refuses_recipe_flags_with_embedded_and_needs_a_data_source(tmp_path: Path) -> None:
     from attnflow_core.__main__ import main
 
