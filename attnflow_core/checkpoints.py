@@ -63,6 +63,14 @@ def checkpoint_fractions(k: int = DEFAULT_CHECKPOINTS) -> tuple[float, ...]:
     )
 
 
+def as_fractions(checkpoints: int | Sequence[float]) -> tuple[float, ...]:
+    """``finetune``'s ``checkpoints`` argument as fractions: a count k (``checkpoint_fractions(k)``; 0 = none) or
+    the fractions themselves."""
+    if isinstance(checkpoints, int):
+        return checkpoint_fractions(checkpoints) if checkpoints else ()
+    return tuple(float(f) for f in checkpoints)
+
+
 def parse_checkpoint_spec(text: str) -> tuple[float, ...]:
     """The CLI's ``--checkpoints``: a count K (``checkpoint_fractions(K)``), a comma-separated list of fractions in
     [0, 1] (the final step is added when missing), or ``none``/``0`` (no checkpoints: ())."""

@@ -40,8 +40,8 @@ from attnflow_core.adapter_files import check_out_dir, save_adapter, save_checkp
 from attnflow_core.checkpoints import (
     DEFAULT_CHECKPOINTS,
     Checkpoint,
+    as_fractions,
     checkpoint_folder,
-    checkpoint_fractions,
     checkpoint_steps,
 )
 from attnflow_core.data.errors import DataError
@@ -479,15 +479,19 @@ class _ScoringSets:
 def _scoring_sets(
     tokenizer: Any,
     task: str,
-    held_out: tuple[Rows, list[int]],
+    held_out: Any | None,
     extra_evals: Mapping[str, Any] | None,
     config: FinetuneConfig,
 ) -> _ScoringSets:
-    extra = {}
-    for name, ds in (extra_evals or {}).items():
-        x_first, x_second, x_y = _examples(ds, task)
-        extra[name] = (_tokenize(tokenizer, x_first, x_second, config.max_length), x_y)
-    return _ScoringSets(held_out, extra)
+    """The held-out rows (none when ``held_out`` is None or empty) and each extra evaluation set, tokenised once."""
+
+    def tokenised(ds: Any) -> tuple[Rows, list[int]]:
+        first, second, y = _examples(ds, task)
+        return _tokenize(tokenizer, first, second, config.max_length), y
+
+    empty: tuple[Rows, list[int]] = ([], [])
+    held = tokenised(held_out) if held_out is not None and len(held_out) > 0 else empty
+    return _ScoringSets(held, {name: tokenised(ds) for name, ds in (extra_evals or {}).items()})
 
 
 def _score(
@@ -509,11 +513,11 @@ def _score(
 
 @dataclass
 class _Checkpointer:
-    """Takes one run's checkpoints (see the module docstring) at ``steps`` before the final one: each is scored
-    and its adapter tensors kept in memory (a few MB) until the output folder is written."""
+    """Takes one run's checkpoints (see the module docstring) at ``fractions`` of its ``total`` steps, before the
+    final one: each is scored and its adapter tensors kept in memory (a few MB) until the folder is written."""
 
     model: Any
-    steps: frozenset[int]
+    fractions: tuple[float, ...]
     total: int
     n_rows: int
     sets: _ScoringSets
@@ -523,7 +527,7 @@ class _Checkpointer:
     last_step: int = 0
 
     def __call__(self, step: int, losses: list[float]) -> None:
-        if step not in self.steps or step >= self.total:
+        if step not in checkpoint_steps(self.fractions, self.total) or step >= self.total:
             return
         import torch
         from peft import get_peft_model_state_dict
@@ -541,6 +545,17 @@ class _Checkpointer:
         self.taken.append(
             (self.record(step, losses, accuracy, extra, checkpoint_folder(step, self.total)), tensors)
         )
+
+    def records(
+        self, total: int, losses: list[float], accuracy: float | None, extra: dict[str, float]
+    ) -> list[Checkpoint]:
+        """Every checkpoint's record, the final adapter's last (its scores ``accuracy`` and ``extra``)."""
+        return [c for c, _ in self.taken] + [self.record(total, losses, accuracy, extra, ".")]
+
+    def save(self, out_dir: Path) -> None:
+        """Write the checkpoints taken into ``out_dir`` (after the final adapter: they copy its config)."""
+        for checkpoint, tensors in self.taken:
+            save_checkpoint(tensors, out_dir / checkpoint.path, out_dir / "adapter_config.json")
 
     def record(
         self, step: int, losses: list[float], accuracy: float | None, extra: dict[str, float], path: str
@@ -601,11 +616,7 @@ def finetune(
     _columns, labels = task_columns_and_labels(task)
     t_start = time.perf_counter()
     report(0.0, "preparing data")
-    fractions = (
-        checkpoint_fractions(checkpoints)
-        if isinstance(checkpoints, int) and checkpoints
-        else tuple(checkpoints or ())
-    )
+    fractions = as_fractions(checkpoints)
 
     first, second, y = _examples(train, task)
     if not y:
@@ -619,18 +630,12 @@ def finetune(
         tokenizer = AutoTokenizer.from_pretrained(str(base_dir or base_model_dir()))
         pad_id = int(tokenizer.pad_token_id or 0)
         rows = _tokenize(tokenizer, first, second, config.max_length)
-        eval_rows: Rows = []
-        eval_y: list[int] = []
-        if eval is not None and len(eval) > 0:
-            e_first, e_second, eval_y = _examples(eval, task)
-            eval_rows = _tokenize(tokenizer, e_first, e_second, config.max_length)
-        sets = _scoring_sets(tokenizer, task, (eval_rows, eval_y), extra_evals, config)
+        sets = _scoring_sets(tokenizer, task, eval, extra_evals, config)
 
         report(0.01, "building the model")
         model = build_model(labels, config, base_dir).to(dev)
-        total = _total_steps(len(rows), config)
         keep = _Checkpointer(
-            model, frozenset(checkpoint_steps(fractions, total)), total, len(rows), sets, config, pad_id
+            model, fractions, _total_steps(len(rows), config), len(rows), sets, config, pad_id
         )
         keep(0, [])
         losses, step, train_seconds = _train(model, rows, y, config, rng, pad_id, report, stop, keep)
@@ -638,9 +643,7 @@ def finetune(
         model = model.to("cpu")  # rounding, scoring and saving as on a CPU-only machine
         _round_trainable_to(model, config.store_dtype)
         accuracy, extra_accuracy = _score(model, sets, config, pad_id, report)
-        records = [c for c, _ in keep.taken]
-        if fractions:
-            records.append(keep.record(step, losses, accuracy, extra_accuracy, "."))
+        records = keep.records(step, losses, accuracy, extra_accuracy) if fractions else []
         if stop():
             raise FinetuneCancelled("fine-tuning stopped by the user before saving")
 
@@ -649,8 +652,7 @@ def finetune(
 
         def fill(tmp: Path) -> None:
             save_adapter(model, tmp, config.store_dtype, base_dir)
-            for checkpoint, tensors in keep.taken:
-                save_checkpoint(tensors, tmp / checkpoint.path, tmp / "adapter_config.json")
+            keep.save(tmp)
             weights = (tmp / "adapter_model.safetensors").stat().st_size
             meta = card_meta(
                 task,
@@ -659,7 +661,7 @@ def finetune(
                 base_dir,
                 data_description,
                 len(rows),
-                len(eval_rows),
+                len(sets.held_out[0]),
                 accuracy,
                 extra_accuracy,
                 step,
@@ -684,7 +686,7 @@ def finetune(
         steps=step,
         epochs=step * config.batch_size / len(rows),
         train_examples=len(rows),
-        eval_examples=len(eval_rows),
+        eval_examples=len(sets.held_out[0]),
         eval_accuracy=accuracy,
         final_loss=final_loss,
         losses=tuple(losses),
