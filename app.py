@@ -1,7 +1,7 @@
 """Attention Flows — entry point: ``streamlit run app.py``.
 
 Lists the pages explicitly (``st.navigation`` turns off automatic discovery of ``pages/``); each page draws the
-shared sidebar itself through ``pages/common.py`` (``page_setup``).
+shared sidebar itself through ``pages/ui`` (``page.page_setup``).
 """
 
 import streamlit as st
@@ -17,9 +17,14 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
+from pages.ui import loading  # noqa: E402 - after the page config; light (no models, no torch)
+
+loading.begin(navigation.title)  # a session's first run: the title and what is loading, at once
 try:
     navigation.run()
 except Exception as err:  # noqa: BLE001 - the last page boundary: a bug is an apology plus a log line
-    from pages.common import apologise
+    from pages.ui.boundary import apologise
 
     apologise(err)
+finally:
+    loading.end()

@@ -2,8 +2,9 @@
 
 A folder that holds only ``OUTPUT_FILES`` (with ``attnflow.json`` and ``adapter_config.json``) is an earlier output
 and may be replaced whole; any other non-empty folder is refused unless the caller passes ``overwrite``, and then
-only our files are written into it. The ``checkpoints`` sub-folder (``attnflow_core.checkpoints``) counts as ours
-only when it holds nothing but checkpoint folders.
+only our files are written into it. Even then a README.md that is not our model card (``is_own_card``) is the
+user's: such a folder is refused, since the model card would replace it. The ``checkpoints`` sub-folder
+(``attnflow_core.checkpoints``) counts as ours only when it holds nothing but checkpoint folders.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attnflow_core.checkpoints import CHECKPOINTS_DIR, is_checkpoints_folder
+from attnflow_core.model_card import model_card
 from attnflow_core.paths import WriteError
 
 #: The files ``finetune`` writes into its output folder; a folder holding only these is an earlier output.
@@ -70,18 +72,37 @@ def is_earlier_output(folder: Path) -> bool:
     return {"attnflow.json", "adapter_config.json"} <= names and names <= OUTPUT_FILES and ours
 
 
+def is_own_card(folder: Path) -> bool:
+    """Whether ``folder``'s README.md is the model card ``finetune`` made from the folder's ``attnflow.json`` (and
+    so may be replaced); a README.md of the user's own is not."""
+    try:
+        meta = json.loads((Path(folder) / "attnflow.json").read_text())
+        return isinstance(meta, dict) and (Path(folder) / "README.md").read_text() == model_card(meta)
+    except (OSError, ValueError):
+        return False
+
+
 def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
     """Check, before training, that ``out_dir`` can take the adapter: it is new, empty or an earlier output (or
-    ``overwrite`` is set), and it (or the folder it will be made in) is writable; WriteError naming the fix."""
+    ``overwrite`` is set and it holds no README.md of the user's own, which the model card would replace), and it
+    (or the folder it will be made in) is writable; WriteError naming the fix."""
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists():
         if not out_dir.is_dir():
             raise WriteError(f"{out_dir} is a file, not a folder; choose a new folder for the adapter")
-        if any(out_dir.iterdir()) and not is_earlier_output(out_dir) and not overwrite:
-            raise WriteError(
-                f"{out_dir} is not empty and is not an earlier finetune output; choose a new or empty folder, "
-                "or pass --overwrite to write the adapter files into it (nothing else there is deleted)"
-            )
+        if any(out_dir.iterdir()) and not is_earlier_output(out_dir):
+            if not overwrite:
+                raise WriteError(
+                    f"{out_dir} is not empty and is not an earlier finetune output; choose a new or empty folder, "
+                    f"or pass --overwrite to write the adapter files ({', '.join(sorted(OUTPUT_FILES))}) into it "
+                    "(nothing else there is deleted)"
+                )
+            if (out_dir / "README.md").exists() and not is_own_card(out_dir):
+                raise WriteError(
+                    f"{out_dir} holds a README.md of your own, and finetune writes its model card as README.md: "
+                    "move yours elsewhere or choose another folder (--overwrite replaces only the adapter files and "
+                    "the model card; nothing else there is deleted or replaced)"
+                )
     theirs = out_dir / CHECKPOINTS_DIR
     if theirs.exists() and not is_checkpoints_folder(theirs):
         raise WriteError(

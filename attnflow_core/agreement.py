@@ -8,15 +8,18 @@ prediction depends on, not proof.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult
-from attnflow_core.flows import FLOW_METHODS, flow_scores, special_attention
-from attnflow_core.measures import MEASURE_SHORT, apply_measure
-from attnflow_core.saliency import SALIENCY_TITLES
-from attnflow_core.settings import DEFAULT_THRESHOLD, MEASURES, FlowSettings
+from attnflow_core.flows import DEFAULT_THRESHOLD
+from attnflow_core.measures import MEASURES, RAW_WEIGHTS, Captured, measure_attention
+from attnflow_core.methods import METHODS, FlowKey
+from attnflow_core.pipeline import available_measures, model_attention, solve
+from attnflow_core.saliency import saliency_title
+from attnflow_core.settings import FlowSettings
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,16 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def flow_scores_by_method(
-    attn: np.ndarray, source: int = 0, threshold: float = DEFAULT_THRESHOLD, measure: str = "attention"
+    attn: np.ndarray, source: int = 0, threshold: float = DEFAULT_THRESHOLD, measure: str = RAW_WEIGHTS
 ) -> dict[tuple[str, str], np.ndarray]:
     """{(method, measure): (n,) flow scores} for every flow method on one model's attention (L, H, n, n), which
-    is already under ``measure`` (the key only labels it)."""
-    return {(m, measure): flow_scores(attn, m, source=source, threshold=threshold) for m in FLOW_METHODS}
+    is already under ``measure`` (it labels the scores, and its residual is not added twice)."""
+    m = MEASURES.get(measure)
+    layers = (1, int(np.asarray(attn).shape[0]))
+    return {
+        (method, m): solve(attn, m, FlowKey.of(method, source, layers, None, threshold)).scores()
+        for method in METHODS
+    }
 
 
 def measured_flows(
@@ -53,39 +61,34 @@ def measured_flows(
     source: int = 0,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> dict[tuple[str, str], np.ndarray]:
-    """{(method, measure): (n,) flow scores} for every flow method × every measure of ``settings.MEASURES``.
+    """{(method, measure): (n,) flow scores} for every flow method × every measure the capture allows.
 
     ``attn`` (L, H, n, n) holds one model's raw attention weights, ``vnorm`` (L, H, n) its value-vector norms
-    ‖f^h_l(x_i)‖ (``measures.norm_weighted``); without norms only the ``attention`` measure is computed, so every
-    key names the measure its scores were really computed under.
+    ‖f^h_l(x_i)‖ (``measures.norm_weighted``); a measure whose needs are missing (the norm measure without norms)
+    is left out, so every key names the measure its scores were really computed under.
     """
+    captured = Captured(attn, vnorm)
     out: dict[tuple[str, str], np.ndarray] = {}
-    for measure in MEASURES:
-        if measure == "norm" and vnorm is None:
-            continue
-        out |= flow_scores_by_method(apply_measure(attn, vnorm, measure), source, threshold, measure)
+    for measure in available_measures(captured):
+        out |= flow_scores_by_method(measure_attention(captured, measure), source, threshold, measure)
     return out
 
 
 def settings_flows(result: ExampleResult, settings: FlowSettings) -> dict[tuple[str, str], np.ndarray]:
     """{(method, measure): (n,) flow scores} of the fine-tuned model for every flow method × measure, under the
-    rest of ``settings`` (units, special tokens, source, threshold, layers, heads, decay) exactly as ``analyse``
-    applies them, so the row of the page's own method and measure equals its flow scores. The norm measure is left
-    out when ``result`` has no value norms. n = units."""
-    from attnflow_core.analysis import unit_attention, units_of
-
-    _, _, specials = units_of(result, settings.unit)
+    rest of ``settings`` (units, special tokens, source, threshold, layers, heads, decay) through the same pipeline
+    stages as ``analyse``, so the row of the page's own method and measure equals its flow scores. Measures the
+    extraction lacks the inputs of are left out. n = units."""
+    captured = result.captured("tuned")
     out: dict[tuple[str, str], np.ndarray] = {}
-    for measure in MEASURES:
-        if measure == "norm" and result.vnorm_tuned is None:
-            continue
-        _, tuned = unit_attention(result, settings.unit, measure)
-        attn = special_attention(tuned, specials, settings.special).astype(np.float32)
-        for method in FLOW_METHODS:
-            out[(method, measure)] = np.asarray(
-                flow_scores(attn, method, **settings.flow_kwargs()),
-                dtype=np.float64,
-            )
+    for measure in available_measures(captured):
+        example = replace(settings.example, measure=measure)
+        attn = model_attention(captured, result.encoding, example)[1]
+        for method in METHODS:
+            key = replace(settings, method=method).flow_key(result.num_layers)
+            if not measure.per_head:
+                key = replace(key, heads=None)
+            out[(method, measure)] = solve(attn, measure, key).scores()
     return out
 
 
@@ -124,14 +127,10 @@ def agreement_sentence(rows: Sequence[AgreementRow], averaged: bool = False) -> 
         else ("Here", "Spearman ρ", "tokens")
     )
     return (
-        f"{where}, {top.method} ({top.measure}) agrees best with {_title(top.saliency)} ({stat} = {top.rho:.2f} over "
+        f"{where}, {top.method} ({top.measure}) agrees best with {saliency_title(top.saliency)} ({stat} = {top.rho:.2f} over "
         f"{top.n} {unit}).{_by_measure(rows)} Agreement is evidence that a flow follows what the prediction "
         "depends on, not proof."
     )
-
-
-def _title(saliency: str) -> str:
-    return SALIENCY_TITLES.get(saliency, saliency)
 
 
 def _by_measure(rows: Sequence[AgreementRow]) -> str:
@@ -142,11 +141,11 @@ def _by_measure(rows: Sequence[AgreementRow]) -> str:
     parts = []
     for m in measures:
         top = best([r for r in rows if r.measure == m])
-        label = MEASURE_SHORT.get(m, m)
+        label = m.short
         parts.append(
             f"{label}: no finite ρ"
             if top is None
-            else f"{label}: {top.method} with {_title(top.saliency)} (ρ = {top.rho:.2f})"
+            else f"{label}: {top.method} with {saliency_title(top.saliency)} (ρ = {top.rho:.2f})"
         )
     return " Best per measure — " + "; ".join(parts) + "."
 
@@ -163,6 +162,31 @@ def mean_agreement(per_example: Sequence[Sequence[AgreementRow]]) -> list[Agreem
         ok = v[np.isfinite(v)]
         out.append(AgreementRow(m, me, s, float(ok.mean()) if ok.size else float("nan"), int(ok.size)))
     return out
+
+
+class AgreementError(AttnflowError, ValueError):
+    """Agreement tables that cannot be merged exactly (a table repeats a row)."""
+
+
+def merge_mean_agreement(tables: Sequence[Sequence[AgreementRow]]) -> list[AgreementRow]:
+    """``mean_agreement`` over the union of the examples behind several ``mean_agreement`` tables (disjoint sets of
+    examples): per (method, measure, saliency), ρ = Σ ρ_k·n_k / Σ n_k over the tables where n_k > 0 (a mean over
+    n_k finite values times n_k is their sum), n = Σ n_k; nan where no table has a finite ρ. Rows in order of first
+    appearance. A table that repeats a key raises ``AgreementError``."""
+    sums: dict[tuple[str, str, str], list[float]] = {}
+    for rows in tables:
+        keys = [(r.method, r.measure, r.saliency) for r in rows]
+        if len(set(keys)) != len(keys):
+            raise AgreementError("an agreement table repeats a (method, measure, saliency) row")
+        for key, r in zip(keys, rows, strict=True):
+            acc = sums.setdefault(key, [0.0, 0])
+            if r.n > 0 and np.isfinite(r.rho):
+                acc[0] += float(r.rho) * int(r.n)
+                acc[1] += int(r.n)
+    return [
+        AgreementRow(m, me, s, total / count if count else float("nan"), int(count))
+        for (m, me, s), (total, count) in sums.items()
+    ]
 
 
 #: The saliencies the overview's ``--agreement`` averages over (gradient × input is cheap but noisy; IG and

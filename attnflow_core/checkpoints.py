@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnflow_core.settings import SettingsError
+from attnflow_core.errors import SettingsError
 
 #: How many checkpoints ``finetune`` takes by default (step 0 and the final step included).
 DEFAULT_CHECKPOINTS = 6

@@ -7,11 +7,11 @@ the traced flow in each model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from attnflow_core.flows import PairTrace, Trace, special_attention
+from attnflow_core.flows import SPECIAL_MODES, PairTrace, Trace, special_attention
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,6 +22,33 @@ class HeadDiff:
     mad: np.ndarray
     flow_share_base: np.ndarray | None
     flow_share_tuned: np.ndarray | None
+
+    def most_changed(self) -> tuple[int, int]:
+        """The head with the largest JS divergence: (layer 1-based, head 0-based)."""
+        layer, head = np.unravel_index(int(np.argmax(self.js)), self.js.shape)
+        return int(layer) + 1, int(head)
+
+    def layer_means(self) -> np.ndarray:
+        """(L,) mean JS divergence over each layer's heads."""
+        return np.asarray(self.js, dtype=np.float64).mean(axis=1)
+
+    def layer_sentence(self) -> str:
+        """ "Mean JS divergence per layer: L1 0.012, …. The most changed layer here is layer k." """
+        means = self.layer_means()
+        return (
+            "Mean JS divergence per layer: "
+            + ", ".join(f"L{i + 1} {v:.3f}" for i, v in enumerate(means))
+            + f". The most changed layer here is layer {int(np.argmax(means)) + 1}."
+        )
+
+    def with_flow_shares(self, trace: PairTrace) -> HeadDiff:
+        """The same differences with each head's share of ``trace``'s flow in each model."""
+        n_layers, n_heads = self.js.shape
+        return replace(
+            self,
+            flow_share_base=head_flow_share(trace.base, n_heads, n_layers),
+            flow_share_tuned=head_flow_share(trace.tuned, n_heads, n_layers),
+        )
 
 
 def xlogx(x: np.ndarray) -> np.ndarray:
@@ -67,31 +94,28 @@ def head_differences(
     attn_base: np.ndarray,
     attn_tuned: np.ndarray,
     special_positions: tuple[int, ...] | list[int] = (),
-    special: str = "keep",
+    special: str = SPECIAL_MODES.default,
     trace: PairTrace | None = None,
 ) -> HeadDiff:
     """Per-head differences between two (L, H, n, n) attention arrays -> HeadDiff with (L, H) matrices.
 
-    ``special`` ("keep", "exclude", "renormalise") treats attention to the special positions first; when it is not
-    "keep", the special tokens' own rows are also left out of the mean over query tokens.
+    ``special`` (a ``flows.SPECIAL_MODES`` entry or key) treats attention to the special positions first; when it
+    hides them, the special tokens' own rows are also left out of the mean over query tokens.
     """
     a, b = np.asarray(attn_base), np.asarray(attn_tuned)
     if a.shape != b.shape or a.ndim != 4:
         raise ValueError(
             f"both attention arrays must have the same (L, H, n, n) shape; got {a.shape}, {b.shape}"
         )
-    n_layers, n_heads, n = a.shape[0], a.shape[1], a.shape[-1]
+    n = a.shape[-1]
     pa = special_attention(a, special_positions, special)
     pb = special_attention(b, special_positions, special)
     rows = np.ones(n, dtype=bool)
-    if special != "keep" and len(special_positions):
+    if SPECIAL_MODES.get(special).hides and len(special_positions):
         rows[list(special_positions)] = False
         if not rows.any():
             rows[:] = True
     js = js_divergence(pa[:, :, rows, :], pb[:, :, rows, :]).mean(axis=-1)
     mad = np.abs(pa[:, :, rows, :] - pb[:, :, rows, :]).mean(axis=(-1, -2))
-    share_b = share_t = None
-    if trace is not None:
-        share_b = head_flow_share(trace.base, n_heads, n_layers)
-        share_t = head_flow_share(trace.tuned, n_heads, n_layers)
-    return HeadDiff(js=js, mad=mad, flow_share_base=share_b, flow_share_tuned=share_t)
+    diff = HeadDiff(js=js, mad=mad, flow_share_base=None, flow_share_tuned=None)
+    return diff if trace is None else diff.with_flow_shares(trace)

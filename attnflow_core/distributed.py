@@ -16,6 +16,9 @@ install it. The same run without Ray is a Slurm array of ``overview --shard i/k`
 from __future__ import annotations
 
 import functools
+import importlib.util
+import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from attnflow_core.data.errors import DataError
+from attnflow_core.device import DeviceUnavailable, resolve_device
 from attnflow_core.errors import AttnflowError
 from attnflow_core.overview import Overview, OverviewSettings, compute_overview
 from attnflow_core.settings import SettingsError
@@ -32,7 +36,76 @@ SHARDS_PER_WORKER = 2  # a few shards per worker so a slow worker does not hold 
 
 
 class RayUnavailable(AttnflowError):
-    """Ray is not installed (it is an optional extra)."""
+    """Ray is not installed (it is an optional extra), or not the part of it an address needs."""
+
+
+class RayAddressError(AttnflowError):
+    """``--ray ADDRESS`` is not an address, or no Ray cluster answers there; the message names the fix."""
+
+
+#: What ``--ray`` takes, named in every address message.
+RAY_ADDRESS_FORMS = (
+    "no value (a local Ray started for the run), auto (the running cluster this machine belongs to), "
+    "ray://HOST:PORT (a Ray client address, usually port 10001) or HOST:PORT (the head node's address)"
+)
+_HOST_PORT = re.compile(
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})"
+)
+PROBE_SECONDS = 5.0  # how long a HOST:PORT may take to accept a connection before it counts as not answering
+
+
+def check_ray_address(address: str | None) -> str | None:
+    """``--ray``'s value -> None for a local Ray, else the address to pass to ``ray.init``, checked first: its form
+    (``RAY_ADDRESS_FORMS``; ``RayAddressError`` otherwise), the client extra for ``ray://`` (``RayUnavailable``
+    naming ``pip install "ray[client]"``) and that something accepts a connection at HOST:PORT within
+    ``PROBE_SECONDS`` (a dead address would otherwise make Ray wait a minute and exit)."""
+    text = (address or "").strip()
+    if text in ("", "local"):
+        return None
+    if text == "auto":
+        return text
+    client = text.startswith("ray://")
+    m = _HOST_PORT.fullmatch(text[len("ray://") :] if client else text)
+    if m is None or not 0 < int(m.group("port")) < 65536:
+        raise RayAddressError(f"--ray takes {RAY_ADDRESS_FORMS}; got {address!r}")
+    if client and importlib.util.find_spec("grpc") is None:
+        raise RayUnavailable(
+            f'--ray {text} connects as a Ray client, which needs Ray\'s client extra: pip install "ray[client]" '
+            "(or, on a node of the cluster, use --ray auto)"
+        )
+    host, port = m.group("host").strip("[]"), int(m.group("port"))
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as err:
+        raise RayAddressError(
+            f"no Ray cluster answers at {host}:{port} ({err.strerror or err.__class__.__name__}): start it "
+            "(`ray start --head` on the head node) or correct the address; --ray with no value starts a local "
+            "Ray for this run"
+        ) from None
+    return text
+
+
+def _init_ray(ray: Any, address: str | None) -> None:
+    """``ray.init`` for this run (a local Ray when ``address`` is None), its connection failures as user errors."""
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "runtime_env": package_runtime_env(),
+    }
+    if address is not None:
+        kwargs["address"] = address
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, TimeoutError, ValueError) as err:
+        what = (
+            "--ray auto found no running Ray cluster on this machine"
+            if address == "auto"
+            else f"could not start or reach Ray at {address or 'this machine'}"
+        )
+        raise RayAddressError(
+            f"{what} ({err.__class__.__name__}); start the cluster (`ray start --head`), give its address, or use "
+            "--ray with no value to start a local Ray for this run"
+        ) from err
 
 
 def _ray() -> Any:
@@ -104,20 +177,22 @@ def run_overview_ray(
     selected = list(examples)[: settings.n]
     if not selected:
         raise DataError("no examples to summarise: pick a source and split with at least one example")
+    wants_cuda = device.strip().lower().startswith("cuda")
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "runtime_env": package_runtime_env(),
-        }
-        if address not in (None, "", "local"):
-            kwargs["address"] = address
-        ray.init(**kwargs)
+        address = check_ray_address(address)
+        if address is None:
+            resolve_device(device)  # a local Ray runs on this machine: no GPU here is named before Ray starts
+        _init_ray(ray, address)
         started = True
     try:
         resources = ray.cluster_resources()
-        gpu = device in ("cuda", "auto") and resources.get("GPU", 0) >= 1
+        if wants_cuda and resources.get("GPU", 0) < 1:
+            raise DeviceUnavailable(
+                f"--device {device} asked for, but the Ray cluster has no GPU (its resources: "
+                f"{int(resources.get('CPU', 0))} CPUs); use --device cpu (or auto), or a cluster with GPU nodes"
+            )
+        gpu = (wants_cuda or device == "auto") and resources.get("GPU", 0) >= 1
         if workers is None:
             workers = (
                 int(resources.get("GPU", 1))

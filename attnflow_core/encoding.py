@@ -11,7 +11,25 @@ from typing import Any
 
 import numpy as np
 
-from attnflow_core.settings import SettingsError
+from attnflow_core.errors import SettingsError
+from attnflow_core.vocab import Choice, Registry
+
+
+class Unit(Choice):
+    """What a view's rows are: WordPiece tokens, or whole words (``grouped``: a word's pieces merged, attention by
+    ``merge_wordpieces``, scores by ``merge_scores``)."""
+
+    grouped: bool = False
+
+
+#: The units every view can use (the vocabulary's one definition), tokens first (the default).
+UNITS: Registry[Unit] = Registry(
+    "unit",
+    (
+        Unit("token", label="WordPiece tokens", phrase="token", short="tokens"),
+        Unit("word", label="Whole words", phrase="word", short="words", grouped=True),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,24 @@ class Encoding:
 
     def word_special_positions(self) -> tuple[int, ...]:
         return tuple(int(i) for i in np.flatnonzero(self.word_special_mask))
+
+    def convert_unit(self, index: int, from_unit: str, to_unit: str) -> int:
+        """Unit ``index`` counted in ``from_unit`` as an index in ``to_unit``: a token goes to the word that contains
+        it, a word to its first token (so a word → token → word round trip keeps the word, and a token → word →
+        token one lands on the word's first piece). An index out of range gives 0 ([CLS])."""
+        src, dst = UNITS.get(from_unit), UNITS.get(to_unit)
+        index = int(index)
+        if src.grouped == dst.grouped:
+            return index
+        if not src.grouped:  # token -> word
+            return self.word_index[index] if 0 <= index < self.n else 0
+        return next((t for t, w in enumerate(self.word_index) if w == index), 0)
+
+    def units(self, unit: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+        """(labels, segments, special positions) in ``unit`` (a ``UNITS`` entry or its key)."""
+        if UNITS.get(unit).grouped:
+            return self.words, self.word_segments, self.word_special_positions()
+        return self.tokens, self.segment_ids, self.special_positions
 
 
 def _check_text(value: str | None, name: str) -> None:

@@ -10,7 +10,11 @@ from typing import Any
 import numpy as np
 
 from attnflow_core.encoding import Encoding, encode
+from attnflow_core.measures import Captured
 from attnflow_core.models import LoadedModel, ModelPair
+
+#: The two models of a pair, as the results name them.
+MODELS = ("base", "tuned")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,14 @@ class ExampleResult:
     @property
     def num_heads(self) -> int:
         return int(self.attn_base.shape[1])
+
+    def captured(self, model: str) -> Captured:
+        """What the forward pass of ``model`` ("base" or "tuned") captured: every measure's input."""
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+        if model == "base":
+            return Captured(self.attn_base, self.vnorm_base)
+        return Captured(self.attn_tuned, self.vnorm_tuned)
 
 
 # (value projection, attention output projection) module-name suffixes of the BERT-family layouts

@@ -28,20 +28,91 @@ source's capacities sum to 1).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from attnflow_core.settings import (
-    DEFAULT_THRESHOLD,
-    METHODS,
-    SPECIAL_MODES,
-    SettingsError,
-    check_choice,
-    check_threshold_decay,
+from attnflow_core.errors import SettingsError
+from attnflow_core.vocab import Choice, Registry
+
+_SCALE = float(2**30)
+#: The trace threshold τ's default (the app's, the CLI's, the URL's and every flow function's).
+DEFAULT_THRESHOLD = 0.1
+#: The trace decay α's default: no decay.
+DEFAULT_DECAY = 1.0
+
+
+class SpecialMode(Choice):
+    """A treatment of the attention to the special tokens ([CLS]/[SEP]); see ``special_attention``.
+
+    ``hides``: attention to the specials is removed (and their own rows are left out of averages over query tokens);
+    ``renormalises``: each row is rescaled to sum 1 afterwards."""
+
+    hides: bool = False
+    renormalises: bool = False
+
+
+#: The special-token modes (the vocabulary's one definition), ``keep`` first (the default).
+SPECIAL_MODES: Registry[SpecialMode] = Registry(
+    "special",
+    (
+        SpecialMode("keep", label="keep", phrase="special tokens kept", short="kept"),
+        SpecialMode(
+            "exclude",
+            label="hide (drop, no renormalising)",
+            phrase="special tokens hidden",
+            short="hidden",
+            help="Attention to [CLS]/[SEP] is dropped; each row keeps the rest of its mass.",
+            hides=True,
+        ),
+        SpecialMode(
+            "renormalise",
+            label="hide and renormalise rows",
+            phrase="special tokens hidden, rows renormalised",
+            short="hidden, renormalised",
+            help="Attention to [CLS]/[SEP] is dropped and each row rescaled to sum 1.",
+            hides=True,
+            renormalises=True,
+        ),
+    ),
 )
 
-FLOW_METHODS = METHODS  # the one definition is attnflow_core.settings.METHODS
-_SCALE = float(2**30)
+
+# ---------------------------------------------------------------- the ranges every flow setting must fit (one check each)
+
+
+def check_threshold(threshold: float) -> float:
+    """The trace threshold τ ∈ [0, 1]; SettingsError otherwise."""
+    if not 0.0 <= threshold <= 1.0:
+        raise SettingsError(f"threshold must be in [0, 1]; got {threshold}")
+    return float(threshold)
+
+
+def check_decay(decay: float) -> float:
+    """The trace decay α ∈ (0, 1]; SettingsError otherwise."""
+    if not 0.0 < decay <= 1.0:
+        raise SettingsError(f"decay must be in (0, 1]; got {decay}")
+    return float(decay)
+
+
+def check_layers(layers: tuple[int, int] | None, n_layers: int) -> tuple[int, int]:
+    """A 1-based inclusive layer range within 1..n_layers (None = all layers) -> (a, b); SettingsError otherwise."""
+    if layers is None:
+        return 1, n_layers
+    a, b = int(layers[0]), int(layers[1])
+    if not 1 <= a <= b <= n_layers:
+        raise SettingsError(f"layers must satisfy 1 <= a <= b <= {n_layers}; got {layers}")
+    return a, b
+
+
+def check_source(source: int, n: int, unit: str = "token") -> int:
+    """The index of the unit to trace from, within 0..n-1; SettingsError otherwise."""
+    if not 0 <= int(source) < n:
+        raise SettingsError(
+            f"source must index one of the {n} {unit}s of the input: source must be a {unit} index in 0..{n - 1}; "
+            f"got {source}"
+        )
+    return int(source)
 
 
 def _check_attn(attn: np.ndarray) -> np.ndarray:
@@ -61,19 +132,19 @@ def special_attention(
     ``keep``: unchanged. ``exclude``: zero the columns of the special positions, rows left as they are.
     ``renormalise``: zero those columns, then rescale each row to sum 1 (a row left with no mass becomes uniform over
     the non-special keys). Attention to specials often acts as a no-op sink (Clark et al. 2019), so hiding it shows
-    where the rest of the attention goes.
+    where the rest of the attention goes. ``mode`` is a ``SPECIAL_MODES`` entry or its key.
     """
-    check_choice("special-token mode", mode, SPECIAL_MODES)
+    treatment = SPECIAL_MODES.get(mode, "special-token mode")
     a = np.array(attn, dtype=np.float64, copy=True)
     n = a.shape[-1]
     pos = [int(p) for p in special_positions]
     bad = [p for p in pos if not 0 <= p < n]
     if bad:
         raise ValueError(f"special positions must be in 0..{n - 1}; got {bad}")
-    if mode == "keep" or not pos:
+    if not treatment.hides or not pos:
         return a
     a[..., pos] = 0.0
-    if mode == "renormalise":
+    if treatment.renormalises:
         keep = np.ones(n, dtype=bool)
         keep[pos] = False
         sums = a.sum(axis=-1, keepdims=True)
@@ -97,34 +168,26 @@ def select_heads(n_heads: int, heads: tuple[int, ...] | list[int] | np.ndarray |
     return sel
 
 
-def _check_layers(layers: tuple[int, int] | None, n_layers: int) -> tuple[int, int]:
-    if layers is None:
-        return 1, n_layers
-    a, b = int(layers[0]), int(layers[1])
-    if not 1 <= a <= b <= n_layers:
-        raise SettingsError(f"layers must satisfy 1 <= a <= b <= {n_layers}; got {layers}")
-    return a, b
+def residual_attention(
+    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, residual: bool = True
+) -> np.ndarray:
+    """Â_l = rownorm(0.5·mean_over_heads(A_l) + 0.5·I): (L, H, n, n) -> (L, n, n) float64.
 
-
-def _check_source(source: int, n: int) -> int:
-    if not 0 <= int(source) < n:
-        raise SettingsError(f"source must be a token index in 0..{n - 1}; got {source}")
-    return int(source)
-
-
-def residual_attention(attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None) -> np.ndarray:
-    """Â_l = rownorm(0.5·mean_over_heads(A_l) + 0.5·I): (L, H, n, n) -> (L, n, n) float64."""
+    ``residual=False`` leaves the ½·I out (Â_l = rownorm(mean_over_heads(A_l))): for a measure that already
+    includes the residual stream (``measures.Measure.includes_residual``)."""
     a = _check_attn(attn)
     sel = select_heads(a.shape[1], heads)
     mean = a[:, sel].astype(np.float64).mean(axis=1)
-    res = 0.5 * mean + 0.5 * np.eye(a.shape[-1])
+    res = 0.5 * mean + 0.5 * np.eye(a.shape[-1]) if residual else mean
     sums = res.sum(axis=-1, keepdims=True)
     return res / np.where(sums > 0, sums, 1.0)
 
 
-def rollout(attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None) -> np.ndarray:
+def rollout(
+    attn: np.ndarray, heads: tuple[int, ...] | list[int] | None = None, residual: bool = True
+) -> np.ndarray:
     """Attention rollout: (L, H, n, n) -> (L, n, n) with R_1 = Â_1 and R_l = Â_l · R_{l-1}."""
-    res = residual_attention(attn, heads)
+    res = residual_attention(attn, heads, residual)
     out = np.empty_like(res)
     acc = np.eye(res.shape[-1])
     for layer in range(res.shape[0]):
@@ -159,25 +222,64 @@ def layered_graph(res: np.ndarray) -> tuple[object, float]:
     return graph, _SCALE
 
 
+@dataclass(frozen=True, eq=False)
+class MaxFlowSolution:
+    """The n maximum flows from (L, source) to each input node (0, i) of one layered graph (``layered_graph``).
+
+    ``values`` (n,): each input node's max-flow value, in integer capacity units (divide by ``scale``); ``flow``:
+    the n solutions' flows summed, a CSR over the graph's nodes (reverse edges carry negative flow), None when
+    nothing flows; ``total`` = ``values.sum()``."""
+
+    values: np.ndarray
+    flow: Any
+    total: int
+    scale: float
+
+
+def solve_max_flow(res: np.ndarray, source: int) -> MaxFlowSolution:
+    """The one max-flow solve (scipy's Dinic) of residual attention Â (L, n, n) from (L, source): the scores
+    (``max_flow``) and the drawn flow (``graph.maxflow_masses``) both read it. Builds the CSR once; only the sink
+    changes between the n solves."""
+    from scipy.sparse.csgraph import maximum_flow
+
+    n_layers, n = res.shape[0], res.shape[-1]
+    source = check_source(source, n)
+    graph, scale = layered_graph(res)
+    top = n_layers * n + source
+    values = np.zeros(n, dtype=np.int64)
+    ref = None  # every solution's flow matrix has the same structure (the edges and their reverses): sum its data
+    total = np.zeros(0)
+    for i in range(n):
+        sol = maximum_flow(graph, top, i, method="dinic")
+        values[i] = sol.flow_value
+        f = sol.flow
+        if ref is None:
+            ref, total = f, f.data.astype(np.float64)
+        elif np.array_equal(f.indptr, ref.indptr) and np.array_equal(f.indices, ref.indices):
+            total += f.data
+        else:  # not expected; stay correct anyway
+            ref = ref.copy()
+            ref.data = total
+            ref = (ref + f).tocsr()
+            total = ref.data.astype(np.float64)
+    flow = None
+    if ref is not None:
+        flow = ref.copy()
+        flow.data = total
+    return MaxFlowSolution(values=values, flow=flow, total=int(values.sum()), scale=scale)
+
+
 def max_flow(
-    attn: np.ndarray, source: int = 0, heads: tuple[int, ...] | list[int] | None = None
+    attn: np.ndarray,
+    source: int = 0,
+    heads: tuple[int, ...] | list[int] | None = None,
+    residual: bool = True,
 ) -> np.ndarray:
     """Maximum flow from (L, source) to every input node (0, i): (L, H, n, n) -> (n,).
 
-    Exact up to the integer scaling (see the module docstring). Builds the layered graph's CSR once; only the sink
-    changes between the n solves.
-    """
-    from scipy.sparse.csgraph import maximum_flow
-
-    res = residual_attention(attn, heads)
-    n_layers, n = res.shape[0], res.shape[-1]
-    source = _check_source(source, n)
-    graph, _ = layered_graph(res)
-    top = n_layers * n + source
-    values = np.empty(n)
-    for i in range(n):
-        values[i] = maximum_flow(graph, top, i, method="dinic").flow_value
-    return values / _SCALE
+    Exact up to the integer scaling (see the module docstring); ``solve_max_flow`` does the solving."""
+    solution = solve_max_flow(residual_attention(attn, heads, residual), source)
+    return solution.values / solution.scale
 
 
 def max_flow_reference(
@@ -189,7 +291,7 @@ def max_flow_reference(
 
     res = residual_attention(attn, heads)
     n_layers, n = res.shape[0], res.shape[-1]
-    source = _check_source(source, n)
+    source = check_source(source, n)
     g = nx.DiGraph()
     for layer in range(1, n_layers + 1):
         for j in range(n):
@@ -229,24 +331,21 @@ class Trace:
         return bottom / total if total > 0 else np.zeros_like(bottom)
 
 
-def _validate_trace_args(threshold: float, decay: float) -> None:
-    check_threshold_decay(threshold, decay)
-
-
 def trace(
     attn: np.ndarray,
     source: int = 0,
     threshold: float = DEFAULT_THRESHOLD,
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | list[int] | None = None,
-    decay: float = 1.0,
+    decay: float = DEFAULT_DECAY,
 ) -> Trace:
     """The paper's trace from token ``source`` at the top of ``layers`` down to the input: (L, H, n, n) -> Trace."""
     a = _check_attn(attn)
     n_layers, n_heads, n = a.shape[0], a.shape[1], a.shape[-1]
-    _validate_trace_args(threshold, decay)
-    source = _check_source(source, n)
-    lo, hi = _check_layers(layers, n_layers)
+    check_threshold(threshold)
+    check_decay(decay)
+    source = check_source(source, n)
+    lo, hi = check_layers(layers, n_layers)
     sel = select_heads(n_heads, heads)
     influence = np.zeros((n_layers + 1, n))
     influence[hi, source] = 1.0
@@ -315,7 +414,7 @@ def trace_pair(
     threshold: float = DEFAULT_THRESHOLD,
     layers: tuple[int, int] | None = None,
     heads: tuple[int, ...] | list[int] | None = None,
-    decay: float = 1.0,
+    decay: float = DEFAULT_DECAY,
 ) -> PairTrace:
     """Trace both models with the same settings and label each kept edge by which model keeps it."""
     a, b = _check_attn(attn_base), _check_attn(attn_tuned)
@@ -352,28 +451,3 @@ def trace_pair(
         weight_tuned=b[layer - 1, head, src, dst].astype(np.float64),
         status=status,
     )
-
-
-def flow_scores(
-    attn: np.ndarray,
-    method: str,
-    source: int = 0,
-    threshold: float = DEFAULT_THRESHOLD,
-    layers: tuple[int, int] | None = None,
-    heads: tuple[int, ...] | list[int] | None = None,
-    decay: float = 1.0,
-) -> np.ndarray:
-    """Per-input-token flow scores under ``method`` (trace, rollout, maxflow), normalised to sum 1: -> (n,).
-
-    For rollout and max-flow, ``layers=(a, b)`` uses ``attn[a-1:b]``; threshold and decay only apply to the trace.
-    """
-    a = _check_attn(attn)
-    check_choice("method", method, FLOW_METHODS)
-    lo, hi = _check_layers(layers, a.shape[0])
-    source = _check_source(source, a.shape[-1])
-    if method == "trace":
-        return trace(a, source, threshold, (lo, hi), heads, decay).input_scores
-    sub = a[lo - 1 : hi]
-    scores = rollout(sub, heads)[-1, source] if method == "rollout" else max_flow(sub, source, heads)
-    total = scores.sum()
-    return scores / total if total > 0 else np.zeros_like(scores)

@@ -9,7 +9,7 @@ node (l, j) down to node (l-1, i). Every method gives each edge a *mass*: the sh
 - ``rollout``: r_b = one-hot(source) at the top layer b, r_{l-1} = r_l · Â_l (Â = ``flows.residual_attention``, the
   residual-augmented head mean); the mass through (l, j) → (l-1, i) is r_l[j] · Â_l[j, i]. A layer's masses sum to 1.
 - ``maxflow``: for each input token i, scipy's maximum flow f_i from (b, source) to (a-1, i) on the layered graph with
-  capacities Â (``flows.max_flow``); the drawn flow is Σ_i f_i / Σ_i |f_i|, one unit of flow whose inflow at each
+  capacities Â (``flows.solve_max_flow``, the solve ``flows.max_flow`` reads too); the drawn flow is Σ_i f_i / Σ_i |f_i|, one unit of flow whose inflow at each
   input node is that token's max-flow score. It is conserved at every node between the source and the input.
 
 The budget keeps the graph readable: from the top down, each node that the drawn graph reaches keeps its ``per_node``
@@ -24,18 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from attnflow_core.flows import Trace, layered_graph, residual_attention, select_heads, trace
-from attnflow_core.settings import DEFAULT_THRESHOLD
+from attnflow_core.flows import Trace, residual_attention, select_heads, solve_max_flow, trace
 
 #: Edges drawn per model at most (both models together stay under 2 × this; shared edges count once).
 MAX_EDGES = 75
 #: Incoming edges kept per reached node.
 PER_NODE = 2
-METHOD_TITLES = {
-    "trace": "Thresholded trace",
-    "rollout": "Attention rollout",
-    "maxflow": "Attention max-flow",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,11 +131,16 @@ def trace_masses(
 
 
 def rollout_masses(
-    attn: np.ndarray, source: int, layers: tuple[int, int], heads: tuple[int, ...] | None
+    attn: np.ndarray,
+    source: int,
+    layers: tuple[int, int],
+    heads: tuple[int, ...] | None,
+    residual: bool = True,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
-    """Rollout mass r_l[j] · Â_l[j, i] per edge of layers a..b: ({l: (n, n)}, r (L+1, n), rows a-1..b filled)."""
+    """Rollout mass r_l[j] · Â_l[j, i] per edge of layers a..b: ({l: (n, n)}, r (L+1, n), rows a-1..b filled).
+    ``residual``: Â includes the ½·I of the residual (``flows.residual_attention``)."""
     a, b = layers
-    res = residual_attention(attn[a - 1 : b], heads)
+    res = residual_attention(attn[a - 1 : b], heads, residual)
     n = attn.shape[-1]
     node = np.zeros((attn.shape[0] + 1, n))
     node[b, source] = 1.0
@@ -154,38 +153,23 @@ def rollout_masses(
 
 
 def maxflow_masses(
-    attn: np.ndarray, source: int, layers: tuple[int, int], heads: tuple[int, ...] | None
+    attn: np.ndarray,
+    source: int,
+    layers: tuple[int, int],
+    heads: tuple[int, ...] | None,
+    residual: bool = True,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """The unit max-flow per edge (see the module docstring): ({l: (n, n)}, flow through each node (L+1, n))."""
-    from scipy.sparse.csgraph import maximum_flow
-
     a, b = layers
-    res = residual_attention(attn[a - 1 : b], heads)
+    res = residual_attention(attn[a - 1 : b], heads, residual)
     n_layers, n = res.shape[0], res.shape[-1]
-    graph, _ = layered_graph(res)
-    top = n_layers * n + source
-    ref = None  # every solution's flow matrix has the same structure (the edges and their reverses): sum its data
-    total = np.zeros(0)
-    value = 0
-    for i in range(n):
-        sol = maximum_flow(graph, top, i, method="dinic")
-        value += sol.flow_value
-        f = sol.flow
-        if ref is None:
-            ref, total = f, f.data.astype(np.float64)
-        elif np.array_equal(f.indptr, ref.indptr) and np.array_equal(f.indices, ref.indices):
-            total += f.data
-        else:  # not expected; stay correct anyway
-            ref = ref.copy()
-            ref.data = total
-            ref = (ref + f).tocsr()
-            total = ref.data.astype(np.float64)
+    solution = solve_max_flow(res, source)
     node = np.zeros((attn.shape[0] + 1, n))
     masses = {layer: np.zeros((n, n)) for layer in range(a, b + 1)}
-    if ref is None or value <= 0:
+    if solution.flow is None or solution.total <= 0:
         return masses, node
-    flow = ref.copy()
-    flow.data = np.maximum(total, 0) / value  # reverse edges carry negative flow: drop them
+    flow = solution.flow.copy()
+    flow.data = np.maximum(flow.data, 0) / solution.total  # reverse edges carry negative flow: drop them
     dense = flow.toarray()
     for rel in range(1, n_layers + 1):
         m = dense[rel * n : (rel + 1) * n, (rel - 1) * n : rel * n]
@@ -196,32 +180,17 @@ def maxflow_masses(
     return masses, node
 
 
-def method_edges(
-    attn: np.ndarray,
-    method: str,
-    source: int = 0,
-    threshold: float = DEFAULT_THRESHOLD,
-    layers: tuple[int, int] | None = None,
-    heads: tuple[int, ...] | None = None,
-    decay: float = 1.0,
+def edges_within_budget(
+    masses: dict[int, np.ndarray],
+    node: np.ndarray,
+    stopped: int | None,
+    source: int,
+    layers: tuple[int, int],
     max_edges: int = MAX_EDGES,
     per_node: int = PER_NODE,
-    traced: Trace | None = None,
 ) -> MethodEdges:
-    """The edges ``method`` draws for one model, heads merged, within the budget: (L, H, n, n) -> MethodEdges.
-
-    ``traced``: for the trace, the ``flows.trace`` of these arguments if already computed (it is reused)."""
-    lay = layers or (1, int(attn.shape[0]))
-    stopped = None
-    if method == "trace":
-        masses, node, stopped = trace_masses(attn, source, threshold, lay, heads, decay, traced)
-    elif method == "rollout":
-        masses, node = rollout_masses(attn, source, lay, heads)
-    elif method == "maxflow":
-        masses, node = maxflow_masses(attn, source, lay, heads)
-    else:
-        raise ValueError(f"method must be one of {tuple(METHOD_TITLES)}; got {method!r}")
-    return _edges(node, budget(masses, source, lay, max_edges, per_node), stopped)
+    """One model's drawn edges: the ``budget`` of a method's masses, with its node flows and stop layer."""
+    return _edges(node, budget(masses, source, layers, max_edges, per_node), stopped)
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,25 +228,16 @@ class PairGraph:
         return self.attn_tuned.mean(axis=1) if self.attn_tuned.size else np.zeros(self.n_edges)
 
 
-def pair_graph(
+def merge_pair(
+    method: str,
+    eb: MethodEdges,
+    et: MethodEdges,
     attn_base: np.ndarray,
     attn_tuned: np.ndarray,
-    method: str,
-    source: int = 0,
-    threshold: float = DEFAULT_THRESHOLD,
-    layers: tuple[int, int] | None = None,
-    heads: tuple[int, ...] | None = None,
-    decay: float = 1.0,
-    max_edges: int = MAX_EDGES,
-    per_node: int = PER_NODE,
-    traces: tuple[Trace, Trace] | None = None,
+    heads: tuple[int, ...] | None,
 ) -> PairGraph:
-    """Both models' ``method_edges`` merged into one labelled edge list: two (L, H, n, n) -> PairGraph.
-
-    ``traces``: (base, tuned) ``flows.trace`` of these arguments if already computed (reused by the trace)."""
-    args = (method, source, threshold, layers, heads, decay, max_edges, per_node)
-    tb, tt = traces if traces is not None else (None, None)
-    eb, et = method_edges(attn_base, *args, traced=tb), method_edges(attn_tuned, *args, traced=tt)
+    """Both models' drawn edges (``edges_within_budget``) on one labelled edge list, with each selected head's
+    attention (L, H, n, n) on every edge: -> PairGraph."""
     table: dict[tuple[int, int, int], list[float]] = {}
     for which, e in ((0, eb), (1, et)):
         for k in range(e.n_edges):

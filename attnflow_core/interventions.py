@@ -11,14 +11,15 @@ Heads are named ``(layer, head)`` with 0-based layer and head indices throughout
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from attnflow_core.errors import AttnflowError
+from attnflow_core.vocab import Choice, Registry
 
 Head = tuple[int, int]
 
@@ -202,6 +203,47 @@ def _run(model: Any, input_ids: Any, token_type_ids: Any) -> tuple[np.ndarray, n
     return probs, attn, vnorm
 
 
+def _zero(model: Any, heads: list[Head], base_attn: np.ndarray | None) -> AbstractContextManager[Any]:
+    return zeroed_heads(model, heads)
+
+
+def _patch(model: Any, heads: list[Head], base_attn: np.ndarray | None) -> AbstractContextManager[Any]:
+    if base_attn is None:
+        raise ValueError("mode='patch' needs base_attn, the pre-trained model's attention (L, H, n, n)")
+    return patched_heads(model, {(layer, h): base_attn[layer, h] for layer, h in heads})
+
+
+class Intervention(Choice):
+    """A way to change heads of the fine-tuned model: its words (``short``: the past participle a result names,
+    "zeroed") and ``apply(model, heads, base_attn)``, the context manager that does it."""
+
+    apply: Callable[[Any, list[Head], np.ndarray | None], AbstractContextManager[Any]]
+
+
+#: The interventions on heads (the vocabulary's one definition).
+INTERVENTIONS: Registry[Intervention] = Registry(
+    "mode",
+    (
+        Intervention(
+            "zero",
+            label="Zero in the fine-tuned model",
+            short="zeroed",
+            help="**Zero** removes the chosen heads' outputs from the fine-tuned model (as if the heads were "
+            "pruned).",
+            apply=_zero,
+        ),
+        Intervention(
+            "patch",
+            label="Patch with pre-trained pattern",
+            short="patched",
+            help="**Patch** gives the chosen heads of the fine-tuned model the pre-trained model's attention pattern "
+            "on this input, keeping the fine-tuned value vectors, so only *where* those heads look is reverted.",
+            apply=_patch,
+        ),
+    ),
+)
+
+
 def intervene(
     tuned: Any,
     input_ids: Sequence[int],
@@ -212,23 +254,17 @@ def intervene(
     base_attn: np.ndarray | None = None,
 ) -> Reprediction:
     """Re-predict one example with ``heads`` zeroed (``mode="zero"``) or patched with ``base_attn`` (L, H, n, n),
-    the pre-trained model's attention on the same tokens (``mode="patch"``). ``tuned`` is the torch classifier."""
+    the pre-trained model's attention on the same tokens (``mode="patch"``); ``mode`` is an ``INTERVENTIONS``
+    entry or its key. ``tuned`` is the torch classifier."""
     import torch
 
+    how = INTERVENTIONS.get(mode)
     heads = list(heads)
     device = next(tuned.parameters()).device
     ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
     seg = torch.tensor([list(segment_ids)], dtype=torch.long, device=device)
     before, _, _ = _run(tuned, ids, seg)
-    if mode == "zero":
-        ctx = zeroed_heads(tuned, heads)
-    elif mode == "patch":
-        if base_attn is None:
-            raise ValueError("mode='patch' needs base_attn, the pre-trained model's attention (L, H, n, n)")
-        ctx = patched_heads(tuned, {(layer, h): base_attn[layer, h] for layer, h in heads})
-    else:
-        raise ValueError(f"mode must be 'zero' or 'patch'; got {mode!r}")
-    with ctx:
+    with how.apply(tuned, heads, base_attn):
         after, attn, vnorm = _run(tuned, ids, seg)
     return Reprediction(
         labels=tuple(labels),

@@ -31,15 +31,30 @@ from pathlib import Path
 from typing import Any
 
 from attnflow_core.checkpoints import CHECKPOINTS_DIR, Checkpoint, read_checkpoints, split_checkpoint_ref
-from attnflow_core.errors import AttnflowError
+from attnflow_core.errors import AttnflowError, library_text
 from attnflow_core.settings import SettingsError, parse_flag
 
-EMBEDDED_BASE = "embedded:minilm"
+#: The prefix of the shipped models' references (``embedded:minilm``, ``embedded:<task>``).
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_BASE = f"{EMBEDDED_PREFIX}minilm"
 EMBEDDED_TASKS = ("sentiment", "qa", "nli")
+
+
+def embedded_ref(task: str) -> str:
+    """The reference of a task's shipped fine-tuned counterpart (``embedded:<task>``)."""
+    return f"{EMBEDDED_PREFIX}{task}"
+
+
+def is_embedded_ref(ref: str) -> bool:
+    """Whether ``ref`` names a model shipped in this package (the base or a counterpart)."""
+    return ref.startswith(EMBEDDED_PREFIX)
+
+
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 OFFLINE_HINT = (
-    f"The offline default needs no network: base '{EMBEDDED_BASE}' with tuned 'embedded:sentiment', "
-    "'embedded:qa' or 'embedded:nli'."
+    f"The offline default needs no network: base '{EMBEDDED_BASE}' with tuned "
+    + ", ".join(f"'{embedded_ref(t)}'" for t in EMBEDDED_TASKS[:-1])
+    + f" or '{embedded_ref(EMBEDDED_TASKS[-1])}'."
 )
 
 
@@ -118,18 +133,23 @@ REGISTRY: tuple[PairSpec, ...] = (
         "sentiment",
         "MiniLM-L6 → sentiment LoRA (embedded, offline)",
         EMBEDDED_BASE,
-        "embedded:sentiment",
+        embedded_ref("sentiment"),
         True,
     ),
     PairSpec(
-        "embedded-qa", "qa", "MiniLM-L6 → QNLI LoRA (embedded, offline)", EMBEDDED_BASE, "embedded:qa", True
+        "embedded-qa",
+        "qa",
+        "MiniLM-L6 → QNLI LoRA (embedded, offline)",
+        EMBEDDED_BASE,
+        embedded_ref("qa"),
+        True,
     ),
     PairSpec(
         "embedded-nli",
         "nli",
         "MiniLM-L6 → MNLI LoRA (embedded, offline)",
         EMBEDDED_BASE,
-        "embedded:nli",
+        embedded_ref("nli"),
         True,
     ),
     PairSpec(
@@ -215,6 +235,16 @@ def get_pair_spec(key: str) -> PairSpec:
     )
 
 
+#: The key of a pair the person names themselves (two references), beside the registered pairs' keys.
+CUSTOM_PAIR = "custom"
+
+
+def custom_pair_spec(task: str, base: str = "", tuned: str = "") -> PairSpec:
+    """The pair of two references the person named (the embedded base and the task's counterpart where empty)."""
+    base, tuned = base.strip() or EMBEDDED_BASE, tuned.strip() or embedded_ref(task)
+    return PairSpec(CUSTOM_PAIR, task, f"{base} → {tuned}", base, tuned, offline=False)
+
+
 def is_registered_ref(ref: str) -> bool:
     """Whether ``ref`` is a model of a registered pair or of the user's own counterparts: the only references a
     file or link may make the app load without the person at the page confirming."""
@@ -255,9 +285,15 @@ def _hub_offline() -> bool:
     return parse_flag(os.environ.get("HF_HUB_OFFLINE"), False)
 
 
+#: The names an adapter may record for the embedded base (all resolve to the wheel's copy, offline).
+_EMBEDDED_BASE_NAMES = frozenset(
+    {EMBEDDED_BASE, "sentence-transformers/all-MiniLM-L6-v2", "nreimers/MiniLM-L6-H384-uncased"}
+)
+
+
 def _resolve_base_ref(ref: str) -> str:
     """Map an adapter's recorded base to something loadable offline when it is the embedded base."""
-    if ref in {EMBEDDED_BASE, "sentence-transformers/all-MiniLM-L6-v2", "nreimers/MiniLM-L6-H384-uncased"}:
+    if ref in _EMBEDDED_BASE_NAMES:
         return str(base_model_dir())
     return ref
 
@@ -346,8 +382,8 @@ def resolve_ref(ref: str) -> ModelRef:
     run_ref, step = split_checkpoint_ref(ref)
     if step is not None and not Path(ref).expanduser().is_dir():
         return _checkpoint_of(ref, resolve_ref(run_ref), step)
-    if ref.startswith("embedded:"):
-        return ModelRef(ref, "embedded-adapter", embedded_adapter_dir(ref.split(":", 1)[1]))
+    if is_embedded_ref(ref):
+        return ModelRef(ref, "embedded-adapter", embedded_adapter_dir(ref.removeprefix(EMBEDDED_PREFIX)))
     path = Path(ref).expanduser()
     if path.is_dir():
         if not (path / "adapter_config.json").exists():
@@ -413,6 +449,59 @@ def _refuse_missing(ref: str, info: dict[str, Any], head: bool) -> None:
         )
 
 
+#: The largest adapter metadata file (attnflow.json, adapter_config.json) read.
+MAX_METADATA_BYTES = 1_000_000
+
+
+def _small_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a regular file of at most ``MAX_METADATA_BYTES`` (never a pipe or a device, which could
+    block or never end); OSError/ValueError otherwise."""
+    if not path.is_file():
+        raise OSError(f"{path} is not a regular file")
+    if path.stat().st_size > MAX_METADATA_BYTES:
+        raise ValueError(f"{path} is over {MAX_METADATA_BYTES:,} bytes")
+    blob = json.loads(path.read_text())
+    if not isinstance(blob, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return blob
+
+
+def adapter_base(adapter_dir: Path, card_dir: Path | None = None) -> str:
+    """The base model a LoRA adapter folder is merged into, as its files name it: ``attnflow.json``'s ``base`` (in
+    ``card_dir``, default ``adapter_dir``; a checkpoint's is its run's folder), else ``adapter_config.json``'s
+    ``base_model_name_or_path`` ("" when neither says). Raises OSError/ValueError for unreadable files."""
+    meta_path = (card_dir or adapter_dir) / "attnflow.json"
+    meta = _small_json(meta_path) if meta_path.exists() else {}
+    cfg = _small_json(adapter_dir / "adapter_config.json")
+    return str(meta.get("base") or cfg.get("base_model_name_or_path") or "")
+
+
+def refs_to_load(ref: str, depth: int = 3) -> tuple[str, ...]:
+    """Every model reference that loading ``ref`` reads, ``ref`` first: a LoRA adapter folder also reads the base
+    its files name (``adapter_base``; and ``adapter_config.json``'s base when that differs, as transformers
+    would read it), followed through adapters up to ``depth`` levels. The embedded base's names read as
+    ``EMBEDDED_BASE``. A page asks its visitor to confirm every one that it does not offer itself."""
+    out = [ref.strip()]
+    try:
+        where = resolve_ref(ref)
+    except AttnflowError:
+        return tuple(out)
+    if where.kind != "adapter" or where.path is None or depth <= 0:
+        return tuple(out)
+    try:
+        bases = [adapter_base(where.path, where.card)]
+        bases.append(
+            str(_small_json(where.path / "adapter_config.json").get("base_model_name_or_path") or "")
+        )
+    except (OSError, ValueError):
+        return tuple(out)  # unreadable: loading it fails before any base is read
+    for base in bases:
+        name = EMBEDDED_BASE if base.strip() in _EMBEDDED_BASE_NAMES else base.strip()
+        if name:
+            out += [r for r in refs_to_load(name, depth - 1) if r not in out]
+    return tuple(out)
+
+
 def _load_adapter(
     ref: str, adapter_dir: Path, card_dir: Path | None = None
 ) -> tuple[Any, Any, str, tuple[str, ...]]:
@@ -424,12 +513,11 @@ def _load_adapter(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     meta_path = (card_dir or adapter_dir) / "attnflow.json"
-    adapter_cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = _small_json(meta_path) if meta_path.exists() else {}
     labels = tuple(meta.get("label_names") or ())
     if not labels:
         raise ModelLoadError(f"adapter {ref!r} has no label names: expected {meta_path} with 'label_names'")
-    base_ref = _resolve_base_ref(str(meta.get("base") or adapter_cfg.get("base_model_name_or_path") or ""))
+    base_ref = _resolve_base_ref(adapter_base(adapter_dir, card_dir))
     base, info = AutoModelForSequenceClassification.from_pretrained(
         base_ref,
         num_labels=len(labels),
@@ -495,7 +583,7 @@ def _load(where: ModelRef) -> tuple[Any, Any, str, tuple[str, ...] | None, str, 
     ref = where.ref
     at_step = "" if where.step is None else f", step {where.step}"
     if where.kind == "embedded-adapter":
-        task = split_checkpoint_ref(ref)[0].split(":", 1)[1]
+        task = split_checkpoint_ref(ref)[0].removeprefix(EMBEDDED_PREFIX)
         if not (where.path and (where.path / "adapter_config.json").exists()):
             raise ModelLoadError(
                 f"embedded counterpart {ref!r} is missing at {where.path}; rebuild it with "
@@ -531,6 +619,32 @@ def _load(where: ModelRef) -> tuple[Any, Any, str, tuple[str, ...] | None, str, 
     return model, tokenizer, fmt, labels, "hub", ref
 
 
+def _load_failure(where: ModelRef, err: Exception) -> str:
+    """Why ``where`` did not load, in this project's words: a refused pickle or custom code is named as such, and
+    any other library message keeps only its facts (``errors.library_text``), never its advice to pass
+    ``trust_remote_code=True`` or ``weights_only=False`` (this project never does) nor its links."""
+    import pickle
+
+    ref = where.ref
+    chain = [err, *(e for e in (err.__cause__, err.__context__) if isinstance(e, BaseException))]
+    if any(isinstance(e, pickle.UnpicklingError) for e in chain):
+        return f"{ref!r}: pickled weights are not loaded (they could run code); convert them to safetensors"
+    if any("trust_remote_code" in str(e) or "custom code" in str(e) for e in chain):
+        return (
+            f"{ref!r} needs its own Python code to load (a custom model type); this app never runs code that "
+            "comes with a model: use a BERT-family checkpoint that transformers reads by itself"
+        )
+    if isinstance(err, OSError) and where.kind == "hub":
+        return (
+            f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
+            f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
+        )
+    if isinstance(err, OSError):
+        return f"could not read {ref!r}: {library_text(err)}"
+    hint = f" The Hub cannot be reached or the id is wrong. {OFFLINE_HINT}" if where.kind == "hub" else ""
+    return f"could not load {ref!r}: {library_text(err)}.{hint}"
+
+
 def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str = "cpu") -> LoadedModel:
     """Load one model by reference (see the module docstring); ``label_names`` overrides the checkpoint's labels.
 
@@ -554,18 +668,8 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str
         model, tokenizer, fmt, labels, source, display = _load(where)
     except AttnflowError:
         raise
-    except OSError as err:
-        if where.kind != "hub":
-            raise ModelLoadError(f"could not read {ref!r}: {err}") from err
-        raise ModelLoadError(
-            f"could not load {ref!r}: it is not a local directory and the Hugging Face Hub cannot be reached or "
-            f"the id is wrong, and it is not in the local cache ({err.__class__.__name__}). {OFFLINE_HINT}"
-        ) from err
-    except (
-        Exception
-    ) as err:  # network stacks and loaders raise many types; name the model and the offline default
-        hint = f" The Hub cannot be reached or the id is wrong. {OFFLINE_HINT}" if where.kind == "hub" else ""
-        raise ModelLoadError(f"could not load {ref!r}: {err.__class__.__name__}: {err}.{hint}") from err
+    except Exception as err:  # network stacks and loaders raise many types: in our words, never their advice
+        raise ModelLoadError(_load_failure(where, err)) from err
     if _hub_offline() and source == "hub":
         source = "hub (local cache)"
     if label_names is None:

@@ -30,7 +30,7 @@ import logging
 import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,23 @@ import pandas as pd
 
 from attnflow_core.compare import js_divergence, xlogx
 from attnflow_core.data.errors import DataError
+from attnflow_core.data.files import MAX_DECODED_BYTES, MAX_FILE_BYTES, size_text
 from attnflow_core.data.tasks import is_correct
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import forward_batch
-from attnflow_core.flows import special_attention
-from attnflow_core.measures import DEFAULT_MEASURE, MeasureError, check_measure, norm_weighted
+from attnflow_core.flows import SPECIAL_MODES, SpecialMode, special_attention
+from attnflow_core.measures import (
+    DEFAULT_MEASURE,
+    MEASURES,
+    RAW_WEIGHTS,
+    VALUE_NORMS,
+    Captured,
+    Measure,
+    measure_attention,
+    measure_for,
+)
 from attnflow_core.paths import atomic_write
-from attnflow_core.settings import Measure, SettingsError, check_choice
+from attnflow_core.settings import SettingsError
 from attnflow_core.shards import RunningSums
 
 BEHAVIOURS = ("previous token", "next token", "self", "[CLS]/[SEP] sink", "broad", "mixed")
@@ -62,37 +72,75 @@ BEHAVIOUR_RULE = (
 PUNCTUATION = set(string.punctuation) | {"``", "''", "...", "--"}
 
 
-class OverviewCancelled(AttnflowError, RuntimeError):
-    """The user stopped the computation; nothing was cached."""
-
-
-#: The special-token treatments an overview supports (a subset of settings.SPECIAL_MODES).
-OVERVIEW_SPECIAL_MODES: tuple[str, ...] = ("keep", "renormalise")
+#: The special-token treatments an overview supports: those that leave every attention row a distribution (the
+#: JS fast path of ``shift_from_stats`` relies on it): keep, and hide-and-renormalise.
+OVERVIEW_SPECIAL_MODES: tuple[SpecialMode, ...] = tuple(
+    m for m in SPECIAL_MODES if not m.hides or m.renormalises
+)
 #: The file types ``save_overview`` writes.
 OVERVIEW_SUFFIXES = (".json", ".parquet")
 
 
 @dataclass(frozen=True)
+class OverviewLimits:
+    """What an overview file may hold (``load_overview`` checks it before and while reading, for JSON and Parquet
+    alike, so a small crafted file cannot make the reader build gigabytes): reading an accepted file costs about
+    ``text_bytes`` (Parquet) or ``file_bytes`` plus ``json_values`` small objects (JSON). ``compute_overview`` stays
+    within it: ``OverviewSettings.n`` is at most ``examples``.
+
+    ``file_bytes``: the file on disk (or uploaded). ``examples``: rows of the example table (a full MNLI train run
+    is 393k). ``text_bytes``: the example table once decoded (Parquet: counted while decoding, ``data.files.
+    CELL_BYTES`` per cell plus its text; about 400k examples of MNLI's length). ``json_values``: the values of a
+    JSON file (or of a Parquet file's metadata) counted before parsing, about 250k examples; larger runs are saved
+    as .parquet. ``tokens``: an example's ``n_tokens`` (``OverviewSettings.max_length`` is at most 512).
+    ``layers``, ``heads``: the model's shape."""
+
+    file_bytes: int = 4 * MAX_FILE_BYTES
+    examples: int = 1_000_000
+    text_bytes: int = 5 * MAX_DECODED_BYTES // 2
+    json_values: int = 5_000_000
+    tokens: int = 512
+    layers: int = 128
+    heads: int = 128
+
+
+OVERVIEW_LIMITS = OverviewLimits()
+
+
+@dataclass(frozen=True)
 class OverviewSettings:
-    """How an overview is computed; the defaults are the CLI's and the page's."""
+    """How an overview is computed; the defaults are the CLI's and the page's. Valid by construction: names become
+    registry entries, and a value out of range is a SettingsError naming the fix."""
 
     n: int = 200
     max_length: int = 128
-    special: str = "keep"  # one of OVERVIEW_SPECIAL_MODES
+    special: SpecialMode = SPECIAL_MODES.default  # one of OVERVIEW_SPECIAL_MODES
     batch_size: int = 16
     measure: Measure = DEFAULT_MEASURE
     importance: bool = False  # also the tuned model's head importance (attnflow_core.importance), averaged
     agreement: bool = False  # also the flow/saliency agreement (attnflow_core.agreement), averaged
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "special", SPECIAL_MODES.get(self.special))
+        object.__setattr__(self, "measure", MEASURES.get(self.measure))
+        self.validate()
+
     def validate(self) -> OverviewSettings:
+        """Self, when every number is in range and the special-token mode is one an overview supports."""
         if self.n < 1:
             raise SettingsError(f"n must be at least 1 example; got {self.n}")
+        if self.n > OVERVIEW_LIMITS.examples:
+            raise SettingsError(
+                f"n must be at most {OVERVIEW_LIMITS.examples:,} examples (what an overview file may hold); "
+                f"got {self.n}"
+            )
         if not 8 <= self.max_length <= 512:
             raise SettingsError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
-        check_choice("special", self.special, OVERVIEW_SPECIAL_MODES)
+        if self.special not in OVERVIEW_SPECIAL_MODES:
+            keys = tuple(str(m) for m in OVERVIEW_SPECIAL_MODES)
+            raise SettingsError(f"special must be one of {keys}; got {self.special!r}")
         if self.batch_size < 1:
             raise SettingsError(f"batch_size must be at least 1; got {self.batch_size}")
-        check_measure(self.measure)
         return self
 
 
@@ -128,6 +176,11 @@ class Overview:
     def layer_change(self) -> np.ndarray:
         """(L,) mean JS divergence over the heads of each layer."""
         return self.js_mean.mean(axis=1)
+
+    def accuracy(self) -> float | None:
+        """The fine-tuned model's accuracy over the labelled examples (None when none is labelled)."""
+        known = self.examples["correct"].dropna()
+        return float(known.astype(float).mean()) if len(known) else None
 
 
 def behaviour_labels(stats: np.ndarray) -> np.ndarray:
@@ -185,8 +238,9 @@ def example_stats(
         [raw[..., cls].sum(-1).mean(-1), raw[..., sep].sum(-1).mean(-1), raw[..., pun].sum(-1).mean(-1)],
         axis=-1,
     )
-    a = special_attention(raw, list(special), mode) if mode != "keep" else raw
-    rows = ~is_special if mode != "keep" and (~is_special).any() else np.ones(m, dtype=bool)
+    hides = SPECIAL_MODES.get(mode).hides
+    a = special_attention(raw, list(special), mode) if hides else raw
+    rows = ~is_special if hides and (~is_special).any() else np.ones(m, dtype=bool)
     idx = np.arange(m)
     prev = np.where(idx > 0, a[..., idx, np.maximum(idx - 1, 0)], 0.0)
     nxt = np.where(idx < m - 1, a[..., idx, np.minimum(idx + 1, m - 1)], 0.0)
@@ -236,18 +290,20 @@ def example_shift(
     attn_base: np.ndarray, attn_tuned: np.ndarray, special: Sequence[int], mode: str
 ) -> np.ndarray:
     """(L, H) mean-over-query-tokens JS divergence of one example (rows of specials left out when hiding them)."""
+    treatment = SPECIAL_MODES.get(mode)
     m = attn_base.shape[-1]
     rows = np.ones(m, dtype=bool)
-    if mode != "keep":
+    if treatment.hides:
         rows[list(special)] = False
         if not rows.any():
             rows[:] = True
-    if mode == "keep":  # nothing to treat: skip special_attention's copy
+    if not treatment.hides:  # nothing to treat: skip special_attention's copy
         a, b = attn_base, attn_tuned
     else:
         a = special_attention(attn_base, list(special), mode)
         b = special_attention(attn_tuned, list(special), mode)
-    return js_divergence(a[..., rows, :], b[..., rows, :], normalised=mode != "exclude").mean(-1)
+    rows_are_distributions = not treatment.hides or treatment.renormalises
+    return js_divergence(a[..., rows, :], b[..., rows, :], normalised=rows_are_distributions).mean(-1)
 
 
 # ---------------------------------------------------------------- streaming computation
@@ -281,19 +337,6 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _norm_weighted_pair(
-    att_b: np.ndarray, att_t: np.ndarray, vn_b: np.ndarray | None, vn_t: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Both models' batched attention (B, L, H, n, n) weighted by their value norms (B, L, H, n); a MeasureError
-    when a model's norms could not be captured. Padded keys get no attention, so their norms never count."""
-    if vn_b is None or vn_t is None:
-        raise MeasureError(
-            "these models' value vectors could not be captured (not a BERT-family layout): "
-            "use the measure 'attention'"
-        )
-    return norm_weighted(att_b, vn_b), norm_weighted(att_t, vn_t)
-
-
 def _example_row(e: Any, shift: float, n_tokens: int) -> dict[str, Any]:
     """The overview table's row of example ``e`` (a ``data.sources.Example``) before its prediction columns."""
     return {
@@ -314,6 +357,75 @@ def _encode_all(tok: Any, exs: Sequence[Any], limit: int) -> list[Any]:
     ]
 
 
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """One padded batch through both models: what each captured (attention (B, L, H, n, n), value norms when
+    asked for) and the fine-tuned model's class probabilities (B, C) (None without a classification head)."""
+
+    base: Captured
+    tuned: Captured
+    probs: np.ndarray | None
+    padded: Any
+    seconds: float
+
+
+def _forward(pair: Any, tok: Any, encodings: list[Any], settings: OverviewSettings, device: Any) -> _Batch:
+    """Both models on one length-bucketed batch; value norms captured when the measure (or the agreement, which
+    reports every measure) needs them."""
+    want_norms = VALUE_NORMS in settings.measure.needs
+    feats = [{k: e[k] for k in ("input_ids", "token_type_ids", "attention_mask")} for e in encodings]
+    padded = tok.pad(feats, return_tensors="pt").to(device)
+    t0 = time.perf_counter()
+    att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)
+    att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms or settings.agreement)
+    # forward_batch copies to the CPU, so GPU work is finished here
+    return _Batch(Captured(att_b, vn_b), Captured(att_t, vn_t), probs, padded, time.perf_counter() - t0)
+
+
+def _example(
+    tok: Any,
+    enc: Any,
+    e: Any,
+    att_b: np.ndarray,
+    att_t: np.ndarray,
+    probs: np.ndarray | None,
+    pair: Any,
+    mode: str,
+) -> tuple[RunningSums, dict[str, Any]]:
+    """One example's statistics (its ``RunningSums`` part) and its row of the example table, from both models'
+    measured attention (L, H, m, m) without padding."""
+    m = len(enc["input_ids"])
+    special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
+    punct = [p for p, t in enumerate(tok.convert_ids_to_tokens(enc["input_ids"])) if t in PUNCTUATION]
+    segs = enc.get("token_type_ids") or [0] * m
+    stats = [example_stats(att, segs, special, punct, mode) for att in (att_b, att_t)]
+    shift = shift_from_stats(stats[0], stats[1])
+    row = _example_row(e, float(shift.mean()), m)
+    if probs is not None and pair.tuned.label_names is not None:
+        label = pair.tuned.label_names[int(probs.argmax())]
+        row.update(prediction=label, confidence=float(probs.max()), correct=is_correct(label, e.label))
+    else:
+        row.update(prediction="", confidence=float("nan"), correct=None)
+    return RunningSums.of_example(shift, stats), row
+
+
+def _example_agreement(tok: Any, enc: Any, tuned: Any, captured: Captured, k: int) -> list[Any]:
+    """The agreement rows of the batch's k-th example (``agreement.example_agreement``, on its raw attention)."""
+    from attnflow_core.agreement import example_agreement
+
+    m = len(enc["input_ids"])
+    special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
+    return example_agreement(
+        tuned.model,
+        enc["input_ids"],
+        enc.get("token_type_ids") or [0] * m,
+        special,
+        captured.attn[k, :, :, :m, :m],
+        tok.pad_token_id or 0,
+        vnorm=None if captured.vnorm is None else captured.vnorm[k, :, :, :m],
+    )
+
+
 def compute_overview(
     pair: Any,
     examples: Sequence[Any],
@@ -322,107 +434,62 @@ def compute_overview(
     source: str = "",
     split: str = "",
     progress: Callable[[float, str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
 ) -> Overview:
-    """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they stream."""
-
+    """Run both models over ``examples`` (``data.sources.Example``; the first ``settings.n``) and reduce as they
+    stream. The statistics are computed under ``settings.measure``, or under the raw weights when these models'
+    forward pass cannot capture what it needs (``measures.measure_for``; the result's settings record it)."""
     from attnflow_core.device import batch_size_for, model_device
 
-    settings.validate()
     exs = list(examples)[: settings.n]
     if not exs:
         raise DataError("no examples to summarise: pick a source and split with at least one example")
     tok = pair.tokenizer
     enc_all = _encode_all(tok, exs, min(settings.max_length, pair.max_length))
     order = sorted(range(len(exs)), key=lambda i: len(enc_all[i]["input_ids"]))
-    n_layers, n_heads = pair.base.num_layers, pair.base.num_heads
-    js_sum = np.zeros((n_layers, n_heads))
-    js_sq = np.zeros((n_layers, n_heads))
-    cross_sum = np.zeros((2, n_layers, 2, 3))
-    cross_count = np.zeros((2, 2))
-    sinks_sum = np.zeros((2, n_layers, n_heads, 3))
-    beh_sum = np.zeros((2, n_layers, n_heads, 5))
+    sums = RunningSums.zeros(pair.base.num_layers, pair.base.num_heads)
     rows: list[dict[str, Any]] = [{} for _ in exs]
-    imp_sum = np.zeros((n_layers, n_heads))
+    imp_sum = np.zeros((pair.base.num_layers, pair.base.num_heads))
     agree_rows: list[Any] = []
     report = progress or (lambda _f, _m: None)
-    t0 = time.perf_counter()
-    t_forward = 0.0
-    done = 0
-    want_norms = settings.measure == "norm"
-    # the agreement is reported under both measures, so it needs the norms whatever the statistics' measure
-    norms_for_agreement = settings.agreement
+    t0, t_forward, measure = time.perf_counter(), 0.0, settings.measure
     device = model_device(pair.base.model)
     step = batch_size_for(device, settings.batch_size)  # larger length-bucketed batches on a GPU
     for start in range(0, len(order), step):
-        if should_stop is not None and should_stop():
-            raise OverviewCancelled("overview cancelled; nothing was cached")
         batch = order[start : start + step]
-        feats = [{k: enc_all[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")} for i in batch]
-        padded = tok.pad(feats, return_tensors="pt").to(device)
-        tf = time.perf_counter()
-        att_b, _, vn_b = forward_batch(pair.base, padded, with_norms=want_norms)  # (B, L, H, n, n)
-        att_t, probs, vn_t = forward_batch(pair.tuned, padded, with_norms=want_norms or norms_for_agreement)
-        raw_t = att_t  # the agreement applies each measure itself
-        t_forward += time.perf_counter() - tf  # forward_batch copies to the CPU, so GPU work is finished here
+        fwd = _forward(pair, tok, [enc_all[i] for i in batch], settings, device)
+        t_forward += fwd.seconds
         if settings.importance:
             from attnflow_core.importance import batch_importance
 
-            imp_sum += batch_importance(pair.tuned, dict(padded), [exs[i].label for i in batch]).sum(0)
-        if want_norms:
-            att_b, att_t = _norm_weighted_pair(att_b, att_t, vn_b, vn_t)
+            imp_sum += batch_importance(pair.tuned, dict(fwd.padded), [exs[i].label for i in batch]).sum(0)
+        measure = measure_for(measure_for(measure, fwd.base), fwd.tuned)  # the one policy (``measures``)
+        att_b, att_t = measure_attention(fwd.base, measure), measure_attention(fwd.tuned, measure)
         for k, i in enumerate(batch):
-            enc = enc_all[i]
-            m = len(enc["input_ids"])
-            special = [p for p, s in enumerate(enc["special_tokens_mask"]) if s]
-            tokens = tok.convert_ids_to_tokens(enc["input_ids"])
-            punct = [p for p, t in enumerate(tokens) if t in PUNCTUATION]
-            segs = enc.get("token_type_ids") or [0] * m
-            a_b, a_t = att_b[k, :, :, :m, :m], att_t[k, :, :, :m, :m]
-            stats = [example_stats(att, segs, special, punct, settings.special) for att in (a_b, a_t)]
-            shift = shift_from_stats(stats[0], stats[1])
-            js_sum += shift
-            js_sq += shift**2
-            for model, st in enumerate(stats):
-                cross_sum[model] += st["cross"]
-                cross_count[model] += st["cross_count"]
-                sinks_sum[model] += st["sinks"]
-                beh_sum[model] += st["behaviour"]
-            e = exs[i]
-            row = _example_row(e, float(shift.mean()), m)
-            if probs is not None and pair.tuned.label_names is not None:
-                p = probs[k]
-                label = pair.tuned.label_names[int(p.argmax())]
-                row.update(prediction=label, confidence=float(p.max()), correct=is_correct(label, e.label))
-            else:
-                row.update(prediction="", confidence=float("nan"), correct=None)
-            rows[i] = row
+            m = len(enc_all[i]["input_ids"])
+            probs = None if fwd.probs is None else fwd.probs[k]
+            part, rows[i] = _example(
+                tok,
+                enc_all[i],
+                exs[i],
+                att_b[k, :, :, :m, :m],
+                att_t[k, :, :, :m, :m],
+                probs,
+                pair,
+                settings.special,
+            )
+            sums = sums + part
             if settings.agreement:
-                from attnflow_core.agreement import example_agreement
-
-                agree_rows.append(
-                    example_agreement(
-                        pair.tuned.model,
-                        enc["input_ids"],
-                        segs,
-                        special,
-                        raw_t[k, :, :, :m, :m],
-                        tok.pad_token_id or 0,
-                        vnorm=None if vn_t is None else vn_t[k, :, :, :m],
-                    )
-                )
-        done += len(batch)
-        elapsed = time.perf_counter() - t0
-        eta = elapsed / done * (len(exs) - done)
+                agree_rows.append(_example_agreement(tok, enc_all[i], pair.tuned, fwd.tuned, k))
+        done = start + len(batch)
+        eta = (time.perf_counter() - t0) / done * (len(exs) - done)
         report(done / len(exs), f"{done}/{len(exs)} examples · about {eta:.0f} s left")
-    sums = RunningSums(len(exs), js_sum, js_sq, cross_sum, cross_count, sinks_sum, beh_sum)
     return Overview(
         task=task,
         base_ref=pair.base.ref,
         tuned_ref=pair.tuned.ref,
         source=source,
         split=split,
-        settings=settings,
+        settings=replace(settings, measure=measure),
         examples=pd.DataFrame(rows),
         seconds=time.perf_counter() - t0,
         forward_seconds=t_forward,
@@ -549,32 +616,136 @@ def _check_overview(meta: dict[str, Any], examples: pd.DataFrame, arrays: dict[s
             )
 
 
-def load_overview(source: str | Path | bytes, filename: str | None = None) -> Overview:
-    """Read and validate a file written by ``save_overview`` (a path, or the bytes of an upload with its file
-    name); anything else raises ``OverviewFileError`` naming the problem. Its ``base_ref``/``tuned_ref`` are only
-    data: check them (``models.is_registered_ref``) before loading them."""
+def _overview_bytes(source: str | Path | bytes, limits: OverviewLimits) -> bytes:
+    """The file's bytes (a path, or the bytes of an upload), refused before reading when over ``file_bytes``."""
+    if isinstance(source, bytes):
+        size = len(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise OverviewFileError(f"no such file: {path}")
+        if not path.is_file():
+            raise OverviewFileError(
+                f"{path} is not a regular file; give the path of a .json or .parquet overview"
+            )
+        size = path.stat().st_size
+    if size > limits.file_bytes:
+        raise OverviewFileError(
+            f"the overview file is {size:,} bytes, over the limit of {size_text(limits.file_bytes)}; compute "
+            "the overview over fewer examples, or save it as .parquet (smaller than .json)"
+        )
+    return source if isinstance(source, bytes) else Path(source).read_bytes()
+
+
+def _json_blob(data: bytes | str, limits: OverviewLimits, what: str) -> Any:
+    """``json.loads`` of ``data`` after counting its values from the raw bytes (every value but the first follows
+    a comma or opens an object or list), so a file of many tiny values cannot build gigabytes of Python objects."""
+    raw = data.encode() if isinstance(data, str) else data
+    values = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+    if values > limits.json_values:
+        raise OverviewFileError(
+            f"the overview's {what} holds about {values:,} JSON values, over the limit of {limits.json_values:,}; "
+            "compute the overview over fewer examples, or save it as .parquet"
+        )
+    return json.loads(raw)
+
+
+def _read_json_overview(data: bytes, limits: OverviewLimits) -> tuple[dict[str, Any], pd.DataFrame]:
+    meta = _json_blob(data, limits, "file")
+    rows = meta.pop("examples")
+    if not isinstance(rows, list):
+        raise OverviewFileError("the file's examples must be a list of rows")
+    if len(rows) > limits.examples:
+        raise OverviewFileError(_too_many_examples(len(rows), limits))
+    return meta, pd.DataFrame(rows)
+
+
+def _read_parquet_overview(data: bytes, limits: OverviewLimits) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The metadata and example table of a Parquet overview, decoded within ``limits`` (``read_parquet_batches``:
+    rows from the footer, the decoded size counted batch by batch)."""
     import io
 
-    name = filename or (str(source) if not isinstance(source, bytes) else "")
-    try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        if name.endswith(".json"):
-            meta = json.loads(data)
-            examples = pd.DataFrame(meta.pop("examples"))
-        elif name.endswith(".parquet"):
-            import pyarrow.parquet as pq
+    import pyarrow as pa
 
-            table = pq.read_table(io.BytesIO(data))
-            meta = json.loads((table.schema.metadata or {})[b"attnflow"])
-            examples = table.to_pandas()
-        else:
-            raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+    from attnflow_core.data.files import FileLimitError, read_parquet_batches
+
+    try:
+        schema, batches = read_parquet_batches(
+            io.BytesIO(data), max_rows=limits.examples, max_decoded=limits.text_bytes
+        )
+    except FileLimitError as err:
+        raise OverviewFileError(f"this overview file is too large to open: {err}") from None
+    blob = (schema.metadata or {})[b"attnflow"]
+    meta = _json_blob(blob, limits, "metadata")
+    table = pa.Table.from_batches(batches) if batches else schema.empty_table()
+    columns = [
+        pa.chunked_array([c.dictionary_decode() for c in col.chunks], type=col.type.value_type)
+        if pa.types.is_dictionary(col.type)
+        else col
+        for col in table.columns
+    ]
+    return meta, pa.table(columns, names=table.column_names).to_pandas()
+
+
+def _too_many_examples(n: int, limits: OverviewLimits) -> str:
+    return (
+        f"the overview file holds {n:,} examples, over the limit of {limits.examples:,}; compute overviews of at "
+        f"most {limits.examples:,} examples"
+    )
+
+
+def check_overview_limits(
+    examples: pd.DataFrame, arrays: dict[str, np.ndarray], limits: OverviewLimits = OVERVIEW_LIMITS
+) -> None:
+    """Refuse a file whose contents are over ``limits``: more examples than ``examples``, an example of more than
+    ``tokens`` tokens (or a non-numeric ``n_tokens``), a model of more than ``layers`` layers or ``heads`` heads.
+    (The size limits are checked while reading; ``overview_checks.check_overview_contents`` checks the values.)"""
+    if len(examples) > limits.examples:
+        raise OverviewFileError(_too_many_examples(len(examples), limits))
+    if "n_tokens" in examples.columns and len(examples):
+        tokens = pd.to_numeric(examples["n_tokens"], errors="coerce")
+        if tokens.isna().any() or not (tokens.min() >= 0 and tokens.max() <= limits.tokens):
+            raise OverviewFileError(
+                f"the file's n_tokens must be token counts from 0 to {limits.tokens}; got values from "
+                f"{examples['n_tokens'].min()!r} to {examples['n_tokens'].max()!r}"
+            )
+    js = arrays.get("js_mean")
+    if js is not None and js.ndim == 2 and (js.shape[0] > limits.layers or js.shape[1] > limits.heads):
+        raise OverviewFileError(
+            f"the file's statistics are for {js.shape[0]} layers × {js.shape[1]} heads, over the limit of "
+            f"{limits.layers} × {limits.heads}"
+        )
+
+
+def load_overview(
+    source: str | Path | bytes, filename: str | None = None, limits: OverviewLimits = OVERVIEW_LIMITS
+) -> Overview:
+    """Read and validate a file written by ``save_overview`` (a path, or the bytes of an upload with its file
+    name); anything else raises ``OverviewFileError`` naming the problem. Its ``base_ref``/``tuned_ref`` are only
+    data: check them (``models.is_registered_ref``) before loading them.
+
+    The file is read within ``limits`` (``OverviewLimits``): its size before it is read, the JSON values before
+    they are parsed, a Parquet file's rows from its footer and its decoded size while decoding, then the contents
+    (``check_overview_limits``), so a small crafted file cannot make the reader build gigabytes. Every field is
+    then checked for what this app writes (``overview_checks``: shapes, finiteness, ranges, types), so a file of
+    NaN, words or another model's shapes is refused naming its first bad field."""
+    name = filename or (str(source) if not isinstance(source, bytes) else "")
+    if not name.endswith(OVERVIEW_SUFFIXES):
+        raise OverviewFileError(f"overview files end in .json or .parquet; got {name or 'no name'}")
+    try:
+        data = _overview_bytes(source, limits)
+        reader = _read_json_overview if name.endswith(".json") else _read_parquet_overview
+        meta, examples = reader(data, limits)
         if meta.get("schema") != "attnflow.overview/1":
             raise OverviewFileError(
                 "this file is not an Attention Flows overview (schema attnflow.overview/1)"
             )
-        arrays = {k: np.asarray(meta["arrays"][k], dtype=np.float64) for k in _ARRAYS}
+        from attnflow_core.overview_checks import check_overview_contents, overview_arrays
+
+        arrays = overview_arrays(meta)  # every field named when it is not an array of numbers
+        check_overview_limits(examples, arrays, limits)
         _check_overview(meta, examples, arrays)
+        check_overview_contents(meta, examples, arrays)  # shapes, ranges and types of every other field
         return Overview(
             task=meta["task"],
             base_ref=meta["base_ref"],
@@ -582,7 +753,7 @@ def load_overview(source: str | Path | bytes, filename: str | None = None) -> Ov
             source=meta["source"],
             split=meta["split"],
             # files written before the measure existed were computed on the raw weights
-            settings=OverviewSettings(**{"measure": "attention", **meta["settings"]}).validate(),
+            settings=OverviewSettings(**{"measure": RAW_WEIGHTS, **meta["settings"]}).validate(),
             examples=examples,
             seconds=float(meta["seconds"]),
             forward_seconds=float(meta["forward_seconds"]),

@@ -1,7 +1,7 @@
 """Built-in views a student should see first: the paper's teaser and two findings, each a page plus URL query.
 
-A preset is the app's URL state (the query keys of ``pages/common.URL_KEYS``) for one page; the app opens it with
-``preset=<key>`` added, which makes the query replace the current selection. The claims were checked with the
+A preset is the app's URL state (``urlstate.URL_PARAMS``, written with ``urlstate.url_query``) for one page; the
+app opens it with ``preset=<key>`` added, which makes the query replace the current selection. The claims were checked with the
 embedded MiniLM pair (``tests/test_presets.py`` re-checks them; README "Presets" reports the numbers).
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlencode
+
+from attnflow_core.urlstate import PRESET_PARAM, url_query
 
 # The paper's teaser (Attention Flows, VIS 2020, Fig. 1), shipped in the QA demo set under this stable id.
 TEASER_UID = "qnli-val-31"
@@ -37,14 +39,14 @@ class Preset:
 
     @property
     def query_dict(self) -> dict[str, str]:
-        return {**dict(self.query), "preset": self.key}
+        return {**dict(self.query), PRESET_PARAM: self.key}
 
     def url(self) -> str:
         """The relative link that opens this view (in a new session or the current one)."""
         return f"/{self.page}?{urlencode(self.query_dict)}"
 
 
-_TEASER = (("task", "qa"), ("source", "demo"), ("ex", TEASER_UID))
+_TEASER = {"task": "qa", "source": "demo", "example": TEASER_UID}
 
 PRESETS: tuple[Preset, ...] = (
     Preset(
@@ -57,7 +59,7 @@ PRESETS: tuple[Preset, ...] = (
             "the raw weights they get almost nothing (both models put 93 % on [CLS]/[SEP]/punctuation)."
         ),
         page="flow",
-        query=(*_TEASER, ("src", str(TEASER_SOURCE_TOKEN)), ("measure", "norm")),
+        query=url_query(**_TEASER, src=TEASER_SOURCE_TOKEN, measure="norm"),
     ),
     Preset(
         key="sinks-weights",
@@ -67,7 +69,7 @@ PRESETS: tuple[Preset, ...] = (
             "66 % in the pre-trained one on the teaser) ends on [CLS]/[SEP]."
         ),
         page="flow",
-        query=(*_TEASER, ("method", "rollout"), ("measure", "attention")),
+        query=url_query(**_TEASER, method="rollout", measure="attention"),
     ),
     Preset(
         key="sinks-norms",
@@ -77,7 +79,7 @@ PRESETS: tuple[Preset, ...] = (
             "21 % (fine-tuned) and 18 % (pre-trained) of the mass ends there (Kobayashi et al. 2020)."
         ),
         page="flow",
-        query=(*_TEASER, ("method", "rollout"), ("measure", "norm")),
+        query=url_query(**_TEASER, method="rollout", measure="norm"),
     ),
     Preset(
         key="last-layers",
@@ -87,6 +89,6 @@ PRESETS: tuple[Preset, ...] = (
             "0.14–0.17 in layers 4–6 of the embedded QA pair (Kovaleva et al. 2019 found the same for BERT)."
         ),
         page="heads",
-        query=(*_TEASER, ("measure", "norm")),
+        query=url_query(**_TEASER, measure="norm"),
     ),
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from attnflow_core.data.files import GLUE_FILE_NAMES, read_data_file, split_heldout
-from attnflow_core.models import embedded_adapter_dir
+from attnflow_core.models import embedded_adapter_dir, embedded_ref
 from attnflow_core.settings import SettingsError
 
 #: Where training rows can come from, besides a data FILE (see ``training_data``).
@@ -173,13 +173,13 @@ def training_data(
     elif data == "vader":
         if task != "sentiment":
             raise SettingsError("--data vader is sentiment data; use it with --task sentiment")
-        from attnflow_core.data.decontaminate import DEFAULT_THRESHOLD, decontaminate
+        from attnflow_core.data.decontaminate import DECONTAMINATION_THRESHOLD, decontaminate
         from attnflow_core.data.vader import load_vader
 
         if eval_ds is None:
             eval_ds = hub_glue(task, "validation")
         snippets = load_vader("movie")
-        thr = DEFAULT_THRESHOLD if threshold is None else threshold
+        thr = DECONTAMINATION_THRESHOLD if threshold is None else threshold
         rows, report = decontaminate(snippets, [str(s) for s in eval_ds["sentence"]], thr)
         desc = (
             f"vaderSentiment movie-review snippets ({len(snippets)} rows), decontaminated against the "
@@ -225,7 +225,7 @@ def run_metadata(
         rebuild.append(f"--eval-file {eval_file}")
     meta["rebuild_command"] = " ".join(rebuild)
     meta["limitations"] = EMBEDDED_LIMITATIONS[task]
-    measure = f"python -m attnflow_core evaluate --task {task} --model embedded:{task}"
+    measure = f"python -m attnflow_core evaluate --task {task} --model {embedded_ref(task)}"
     if task == "sentiment" and eval_file:
         measure += f" --data-file {eval_file}"
     elif train_file:

@@ -14,7 +14,6 @@ import pandas as pd
 from attnflow_core.analysis import Analysis, drawn_graph
 from attnflow_core.extract import ExampleResult
 from attnflow_core.graph import graph_records
-from attnflow_core.measures import MEASURE_SHORT
 from attnflow_core.settings import format_layers
 
 SCHEMA = "attnflow.compare/1"
@@ -150,7 +149,7 @@ def to_text(result: ExampleResult, analysis: Analysis, top: int = 8) -> str:
     lines.append(
         f"method {s.method}, from {analysis.labels[s.source]!r} (#{s.source}), layers {format_layers((a, b))}, "
         f"threshold {s.threshold}, decay {s.decay}, special tokens {s.special}, units {s.unit}s, "
-        f"measure {s.measure} ({MEASURE_SHORT[s.measure]})"
+        f"measure {s.measure} ({s.measure.short})"
     )
     for name, scores in (("base", analysis.scores_base), ("tuned", analysis.scores_tuned)):
         order = np.argsort(-scores)[:top]

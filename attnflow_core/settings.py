@@ -1,34 +1,63 @@
-"""The analysis settings vocabulary, defined once: flow methods, special-token modes, units, the ``FlowSettings``
-dataclass (its defaults and its validation) and the one layer-range / head-list syntax of the URL and the CLI.
+"""The analysis settings, built once and valid by construction, and the one layer-range / head-list syntax of the
+URL and the CLI.
 
-Imports nothing from the rest of the package, so the computation modules, the pages and the CLI all read from here.
+``FlowSettings`` is the user's whole selection (what the sidebar, a link, the CLI or a test asks for). Building one
+checks everything that needs no model: every name through its vocabulary's registry (each becomes the registry's
+entry, which *is* the key string), τ and α in range; ``validated`` adds the checks against a model and an example
+(layers, heads, source). The pipeline (``attnflow_core.pipeline``) keys its stages by the two parts of the settings:
+``ExampleSettings`` (measure, units, special tokens: the measured attention) and ``methods.FlowKey`` (method, source,
+layers, heads, and τ/α only where the method reads them: the flows).
+
+The vocabularies live beside their functions, one registry each: ``methods.METHODS``, ``measures.MEASURES``,
+``flows.SPECIAL_MODES``, ``encoding.UNITS`` and ``saliency.SALIENCY_METHODS`` (machinery: ``vocab``).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
 
-from attnflow_core.errors import AttnflowError
+from attnflow_core.encoding import UNITS, Unit
+from attnflow_core.errors import SettingsError
+from attnflow_core.flows import (
+    DEFAULT_DECAY,
+    DEFAULT_THRESHOLD,
+    SPECIAL_MODES,
+    SpecialMode,
+    check_decay,
+    check_layers,
+    check_source,
+    check_threshold,
+    select_heads,
+)
+from attnflow_core.measures import DEFAULT_MEASURE, MEASURES, Measure
+from attnflow_core.methods import METHODS, TRACE, FlowKey, Method
 
-Method = Literal["trace", "rollout", "maxflow"]
-SpecialMode = Literal["keep", "exclude", "renormalise"]
-Unit = Literal["token", "word"]
-#: What a flow method reads as "how much token j takes from token i" (see ``attnflow_core.measures``).
-Measure = Literal["attention", "norm"]
+__all__ = [
+    "ALLOW_CUSTOM_ENV",
+    "DEFAULTS",
+    "HIDE_MODES",
+    "ExampleSettings",
+    "FlowSettings",
+    "SettingsError",
+    "allow_custom_models",
+    "format_layers",
+    "parse_flag",
+    "parse_heads",
+    "parse_layers",
+]
 
-METHODS: tuple[Method, ...] = get_args(Method)
-SPECIAL_MODES: tuple[SpecialMode, ...] = get_args(SpecialMode)
-UNITS: tuple[Unit, ...] = get_args(Unit)
-#: The special-token modes that hide [CLS]/[SEP] (the sidebar's toggle), its default first.
-HIDE_MODES: tuple[SpecialMode, ...] = ("renormalise", "exclude")
-MEASURES: tuple[Measure, ...] = get_args(Measure)
-DEFAULT_MEASURE: Measure = "norm"
-#: The trace threshold τ's default (the app's, the CLI's, the URL's and ``flows``'s).
-DEFAULT_THRESHOLD = 0.1
+#: The special-token modes that hide [CLS]/[SEP] (the sidebar's toggle), its default (renormalising) first.
+HIDE_MODES: tuple[SpecialMode, ...] = tuple(
+    sorted((m for m in SPECIAL_MODES if m.hides), key=lambda m: not m.renormalises)
+)
 
+#: The threshold τ's and the decay α's sliders (app and export): (lowest, highest, step). α must stay above 0.
+THRESHOLD_SLIDER: tuple[float, float, float] = (0.0, 1.0, 0.01)
+DECAY_SLIDER: tuple[float, float, float] = (0.05, 1.0, 0.05)
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -42,46 +71,48 @@ def parse_flag(value: object, default: bool) -> bool:
     return True if text in _TRUE else False if text in _FALSE else default
 
 
-class SettingsError(AttnflowError, ValueError):
-    """A setting is out of range or unknown; the message names the valid values."""
+#: Server setting, a security switch: visitors may name their own models (Hub ids, folders) only while it is unset
+#: or set to an explicit on value (``allow_custom_models``).
+ALLOW_CUSTOM_ENV = "ATTNFLOW_ALLOW_CUSTOM_MODELS"
+_LOG = logging.getLogger(__name__)
 
 
-def check_threshold_decay(threshold: float, decay: float) -> None:
-    """The one check of the trace threshold τ ∈ [0, 1] and decay α ∈ (0, 1]; SettingsError otherwise."""
-    if not 0.0 <= threshold <= 1.0:
-        raise SettingsError(f"threshold must be in [0, 1]; got {threshold}")
-    if not 0.0 < decay <= 1.0:
-        raise SettingsError(f"decay must be in (0, 1]; got {decay}")
+def allow_custom_models(value: str | None) -> bool:
+    """``ALLOW_CUSTOM_ENV``'s value -> whether custom model references are allowed. It fails closed: unset (None)
+    or an explicit on value (1/true/yes/on, any case) allows them; an off value (0/false/no/off) turns them off,
+    and so does anything else (``disabled``, ``n``, an empty value), which is logged once per value."""
+    if value is None:
+        return True
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text not in _FALSE:
+        _log_unrecognised(ALLOW_CUSTOM_ENV, value)
+    return False
 
 
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    """SettingsError naming ``choices`` unless ``value`` is one of them."""
-    if value not in choices:
-        raise SettingsError(f"{name} must be one of {choices}; got {value!r}")
+@functools.lru_cache(maxsize=16)
+def _log_unrecognised(name: str, value: str) -> None:
+    _LOG.warning(
+        "%s=%r is not an on/off value (1/true/yes/on or 0/false/no/off): custom models are turned OFF",
+        name,
+        value,
+    )
 
 
-def as_method(value: str) -> Method:
-    """``value`` as a Method (a widget's or a URL's string); SettingsError naming the methods otherwise."""
-    check_choice("method", value, METHODS)
-    return cast(Method, value)
+@dataclass(frozen=True)
+class ExampleSettings:
+    """The settings the measured attention of an example depends on (its cache key beside the extraction's):
+    the attention measure, the units and the special-token treatment. Names become registry entries."""
 
+    measure: Measure = DEFAULT_MEASURE
+    unit: Unit = UNITS.default
+    special: SpecialMode = SPECIAL_MODES.default
 
-def as_special(value: str) -> SpecialMode:
-    """``value`` as a SpecialMode; SettingsError naming the modes otherwise."""
-    check_choice("special", value, SPECIAL_MODES)
-    return cast(SpecialMode, value)
-
-
-def as_measure(value: str) -> Measure:
-    """``value`` as a Measure; SettingsError naming the measures otherwise."""
-    check_choice("measure", value, MEASURES)
-    return cast(Measure, value)
-
-
-def as_unit(value: str) -> Unit:
-    """``value`` as a Unit; SettingsError naming the units otherwise."""
-    check_choice("unit", value, UNITS)
-    return cast(Unit, value)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "measure", MEASURES.get(self.measure))
+        object.__setattr__(self, "unit", UNITS.get(self.unit))
+        object.__setattr__(self, "special", SPECIAL_MODES.get(self.special))
 
 
 @dataclass(frozen=True)
@@ -89,52 +120,59 @@ class FlowSettings:
     """The user's analysis settings. ``layers`` are 1-based transformer layers (a, b), inclusive; None = all.
 
     ``source`` indexes the unit chosen by ``unit`` (a token, or a word group); 0 is always [CLS]. The defaults
-    here are the app's, the CLI's and the URL's defaults.
+    here are the app's, the CLI's and the URL's defaults. Names may be given as keys: they become the registries'
+    entries (an unknown one is a SettingsError naming the choices), ``heads`` a sorted tuple of unique heads.
     """
 
-    method: Method = "trace"
+    method: Method = METHODS.default
     source: int = 0
     threshold: float = DEFAULT_THRESHOLD
     layers: tuple[int, int] | None = None
     heads: tuple[int, ...] | None = None
-    decay: float = 1.0
-    special: SpecialMode = "keep"
-    unit: Unit = "token"
+    decay: float = DEFAULT_DECAY
+    special: SpecialMode = SPECIAL_MODES.default
+    unit: Unit = UNITS.default
     measure: Measure = DEFAULT_MEASURE
 
-    def flow_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments every flow function takes (``flows.flow_scores``, ``trace_pair``,
-        ``graph.pair_graph``): source, threshold, layers, heads and decay."""
-        return {
-            "source": self.source,
-            "threshold": self.threshold,
-            "layers": self.layers,
-            "heads": self.heads,
-            "decay": self.decay,
-        }
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "method", METHODS.get(self.method))
+        put(self, "special", SPECIAL_MODES.get(self.special))
+        put(self, "unit", UNITS.get(self.unit))
+        put(self, "measure", MEASURES.get(self.measure))
+        put(self, "threshold", check_threshold(self.threshold))
+        put(self, "decay", check_decay(self.decay))
+        put(self, "source", int(self.source))
+        if self.layers is not None:
+            put(self, "layers", (int(self.layers[0]), int(self.layers[1])))
+        if self.heads is not None:
+            put(self, "heads", tuple(sorted({int(h) for h in self.heads})))
 
     def validated(self, num_layers: int, num_heads: int, n: int) -> FlowSettings:
-        """Return self if every field fits a model with these sizes; otherwise a SettingsError naming the fix."""
-        check_choice("method", self.method, METHODS)
-        check_choice("special", self.special, SPECIAL_MODES)
-        check_choice("unit", self.unit, UNITS)
-        check_choice("measure", self.measure, MEASURES)
-        check_threshold_decay(self.threshold, self.decay)
-        if not 0 <= self.source < n:
-            raise SettingsError(
-                f"source must index one of the {n} {self.unit}s (0..{n - 1}); got {self.source}"
-            )
-        if self.layers is not None:
-            a, b = self.layers
-            if not 1 <= a <= b <= num_layers:
-                raise SettingsError(f"layers must satisfy 1 <= a <= b <= {num_layers}; got {self.layers}")
+        """Return self if the layers, heads and source fit a model with these sizes and an example of ``n`` units;
+        otherwise a SettingsError naming the fix (the checks ``flows`` applies too, written once there)."""
+        check_source(self.source, n, self.unit.phrase)
+        check_layers(self.layers, num_layers)
         if self.heads is not None:
-            if not self.heads:
-                raise SettingsError("heads must name at least one head; use None for all heads")
-            bad = [h for h in self.heads if not 0 <= h < num_heads]
-            if bad:
-                raise SettingsError(f"heads must be in 0..{num_heads - 1}; got {bad}")
+            select_heads(num_heads, self.heads)
         return self
+
+    @property
+    def example(self) -> ExampleSettings:
+        """The part the measured attention depends on."""
+        return ExampleSettings(self.measure, self.unit, self.special)
+
+    def flow_key(self, num_layers: int) -> FlowKey:
+        """The part the flows depend on (``methods.FlowKey``: τ and α only where the method reads them)."""
+        return FlowKey.of(
+            self.method, self.source, self.layers or (1, num_layers), self.heads, self.threshold, self.decay
+        )
+
+    def trace_key(self, num_layers: int) -> FlowKey:
+        """The key of the thresholded trace with these settings (the traced edges, whatever method is drawn)."""
+        return FlowKey.of(
+            TRACE, self.source, self.layers or (1, num_layers), self.heads, self.threshold, self.decay
+        )
 
 
 DEFAULTS = FlowSettings()

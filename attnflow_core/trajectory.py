@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,21 @@ import numpy as np
 from attnflow_core.checkpoints import Checkpoint
 from attnflow_core.data.errors import DataError
 from attnflow_core.data.tasks import TASKS, get_task, is_correct
-from attnflow_core.errors import AttnflowError
+from attnflow_core.errors import AttnflowError, SettingsError
 from attnflow_core.extract import forward_batch
-from attnflow_core.flows import FLOW_METHODS, flow_scores
-from attnflow_core.measures import DEFAULT_MEASURE, apply_measure, check_measure
+from attnflow_core.flows import SPECIAL_MODES, SpecialMode
+from attnflow_core.measures import (
+    DEFAULT_MEASURE,
+    MEASURES,
+    VALUE_NORMS,
+    Captured,
+    Measure,
+    measure_attention,
+    measure_for,
+)
+from attnflow_core.methods import METHODS, Method, flow_scores
 from attnflow_core.overview import (
+    OVERVIEW_LIMITS,
     OVERVIEW_SPECIAL_MODES,
     PUNCTUATION,
     _encode_all,
@@ -51,7 +61,6 @@ from attnflow_core.overview import (
     shift_from_stats,
 )
 from attnflow_core.paths import atomic_write
-from attnflow_core.settings import Measure, Method, SettingsError, check_choice
 
 SCHEMA = "attnflow.trajectory/1"
 #: What ``focus_mask`` chooses, per task (written on the page and in the file).
@@ -72,26 +81,35 @@ class TrajectoryFileError(AttnflowError, ValueError):
 
 @dataclass(frozen=True)
 class TrajectorySettings:
-    """How a trajectory is computed; the defaults are the CLI's and the page's."""
+    """How a trajectory is computed; the defaults are the CLI's and the page's. Valid by construction, as
+    ``overview.OverviewSettings``: names become registry entries, and a value out of range is a SettingsError
+    naming the fix."""
 
     n: int = 40
     max_length: int = 128
-    special: str = "keep"  # one of overview.OVERVIEW_SPECIAL_MODES
+    special: SpecialMode = SPECIAL_MODES.default  # one of overview.OVERVIEW_SPECIAL_MODES
     batch_size: int = 16
     measure: Measure = DEFAULT_MEASURE
-    method: Method = "rollout"  # the flow method of the focus score
+    method: Method = METHODS.get("rollout")  # the flow method of the focus score
     importance: bool = True  # each checkpoint's head importance (one backward pass per batch)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "special", SPECIAL_MODES.get(self.special))
+        object.__setattr__(self, "measure", MEASURES.get(self.measure))
+        object.__setattr__(self, "method", METHODS.get(self.method))
+        self.validate()
+
     def validate(self) -> TrajectorySettings:
-        if self.n < 1:
-            raise SettingsError(f"n must be at least 1 example; got {self.n}")
+        """Self, when every number is in range and the special-token mode is one an overview supports."""
+        if not 1 <= self.n <= OVERVIEW_LIMITS.examples:
+            raise SettingsError(f"n must be in [1, {OVERVIEW_LIMITS.examples:,}] examples; got {self.n}")
         if not 8 <= self.max_length <= 512:
             raise SettingsError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
-        check_choice("special", self.special, OVERVIEW_SPECIAL_MODES)
-        check_choice("method", self.method, FLOW_METHODS)
+        if self.special not in OVERVIEW_SPECIAL_MODES:
+            keys = tuple(str(m) for m in OVERVIEW_SPECIAL_MODES)
+            raise SettingsError(f"special must be one of {keys}; got {self.special!r}")
         if self.batch_size < 1:
             raise SettingsError(f"batch_size must be at least 1; got {self.batch_size}")
-        check_measure(self.measure)
         return self
 
 
@@ -367,6 +385,9 @@ class _Side:
     focus: np.ndarray  # (N,)
     correct: list[bool | None]
     importance: np.ndarray | None  # (L, H) summed over examples
+    measure: (
+        Measure  # the measure applied (``measures.measure_for``: the raw weights when norms are not captured)
+    )
 
 
 def _model_pass(
@@ -379,7 +400,9 @@ def _model_pass(
     keep_stats: bool,
     on_example: Callable[[int, dict[str, np.ndarray]], None] | None = None,
 ) -> _Side:
-    """Run one model (a ``LoadedModel``) over every example in length-bucketed batches, as the overview does."""
+    """Run one model (a ``LoadedModel``) over every example in length-bucketed batches, as the overview does,
+    under ``settings.measure`` or, when the forward pass cannot capture what it needs, under the raw weights (the one
+    policy, ``measures.measure_for``; the result records which)."""
     from attnflow_core.device import batch_size_for, model_device
 
     order = sorted(range(len(inputs)), key=lambda i: inputs[i].m)
@@ -389,12 +412,14 @@ def _model_pass(
     focus = np.full(len(inputs), np.nan)
     correct: list[bool | None] = [None] * len(inputs)
     imp = np.zeros((model.num_layers, model.num_heads)) if with_importance else None
-    want_norms = settings.measure == "norm"
+    want_norms, measure = VALUE_NORMS in settings.measure.needs, settings.measure
     for start in range(0, len(order), step):
         batch = order[start : start + step]
         padded = tok.pad([inputs[i].features for i in batch], return_tensors="pt").to(device)
-        att, probs, vn = forward_batch(model, padded, with_norms=want_norms)
-        att = apply_measure(att, vn, settings.measure)
+        raw, probs, vn = forward_batch(model, padded, with_norms=want_norms)
+        captured = Captured(raw, vn)
+        measure = measure_for(measure, captured)
+        att = measure_attention(captured, measure)
         if imp is not None:
             from attnflow_core.importance import batch_importance
 
@@ -402,7 +427,9 @@ def _model_pass(
         for k, i in enumerate(batch):
             x = inputs[i]
             st = example_stats(att[k, :, :, : x.m, : x.m], x.segments, x.special, x.punct, settings.special)
-            scores = flow_scores(st["treated"], settings.method, source=0)
+            scores = flow_scores(
+                st["treated"], settings.method, source=0, residual=not measure.includes_residual
+            )
             if x.focus.any():
                 focus[i] = focus_share(scores, x.focus, x.special_mask)
             if probs is not None and model.label_names is not None:
@@ -411,7 +438,7 @@ def _model_pass(
                 on_example(i, st)
             if keep_stats:
                 stats[i] = st
-    return _Side(stats, focus, correct, imp)
+    return _Side(stats, focus, correct, imp, measure)
 
 
 def _accuracy(correct: list[bool | None]) -> float:
@@ -464,9 +491,9 @@ def compute_trajectory(
     ``base`` is the pre-trained ``LoadedModel``; ``checkpoints`` the run's (reference, record) pairs
     (``models.list_checkpoints``); ``load(ref)`` gives a checkpoint's ``LoadedModel`` (the CLI passes
     ``models.load_model``, the page its cached loader, so checkpoints are loaded once and kept). One checkpoint is
-    held at a time unless ``load`` keeps them.
+    held at a time unless ``load`` keeps them. The result's settings record the measure applied (the raw weights
+    when a model's forward pass cannot capture what ``settings.measure`` needs, as in ``compute_overview``).
     """
-    settings.validate()
     if not checkpoints:
         raise SettingsError(
             "this fine-tuned model records no checkpoints; retrain it with `python -m attnflow_core finetune` "
@@ -482,6 +509,7 @@ def compute_trajectory(
     gold = [e.label for e in exs]
     report(0.0, f"the pre-trained model on {len(exs)} examples")
     base_side = _model_pass(base, inputs, gold, settings, tok, False, True)
+    settings = replace(settings, measure=base_side.measure)
     base_seconds = time.perf_counter() - t0
     changes, importances, focus, accuracy, seconds = [], [], [], [], []
     for k, (ref, record) in enumerate(checkpoints):
@@ -490,6 +518,7 @@ def compute_trajectory(
         )
         tc = time.perf_counter()
         change, side = _checkpoint_pass(load(ref), base, base_side, inputs, gold, settings)
+        settings = replace(settings, measure=side.measure)
         changes.append(change)
         if side.importance is not None:
             importances.append(side.importance / len(exs))
@@ -601,13 +630,32 @@ def _check_shapes(k: int, n_examples: int, arrays: dict[str, Any]) -> None:
         raise TrajectoryFileError("the file has no examples; compute a trajectory over at least one example")
 
 
+def _trajectory_blob(source: str | Path | bytes) -> Any:
+    """The parsed JSON of a trajectory file (a path, or the bytes of an upload), within the limits of an overview
+    file (``overview.OVERVIEW_LIMITS``: its size checked before reading, its JSON values counted before parsing)."""
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise TrajectoryFileError(f"no such file: {source}; give the path of a .json trajectory")
+    size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+    if size > OVERVIEW_LIMITS.file_bytes:
+        raise TrajectoryFileError(
+            f"the trajectory file is {size:,} bytes, over the limit of {OVERVIEW_LIMITS.file_bytes:,}; compute it "
+            "over fewer examples"
+        )
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if data.count(b",") + data.count(b"{") + data.count(b"[") > OVERVIEW_LIMITS.json_values:
+        raise TrajectoryFileError(
+            f"the trajectory file holds over {OVERVIEW_LIMITS.json_values:,} JSON values; compute it over fewer "
+            "examples"
+        )
+    return json.loads(data)
+
+
 def load_trajectory(source: str | Path | bytes) -> Trajectory:
     """Read and validate a file written by ``save_trajectory`` (a path, or the bytes of an upload); anything else
     raises ``TrajectoryFileError`` naming the problem. Its references are only data: check them
     (``models.is_registered_ref``) before loading them."""
     try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        meta = json.loads(data)
+        meta = _trajectory_blob(source)
         if meta.get("schema") != SCHEMA:
             raise TrajectoryFileError(f"this file is not an Attention Flows trajectory (schema {SCHEMA})")
         if meta["task"] not in TASKS:
@@ -625,7 +673,7 @@ def load_trajectory(source: str | Path | bytes) -> Trajectory:
             tuned_ref=str(meta["tuned_ref"]),
             source=str(meta["source"]),
             split=str(meta["split"]),
-            settings=TrajectorySettings(**meta["settings"]).validate(),
+            settings=TrajectorySettings(**meta["settings"]),
             refs=tuple(str(r["ref"]) for r in records),
             checkpoints=tuple(Checkpoint.from_json(r) for r in records),
             uids=tuple(str(u) for u in meta["uids"]),

@@ -1,17 +1,74 @@
-"""Defensive parsing of the app's URL query values: pure functions, no Streamlit.
+"""The app's URL schema, defined once, and defensive parsing of its query values: pure functions, no Streamlit.
 
-A shared link is untrusted input. Every value is bounded in length and parsed here; a value that does not parse is
-dropped (the caller falls back to the default and shows a one-line notice naming the parameter), never raised.
+``URL_PARAMS`` says which selection value travels in which query parameter and with which default (a link leaves
+defaults out); the pages' state (``pages/ui/state.py``) and the presets (``presets``) both read it. A shared link is
+untrusted input: every value is bounded in length and parsed here; a value that does not parse is dropped (the
+caller falls back to the default and shows a one-line notice naming the parameter), never raised.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from attnflow_core import settings
+from attnflow_core.data.tasks import DEFAULT_TASK
+
+
+@dataclass(frozen=True)
+class UrlParam:
+    """One selection value in the URL: its state ``key`` (the pages' session-state name), its query ``param`` and
+    the ``default`` a link leaves out."""
+
+    key: str
+    param: str
+    default: str
+
+
+_D = settings.DEFAULTS
+#: The selection values a link carries, in the order the pages seed them.
+URL_PARAMS: tuple[UrlParam, ...] = (
+    UrlParam("task", "task", DEFAULT_TASK),
+    UrlParam("pair", "pair", ""),
+    UrlParam("source", "source", "demo"),
+    UrlParam("split", "split", ""),
+    UrlParam("example", "ex", ""),
+    UrlParam("custom_text", "text", ""),
+    UrlParam("custom_pair", "text_pair", ""),
+    UrlParam("custom_base", "base", ""),
+    UrlParam("custom_tuned", "tuned", ""),
+    UrlParam("method", "method", str(_D.method)),
+    UrlParam("layers", "layers", ""),
+    UrlParam("heads", "heads", ""),
+    UrlParam("tau", "tau", str(_D.threshold)),
+    UrlParam("alpha", "alpha", str(_D.decay)),
+    UrlParam("src", "src", str(_D.source)),
+    UrlParam("unit", "unit", str(_D.unit)),
+    UrlParam("per_head", "per_head", "False"),
+    UrlParam("differences", "diff", "True"),
+    UrlParam("measure", "measure", str(_D.measure)),
+)
+#: The hidden special-token mode travels as one parameter (absent = keep them).
+SPECIAL_PARAM = "special"
+#: ``preset=<key>`` makes a link's query replace a running session's selection (``presets``).
+PRESET_PARAM = "preset"
+#: Every query parameter the app reads.
+KNOWN_PARAMS = frozenset({p.param for p in URL_PARAMS} | {SPECIAL_PARAM, PRESET_PARAM})
+_BY_KEY = {p.key: p for p in URL_PARAMS}
+
+
+def url_query(**values: object) -> tuple[tuple[str, str], ...]:
+    """(parameter, value) pairs for selection values named by their state keys, e.g.
+    ``url_query(task="qa", example="qnli-val-31", src=1)`` -> (("task", "qa"), ("ex", "qnli-val-31"), ("src", "1")).
+    """
+    unknown = sorted(set(values) - set(_BY_KEY))
+    if unknown:
+        raise settings.SettingsError(f"no URL parameter carries {unknown}; known: {sorted(_BY_KEY)}")
+    return tuple((_BY_KEY[k].param, str(v)) for k, v in values.items())
+
 
 #: Query parameters that carry free text (an example typed by the user): longer values are allowed.
 TEXT_PARAMS = frozenset({"text", "text_pair"})
@@ -78,12 +135,23 @@ def parse_int(value: object) -> int | None:
     return int(text)
 
 
+#: A decimal number in plain ASCII (``0.1``, ``.5``, ``1e-3``): not ``١`` (Python's float() reads any script's
+#: digits), not ``1_0``, ``nan`` or ``inf``.
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def parse_float(value: object, lo: float, hi: float) -> float | None:
-    """A finite number within [lo, hi], else None (``nan``, ``inf``, ``1e999``, text, out of range)."""
-    try:
-        x = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
-    except ValueError:
+    """A finite number within [lo, hi] written in ASCII digits, else None (``nan``, ``inf``, ``1e999``, ``١``,
+    ``1_0``, text, out of range)."""
+    if isinstance(value, bool):
         return None
+    if isinstance(value, (int, float)):
+        x = float(value)
+    else:
+        text = str(value).strip()
+        if not _ASCII_NUMBER.fullmatch(text):
+            return None
+        x = float(text)
     if not math.isfinite(x) or not lo <= x <= hi:
         return None
     return x

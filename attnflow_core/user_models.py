@@ -1,6 +1,6 @@
 """The user's own fine-tuned counterparts (trained from the app on a data set): their names and their training.
 
-Pure helpers moved out of ``pages/common.py`` so that they run (and are tested) without Streamlit.
+Pure helpers (no Streamlit) the Examples page calls, so that they run and are tested on their own.
 """
 
 from __future__ import annotations

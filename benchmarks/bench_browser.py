@@ -1,13 +1,21 @@
-"""End-to-end latency of a settings change as the student sees it: slider moved -> new flow graph drawn.
+"""What a student feels: a control moved -> the new figure painted, timed in the browser.
 
-    python benchmarks/bench_browser.py [--repeat 5]
+    python benchmarks/bench_browser.py [--repeat 7]
 
 Starts ``streamlit run app.py`` offline on a free port, opens the Attention flow page in Debian's headless Chromium
-(Playwright) on a 128-token QA pair, then moves the threshold slider with the keyboard (one step = 0.01) and times
-until BokehJS has drawn the new figure (its title shows the new τ); then the same for switching the method to
-max-flow and back. The reference, measured in the same run, is what the server computes for such a change
-(``analyse`` + building and serialising the layout, in this process): the ratio is the cost of Streamlit's
-rerun, the transfer and BokehJS's drawing on top of the computation.
+(Playwright) on a 128-token QA pair, and times, inside the page, from the input event (a key press on a slider, a
+click; a capture-phase listener notes its time) until the view has redrawn and the browser has painted it (two
+animation frames after the redraw):
+
+- τ one step (the arrow key on the view's τ slider), the layer range one step, a head subset, a click on a token
+  node, switching to rollout (all redrawn in the browser), and switching to max-flow (solved on the server);
+- on the Head differences page, choosing another head (a tap on a heatmap cell) and Zero (one forward pass of the
+  fine-tuned model) until the new confidence shows.
+
+It also counts the page's Bokeh documents and the flow figure's model id before and after (an in-place redraw keeps
+both), and the server's CPU seconds per drawing change (psutil on the server process: the views' debounced reports
+rerun a fragment). The reference, measured in the same run, is a full reload of the same view (navigation -> figure
+painted): the ratios say how much faster a drawing change is than rebuilding the page.
 """
 
 from __future__ import annotations
@@ -18,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -27,15 +34,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import replace
-
-from bokeh.embed import json_item
-
-from attnflow_core.analysis import FlowSettings, analyse
-from attnflow_core.extract import extract
-from attnflow_core.models import get_pair_spec, load_pair
-from attnflow_core.plots.flow_graph import build_flow_layout
-from attnflow_core.settings import as_method
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Which ship carried the first settlers to the colony?"
@@ -48,9 +47,24 @@ PASSAGE = (
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-# The newest document that holds the model (a rerun embeds a new document; older ones may linger in the list).
-TITLE_JS = """() => { for (const d of (window.Bokeh ? Bokeh.documents : []).slice().reverse()) {
-  const m = d.get_model_by_name("flow_graph"); if (m) return m.title.text; } return ""; }"""
+
+#: In the page: every key press and pointer press notes its time (capture phase, before the app sees it).
+INPUT_CLOCK_JS = """(() => { if (window.__afClock) return; window.__afClock = true;
+  for (const t of ["keydown", "pointerdown"]) {
+    window.addEventListener(t, () => { window.__afT0 = performance.now(); }, true);
+  } })()"""
+#: In the page: wait until ``done()`` holds, then two animation frames (painted); ms since the last input.
+SINCE_INPUT_JS = """(done) => new Promise((resolve) => {
+  const check = () => { if (new Function("return " + done)()) {
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - window.__afT0)));
+    } else { setTimeout(check, 2); } };
+  check(); })"""
+VIEW_JS = """(n) => (window.attnflowViews && attnflowViews.flow) ? attnflowViews.flow.doc.get_model_by_name(n) : null"""
+FOCUS_HANDLE_JS = """([name, which]) => {
+  const doc = attnflowViews.flow.doc, model = doc.get_model_by_name(name);
+  const view = Object.values(Bokeh.index).flatMap(function walk(v) {
+    return [v, ...(v.child_views || []).flatMap(walk)]; }).find((v) => v.model === model);
+  (view.shadow_el || view.el).querySelectorAll(".noUi-handle")[which].focus(); }"""
 
 
 def free_port() -> int:
@@ -59,90 +73,196 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_side(tau: float, method: str) -> float:
-    """Seconds the server spends on one such change (analyse + flow layout + JSON), measured here."""
-    spec = get_pair_spec("embedded-qa")
-    pair = load_pair(spec.base, spec.tuned, spec.label_names)
-    result = extract(pair, QUESTION, PASSAGE + " " + PASSAGE, max_length=128)
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        a = analyse(result, replace(FlowSettings(), threshold=tau, method=as_method(method)))
-        json.dumps(json_item(build_flow_layout(a, result)))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+def start_server(root: Path = ROOT) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "ATTNFLOW_CACHE": tempfile.mkdtemp(prefix="attnflow-bench-")}  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address=127.0.0.1",
+        [sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.address=127.0.0.1",
          f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit("the server did not start within 120 s")
+
+
+def drawn(page: Any) -> int:
+    return int(page.evaluate("() => window.attnflowDrawn || 0"))
+
+
+def timed(page: Any, act: Any, done_js: str) -> float:
+    """ms from the input ``act`` makes to ``done_js`` holding and the frame painted (at most the page's timeout)."""
+    act()
+    page.wait_for_function(done_js)
+    return float(page.evaluate(SINCE_INPUT_JS, done_js))
+
+
+def redrawn_after(page: Any) -> str:
+    return f"(window.attnflowDrawn || 0) > {drawn(page)}"
+
+
+def flow_changes(page: Any, repeat: int) -> dict[str, list[float]]:
+    """Every drawing change, ``repeat`` times each (undone between, so each is a real change)."""
+    out: dict[str, list[float]] = {k: [] for k in ("τ step", "layer range", "heads", "node click", "rollout")}
+    kb = page.keyboard
+    for k in range(repeat):
+        page.evaluate(FOCUS_HANDLE_JS, ["w_tau", 0])
+        out["τ step"].append(timed(page, lambda: kb.press("ArrowRight"), redrawn_after(page)))
+        page.evaluate(FOCUS_HANDLE_JS, ["w_layers", 0])
+        key = "ArrowRight" if k % 2 == 0 else "ArrowLeft"
+        out["layer range"].append(timed(page, lambda key=key: kb.press(key), redrawn_after(page)))
+        heads = ["0", "3"] if k % 2 == 0 else []
+        done = redrawn_after(page)
+        out["heads"].append(timed(
+            page, lambda heads=heads: page.evaluate(
+                "(h) => { window.__afT0 = performance.now(); attnflowViews.flow.doc.get_model_by_name('w_heads').value = h; }",
+                heads), done))  # fmt: skip
+        token = 3 + k
+        xy = page.evaluate(
+            """(t) => { const doc = attnflowViews.flow.doc, fig = doc.get_model_by_name("flow_graph");
+              const view = Object.values(Bokeh.index).flatMap(function walk(v) {
+                return [v, ...(v.child_views || []).flatMap(walk)]; }).find((v) => v.model === fig);
+              view.el.scrollIntoView({block: "start"});
+              const r = view.canvas_view.el.getBoundingClientRect();
+              return [r.left + view.frame.x_scale.compute(fig.x_range.end - 1.2), r.top + view.frame.y_scale.compute(-t)]; }""",
+            token,
+        )  # fmt: skip
+        out["node click"].append(
+            timed(page, lambda xy=xy: page.mouse.click(xy[0], xy[1]), redrawn_after(page))
+        )
+        out["rollout"].append(timed(page, lambda: page.get_by_text("Attention rollout", exact=True).first.click(),
+                                    redrawn_after(page)))  # fmt: skip
+        page.get_by_text("Thresholded trace", exact=True).first.click()
+        page.wait_for_function("() => attnflowViews.flow.doc.get_model_by_name('flow_graph').title.text"
+                               ".startsWith('Thresholded trace')")  # fmt: skip
+    return out
+
+
+def maxflow_changes(page: Any, repeat: int) -> dict[str, list[float]]:
+    """Switching to max-flow (solved on the server for the view's source; a new source each time)."""
+    out: dict[str, list[float]] = {"max-flow (server)": []}
+    for k in range(repeat):
+        page.evaluate(
+            "(s) => { attnflowViews.flow.doc.get_model_by_name('w_source').value = String(s); }", 10 + k
+        )
+        out["max-flow (server)"].append(timed(
+            page, lambda: page.get_by_text("Attention max-flow", exact=True).first.click(),
+            "(() => { const f = attnflowViews.flow.doc.get_model_by_name('flow_graph');"
+            " return f.title.text.startsWith('Attention max-flow of'); })()"))  # fmt: skip
+        page.get_by_text("Thresholded trace", exact=True).first.click()
+        page.wait_for_function("() => attnflowViews.flow.doc.get_model_by_name('flow_graph').title.text"
+                               ".startsWith('Thresholded trace')")  # fmt: skip
+        page.wait_for_selector(IDLE)
+    return out
+
+
+def head_changes(page: Any, repeat: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"head tap": [], "Zero → confidence (server)": []}
+    for k in range(repeat):
+        cell = (k * 7 + 5) % 72
+        xy = page.evaluate(
+            """(k) => { const doc = attnflowViews.heads.doc, fig = doc.get_model_by_name("js_heatmap");
+              const view = Object.values(Bokeh.index).flatMap(function walk(v) {
+                return [v, ...(v.child_views || []).flatMap(walk)]; }).find((v) => v.model === fig);
+              view.el.scrollIntoView({block: "center"});
+              const r = view.canvas_view.el.getBoundingClientRect();
+              return [r.left + view.frame.x_scale.compute(k % 12), r.top + view.frame.y_scale.compute(Math.floor(k / 12) + 1)]; }""",
+            cell,
+        )  # fmt: skip
+        out["head tap"].append(timed(page, lambda xy=xy: page.mouse.click(xy[0], xy[1]),
+                                     f"window.attnflowHeadShown === {cell}"))  # fmt: skip
+        page.wait_for_selector(IDLE)
+        shown = page.locator('[data-testid="stMetricValue"]').count()
+        button = page.get_by_role("button", name="Zero in the fine-tuned model")
+        button.scroll_into_view_if_needed()
+        out["Zero → confidence (server)"].append(timed(
+            page, button.click,
+            f"document.querySelectorAll('[data-testid=\"stMetricValue\"]').length > {shown}"
+            f" && document.querySelector('[data-testid=\"stApp\"]').dataset.testScriptState === 'notRunning'"))  # fmt: skip
+        page.get_by_role("button", name="Start from the 3 most changed heads").click()
+        page.wait_for_selector(IDLE)
+    return out
+
+
+def main() -> None:
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    proc, base = start_server()
+    server = psutil.Process(proc.pid)
+    query = urllib.parse.urlencode({"task": "qa", "text": QUESTION, "text_pair": PASSAGE + " " + PASSAGE})
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        # Twice the passage: more than 128 tokens, which the app truncates to its limit of 128.
-        query = urllib.parse.urlencode({"task": "qa", "text": QUESTION, "text_pair": PASSAGE + " " + PASSAGE})
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS, headless=True)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(180_000)
-            page.goto(f"{base}/flow?{query}")
-            page.wait_for_function(f"() => ({TITLE_JS})().includes('τ = 0.1,')")
+            page.set_default_timeout(120_000)
+            page.add_init_script(INPUT_CLOCK_JS)
+            page.goto(f"{base}/flow?{query}")  # warm: loads the models, extracts, builds the view
+            page.wait_for_function("() => (window.attnflowDrawn || 0) >= 1")
             page.wait_for_selector(IDLE)
-            n_tokens = page.evaluate("""() => { for (const d of Bokeh.documents) {
-                const m = d.get_model_by_name("sentence"); if (m) return m.data.text.length; } return 0; }""")
-            slider = page.get_by_role("slider", name="Threshold τ")
-            tau_times = []
-            tau = 0.10
-            for _ in range(args.repeat):
-                slider.focus()
-                tau = round(tau + 0.01, 2)
+            reloads = []
+            for _ in range(3):  # the reference: the same view rebuilt by a full reload
                 t0 = time.perf_counter()
-                page.keyboard.press("ArrowRight")
-                page.wait_for_function(f"() => ({TITLE_JS})().includes('τ = {tau:g},')")
-                tau_times.append(time.perf_counter() - t0)
+                page.reload()
+                page.wait_for_function("() => (window.attnflowDrawn || 0) >= 1")
+                page.evaluate(
+                    "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+                )
+                reloads.append((time.perf_counter() - t0) * 1000)
                 page.wait_for_selector(IDLE)
-            method_times = []
-            for _ in range(args.repeat):
-                for label, needle in (
-                    ("Attention max-flow", "Attention max-flow of"),
-                    ("Trace (paper: thresholded edges)", "Thresholded trace of"),
-                ):
-                    t0 = time.perf_counter()
-                    page.get_by_text(label, exact=True).click()
-                    # the flow graph's title names the method (each method draws its own graph)
-                    page.wait_for_function(f"() => ({TITLE_JS})().startsWith('{needle}')")
-                    if needle.startswith("Attention max-flow"):
-                        method_times.append(time.perf_counter() - t0)
-                    page.wait_for_selector(IDLE)
+            n_tokens = page.evaluate(f"() => ({VIEW_JS})('sentence').data.text.length")
+            docs = page.evaluate("() => Bokeh.documents.length")
+            fig_id = page.evaluate(f"() => ({VIEW_JS})('flow_graph').id")
+            cpu0 = server.cpu_times()
+            print("timing the flow view's drawing changes …", file=sys.stderr)
+            changes = flow_changes(page, args.repeat)
+            page.wait_for_timeout(1500)  # the last debounced report
+            page.wait_for_selector(IDLE)
+            cpu1 = server.cpu_times()
+            n_changes = sum(len(v) for v in changes.values())
+            print("timing max-flow …", file=sys.stderr)
+            changes |= maxflow_changes(page, args.repeat)
+            docs_after = page.evaluate("() => Bokeh.documents.length")
+            same_fig = page.evaluate(f"() => ({VIEW_JS})('flow_graph').id") == fig_id
+            page.goto(f"{base}/heads?{query}")
+            page.wait_for_function("() => window.attnflowHeadShown !== undefined")
+            page.wait_for_selector(IDLE)
+            print("timing the head page …", file=sys.stderr)
+            heads = head_changes(page, args.repeat)
+            rss = server.memory_info().rss / 2**20
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    ref_tau, ref_mf = server_side(tau, "trace"), server_side(tau, "maxflow")
-    t_tau, t_mf = statistics.median(tau_times), statistics.median(method_times)
+    ref = statistics.median(reloads)
     print(
-        f"{n_tokens} tokens, embedded QA pair; medians of {args.repeat} changes, slider/click to figure drawn:"
+        f"{n_tokens} tokens, embedded QA pair, {os.cpu_count()} CPUs; medians of {args.repeat}, input -> painted:"
     )
-    print(f"  threshold τ one step: {t_tau * 1000:.0f} ms (server's own computation {ref_tau * 1000:.0f} ms; "
-          f"ratio {t_tau / ref_tau:.1f}x)")  # fmt: skip
-    print(f"  method -> max-flow:   {t_mf * 1000:.0f} ms (server's own computation {ref_mf * 1000:.0f} ms; "
-          f"ratio {t_mf / ref_mf:.1f}x)")  # fmt: skip
+    print(f"  reference: full reload of the view {ref:.0f} ms")
+    for name, values in {**changes, **heads}.items():
+        med = statistics.median(values)
+        print(f"  {name:28s} {med:7.0f} ms  (min {min(values):.0f}, max {max(values):.0f}; "
+              f"reload / this = {ref / med:.0f}x)")  # fmt: skip
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1000 / max(n_changes, 1)
+    print(
+        f"  server CPU per drawing change (in-browser changes; their debounced reports included): {cpu:.0f} ms"
+    )
+    print(
+        f"  Bokeh documents in the page: {docs} before, {docs_after} after; flow figure kept its id: {same_fig}"
+    )
+    print(f"  server RSS at the end: {rss:.0f} MiB")
 
 
 if __name__ == "__main__":

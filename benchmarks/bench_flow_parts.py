@@ -27,9 +27,9 @@ from bokeh.embed import json_item
 
 from attnflow_core.analysis import FlowSettings, analyse
 from attnflow_core.extract import extract
+from attnflow_core.methods import METHODS
 from attnflow_core.models import get_pair_spec, load_pair
 from attnflow_core.plots.flow_graph import build_flow_layout
-from attnflow_core.settings import as_method
 
 
 def main() -> None:
@@ -40,9 +40,9 @@ def main() -> None:
         t_an, t_lay, size = [], [], 0
         for tau in taus:
             t0 = time.perf_counter()
-            a = analyse(result, replace(FlowSettings(), threshold=tau, method=as_method(method)))
+            a = analyse(result, replace(FlowSettings(), threshold=tau, method=METHODS.get(method)))
             t1 = time.perf_counter()
-            size = len(json.dumps(json_item(build_flow_layout(a, result))))
+            size = len(json.dumps(json_item(build_flow_layout(a))))
             t_an.append(t1 - t0)
             t_lay.append(time.perf_counter() - t1)
         total = statistics.median([x + y for x, y in zip(t_an, t_lay, strict=True)])

@@ -20,7 +20,7 @@ import time
 
 from bench_overview import examples_for
 
-from attnflow_core.models import load_pair
+from attnflow_core.models import EMBEDDED_BASE, embedded_ref, load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     import torch
 
     exs, what = examples_for(args.task, args.n, None)
-    pair = load_pair("embedded:minilm", f"embedded:{args.task}")
+    pair = load_pair(EMBEDDED_BASE, embedded_ref(args.task))
     print(f"{len(exs)} examples from {what}; torch threads {torch.get_num_threads()}")
     times = {}
     for importance in (False, True):

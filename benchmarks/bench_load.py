@@ -1,14 +1,16 @@
 """A class on one server: concurrent browser sessions, one of them computing a Dataset overview.
 
     python benchmarks/bench_load.py [--sessions 6] [--tau-moves 10] [--root APP_FOLDER]
+    python benchmarks/bench_load.py --sessions 30 --no-overview
 
 Starts ``streamlit run app.py`` (from ``--root``, default this checkout: pass an unpacked older commit to measure
 "before") offline on a free loopback port, then drives ``--sessions`` headless Chromium sessions at once
 (Playwright's async API: one browser, one context per session). Each session walks Examples → Attention flow
-(``--tau-moves`` threshold steps with the keyboard, each timed until BokehJS has drawn the new τ) → Head
-differences, on its own demo example; session 0 first starts a Dataset overview of the demo set (Compute) and
-times it. Every wait is bounded (``--timeout``); a step that runs past it is counted as a timeout. Prints the median
-and worst time of each kind of step, and the timeouts.
+(``--tau-moves`` threshold steps with the arrow key on the view's τ slider, each timed in the page from the key
+press until the redrawn figure is painted) → Head differences, on its own demo example; session 0 first starts a
+Dataset overview of the demo set (Compute) and times it. Every wait is bounded (``--timeout``); a step that runs past
+it is counted as a timeout. Prints the median and worst time of each kind of step, the timeouts, and the server's
+resident memory (RSS) at its peak and at the end (psutil, sampled every 0.5 s).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_browser import FOCUS_HANDLE_JS, INPUT_CLOCK_JS, SINCE_INPUT_JS  # noqa: E402 - the in-page clock
+
 CHROMIUM = os.environ.get("ATTNFLOW_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
@@ -115,12 +120,17 @@ async def walk(browser: Any, url: str, index: int, args: argparse.Namespace, tim
                 "Examples → Attention flow", _nav(page, "Attention flow", "flow_graph"), t
             )
         tau = 0.10
-        slider = page.get_by_role("slider", name="Threshold τ")
+        await page.evaluate(INPUT_CLOCK_JS)
         for _ in range(args.tau_moves if ok else 0):
             tau = round(tau + 0.01, 2)
-            ok = await timings.time("τ move", _tau(page, slider, tau), t)
-            if not ok:
+            try:
+                ms = await asyncio.wait_for(_tau(page, tau), t)
+            except Exception as err:  # noqa: BLE001 - a failed step is counted
+                timings.steps["τ move"].append(None)
+                print(f"  τ move: {err.__class__.__name__}", file=sys.stderr)
+                ok = False
                 break
+            timings.steps["τ move"].append(ms / 1000)
         if ok:
             await timings.time("→ Head differences", _nav(page, "Head differences", "js_heatmap"), t)
     finally:
@@ -140,11 +150,11 @@ async def _nav(page: Any, title: str, model: str) -> None:
     await page.wait_for_selector(IDLE)
 
 
-async def _tau(page: Any, slider: Any, tau: float) -> None:
-    await slider.focus()
+async def _tau(page: Any, tau: float) -> float:
+    """One τ step with the arrow key on the view's slider: ms from the key press to the new figure painted."""
+    await page.evaluate(FOCUS_HANDLE_JS, ["w_tau", 0])
     await page.keyboard.press("ArrowRight")
-    await page.wait_for_function(f"() => ({TITLE_JS})().includes('τ = {tau:g},')")
-    await page.wait_for_selector(IDLE)
+    return float(await page.evaluate(SINCE_INPUT_JS, f"({TITLE_JS})().includes('τ = {tau:g},')"))
 
 
 async def run(args: argparse.Namespace, url: str) -> Timings:
@@ -183,11 +193,33 @@ def main() -> None:
         "--root", type=Path, default=ROOT, help="the app folder to serve (default this checkout)"
     )
     args = parser.parse_args()
+    import threading
+
+    import psutil
+
     proc, url = start_server(args.root.resolve())
+    server = psutil.Process(proc.pid)
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            try:
+                rss = server.memory_info().rss + sum(
+                    c.memory_info().rss for c in server.children(recursive=True)
+                )
+            except psutil.Error:
+                return
+            peak[0] = max(peak[0], rss / 2**20)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     t0 = time.perf_counter()
     try:
         timings = asyncio.run(run(args, url))
+        end_rss = server.memory_info().rss / 2**20
     finally:
+        stop.set()
         proc.terminate()
         proc.wait(timeout=30)
     wall = time.perf_counter() - t0
@@ -198,6 +230,7 @@ def main() -> None:
         med = f"{statistics.median(done):9.1f}" if done else f"{'—':>9s}"
         worst = f"{max(done):8.1f}" if done else f"{'—':>8s}"
         print(f"{name:28s} {len(values):3d} {med} {worst} {len(values) - len(done):9d}")
+    print(f"server RSS: peak {peak[0]:.0f} MiB, at the end {end_rss:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 
 from attnflow_core.data.sources import load_examples, to_examples
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.models import EMBEDDED_BASE, list_checkpoints, load_model, load_pair
+from attnflow_core.models import EMBEDDED_BASE, embedded_ref, list_checkpoints, load_model, load_pair
 from attnflow_core.overview import OverviewSettings, compute_overview
 from attnflow_core.trajectory import TrajectorySettings, compute_trajectory
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--tuned", default=None, help="the fine-tuned run (default embedded:TASK)")
     parser.add_argument("--data-file", default=None)
     args = parser.parse_args()
-    tuned = args.tuned or f"embedded:{args.task}"
+    tuned = args.tuned or embedded_ref(args.task)
     checkpoints = list_checkpoints(tuned)
     if args.data_file:
         ds = load_examples(args.task, "file", limit=args.n, path=args.data_file)

@@ -4,11 +4,13 @@ import streamlit as st
 
 from attnflow_core.device import describe_device
 from attnflow_core.models import EMBEDDED_TASKS, REGISTRY, ModelLoadError, embedded_card
-from pages import common
+from pages.ui import loading, state
+from pages.ui.page import ensure_navigation, fitted_table
 
-common.ensure_navigation()
-common.init_state()
-common.sync_url()  # the About link keeps the view's query string, so Back and shared links still hold it
+ensure_navigation()
+loading.end()
+state.seed_from_url()
+state.sync_url()  # the About link keeps the view's query string, so Back and shared links still hold it
 
 st.title("About Attention Flows")
 st.markdown(
@@ -81,7 +83,7 @@ rows = [
     }
     for s in REGISTRY
 ]
-st.dataframe(rows, hide_index=True, width="stretch")
+fitted_table(rows, ("pair", "pre-trained", "fine-tuned"), {"task": 80, "offline": 70})
 st.markdown(
     """
 - **Embedded base**: all-MiniLM-L6-v2 — a pre-trained sentence encoder with BERT architecture (6 layers, 12 heads,
@@ -129,7 +131,9 @@ for task in EMBEDDED_TASKS:
         }
     )
 if cards:
-    st.dataframe(cards, hide_index=True, width="stretch")
+    fitted_table(
+        cards, ("trained on", "other evaluation", "training time"), {"task": 80, "held-out accuracy": 130}
+    )
     st.caption(
         "Held-out rows were never trained on. Small models trained briefly on a few thousand rows on a CPU: far below "
         "the state of the art, and meant for studying how fine-tuning changes attention, not for decisions."

@@ -1,48 +1,49 @@
-"""Head differences: which heads changed most between the models, and one head's attention in both."""
+"""Head differences: which heads changed most between the models, and one head's attention in both (chosen in the
+browser: a tap or the view's selector), then "does the change matter?" (a fragment: zero or patch heads)."""
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from attnflow_core.plots.heads import build_head_diff_layout
 from attnflow_core.report import heads_table
-from pages import common, impact
+from pages.ui.bokeh_host import view_host
+from pages.ui.boundary import friendly
+from pages.ui.controls import session_settings
+from pages.ui.loaders import (
+    extraction_key,
+    get_analysis,
+    get_head_stats,
+    get_heads_view,
+    get_measured,
+    get_result,
+)
+from pages.ui.page import example_header, page_setup
+from pages.ui.panels import intervention_panel
+from pages.ui.sidebar import Selection
 
-selection = common.page_setup()
+selection = page_setup()
 st.title("Head differences")
 if selection is None:
     st.stop()
-found = common.current_analysis(selection)
+chosen: Selection = selection
+key = extraction_key(chosen.pair, chosen.text, chosen.text_pair)
+example = chosen.settings.example
+with st.spinner("Comparing the heads …"):
+    found = friendly(lambda: (get_result(key), get_measured(key, example), get_head_stats(key, example)))
 if found is None:
     st.stop()
-result, analysis = found
-common.example_header(selection, result)
-
-js = analysis.head_diff.js
-n_layers, n_heads = js.shape
-options = [(layer, head) for layer in range(1, n_layers + 1) for head in range(n_heads)]
-most = np.unravel_index(int(np.argmax(js)), js.shape)
-default = (int(most[0]) + 1, int(most[1]))
-if st.session_state.get("head_pick") not in options:
-    st.session_state["head_pick"] = default
-st.selectbox(
-    "Head to show (the most changed head is preselected)",
-    options,
-    key="head_pick",
-    format_func=lambda lh: f"layer {lh[0]}, head {lh[1]} — JS {js[lh[0] - 1, lh[1]]:.3f}",
-)
-layout = common.friendly(lambda: build_head_diff_layout(analysis, st.session_state["head_pick"]))
-if layout is None:
+result, measured, diff = found
+example_header(selection, result, measured.note)
+if not measured.settings.measure.per_head:
+    st.info(
+        f"The {measured.settings.measure.phrase} have no per-head part: each layer shows as one head here.",
+        icon=":material/info:",
+    )
+view = friendly(lambda: get_heads_view(key, example))
+if view is None:
     st.stop()
-impact.head_click_bridge(n_heads)  # a tap on a heatmap cell also selects that head for zeroing/patching
-common.render_bokeh(layout, key="head_layout")
-by_layer = js.mean(axis=1)
-st.caption(
-    "Mean JS divergence per layer: "
-    + ", ".join(f"L{i + 1} {v:.3f}" for i, v in enumerate(by_layer))
-    + f". The most changed layer here is layer {int(np.argmax(by_layer)) + 1}."
-)
+view_host(view.data, key="heads_view")
+st.caption(diff.layer_sentence())
 with st.expander("How to read this view"):
     st.markdown(
         """
@@ -51,12 +52,15 @@ with st.expander("How to read this view"):
   weights. Both use the sidebar's special-token setting: hiding `[CLS]`/`[SEP]` removes their (often dominant)
   sink attention before comparing. (For JS divergence, "hide" and "hide and renormalise" give the same values:
   JS compares the rows as distributions, which renormalises them anyway; mean |Δ| differs.)
-- The three matrices show the chosen head: rows are query tokens, columns the tokens they attend to; the difference
-  is fine-tuned minus pre-trained (red = more attention after fine-tuning).
+- **Tap a cell** (or use *Head to show*) to see that head: first the difference, fine-tuned minus pre-trained (red =
+  more attention after fine-tuning, blue = less), then the two models' matrices; rows are query tokens, columns the
+  tokens they attend to. The tap also adds the head to the heads to zero or patch below (tap again to remove it).
 """
     )
-impact.intervention_panel(selection, result, analysis)
+intervention_panel(selection, result, lambda: get_analysis(key, session_settings(chosen.settings)))
 st.download_button(
-    "Head differences (CSV)", lambda: heads_table(analysis).to_csv(index=False), file_name="head-differences.csv",
+    "Head differences (CSV)",
+    lambda: heads_table(get_analysis(key, session_settings(chosen.settings))).to_csv(index=False),
+    file_name="head-differences.csv",
     mime="text/csv",
-)  # fmt: skip
+)

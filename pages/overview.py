@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import partial
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from attnflow_core.data.sources import to_examples
-from attnflow_core.data.tasks import TASKS, get_task
-from attnflow_core.errors import AttnflowError
-from attnflow_core.measures import MEASURE_LABELS
-from attnflow_core.models import pairs_for_task
+from attnflow_core import browse
+from attnflow_core.data.sources import frame_examples
+from attnflow_core.data.tasks import Task, get_task
+from attnflow_core.models import CUSTOM_PAIR, pairs_for_task
 from attnflow_core.overview import (
     BEHAVIOUR_RULE,
+    OVERVIEW_SPECIAL_MODES,
     Overview,
     OverviewSettings,
-    cache_key,
-    cached_path,
-    compute_overview,
     layer_reading,
     load_overview,
-    save_overview,
 )
-from attnflow_core.overview_store import overview_bytes, read_cached
+from attnflow_core.overview_store import OverviewRequest, compute_and_store, overview_bytes, read_cached
 from attnflow_core.plots.overview import build_overview_layout
-from pages import common, impact
+from attnflow_core.tables import table_key
+from pages.ui import state
+from pages.ui.bokeh_host import render_bokeh
+from pages.ui.boundary import friendly, md_escape
+from pages.ui.loaders import get_examples
+from pages.ui.page import chosen_row, page_number, page_setup, progress_to
+from pages.ui.panels import overview_reading, overview_section
+from pages.ui.sidebar import Selection, load_pair_with_status
 
 #: The demo set's size per task is 44 at most: the default N fits it (and any source's first page of examples).
 DEFAULT_N = 40
@@ -38,74 +37,160 @@ DEFAULT_N = 40
 APP_EXAMPLES_PER_SECOND = 50
 
 
-@st.cache_resource(show_spinner=False)
-def overview_slot() -> threading.Semaphore:
-    """One overview computation at a time on this server (shared by all sessions): the others wait their turn."""
-    return threading.Semaphore(1)
-
-
-@contextmanager
-def overview_turn(wait: Callable[[], Any]) -> Iterator[None]:
-    """Hold the server's overview slot, computing on one CPU thread so that interactive sessions stay responsive.
-
-    ``wait`` is called (to show a message) when another session holds the slot. ``torch.set_num_threads`` applies to
-    this script thread (and to threads started after it), so the previous value is restored afterwards.
-    """
-    import torch
-
-    slot = overview_slot()
-    if not slot.acquire(blocking=False):
-        wait()
-        slot.acquire()
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        slot.release()
-
-
-def open_overview_example(ov: Any, row: pd.Series) -> None:
-    """Select an overview's example for the Attention flow page: its task, its model pair and the example itself
-    (by id when the overview's source and split are the current ones, else as custom text). Model references that
-    are not registered need the person's confirmation on the next page (``common.custom_pair_confirmed``)."""
-    ss = st.session_state
-    same_data = (ov.task, ov.source, ov.split) == (ss.get("task"), ss.get("source"), ss.get("split", ""))
-    if ov.task != ss.get("task"):
-        ss.update(task=ov.task, source="demo", split="")
-    match = [s for s in pairs_for_task(ov.task) if (s.base, s.tuned) == (ov.base_ref, ov.tuned_ref)]
-    if match:
-        ss["pair"] = match[0].key
-    else:
-        ss.update(pair=common.CUSTOM, custom_base=ov.base_ref, custom_tuned=ov.tuned_ref)
-    ss["src"] = 0
-    if same_data:
-        ss.update(example=str(row["uid"]), custom_text="", custom_pair="")
-    else:
-        text_pair = row.get("text_pair")
-        ss.update(
-            example="",
-            custom_gold="" if pd.isna(row.get("gold")) else str(row.get("gold") or ""),
-            custom_text=str(row["text"]),
-            custom_pair="" if text_pair is None or pd.isna(text_pair) else str(text_pair),
-        )
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def read_overview(path: str, mtime: float) -> Overview | None:
     """An overview file from the disk cache (``mtime`` keys the cache so a rewritten file is re-read); None when
-    it is missing or unreadable."""
+    it is missing or unreadable. A resource (never copied per run: a large overview is hundreds of MB)."""
     return read_cached(path)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def read_uploaded_overview(data: bytes, filename: str) -> Overview:
     return load_overview(data, filename)
 
 
-selection = common.page_setup()
-ss = st.session_state
+def compute(selection: Selection, request: OverviewRequest) -> None:
+    """Run both models over the first N examples of the sidebar's source (one overview at a time on this server)
+    and store the result; the page then reruns and shows it."""
+    task = get_task(selection.task)
+    df = friendly(
+        lambda: get_examples(task.name, selection.source, selection.split),
+        "The data source is not available.",
+    )
+    if df is None or df.empty:
+        st.info(
+            "This source has no examples. Pick another source on the Examples page.",
+            icon=":material/folder_off:",
+        )
+        return
+    examples = frame_examples(df, task, request.settings.n)
+    if len(examples) < request.settings.n:
+        st.info(
+            f"This source has {len(examples)} examples; the overview uses all of them.",
+            icon=":material/info:",
+        )
+    pair = load_pair_with_status(selection.pair)
+    if pair is None:
+        return
+    bar = st.progress(0.0, text="Running both models …")
+
+    def waiting() -> None:
+        bar.progress(0.0, text="Another overview is running on this server; yours starts when it ends …")
+
+    if friendly(lambda: compute_and_store(request, pair, examples, progress_to(bar), waiting)) is not None:
+        st.rerun()
+
+
+def cached(request: OverviewRequest) -> Overview | None:
+    """The request's overview from the disk cache; None when it is not there (or its entry cannot be used: said)."""
+    path = friendly(request.path)
+    if path is None or not path.is_file():
+        return None
+    return read_overview(str(path), path.stat().st_mtime)
+
+
+def compute_controls(selection: Selection, request: OverviewRequest, without_importance: bool) -> None:
+    """Compute and Cancel, and what pressing Compute will do (``without_importance``: the overview shown below is
+    the one computed without head importance, which Compute adds)."""
+    n = request.settings.n
+    run_col, cancel_col = st.columns([1, 4])
+    if cancel_col.button("Cancel", key="ov_cancel", help="Stops a running computation."):
+        st.info("Cancelled; nothing was cached. Press Compute to start again.", icon=":material/stop_circle:")
+    if run_col.button("Compute", type="primary", key="ov_run"):
+        compute(selection, request)
+    elif without_importance:
+        st.info(
+            "Below: this overview **without head importance**. Press **Compute** to add the importance map (one "
+            f"backward pass per batch: about {max(1, round(2 * n / APP_EXAMPLES_PER_SECOND))} s at most on a "
+            "2-core CPU; longer while other people use this server).",
+            icon=":material/monitoring:",
+        )
+    else:
+        st.info(
+            f"Press **Compute** to run both models over up to {n} examples "
+            f"(about {APP_EXAMPLES_PER_SECOND} examples per second on a 2-core CPU, so about "
+            f"{max(1, round(n / APP_EXAMPLES_PER_SECOND))} s; longer while other people use this server). "
+            "The result is cached on disk, so the next visit is instant.",
+            icon=":material/monitoring:",
+        )
+
+
+def ranked_table(ov: Overview, task: Task) -> None:
+    """The examples ranked by attention shift, one page at a time (a file of a million examples sends one page);
+    the texts wrap to fit the window. A chosen row opens on the Attention flow page."""
+    st.subheader("Examples ranked")
+    p1, p2 = st.columns([1, 3])
+    is_pair = task.is_pair
+    number = page_number(p1, state.OVERVIEW_PAGE, browse.page_count(ov.n_examples))
+    page = browse.ranked_page(ov.examples, is_pair, number)
+    p2.caption(f"{page.caption} · ranked by attention shift, largest first")
+    layout = browse.ranked_layout(page.rows, is_pair)
+    px = layout.widths
+    top = float(pd.to_numeric(ov.examples["shift"]).max()) or 1.0
+    row = chosen_row(
+        page.rows,
+        table_key("ov_table", page.rows["uid"].tolist()),
+        column_order=layout.columns,
+        row_height=layout.row_height,
+        height=layout.height,
+        column_config={
+            "shift": st.column_config.ProgressColumn(
+                "attention shift", min_value=0.0, max_value=top, format="%.3f", width=px["shift"]
+            ),
+            "confidence": st.column_config.NumberColumn("confidence", format="%.2f", width=px["confidence"]),
+            "uid": st.column_config.TextColumn("id", width=px["uid"]),
+            "verdict": st.column_config.TextColumn("verdict", width=px["verdict"]),
+            "prediction": st.column_config.TextColumn("prediction", width=px["prediction"]),
+            "gold": st.column_config.TextColumn("gold", width=px["gold"]),
+            "text": st.column_config.TextColumn(task.text_columns[0], width=px["text"]),
+            "text_pair": st.column_config.TextColumn(task.text_columns[-1], width=px.get("text_pair")),
+        },
+    )
+    st.caption("Select a row to open it on the Attention flow page (sorting a column sorts this page).")
+    if row is not None:
+        match = [s.key for s in pairs_for_task(ov.task) if (s.base, s.tuned) == (ov.base_ref, ov.tuned_ref)]
+        current = state.current(state.TASK, state.SOURCE, state.SPLIT)
+        state.update(browse.overview_row_selection(ov, row, current, next(iter(match), None), CUSTOM_PAIR))
+        st.switch_page("pages/flow.py")
+
+
+def show(ov: Overview, task_name: str) -> None:
+    """The overview's figures, readings and ranked examples (a row opens on the Attention flow page)."""
+    accuracy = ov.accuracy()
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Examples", f"{ov.n_examples}")
+    m2.metric("Fine-tuned accuracy", "—" if accuracy is None else f"{accuracy:.1%}")
+    m3.metric("Mean attention shift (JS)", f"{ov.layer_change().mean():.3f}")
+    m4.metric("Computed in", f"{ov.seconds:.1f} s")
+    # the readings are the project's own sentences about numbers (no user text), written in Markdown
+    st.markdown(f"**Reading:** {layer_reading(ov)}{overview_reading(ov)}")
+    st.caption(f"Attention measure of this overview: {ov.settings.measure.label}")
+    ov_task = get_task(ov.task)
+    if ov_task.name != task_name:
+        st.info(
+            f"This overview was computed for **{ov_task.title}**, not the sidebar's task; opening one of its "
+            "examples switches the app to that task.",
+            icon=":material/info:",
+        )
+    names = (ov_task.text_columns[0], ov_task.text_columns[1]) if ov_task.is_pair else None
+    render_bokeh(build_overview_layout(ov, names), key="overview_layout")
+    st.caption(f"**Behaviour labels.** {BEHAVIOUR_RULE}")
+    overview_section(ov)
+    ranked_table(ov, ov_task)
+    d1, d2 = st.columns(2)
+    for col, suffix, mime in (
+        (d1, ".json", "application/json"),
+        (d2, ".parquet", "application/octet-stream"),
+    ):
+        col.download_button(
+            f"Download ({suffix[1:]})",
+            partial(overview_bytes, ov, suffix),
+            file_name=f"overview{suffix}",
+            mime=mime,
+        )
+
+
+selection = page_setup()
 st.title("Dataset overview")
 st.caption(
     "How fine-tuning changed attention across many examples: which heads changed, how much attention crosses "
@@ -113,13 +198,11 @@ st.caption(
 )
 if selection is None:
     st.stop()
-task = get_task(selection.task)
 spec = selection.pair
-
-c1, c2, c3 = st.columns([1, 1, 2])
+c1, c2, _ = st.columns([1, 1, 2])
 n = int(c1.number_input("Examples (N)", min_value=1, max_value=20_000, value=DEFAULT_N, step=10, key="ov_n"))
 max_length = int(c2.selectbox("Max tokens", (64, 128, 256), index=1, key="ov_len"))
-renorm = c3.toggle(
+renorm = st.toggle(
     "Hide [CLS]/[SEP] attention everywhere but the sink map (renormalise rows)",
     key="ov_special",
     help="Attention to special tokens is often a no-op sink; hiding it shows where the rest goes.",
@@ -132,16 +215,15 @@ importance = st.toggle(
 settings = OverviewSettings(
     n=n,
     max_length=max_length,
-    special="renormalise" if renorm else "keep",
+    special=next(m for m in OVERVIEW_SPECIAL_MODES if m.hides == renorm),
     measure=selection.settings.measure,  # the sidebar's attention measure
     importance=importance,
 )
 st.caption(
-    f"Data: **{common.md_escape(selection.source)}** / {common.md_escape(selection.split or 'default split')} "
-    f"(change it on the Examples page) · models: {common.md_escape(spec.title)} · "
-    f"attention measure: {MEASURE_LABELS[settings.measure]}"
+    f"Data: **{md_escape(selection.source)}** / {md_escape(selection.split or 'default split')} "
+    f"(change it on the Examples page) · models: {md_escape(spec.title)} · "
+    f"attention measure: {settings.measure.label}"
 )
-
 uploaded = st.file_uploader(
     "…or open an overview computed elsewhere (python -m attnflow_core overview --out FILE)",
     type=["json", "parquet"],
@@ -149,155 +231,24 @@ uploaded = st.file_uploader(
 ov = None
 if uploaded is not None:
     data, filename = uploaded.getvalue(), uploaded.name
-    ov = common.friendly(lambda: read_uploaded_overview(data, filename))
+    ov = friendly(lambda: read_uploaded_overview(data, filename))
 else:
-    key = cache_key(
-        spec.base, spec.tuned, task.name, selection.source, selection.split, settings, spec.label_names
+    request = OverviewRequest(
+        spec.base, spec.tuned, spec.label_names, selection.task, selection.source, selection.split, settings
     )
-    path = cached_path(key)
-    if path.exists():
-        ov = read_overview(str(path), path.stat().st_mtime)
+    ov = cached(request)
     if ov is None:
-        run_col, cancel_col = st.columns([1, 4])
-        cancelled = cancel_col.button("Cancel", key="ov_cancel", help="Stops a running computation.")
-        if cancelled:
-            st.info(
-                "Cancelled; nothing was cached. Press Compute to start again.", icon=":material/stop_circle:"
-            )
-        if run_col.button("Compute", type="primary", key="ov_run"):
-            try:
-                df = common.get_examples(task.name, selection.source, selection.split)
-            except Exception as err:  # noqa: BLE001 - an unavailable source becomes a message
-                st.error(f"The data source is not available: {err}. Pick another one on the Examples page.")
-                st.stop()
-            if df.empty:
-                st.info(
-                    "This source has no examples. Pick another source on the Examples page.",
-                    icon=":material/folder_off:",
-                )
-                st.stop()
-            import datasets
-
-            examples = to_examples(datasets.Dataset.from_pandas(df.head(n), preserve_index=False), task.name)
-            if len(examples) < n:
-                st.info(
-                    f"This source has {len(examples)} examples; the overview uses all of them.",
-                    icon=":material/info:",
-                )
-            pair = common.load_pair_with_status(spec)
-            if pair is None:
-                st.stop()
-            bar = st.progress(0.0, text="Running both models …")
-
-            def waiting() -> None:
-                bar.progress(
-                    0.0, text="Another overview is running on this server; yours starts when it ends …"
-                )
-
-            try:
-                with overview_turn(waiting):
-                    result = compute_overview(
-                        pair,
-                        examples,
-                        task.name,
-                        settings,
-                        selection.source,
-                        selection.split,
-                        progress=common.progress_to(bar),
-                    )
-            except (AttnflowError, ValueError) as err:
-                st.error(common.md_escape(str(err)))
-                st.stop()
-            save_overview(result, path)
-            st.rerun()
-        else:
-            st.info(
-                f"Press **Compute** to run both models over up to {n} examples "
-                f"(about {APP_EXAMPLES_PER_SECOND} examples per second on a 2-core CPU, so about "
-                f"{max(1, round(n / APP_EXAMPLES_PER_SECOND))} s; longer while other people use this server). "
-                "The result is cached on disk, so the next visit "
-                "is instant.",
-                icon=":material/monitoring:",
-            )
-
-if ov is not None and (ov.task not in TASKS or ov.n_examples == 0 or ov.examples.empty):
+        # the same overview with importance toggled stands in (with importance it holds everything asked for)
+        stand_in = next((o for o in map(cached, request.stand_ins()) if o is not None), None)
+        if stand_in is None or stand_in.importance is None:
+            compute_controls(selection, request, stand_in is not None)
+        ov = stand_in
+if ov is not None and ov.n_examples == 0:
     st.error(
-        "This overview file cannot be shown: it names no known task or holds no examples. Open an overview written "
-        "by `python -m attnflow_core overview --out FILE`, or compute one here.",
+        "This overview file cannot be shown: it holds no examples. Open an overview written by "
+        "`python -m attnflow_core overview --out FILE`, or compute one here.",
         icon=":material/warning:",
     )
     ov = None
 if ov is not None:
-    acc = ov.examples["correct"].dropna()
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Examples", f"{ov.n_examples}")
-    m2.metric("Fine-tuned accuracy", f"{acc.astype(float).mean():.1%}" if len(acc) else "—")
-    m3.metric("Mean attention shift (JS)", f"{ov.js_mean.mean():.3f}")
-    m4.metric("Computed in", f"{ov.seconds:.1f} s")
-    # the readings are the project's own sentences about numbers (no user text), written in Markdown
-    st.markdown(f"**Reading:** {layer_reading(ov)}{impact.overview_reading(ov)}")
-    st.caption(f"Attention measure of this overview: {MEASURE_LABELS[ov.settings.measure]}")
-    ov_task = get_task(ov.task)
-    if ov_task.name != task.name:
-        st.info(
-            f"This overview was computed for **{ov_task.title}**, not the sidebar's task; opening one of its "
-            "examples switches the app to that task.",
-            icon=":material/info:",
-        )
-    names = (ov_task.text_columns[0], ov_task.text_columns[1]) if ov_task.is_pair else None
-    common.render_bokeh(build_overview_layout(ov, names), key="overview_layout")
-    st.caption(f"**Behaviour labels.** {BEHAVIOUR_RULE}")
-    impact.overview_section(ov)
-
-    st.subheader("Examples ranked")
-    table = ov.examples.copy()
-    table["verdict"] = table["correct"].map({True: "✓ correct", False: "✗ wrong"}).fillna("")
-    # The sort column first, so that it stays in view at any width; long texts get a medium column.
-    cols = [
-        "uid",
-        "shift",
-        "verdict",
-        "prediction",
-        "confidence",
-        "gold",
-        "text",
-        *(["text_pair"] if names else []),
-    ]
-    table = table[cols].sort_values("shift", ascending=False).reset_index(drop=True)
-    event = st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        on_select="rerun",
-        selection_mode="single-row",
-        key="ov_table",
-        column_config={
-            "shift": st.column_config.ProgressColumn(
-                "attention shift", min_value=0.0, max_value=float(table["shift"].max() or 1), format="%.3f"
-            ),
-            "confidence": st.column_config.NumberColumn("confidence", format="%.2f", width="small"),
-            "uid": st.column_config.TextColumn("id", width="small"),
-            "verdict": st.column_config.TextColumn("verdict", width="small"),
-            "text": st.column_config.TextColumn(ov_task.text_columns[0], width="large"),
-            "text_pair": st.column_config.TextColumn(
-                ov_task.text_columns[1] if names else "text_pair", width="large"
-            ),
-        },
-    )
-    st.caption("Sort by any column; select a row to open it on the Attention flow page.")
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        open_overview_example(ov, table.iloc[rows[0]])
-        st.switch_page("pages/flow.py")
-
-    d1, d2 = st.columns(2)
-    for col, suffix, mime in (
-        (d1, ".json", "application/json"),
-        (d2, ".parquet", "application/octet-stream"),
-    ):
-        col.download_button(
-            f"Download ({suffix[1:]})",
-            partial(overview_bytes, ov, suffix),
-            file_name=f"overview{suffix}",
-            mime=mime,
-        )
+    show(ov, selection.task)

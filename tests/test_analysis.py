@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,17 +79,17 @@ def test_layer_range_and_heads_restrict_the_trace(result: ExampleResult) -> None
 
 @pytest.mark.parametrize(
     ("settings", "message"),
-    [
-        (FlowSettings(threshold=1.5), "threshold must be in"),
-        (FlowSettings(decay=0.0), "decay must be in"),
-        (FlowSettings(method="magic"), "method must be one of"),
-        (FlowSettings(layers=(2, 5)), "layers must satisfy"),
-        (FlowSettings(heads=(7,)), "heads must be in"),
-        (FlowSettings(source=99), "source must index"),
-        (FlowSettings(special="drop"), "special must be one of"),
-        (FlowSettings(unit="char"), "unit must be one of"),
+    [  # FlowSettings's keyword arguments: it refuses a bad name or τ/α when built, the rest when fitted to a model
+        ({"threshold": 1.5}, "threshold must be in"),
+        ({"decay": 0.0}, "decay must be in"),
+        ({"method": "magic"}, "method must be one of"),
+        ({"layers": (2, 5)}, "layers must satisfy"),
+        ({"heads": (7,)}, "heads must be in"),
+        ({"source": 99}, "source must index"),
+        ({"special": "drop"}, "special must be one of"),
+        ({"unit": "char"}, "unit must be one of"),
     ],
 )
-def test_bad_settings_name_the_fix(result: ExampleResult, settings: FlowSettings, message: str) -> None:
+def test_bad_settings_name_the_fix(result: ExampleResult, settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        analyse(result, settings)
+        analyse(result, FlowSettings(**settings))

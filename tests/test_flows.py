@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from attnflow_core.flows import (
-    flow_scores,
     max_flow,
     max_flow_reference,
     residual_attention,
@@ -16,6 +15,7 @@ from attnflow_core.flows import (
     trace,
     trace_pair,
 )
+from attnflow_core.methods import flow_scores
 
 # One head, two layers, three tokens. Rows are queries, columns keys.
 A1 = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])

@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnflow_core import flows
+from attnflow_core import flows, methods
 from attnflow_core.graph import (
     budget,
     graph_records,
     head_shares,
     maxflow_masses,
-    method_edges,
-    pair_graph,
     rollout_masses,
     trace_masses,
 )
+from attnflow_core.methods import method_edges, pair_graph
 
 # One head, two tokens: Â = ½A + ½I = [[0.9, 0.1], [0.2, 0.8]].
 A1 = np.array([[0.8, 0.2], [0.4, 0.6]])
@@ -65,7 +64,7 @@ def test_maxflow_edges_golden() -> None:
     masses, node = maxflow_masses(attn, 0, (1, 2), None)
     np.testing.assert_allclose(masses[2], [[1.0 / 1.2, 0.2 / 1.2], [0.0, 0.0]], atol=1e-8)
     np.testing.assert_allclose(masses[1], [[0.9 / 1.2, 0.1 / 1.2], [0.1 / 1.2, 0.1 / 1.2]], atol=1e-8)
-    np.testing.assert_allclose(node[0], flows.flow_scores(attn, "maxflow", source=0), atol=1e-8)
+    np.testing.assert_allclose(node[0], methods.flow_scores(attn, "maxflow", source=0), atol=1e-8)
 
 
 def test_budget_keeps_the_strongest_incoming_edges_from_drawn_nodes() -> None:
@@ -127,7 +126,7 @@ def test_maxflow_edge_flows_are_conserved() -> None:
     for layer in (1, 2):  # nodes (layer, ·): in through layer+1's edges, out through layer's edges
         np.testing.assert_allclose(masses[layer + 1].sum(axis=0), masses[layer].sum(axis=1), atol=1e-12)
     np.testing.assert_allclose(masses[3].sum(axis=1), np.eye(12)[2], atol=1e-12)  # only the source sends
-    np.testing.assert_allclose(node[0], flows.flow_scores(attn, "maxflow", source=2), atol=1e-8)
+    np.testing.assert_allclose(node[0], methods.flow_scores(attn, "maxflow", source=2), atol=1e-8)
 
 
 def test_pair_graph_labels_and_head_shares() -> None:

@@ -428,3 +428,41 @@ def test_embedded_checkpoints_load_and_step_0_is_the_base(task: str) -> None:
     assert middle.label_names == step0.label_names and middle.display_name.endswith(
         f"step {listed[2][1].step})"
     )
+
+
+def test_refs_to_load_names_the_base_an_adapter_folder_reads(tmp_path: Path) -> None:
+    """Issue 20: loading an adapter folder also reads the base its attnflow.json names; the page confirms that
+    reference by name too."""
+    import json
+    import shutil
+
+    from attnflow_core.models import EMBEDDED_BASE, embedded_adapter_dir, refs_to_load
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(embedded_adapter_dir("sentiment"), adapter)
+    assert refs_to_load(str(adapter)) == (
+        str(adapter),
+        EMBEDDED_BASE,
+    )  # the embedded base under any of its names
+    meta = json.loads((adapter / "attnflow.json").read_text())
+    (adapter / "attnflow.json").write_text(json.dumps({**meta, "base": str(tmp_path / "elsewhere")}))
+    assert refs_to_load(str(adapter)) == (str(adapter), str(tmp_path / "elsewhere"), EMBEDDED_BASE)
+    # issue 18: a checkpoint reads the base its run's attnflow.json names, by @step-N and by its folder alike
+    for checkpoint in (f"{adapter}@step-67", str(adapter / "checkpoints" / "step-0067")):
+        assert refs_to_load(checkpoint) == (checkpoint, str(tmp_path / "elsewhere"), EMBEDDED_BASE)
+    inner = tmp_path / "inner"  # an adapter named as the base of another: followed
+    shutil.copytree(adapter, inner)
+    (adapter / "attnflow.json").write_text(json.dumps({**meta, "base": str(inner)}))
+    assert refs_to_load(str(adapter)) == (
+        str(adapter),
+        str(inner),
+        str(tmp_path / "elsewhere"),
+        EMBEDDED_BASE,
+    )
+    assert refs_to_load("embedded:qa") == ("embedded:qa",) and refs_to_load("someone/model") == (
+        "someone/model",
+    )
+    (adapter / "adapter_config.json").write_text(
+        "[1, 2]"
+    )  # unreadable: loading fails before any base is read
+    assert refs_to_load(str(adapter)) == (str(adapter),)

@@ -288,6 +288,18 @@ def test_head_change_map_golden_across_examples(
     assert ov.base_ref == "fixed-base" and ov.tuned_ref == "fixed-tuned"
 
 
+def test_accuracy_counts_the_labelled_examples(fixed_pair: tuple[ModelPair, dict[str, int]]) -> None:
+    """Two of the three fixed examples are predicted right; an unlabelled example would not count."""
+    pair, _ = fixed_pair
+    ov = compute_overview(pair, FIXED_EXAMPLES, "sentiment", OverviewSettings(n=3, measure="attention"))
+    assert ov.accuracy() == pytest.approx(2 / 3)
+    unlabelled = [Example(e.uid, e.text, e.text_pair, None) for e in FIXED_EXAMPLES]
+    assert (
+        compute_overview(pair, unlabelled, "sentiment", OverviewSettings(n=3, measure="attention")).accuracy()
+        is None
+    )
+
+
 def test_head_change_map_of_one_example_has_no_spread(fixed_pair: tuple[ModelPair, dict[str, int]]) -> None:
     """One example: the mean is that example's JS and the standard deviation is 0."""
     pair, _ = fixed_pair

@@ -15,8 +15,8 @@ from attnflow_core.presets import (
     TEASER_UID,
 )
 
-# Query parameters the app reads (pages/common.URL_KEYS plus the special-token mode), kept in sync by hand: the
-# app module imports Streamlit, which a core test does not.
+# Query parameters the app reads (urlstate.URL_PARAMS plus the special-token mode), written out by hand: a second,
+# independent list of what a preset may use.
 APP_PARAMS = {"task", "pair", "source", "split", "ex", "text", "text_pair", "base", "tuned", "method"}
 APP_PARAMS |= {"layers", "heads", "tau", "alpha", "src", "unit", "measure", "special"}
 

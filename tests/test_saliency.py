@@ -72,3 +72,34 @@ def test_all_saliencies_share_the_predicted_target(tiny: Any) -> None:
     assert len({s.target for s in out.values()}) == 1
     with pytest.raises(SettingsError, match="method must be one of"):
         saliency(model.model, ids, seg, specials, "lime")
+
+
+def test_saliency_runs_in_bounded_batches_without_attention_maps(tiny: Any) -> None:
+    """Issue 20 (saliency memory): every forward pass of a saliency run asks for no attention maps (the app's
+    models return them by default: B·L·H·n² floats per call) and holds at most IG_BATCH integration steps or
+    OCCLUSION_BATCH occluded variants, whatever the length; the scores are those of one big batch."""
+    from attnflow_core.saliency import IG_BATCH, OCCLUSION_BATCH
+
+    model, _, _, _ = tiny
+    enc = model.tokenizer(" ".join(["the capital of france is paris"] * 8), truncation=True, max_length=60)
+    ids, seg = enc["input_ids"], enc["token_type_ids"]
+    specials = [0, len(ids) - 1]
+    assert len(ids) - 2 > 2 * OCCLUSION_BATCH
+    calls: list[tuple[int, object]] = []
+
+    def record(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        x = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs.get("inputs_embeds")
+        calls.append((int(x.shape[0]), kwargs.get("output_attentions")))
+
+    handle = model.model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        out = all_saliencies(model.model, ids, seg, specials)
+    finally:
+        handle.remove()
+    assert calls and all(flag is False for _, flag in calls), calls
+    assert max(b for b, _ in calls) <= max(IG_BATCH, OCCLUSION_BATCH), calls
+    full = _prob(model.model, ids, seg, out["occlusion"].target)
+    t = len(ids) - 3  # in the last occlusion batch
+    dropped = _prob(model.model, ids[:t] + ids[t + 1 :], seg[:t] + seg[t + 1 :], out["occlusion"].target)
+    assert out["occlusion"].scores[t] == pytest.approx(full - dropped, abs=1e-9)
+    assert abs(out["ig"].delta) < 2e-3  # completeness holds with the steps taken IG_BATCH at a time

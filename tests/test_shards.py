@@ -18,6 +18,7 @@ from attnflow_core.shards import (
     shard_examples,
     shard_range,
 )
+from overview_fields import IMPORTANCE_RTOL, assert_merged_equals_whole
 from tiny import make_tiny_bert_dir, tiny_examples
 
 STATS = ("js_mean", "js_std", "cross", "sinks", "behaviour")
@@ -67,7 +68,9 @@ def test_running_sums_add_and_round_trip() -> None:
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_merged_shards_equal_one_run(tiny_pair, tmp_path: Path, k: int) -> None:
-    settings = OverviewSettings(n=10, batch_size=3)
+    """Every field of the merged overview (importance and agreement on) equals one run's: the comparison walks
+    dataclasses.fields(Overview), so a field added later must be merged (and compared) too."""
+    settings = OverviewSettings(n=10, batch_size=3, importance=True, agreement=True)
     whole = compute_overview(tiny_pair, EXAMPLES, "qa", settings, "file", "f.jsonl")
     paths = []
     for i in range(1, k + 1):
@@ -77,7 +80,16 @@ def test_merged_shards_equal_one_run(tiny_pair, tmp_path: Path, k: int) -> None:
         paths.append(
             save_overview(replace(part, shard=(i, k)), tmp_path / f"p{i}.{'json' if i % 2 else 'parquet'}")
         )
-    merged = merge_overviews([load_overview(p) for p in reversed(paths)])  # any order
+    parts = [load_overview(p) for p in reversed(paths)]  # any order
+    merged = merge_overviews(parts)
+    assert_merged_equals_whole(merged, whole, parts)
+    assert whole.importance is not None and whole.agreement is not None
+    first = min(parts, key=lambda p: p.shard or (0, 0))
+    assert first.importance is not None
+    gap = np.abs(first.importance - whole.importance).max() / np.abs(whole.importance).max()
+    assert gap > 100 * IMPORTANCE_RTOL, (
+        "a shard's importance differs from the whole run's, so the test can tell"
+    )
     assert merged.examples["uid"].tolist() == whole.examples["uid"].tolist() == [f"e{i}" for i in range(10)]
     for name in STATS:
         np.testing.assert_allclose(
@@ -110,6 +122,38 @@ def test_merge_refuses_what_it_cannot_merge_exactly(tiny_pair) -> None:
         merge_overviews([replace(p, sums=None) for p in parts])
     with pytest.raises(ShardError, match="nothing to merge"):
         merge_overviews([])
+    with pytest.raises(ShardError, match="running sums count 2 examples but it holds 1"):
+        merge_overviews([replace(parts[0], examples=parts[0].examples.iloc[:1]), parts[1], parts[2]])
+    with_imp = [replace(p, importance=np.ones((2, 2))) for p in parts]
+    with pytest.raises(ShardError, match="head importance and some do not"):
+        merge_overviews([with_imp[0], parts[1], with_imp[2]])
+    with pytest.raises(ShardError, match="differ in shape"):
+        merge_overviews([with_imp[0], replace(with_imp[1], importance=np.ones((3, 2))), with_imp[2]])
+
+
+def test_merge_refuses_a_run_given_twice(
+    tiny_pair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same file twice, or one run as .json and .parquet, would double every sum: refused (issue 20)."""
+    from attnflow_core.__main__ import main
+
+    s = OverviewSettings(n=6)
+    whole = compute_overview(tiny_pair, EXAMPLES, "qa", s)
+    as_json, as_parquet = (
+        save_overview(whole, tmp_path / "w.json"),
+        save_overview(whole, tmp_path / "w.parquet"),
+    )
+    for files in ([as_json, as_json], [as_json, as_parquet]):
+        with pytest.raises(ShardError, match="whole runs .* more than once"):
+            merge_overviews([load_overview(f) for f in files])
+        assert main(["merge-overviews", *map(str, files), "--out", str(tmp_path / "m.json")]) == 2
+        assert "more than once" in capsys.readouterr().err
+        assert not (tmp_path / "m.json").exists()
+    first = replace(compute_overview(tiny_pair, shard_examples(EXAMPLES, 6, 1, 2), "qa", s), shard=(1, 2))
+    relabelled = replace(first, shard=(2, 2))  # shard 1's file passed off as shard 2: its examples twice
+    with pytest.raises(ShardError, match="'e0' is in more than one of the files"):
+        merge_overviews([first, relabelled])
+    assert merge_overviews([whole]).n_examples == 6  # one whole-run file is its own merge
 
 
 def test_files_without_sums_still_load(tiny_pair, tmp_path: Path) -> None:

@@ -66,6 +66,15 @@ def test_floats_must_be_finite_and_in_range() -> None:
         assert parse_float(bad, 0.0, 1.0) is None, bad
 
 
+def test_floats_are_plain_ascii_digits() -> None:
+    """Issue 20: ``?tau=١`` was read as 1.0 (Python's float() reads any script's digits)."""
+    for good, x in (("0.5", 0.5), (".5", 0.5), ("1.", 1.0), ("+0.25", 0.25), ("1e-1", 0.1), (" 0.3 ", 0.3)):
+        assert parse_float(good, 0.0, 1.0) == x, good
+    for bad in ("١", "٠.٥", "０.５", "1_0", "0x1", "½", "0,5", "1e", "."):
+        assert parse_float(bad, 0.0, 10.0) is None, bad
+    assert parse_float(0.5, 0.0, 1.0) == 0.5 and parse_float(True, 0.0, 1.0) is None
+
+
 def test_layer_ranges_in_both_syntaxes() -> None:
     """``1-6`` (old URLs) and ``1:6`` (the CLI's) both parse; reversed or out-of-range ranges do not."""
     assert parse_layers("2-5", 6) == (2, 5)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from attnflow_core import device
+from attnflow_core.vocab import Choice
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -79,6 +80,11 @@ def float_in(
 positive_int = int_at_least(1)
 positive_float = float_in(0.0, math.inf, low_open=True, high_open=True)
 fraction = float_in(0.0, 1.0, low_open=True, high_open=True)
+
+
+def choices_help(what: str, choices: Iterable[Choice]) -> str:
+    """An option's help naming each choice of a vocabulary (``vocab.Registry``) by its label."""
+    return f"{what} ({'; '.join(f'{c}: {c.label}' for c in choices)})"
 
 
 def shard_spec(text: str) -> tuple[int, int]:

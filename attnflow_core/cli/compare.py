@@ -6,23 +6,14 @@ import argparse
 import json
 import sys
 
-from attnflow_core.cli.common import add_device_argument, float_in, int_at_least
+from attnflow_core.cli.common import add_device_argument, choices_help, float_in, int_at_least
+from attnflow_core.encoding import UNITS
+from attnflow_core.flows import SPECIAL_MODES
+from attnflow_core.measures import MEASURES
+from attnflow_core.methods import METHODS
 from attnflow_core.models import EMBEDDED_BASE
 from attnflow_core.saliency import SALIENCY_METHODS
-from attnflow_core.settings import (
-    DEFAULT_MEASURE,
-    DEFAULTS,
-    MEASURES,
-    METHODS,
-    SPECIAL_MODES,
-    FlowSettings,
-    Unit,
-    as_measure,
-    as_method,
-    as_special,
-    parse_heads,
-    parse_layers,
-)
+from attnflow_core.settings import DEFAULTS, FlowSettings, parse_heads, parse_layers
 
 PURPOSE = "compare a pre-trained model with its fine-tuned counterpart on one example"
 EXAMPLE = (
@@ -41,7 +32,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--text", required=True, help="the sentence (the question, the premise)")
     p.add_argument("--pair", default=None, help="the second sentence (the answer sentence, the hypothesis)")
-    p.add_argument("--method", choices=METHODS, default=DEFAULTS.method, help="flow method")
+    p.add_argument(
+        "--method",
+        choices=METHODS.keys(),
+        default=str(DEFAULTS.method),
+        help=choices_help("flow method", METHODS),
+    )
     p.add_argument("--layers", default=None, help="layer range A:B, 1-based, inclusive (default: all layers)")
     p.add_argument(
         "--heads", nargs="*", default=None, help="heads to use, e.g. 0 3 5 or 0,3,5 (default: all)"
@@ -62,16 +58,16 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--special",
-        choices=SPECIAL_MODES,
-        default=DEFAULTS.special,
-        help="treatment of [CLS]/[SEP] attention",
+        choices=SPECIAL_MODES.keys(),
+        default=str(DEFAULTS.special),
+        help=choices_help("treatment of [CLS]/[SEP] attention", SPECIAL_MODES),
     )
     p.add_argument("--words", action="store_true", help="merge WordPieces into whole words")
     p.add_argument(
         "--measure",
-        choices=MEASURES,
-        default=DEFAULT_MEASURE,
-        help="attention measure: norm = norm-weighted ||a*f(x)|| (Kobayashi et al. 2020), attention = raw weights",
+        choices=MEASURES.keys(),
+        default=str(DEFAULTS.measure),
+        help=choices_help("attention measure", MEASURES),
     )
     p.add_argument(
         "--max-length",
@@ -88,36 +84,39 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--saliency",
-        choices=SALIENCY_METHODS,
+        choices=SALIENCY_METHODS.keys(),
         default=None,
-        help="add per-unit saliency of the fine-tuned model's prediction (JSON key 'saliency')",
+        help=choices_help(
+            "add per-unit saliency of the fine-tuned model's prediction (JSON key 'saliency')",
+            SALIENCY_METHODS,
+        ),
     )
     p.add_argument("--json", action="store_true", help="print JSON (schema attnflow.compare/1)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnflow_core.analysis import analyse, find_source, units_of
+    from attnflow_core.analysis import analyse, find_source
     from attnflow_core.extract import extract
     from attnflow_core.models import load_pair
     from attnflow_core.report import to_dict, to_text
 
-    unit: Unit = "word" if args.words else "token"
+    unit = next(u for u in UNITS if u.grouped == bool(args.words))
     pair = load_pair(args.base, args.tuned, tuple(args.labels) if args.labels else None, device=args.device)
     result = extract(pair, args.text, args.pair, max_length=args.max_length)
-    labels = units_of(result, unit)[0]
+    labels = result.encoding.units(unit)[0]
     source, note = find_source(labels, args.source)
     if note:
         print(note, file=sys.stderr)
     settings = FlowSettings(
-        method=as_method(args.method),
+        method=METHODS.get(args.method),
         source=source,
         threshold=args.threshold,
         layers=parse_layers(args.layers),
         heads=parse_heads(args.heads),
         decay=args.decay,
-        special=as_special(args.special),
+        special=SPECIAL_MODES.get(args.special),
         unit=unit,
-        measure=as_measure(args.measure),
+        measure=MEASURES.get(args.measure),
     )
     analysis = analyse(result, settings)
     sal = None

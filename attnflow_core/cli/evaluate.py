@@ -72,14 +72,14 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from attnflow_core.data.files import parse_columns, read_eval_file, split_heldout
     from attnflow_core.evaluate import evaluate
-    from attnflow_core.models import load_model
+    from attnflow_core.models import embedded_ref, load_model
 
     ds, binary_nli = read_eval_file(args.data_file, args.task, parse_columns(args.columns), args.binary_nli)
     if args.heldout is not None:
         ds = split_heldout(ds, args.heldout, args.seed)[1]
     if args.limit is not None:
         ds = ds.select(range(min(args.limit, len(ds))))
-    model = args.model or f"embedded:{args.task}"
+    model = args.model or embedded_ref(args.task)
     loaded = load_model(model, label_names=tuple(args.labels) if args.labels else None, device=args.device)
     result = evaluate(loaded, ds, args.task, args.batch_size, binary_nli, args.max_length)
     if args.json:

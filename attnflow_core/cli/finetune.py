@@ -48,8 +48,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="allow --out to be a non-empty folder that is not an earlier finetune output (the adapter files are "
-        "written into it; nothing else there is deleted)",
+        help="allow --out to be a non-empty folder that is not an earlier finetune output: the adapter files "
+        "(adapter_config.json, adapter_model.safetensors, attnflow.json) and the model card README.md are written "
+        "into it; nothing else there is deleted or replaced, and a folder with a README.md of your own is refused",
     )
     p.add_argument(
         "--name", default=None, help="folder name in the user models cache (default: TASK-TIMESTAMP)"

@@ -8,11 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from attnflow_core.cli.common import add_device_argument, int_in, positive_int, shard_spec
+from attnflow_core.cli.common import add_device_argument, choices_help, int_in, positive_int, shard_spec
 from attnflow_core.data.tasks import TASKS
-from attnflow_core.models import EMBEDDED_BASE
+from attnflow_core.measures import MEASURES
+from attnflow_core.models import EMBEDDED_BASE, embedded_ref
 from attnflow_core.overview import OVERVIEW_SPECIAL_MODES, OVERVIEW_SUFFIXES, OverviewSettings
-from attnflow_core.settings import MEASURES, SettingsError
+from attnflow_core.settings import SettingsError
 
 PURPOSE = "how fine-tuning changed attention over many examples of a task, saved to a file"
 EXAMPLE = "python -m attnflow_core overview --task nli --n 40 --out overview.parquet --source demo"
@@ -45,9 +46,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--measure",
-        choices=MEASURES,
-        default=_DEFAULTS.measure,
-        help="attention measure: norm = norm-weighted ||a*f(x)|| (Kobayashi et al. 2020), attention = raw weights",
+        choices=MEASURES.keys(),
+        default=str(_DEFAULTS.measure),
+        help=choices_help("attention measure", MEASURES),
     )
     p.add_argument(
         "--batch-size", type=positive_int, default=_DEFAULTS.batch_size, help="examples per forward pass"
@@ -133,9 +134,9 @@ def run(args: argparse.Namespace) -> int:
         measure=args.measure,
         importance=args.importance,
         agreement=args.agreement,
-    ).validate()
+    )
     examples, source, split = cli_examples(args)
-    tuned = args.tuned or f"embedded:{args.task}"
+    tuned = args.tuned or embedded_ref(args.task)
 
     def progress(fraction: float, message: str) -> None:
         print(f"\r{fraction:6.1%}  {message}    ", end="", file=sys.stderr, flush=True)

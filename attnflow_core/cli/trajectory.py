@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from attnflow_core.settings import SettingsError
+from attnflow_core.errors import SettingsError
 
 
 def run_trajectory(args: argparse.Namespace) -> int:
     """Compute ``trajectory.compute_trajectory`` (the function the page calls) and write ``attnflow.trajectory/1``."""
     from attnflow_core.cli.overview import cli_examples
-    from attnflow_core.models import list_checkpoints, load_model
+    from attnflow_core.models import embedded_ref, list_checkpoints, load_model
     from attnflow_core.paths import check_writable_file
     from attnflow_core.trajectory import TrajectorySettings, compute_trajectory, save_trajectory
 
@@ -34,8 +34,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
         special=args.special,
         batch_size=args.batch_size,
         measure=args.measure,
-    ).validate()
-    tuned = args.tuned or f"embedded:{args.task}"
+    )
+    tuned = args.tuned or embedded_ref(args.task)
     checkpoints = list_checkpoints(tuned)
     examples, source, split = cli_examples(args)
     base = load_model(args.base, device=args.device)

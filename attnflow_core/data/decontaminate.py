@@ -13,7 +13,7 @@ splits cleanly: 1,047 snippets reach 1.0 (the true sources), none lie in [0.9, 1
 [0.7, 0.8) -- chance overlaps with short sentences ("but it could have been worse ." against "... but it could
 have been more."). Lower down, matches are dominated by 2-4 word sentences made of common words: at 0.5 the rule
 drops 5,904 snippets (56% of the corpus), since any snippet holding "this", "movie" and "is" already contains most
-of "this movie is maddening .". ``DEFAULT_THRESHOLD = 0.8`` drops 1,064 snippets: every true source, plus margin
+of "this movie is maddening .". ``DECONTAMINATION_THRESHOLD = 0.8`` drops 1,064 snippets: every true source, plus margin
 for a source reworded by up to a fifth of its words, while keeping 9,504 snippets for training.
 
 Matching is done with an inverted index (token -> row ids) and ``numpy.bincount``, so the 872 x 10,605
@@ -34,7 +34,7 @@ import numpy as np
 from attnflow_core.data.errors import DataError
 
 #: Fraction of an evaluation sentence's distinct words a training row must contain to be dropped (see above).
-DEFAULT_THRESHOLD = 0.8
+DECONTAMINATION_THRESHOLD = 0.8
 
 _PTB_CLITIC = re.compile(r"(\w) (n't|'s|'re|'ve|'ll|'d|'m)\b")
 _PTB_BRACKET = re.compile(r"-[lr][rcs]b-")
@@ -83,7 +83,7 @@ class DecontaminationReport:
 
 
 def contaminated_rows(
-    train_texts: Sequence[str], eval_sentences: Iterable[str], threshold: float = DEFAULT_THRESHOLD
+    train_texts: Sequence[str], eval_sentences: Iterable[str], threshold: float = DECONTAMINATION_THRESHOLD
 ) -> tuple[np.ndarray, int, int]:
     """Boolean mask of contaminated training texts, the number of evaluation sentences that matched, and of empty ones.
 
@@ -122,7 +122,7 @@ def contaminated_rows(
 def decontaminate(
     ds: datasets.Dataset,
     eval_sentences: list[str],
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = DECONTAMINATION_THRESHOLD,
     text_column: str = "sentence",
 ) -> tuple[datasets.Dataset, DecontaminationReport]:
     """``ds`` without every row whose ``text_column`` contains at least ``threshold`` of an evaluation sentence's

@@ -7,7 +7,7 @@ from pathlib import Path
 import datasets
 
 from attnflow_core.data.files import read_data_file
-from attnflow_core.data.tasks import get_task
+from attnflow_core.data.tasks import Task, get_task
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 LICENSE = (
@@ -16,13 +16,13 @@ LICENSE = (
 )
 
 
-def demo_path(task: str) -> Path:
+def demo_path(task: str | Task) -> Path:
     """The JSONL file of a task's demo set."""
     return DEMO_DIR / f"{get_task(task).name}.jsonl"
 
 
-def load_demo(task: str) -> datasets.Dataset:
+def load_demo(task: str | Task) -> datasets.Dataset:
     """A task's demo set: uid, the task's text columns, and gold label names (read by the one file reader)."""
     t = get_task(task)
-    ds: datasets.Dataset = read_data_file(demo_path(t.name), t.name)
+    ds: datasets.Dataset = read_data_file(demo_path(t), t)
     return ds

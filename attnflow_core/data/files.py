@@ -27,15 +27,19 @@ import numpy as np
 from attnflow_core.data.tasks import Task, get_task
 from attnflow_core.errors import AttnflowError
 
+#: One megabyte as the app's uploader counts it (Streamlit's browser side: 10^6 bytes), and so as every file limit
+#: and message of this project counts it.
+MB = 1_000_000
 #: The largest file the app accepts and the CLI reads, in MB. ``.streamlit/config.toml`` ``server.maxUploadSize``
 #: holds the same number (a test checks it) so the uploader shows the real limit.
 MAX_UPLOAD_MB = 50
-MAX_FILE_BYTES = MAX_UPLOAD_MB * 2**20
+MAX_FILE_BYTES = MAX_UPLOAD_MB * MB
 #: The most data rows a file may have (checked from Parquet metadata, or while streaming CSV / JSON Lines).
 MAX_ROWS = 100_000
 #: The most columns a file may have.
 MAX_COLUMNS = 1_000
-#: The most bytes a Parquet file's columns may take once decompressed (from its metadata).
+#: The most bytes a Parquet file's cells may take once decompressed and decoded (from its metadata, then counted
+#: while decoding: a dictionary-encoded value repeated in many rows counts once per row).
 MAX_DECODED_BYTES = 4 * MAX_FILE_BYTES
 
 #: File suffix → format.
@@ -75,6 +79,10 @@ _CHOOSE_COLUMN = "choose the column for {k!r} in the boxes above (command line: 
 
 class DataFileError(AttnflowError, ValueError):
     """The user's file cannot be used as is; the message names the problem and the fix."""
+
+
+class FileLimitError(DataFileError):
+    """A file over one of the reader's limits (bytes, rows, columns, decoded size); the message names the limit."""
 
 
 class LabelError(AttnflowError, ValueError):
@@ -293,7 +301,7 @@ def _rows_text(rows: list[int]) -> str:
 
 def _too_many_rows(max_rows: int, n: int | None = None) -> DataFileError:
     has = f"{n:,} rows" if n is not None else f"more than {max_rows:,} rows"
-    return DataFileError(f"the file has {has}, over the limit of {max_rows:,}; use fewer rows")
+    return FileLimitError(f"the file has {has}, over the limit of {max_rows:,}; use fewer rows")
 
 
 def detect_format(filename: str | None, data: bytes | None = None) -> str:
@@ -453,35 +461,140 @@ def _read_jsonl(data: bytes, max_rows: int) -> tuple[list[str], dict[str, list[A
     return list(columns), cells
 
 
-def _read_parquet(source: Any, max_rows: int) -> tuple[list[str], dict[str, list[Any]]]:
+#: Rows decoded at a time from a Parquet file (``read_parquet_batches``): the decoded size is counted batch by batch.
+PARQUET_BATCH_ROWS = 1_024
+#: What one decoded cell (or one element of a list cell) is counted as, besides its text: its slot in a Python
+#: list and a small Python object (an int, a float, a string's header).
+CELL_BYTES = 32
+
+
+def size_text(n: int) -> str:
+    """A byte count as this project writes a limit: ``50,000,000 bytes (50 MB)`` (MB = ``MB`` bytes)."""
+    return f"{n:,} bytes" + (f" ({n / MB:g} MB)" if n >= MB else "")
+
+
+def _too_large_decoded(what: str, limit: int) -> DataFileError:
+    return FileLimitError(
+        f"the file's columns take {what} once decoded, over the limit of {size_text(limit)}; use fewer or "
+        "shorter rows"
+    )
+
+
+def _decoded_bytes(arr: Any) -> int:
+    """What an Arrow array's cells take once decoded into Python values: ``CELL_BYTES`` per cell (and per element
+    of a list) plus the bytes of every text or binary value, counting a dictionary value once per use. Reads only
+    lengths and offsets; nothing is decoded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = arr.type
+    cells = len(arr) * CELL_BYTES
+    if pa.types.is_dictionary(t):
+        values = arr.dictionary
+        if _is_text(values.type):
+            lengths = pc.binary_length(values).fill_null(0)
+            used = pc.sum(pc.take(lengths, arr.indices)).as_py() or 0
+            return cells + int(used)
+        per_value = _decoded_bytes(values) / max(len(values), 1)
+        return cells + int(per_value * len(arr))
+    if _is_text(t):
+        return cells + int(pc.sum(pc.binary_length(arr)).as_py() or 0)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return cells + _decoded_bytes(arr.flatten())
+    if pa.types.is_map(t):
+        return cells + _decoded_bytes(arr.keys) + _decoded_bytes(arr.items)
+    if pa.types.is_struct(t):
+        return cells + sum(_decoded_bytes(arr.field(i)) for i in range(t.num_fields))
+    return cells
+
+
+def _is_text(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_binary_view(t)
+    )
+
+
+def _check_parquet_metadata(meta: Any, max_rows: int, max_decoded: int) -> None:
+    """Refuse from the footer alone: too many rows or columns, or more than ``max_decoded`` bytes in the column
+    chunks' uncompressed sizes plus ``CELL_BYTES`` per stored value (per row group and column)."""
+    if meta.num_rows > max_rows:
+        raise _too_many_rows(max_rows, meta.num_rows)
+    if meta.num_columns > MAX_COLUMNS:
+        raise FileLimitError(
+            f"the file has {meta.num_columns:,} columns, over the limit of {MAX_COLUMNS:,}; "
+            "keep only the columns you need"
+        )
+    total = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            total += max(int(chunk.total_uncompressed_size), 0) + max(int(chunk.num_values), 0) * CELL_BYTES
+        if total > max_decoded:
+            raise _too_large_decoded(f"more than {total:,} bytes", max_decoded)
+
+
+def read_parquet_batches(
+    source: Any, max_rows: int = MAX_ROWS, max_decoded: int = MAX_DECODED_BYTES
+) -> tuple[Any, list[Any]]:
+    """(Arrow schema, record batches) of a Parquet file (a path or a binary file object), within the limits.
+
+    The footer is checked first (``_check_parquet_metadata``); then the rows are decoded ``PARQUET_BATCH_ROWS`` at
+    a time with every text column kept dictionary-encoded, so a long value repeated in many rows (a dictionary
+    bomb: a few KB on disk) stays one value in memory while its decoded size is counted (``_decoded_bytes``). The
+    file is refused (``DataFileError`` naming the limit) as soon as the count passes ``max_decoded``, before any
+    Python value is built; below it, decoding the batches (``to_pylist``, ``dictionary_decode``) is bounded too.
+    Text columns of the batches may be dictionary arrays.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(source)
-        meta = pf.metadata
-        if meta.num_rows > max_rows:
-            raise _too_many_rows(max_rows, meta.num_rows)
-        if meta.num_columns > MAX_COLUMNS:
-            raise DataFileError(
-                f"the file has {meta.num_columns:,} columns, over the limit of {MAX_COLUMNS:,}; "
-                "keep only the columns you need"
-            )
-        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        if decoded > MAX_DECODED_BYTES:
-            raise DataFileError(
-                f"the file's columns take {decoded:,} bytes once decompressed, over the limit of "
-                f"{MAX_DECODED_BYTES:,}; use fewer or shorter rows"
-            )
-        table = pf.read()
+        meta = pq.ParquetFile(source).metadata
+        _check_parquet_metadata(meta, max_rows, max_decoded)
+        if hasattr(source, "seek"):
+            source.seek(0)
+        text_leaves = [
+            meta.schema.column(i).path
+            for i in range(meta.num_columns)
+            if meta.schema.column(i).physical_type in ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY")
+        ]
+        pf = pq.ParquetFile(source, read_dictionary=text_leaves)
+        batches = []
+        decoded = rows = 0
+        for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            rows += batch.num_rows
+            if rows > max_rows:
+                raise _too_many_rows(max_rows)
+            decoded += sum(_decoded_bytes(col) for col in batch.columns)
+            if decoded > max_decoded:
+                raise _too_large_decoded(f"more than {decoded:,} bytes", max_decoded)
+            batches.append(batch)
+        return pf.schema_arrow, batches
     except (pa.ArrowException, OSError, ValueError) as exc:
         if isinstance(exc, DataFileError):
             raise
         raise DataFileError(
             f"cannot read the file as PARQUET: {exc}; check that it is valid PARQUET"
         ) from None
-    columns = [str(c) for c in table.column_names]
-    return columns, {c: table.column(i).to_pylist() for i, c in enumerate(columns)}
+
+
+def _read_parquet(source: Any, max_rows: int) -> tuple[list[str], dict[str, list[Any]]]:
+    """The cells of a Parquet file, read by ``read_parquet_batches`` within the data-file limits."""
+    schema, batches = read_parquet_batches(source, max_rows)
+    columns = [str(c) for c in schema.names]
+    cells: dict[str, list[Any]] = {c: [] for c in columns}
+    for batch in batches:
+        for i, c in enumerate(columns):
+            cells[c].extend(batch.column(i).to_pylist())
+    return columns, cells
 
 
 def read_table(
@@ -493,7 +606,7 @@ def read_table(
     """A CSV, JSON Lines (or JSON array) or Parquet file's cells, refused before materialising when over the limits.
 
     ``filename`` names the format of bytes (and overrides a path's name). Raises ``DataFileError`` for a missing
-    path, a folder, an unknown format, an oversize file, more than ``max_rows`` rows, ragged CSV rows (naming the
+    path, a folder, anything else that is not a regular file (``/dev/zero``, a pipe), an unknown format, an oversize file, more than ``max_rows`` rows, ragged CSV rows (naming the
     line), invalid text and files with no rows.
     """
     data: bytes | None = None
@@ -509,13 +622,20 @@ def read_table(
             raise DataFileError(
                 f"{path} is a folder, not a file; give the path of a CSV, JSONL or Parquet file"
             )
-        if not path.is_file():
+        if not path.exists():
             raise DataFileError(f"no such file: {path}")
+        if not path.is_file():
+            raise DataFileError(
+                f"{path} is not a regular file (a device, a pipe or a socket); give the path of a CSV, JSONL or "
+                "Parquet file"
+            )
         size = path.stat().st_size
         name = filename or path.name
         what = path.name
     if size > max_bytes:
-        raise DataFileError(f"{what} is {size:,} bytes, over the limit of {max_bytes:,}; use a smaller file")
+        raise FileLimitError(
+            f"{what} is {size:,} bytes, over the limit of {size_text(max_bytes)}; use a smaller file"
+        )
     fmt = detect_format(name or None, data)
     if fmt == "parquet":
         columns, cells = _read_parquet(io.BytesIO(data) if data is not None else str(path), max_rows)
@@ -648,7 +768,7 @@ def _require_labels(ds: Any, name: str) -> Any:
 
 
 def read_data_file(
-    path: str | Path, task: str, mapping: Mapping[str, str] | None = None, binary_nli: bool = False
+    path: str | Path, task: str | Task, mapping: Mapping[str, str] | None = None, binary_nli: bool = False
 ) -> Any:
     """A labelled file as a ``datasets.Dataset`` (uid, the task's columns, label names); every row labelled."""
     ds = load_labelled_file(path, task, mapping, binary_nli=binary_nli)

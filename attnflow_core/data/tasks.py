@@ -68,6 +68,15 @@ def is_correct(prediction: str | None, gold: str | None) -> bool | None:
     return prediction == gold
 
 
+#: How every table and the example header say whether a prediction matches the gold label.
+VERDICTS = {True: "✓ correct", False: "✗ wrong"}
+
+
+def verdict(correct: bool | None) -> str:
+    """``VERDICTS``' word for ``is_correct``'s answer ("" when it is None: no gold label or no prediction)."""
+    return "" if correct is None else VERDICTS[bool(correct)]
+
+
 def get_task(name: str | Task) -> Task:
     """The task called ``name`` (a Task is returned as is); a ValueError lists the valid names."""
     if isinstance(name, Task):

@@ -26,7 +26,7 @@ __all__ = ["FORMATS", "DataFileError", "gold_label", "load_user_file"]
 
 def load_user_file(
     path_or_bytes: str | Path | bytes,
-    task: str,
+    task: str | Task,
     mapping: dict[str, str] | None = None,
     filename: str | None = None,
     max_bytes: int = MAX_FILE_BYTES,

@@ -10,14 +10,13 @@
   fine-tuned model, with a colour bar per model.
 - Layer × head grids: each head's share of the drawn flow in each model.
 
-A click on a node is state: ``flow_graph.js`` hands the token to the page (``window.attnflowSetSource``, installed by
-the page's bridge component), which sets the sidebar's "trace from", the URL and the exports, and redraws. In a
-standalone HTML export no bridge exists and the caption says how to trace from another token.
+These builders draw one example under one set of settings (the first drawing, and what tests check); the
+interactive view (``flow_view``) puts controls above them and redraws them in the browser with ``flow_engine.js``,
+which reproduces exactly what these functions compute.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,6 @@ from bokeh.layouts import column, row
 from bokeh.models import (
     BasicTicker,
     ColumnDataSource,
-    CustomJS,
     HoverTool,
     LinearColorMapper,
     Range1d,
@@ -37,9 +35,9 @@ from bokeh.models.widgets import Div
 from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis, drawn_graph
-from attnflow_core.extract import ExampleResult
-from attnflow_core.graph import METHOD_TITLES, PairGraph, head_shares
-from attnflow_core.measures import MEASURE_TITLES
+from attnflow_core.graph import PairGraph, head_shares
+from attnflow_core.measures import MEASURES
+from attnflow_core.methods import METHODS
 from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import (
     BASE,
@@ -54,12 +52,18 @@ from attnflow_core.plots.theme import (
     TUNED,
     WIDTH,
     fit,
+    mapped_colour,
     ramp,
+    text_on,
 )
 
-#: The click's browser code, loaded once at import (tested in Node.js by tests/plots).
-CLICK_JS = (Path(__file__).parent / "flow_graph.js").read_text(encoding="utf-8")
 FADED = "#c8cfd2"
+#: The per-head edges' columns (``_head_edge_columns``).
+HEAD_EDGE_COLUMNS = ("x0", "y0", "x1", "y1", "colour", "alpha", "width", "head", "w")
+#: The sentence view calls the flow "spread almost evenly" when, in both models, every unit gets some and the largest
+#: score is less than this many times the smallest (max-flow's scores often are: a full colour scale then made every
+#: token look important).
+EVEN_RATIO = 3.0
 
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
@@ -69,15 +73,23 @@ def flow_graph_of(analysis: Analysis) -> PairGraph:
 
 
 def graph_title(analysis: Analysis) -> str:
-    """'<Method> of <measure> from '<token>' (#s) at layer b — <the method's settings>'."""
+    """'<Method> of <measure> from '<token>' (#s) at layer b — <the settings the method reads>'."""
     s = analysis.settings
+    method, measure = METHODS.get(s.method), MEASURES.get(s.measure)
     a, b = analysis.layer_range
-    heads = "all heads" if s.heads is None else f"heads {list(s.heads)}"
-    rest = f"τ = {s.threshold:g}, α = {s.decay:g}, {heads}" if s.method == "trace" else heads
+    parts = [f"τ = {s.threshold:g}"] if method.uses_threshold else []
+    parts += [f"α = {s.decay:g}"] if method.uses_decay else []
+    parts.append("all heads" if s.heads is None else f"heads {sorted(set(s.heads))}")
     return (
-        f"{METHOD_TITLES[s.method]} of {MEASURE_TITLES[s.measure]} from '{analysis.labels[s.source]}' (#{s.source}) "
-        f"at layer {b} down to {'the input' if a == 1 else f'layer {a - 1}'} — {rest}"
+        f"{method.phrase} of {measure.phrase} from '{analysis.labels[s.source]}' (#{s.source}) "
+        f"at layer {b} down to the input{'' if a == 1 else f' of layer {a}'} — {', '.join(parts)}"
     )
+
+
+def bottom_label(a: int) -> str:
+    """The x-axis label of the graph's first column: the model's input, or the input of the range's first layer
+    (not "layer a-1", which read as a layer the range leaves out)."""
+    return "input" if a == 1 else f"input to layer {a}"
 
 
 def _edge_columns(g: PairGraph, labels: tuple[str, ...], differences: bool) -> dict[str, list[Any]]:
@@ -124,16 +136,14 @@ def _printf(*fields: str) -> dict[str, str]:
 def _per_head_text(g: PairGraph, k: int, top: int = 4) -> str:
     """The heads with the most attention on edge k in either model: 'h3 0.41→0.12, h7 …' (pre-trained→fine-tuned)."""
     wb, wt = g.attn_base[k], g.attn_tuned[k]
-    order = np.argsort(-np.maximum(wb, wt))[:top]
+    order = np.argsort(-np.maximum(wb, wt), kind="stable")[:top]  # ties in head order
     return ", ".join(f"h{g.heads[c]} {wb[c]:.2f}→{wt[c]:.2f}" for c in order)
 
 
 def _head_edge_columns(g: PairGraph, threshold: float | None, differences: bool) -> dict[str, list[Any]]:
     """The per-head view: each drawn edge split into the heads that carry it (attention ≥ τ for the trace, ≥ the
     heads' mean for rollout and max-flow), side by side, width by that head's attention."""
-    cols: dict[str, list[Any]] = {
-        k: [] for k in ("x0", "y0", "x1", "y1", "colour", "alpha", "width", "head", "w")
-    }
+    cols: dict[str, list[Any]] = {k: [] for k in HEAD_EDGE_COLUMNS}
     for k in range(g.n_edges):
         st = str(g.status[k])
         w = np.maximum(g.attn_base[k], g.attn_tuned[k])
@@ -201,7 +211,7 @@ def build_graph_figure(
     )
     graph.xaxis.ticker = list(range(a - 1, b + 1))
     overrides: dict[float | str, Any] = {lay: f"layer {lay}" for lay in range(a, b + 1)}
-    overrides[a - 1] = "input" if a == 1 else f"layer {a - 1}"
+    overrides[a - 1] = bottom_label(a)
     graph.xaxis.major_label_overrides = overrides
     graph.yaxis.visible = False
     graph.grid.visible = False
@@ -211,11 +221,11 @@ def build_graph_figure(
     _legend_and_labels(graph, analysis, differences)
     ring = ColumnDataSource({"x": [b], "y": [-s.source]}, name="source_ring")
     graph.scatter("x", "y", source=ring, size=20, fill_alpha=0, line_color=HIGHLIGHT, line_width=3)
-    stop = _stop_message(g, analysis)
-    if stop:
-        # a second title line under the first: inside the frame it would hide the top row or be clipped
-        graph.add_layout(Title(text=_stop_label(g, s.threshold), text_color=HIGHLIGHT, text_font_size="10pt",
-                               text_font_style="normal", name="trace_stopped"), "above")  # fmt: skip
+    # a second title line under the first (inside the frame it would hide the top row or be clipped); always there,
+    # empty and hidden unless a trace stops, so the browser's redraw can show it
+    stop = _stop_label(g, s.threshold)
+    graph.add_layout(Title(text=stop, text_color=HIGHLIGHT, text_font_size="10pt", text_font_style="normal",
+                           name="trace_stopped", visible=bool(stop)), "above")  # fmt: skip
     return graph, nodes
 
 
@@ -223,22 +233,23 @@ def _edge_glyphs(graph: Any, analysis: Analysis, g: PairGraph, per_head: bool, d
     """The drawn edges (heads merged, or one segment per head) and their hover targets at the midpoints."""
     s, labels = analysis.settings, analysis.labels
     edges = ColumnDataSource(_edge_columns(g, labels, differences), name="edges")
-    if per_head:
-        heads_src = ColumnDataSource(
-            _head_edge_columns(g, s.threshold if s.method == "trace" else None, differences),
-            name="head_edges",
-        )
-        graph.segment("x0", "y0", "x1", "y1", source=heads_src, line_color="colour", line_width="width",
-                      line_alpha="alpha")  # fmt: skip
-    else:
-        graph.segment("x0", "y0", "x1", "y1", source=edges, line_color="colour", line_width="width",
-                      line_alpha="alpha")  # fmt: skip
+    # both renderers always exist (the browser's redraw switches between them); only one is visible
+    cut = s.threshold if s.method.uses_threshold else None
+    heads_src = ColumnDataSource(
+        _head_edge_columns(g, cut, differences) if per_head else dict.fromkeys(HEAD_EDGE_COLUMNS, []),
+        name="head_edges",
+    )
+    graph.segment("x0", "y0", "x1", "y1", source=heads_src, line_color="colour", line_width="width",
+                  line_alpha="alpha", name="head_edge_lines", visible=per_head)  # fmt: skip
+    graph.segment("x0", "y0", "x1", "y1", source=edges, line_color="colour", line_width="width",
+                  line_alpha="alpha", name="edge_lines", visible=not per_head)  # fmt: skip
     # Hover targets at the edges' midpoints: hovering a segment itself would list every edge that meets at a node.
     mid = graph.scatter("xm", "ym", source=edges, size=11, fill_alpha=0.0, line_alpha=0.0, hover_fill_color="colour",
                         hover_fill_alpha=0.9, hover_line_alpha=0.0, name="edge_midpoints")  # fmt: skip
-    flow_name = "flow" if s.method != "trace" else "trace flow"
+    flow_name = "trace flow" if s.method.uses_threshold else "flow"
     graph.add_tools(
         HoverTool(
+            name="edge_hover",
             renderers=[mid],
             tooltips=[
                 ("edge", "@from → @to (layer @layer)"),
@@ -310,7 +321,8 @@ def _legend_and_labels(graph: Any, analysis: Analysis, differences: bool) -> Non
             "y": [1] * 3,
             "colour": [FADED if differences and k == "shared" else STATUS_COLOURS[k] for k in order],
             "label": [f"edge: {STATUS_LABELS[k]}" for k in order],
-        }
+        },
+        name="legend",
     )
     graph.segment(
         "x", "y", "x", "y", source=legend_src, line_color="colour", line_width=3, legend_field="label"
@@ -322,7 +334,8 @@ def _legend_and_labels(graph: Any, analysis: Analysis, differences: bool) -> Non
     legend.border_line_alpha = 0
     legend.click_policy = "none"
     label_src = ColumnDataSource(
-        {"y": [-i for i in range(n)], "text": list(labels), "xl": [a - 1 - 0.18] * n, "xr": [b + 0.18] * n}
+        {"y": [-i for i in range(n)], "text": list(labels), "xl": [a - 1 - 0.18] * n, "xr": [b + 0.18] * n},
+        name="token_labels",
     )
     graph.text("xl", "y", "text", source=label_src, text_align="right", text_baseline="middle",
                text_font_size="9pt", text_color=TEXT)  # fmt: skip
@@ -356,6 +369,7 @@ def build_sentence_figure(analysis: Analysis) -> Any:
     lay = _sentence_layout(labels, analysis.segments)
     n_lines = -min(lay["line"]) + 1 if lay["line"] else 1
     top = max(float(analysis.scores_base.max(initial=0)), float(analysis.scores_tuned.max(initial=0))) or 1.0
+    sb, st = [_sig(v) for v in analysis.scores_base], [_sig(v) for v in analysis.scores_tuned]
     src = ColumnDataSource(
         {
             "x": lay["x"],
@@ -364,8 +378,9 @@ def build_sentence_figure(analysis: Analysis) -> Any:
             "y": lay["line"],
             "w": lay["w"],
             "text": list(labels),
-            "sb": [_sig(v) for v in analysis.scores_base],
-            "st": [_sig(v) for v in analysis.scores_tuned],
+            "sb": sb,
+            "st": st,
+            "tc": text_colours(sb, st, top),
         },
         name="sentence",
     )
@@ -375,8 +390,8 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         tools="save,reset,pan",
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
-        title=f"Sentence view: {METHOD_TITLES[s.method].lower()} score of {MEASURE_TITLES[s.measure]} per {s.unit} "
-        "(upper half pre-trained, lower fine-tuned)",
+        title=f"Sentence view: {s.method.phrase.lower()} score of {s.measure.phrase} per {s.unit} "
+        f"(upper half pre-trained, lower fine-tuned){spread_note(analysis.scores_base, analysis.scores_tuned)}",
         toolbar_location="above",
         name="sentence_view",
     )
@@ -385,22 +400,46 @@ def build_sentence_figure(analysis: Analysis) -> Any:
     fig.outline_line_color = None
     rects = []
     for key, y, colour in (("sb", "yb", BASE), ("st", "yt", TUNED)):
-        mapper = LinearColorMapper(palette=ramp(colour), low=0.0, high=top)
+        mapper = LinearColorMapper(palette=ramp(colour), low=0.0, high=top, name=f"sentence_map_{key}")
         rects.append(fig.rect("x", y, "w", 0.4, source=src, fill_color={"field": key, "transform": mapper},
                               line_alpha=0))  # fmt: skip
         name = MODEL_LABELS["base" if key == "sb" else "tuned"]
         fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=4), width=8, title=name,
                                 title_text_font_size="8pt", major_label_text_font_size="8pt"), "right")  # fmt: skip
     fig.text("x", "y", "text", source=src, text_align="center", text_baseline="middle", text_font_size="10pt",
-             text_color=TEXT)  # fmt: skip
-    fig.rect(
-        [lay["x"][s.source]], [lay["line"][s.source]], [lay["w"][s.source] + 0.4], 0.9,
-        fill_alpha=0, line_color=HIGHLIGHT, line_width=2.5,
-    )  # fmt: skip
+             text_color="tc")  # fmt: skip
+    mark = ColumnDataSource(
+        {"x": [lay["x"][s.source]], "y": [lay["line"][s.source]], "w": [lay["w"][s.source] + 0.4]},
+        name="sentence_mark",
+    )
+    fig.rect("x", "y", "w", 0.9, source=mark, fill_alpha=0, line_color=HIGHLIGHT, line_width=2.5)
     fig.add_tools(HoverTool(renderers=rects[:1], tooltips=[("unit", "@text"), ("score pre-trained", "@sb{%.3g}"),
                                                            ("score fine-tuned", "@st{%.3g}")],
                             formatters=_printf("@sb", "@st")))  # fmt: skip
     return fig
+
+
+def spread_note(scores_base: np.ndarray, scores_tuned: np.ndarray) -> str:
+    """' — spread almost evenly (max/min = 1.4)' when, in both models, every unit gets flow and the largest score is
+    under ``EVEN_RATIO`` times the smallest (the larger ratio of the two is given); '' otherwise."""
+    ratios = []
+    for scores in (scores_base, scores_tuned):
+        v = np.asarray(scores, dtype=np.float64)
+        if v.size == 0 or not (v > 0).all():
+            return ""
+        ratios.append(float(v.max() / v.min()))
+    top = max(ratios)
+    return f" — spread almost evenly (max/min = {top:.1f})" if top < EVEN_RATIO else ""
+
+
+def text_colours(scores_base: list[float], scores_tuned: list[float], high: float) -> list[str]:
+    """Per unit, the colour of its text on the sentence strip: the one that reads on both halves of its cell
+    (``theme.text_on``), with the shades the strip's colour mappers give them (``theme.mapped_colour``)."""
+    pal_b, pal_t = ramp(BASE), ramp(TUNED)
+    return [
+        text_on(mapped_colour(pal_b, vb, 0.0, high), mapped_colour(pal_t, vt, 0.0, high))
+        for vb, vt in zip(scores_base, scores_tuned, strict=True)
+    ]
 
 
 def _nothing_drawn(g: PairGraph, key: str) -> str:
@@ -418,28 +457,27 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     share_b = head_shares(g, n_layers, n_heads, "base")
     share_t = head_shares(g, n_layers, n_heads, "tuned")
     top = max(float(share_b.max()), float(share_t.max())) or 1.0
-    method = METHOD_TITLES[analysis.settings.method].lower()
+    method = analysis.settings.method.phrase.lower()
+    a, b = analysis.layer_range
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
-        fig, _, _ = layer_head_heatmap(
+        fig, cells, _ = layer_head_heatmap(
             values, _nothing_drawn(g, key) or f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}",
             ramp(colour), top,
             name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
             bar_title="share",
         )  # fmt: skip
+        cells.name = f"head_grid_{key}_cells"
+        fig.y_range.update(start=a - 0.5, end=b + 0.5)  # only the layers of the range
+        fig.yaxis.ticker = list(range(a, b + 1))
         grids.append(fig)
     return grids
-
-
-def click_callback(nodes: ColumnDataSource, note: Div, labels: tuple[str, ...]) -> CustomJS:
-    """The node click: hand the clicked token to the page (see ``flow_graph.js``)."""
-    return CustomJS(args={"nodes": nodes, "note": note, "labels": list(labels)}, code=CLICK_JS)
 
 
 def _caption(analysis: Analysis, g: PairGraph) -> str:
     s, labels = analysis.settings, analysis.labels
     text = (
-        f"<b>{'Tracing' if s.method == 'trace' else METHOD_TITLES[s.method]} from</b> "
+        f"<b>{s.method.verb} from</b> "
         f"<span style='color:{HIGHLIGHT}'><b>{_esc(labels[s.source])}</b> (#{s.source})</span>"
         f" — {g.base.n_edges} edges drawn for the pre-trained model, {g.tuned.n_edges} for the fine-tuned "
         "(each reached token's strongest incoming edges). Click any token node to trace from it."
@@ -451,27 +489,25 @@ def _caption(analysis: Analysis, g: PairGraph) -> str:
 
 
 def build_flow_layout(
-    analysis: Analysis,
-    result: ExampleResult | None = None,
-    height: int | None = None,
-    per_head: bool = False,
-    differences: bool = True,
+    analysis: Analysis, height: int | None = None, per_head: bool = False, differences: bool = True
 ) -> Any:
     """The linked Attention flow layout (caption, flow graph, sentence view, head grids) for one analysed example."""
-    del result  # kept for callers that pass it; everything drawn comes from the analysis
     g = flow_graph_of(analysis)
     graph, nodes = build_graph_figure(analysis, g, per_head, differences, height)
     note = Div(
         text=_caption(analysis, g),
         width=WIDTH,
-        height=DIV_HEIGHT + (22 if _stop_message(g, analysis) else 0),
+        height=CAPTION_HEIGHT,
         name="flow_caption",
         styles={"font-size": "13px", "color": TEXT},
     )
-    nodes.selected.js_on_change("indices", click_callback(nodes, note, analysis.labels))
     sentence = build_sentence_figure(analysis)
     grids = build_head_grids(analysis, g)
     return fit(column(note, graph, sentence, row(*grids), name="flow_layout"))
+
+
+#: The caption's height: room for the stop message's line too, so the layout does not move when a trace stops.
+CAPTION_HEIGHT = DIV_HEIGHT + 22
 
 
 def _esc(text: str) -> str:

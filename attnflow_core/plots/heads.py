@@ -1,12 +1,16 @@
 """The Head differences view: layer × head heatmaps of how much each head changed, and one head's attention matrix
-in both models side by side with their difference.
+in both models beside their difference — the difference first, so the panel that answers "what changed?" is never
+the one off-screen.
 
-Tapping a heatmap cell swaps the three matrices in the browser when every head's matrices are embedded (examples of
-at most ``MAX_EMBED_TOKENS`` units, so the page stays light); otherwise the page's head selector rebuilds the view.
+The head shown is chosen in the browser (a tap on a heatmap cell, or the view's own "Head to show" selector): the
+matrices are swapped from the example's measured attention (``heads_view.js``), which the page sends once as the
+view's payload (``pages/ui/bokeh_host.py``) and a standalone export holds in the document. In the app a tap also adds
+the head to (or removes it from) the heads to zero or patch (``window.attnflowToggleHead``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +22,7 @@ from bokeh.models import (
     HoverTool,
     LinearColorMapper,
     Range1d,
+    Select,
     TapTool,
 )
 from bokeh.models.annotations import ColorBar
@@ -27,13 +32,13 @@ from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis
 from attnflow_core.plots.heatmap import layer_head_heatmap
-from attnflow_core.plots.theme import CHANGE, DIV_HEIGHT, NEUTRAL, TEXT, WIDTH, fit
+from attnflow_core.plots.theme import CHANGE, DIV_HEIGHT, NEUTRAL, TEXT, WIDTH
 
-MAX_EMBED_TOKENS = 40
 SEQUENTIAL = list(reversed(Blues256))
 # Bokeh's RdBu runs from blue (low) to red (high): negative differences (more attention in the pre-trained model)
 # are blue, positive ones (more after fine-tuning) red, as the captions say.
 DIVERGING = list(RdBu11)
+HEADS_JS = (Path(__file__).with_name("heads_view.js")).read_text(encoding="utf-8")
 
 
 def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, high: float, name: str) -> Any:
@@ -41,30 +46,32 @@ def _heatmap(values: np.ndarray, title: str, palette: list[str], low: float, hig
 
 
 def _matrix_source(m: np.ndarray) -> dict[str, Any]:
-    """One n × n matrix as cells: numeric columns as arrays (sent to the browser as compact binary); the hover
-    turns x/y back into token labels (no per-cell strings: 128 tokens make 16k cells per matrix)."""
-    n = m.shape[0]
-    jj, ii = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    return {
-        "x": ii.ravel().astype(np.int32),
-        "y": jj.ravel().astype(np.int32),
-        "v": m.ravel().astype(np.float32),
-    }
+    """One n × n matrix (row = query, column = key) as one image: drawn and swapped as a whole (n² separate cells
+    made a head change slow to draw at 128 tokens); the hover turns the pointer's x/y back into token labels."""
+    return {"image": [np.ascontiguousarray(m, dtype=np.float32)]}
 
 
 def _label_of(labels: tuple[str, ...]) -> CustomJSHover:
-    """A hover formatter that shows the token label at an index."""
-    return CustomJSHover(args={"labels": list(labels)}, code="return labels[value] + ' #' + value;")
+    """A hover formatter that shows the token label at the pointer's position (rounded to the token's index)."""
+    return CustomJSHover(
+        args={"labels": list(labels)},
+        code="const k = Math.round(value); return (labels[k] ?? '') + ' #' + k;",
+    )
 
 
-MATRIX_CELL_PX = 12  # pixels per token in the head matrices: 25 tokens need ~420 px, not the ~190 px they had
-MATRIX_MARGIN_PX = 120  # axis labels, title and colour bar
+MATRIX_CELL_PX = 12  # pixels per token in the head matrices, until they reach their room
+MATRIX_MARGIN_PX = 140  # token labels, title, toolbar and colour bar
 LABEL_PX = 11  # one 8-pt tick label
+MATRIX_MIN_PX = 300
+#: The two models' matrices side by side fit the layout's width (each figure holds its labels and colour bar), so
+#: no panel falls off a 1,280-px window; the difference sits above them, as large.
+MATRIX_MAX_PX = (WIDTH - 10) // 2
 
 
 def matrix_size(n: int) -> int:
-    """Side in pixels of an n × n head matrix: grows with the token count (bounded to 260..560 px)."""
-    return max(260, min(560, MATRIX_CELL_PX * n + MATRIX_MARGIN_PX))
+    """Side in pixels of an n × n head matrix: grows with the token count, within ``MATRIX_MIN_PX`` and
+    ``MATRIX_MAX_PX`` (two side by side fit the layout's width)."""
+    return max(MATRIX_MIN_PX, min(MATRIX_MAX_PX, MATRIX_CELL_PX * n + MATRIX_MARGIN_PX))
 
 
 def label_step(n: int, size: int) -> int:
@@ -87,11 +94,12 @@ def _matrix_figure(
         title=title,
         toolbar_location="above",
     )
-    fig.rect("x", "y", 1, 1, source=src, fill_color={"field": "v", "transform": mapper}, line_color=None)
+    # row j of the image is query token j: the image starts at y = -0.5, and the y range runs downwards
+    fig.image(image="image", x=-0.5, y=-0.5, dw=n, dh=n, source=src, color_mapper=mapper)
     fig.add_tools(
         HoverTool(
-            tooltips=[("from (query)", "@y{label}"), ("to (key)", "@x{label}"), ("value", "@v{0.0000}")],
-            formatters={"@x": _label_of(labels), "@y": _label_of(labels)},
+            tooltips=[("from (query)", "$y{label}"), ("to (key)", "$x{label}"), ("value", "@image{0.0000}")],
+            formatters={"$x": _label_of(labels), "$y": _label_of(labels)},
         )
     )
     ticks = list(range(0, n, label_step(n, size)))
@@ -106,11 +114,29 @@ def _matrix_figure(
     return fig
 
 
-def build_head_diff_layout(analysis: Analysis, selected: tuple[int, int] = (1, 0)) -> Any:
-    """Heatmaps of JS divergence and mean |Δ| per (layer, head) and the selected head's matrices (layer 1-based)."""
+def head_caption(analysis: Analysis, layer: int, head: int) -> str:
+    """The caption of the head shown (layer 1-based)."""
+    d = analysis.head_diff
+    return (
+        f"<b>Layer {layer}, head {head}</b>: Jensen–Shannon divergence {d.js[layer - 1, head]:.3f}, "
+        f"mean |Δ| {d.mad[layer - 1, head]:.4f}. Matrices: row = query token, column = the token it attends to."
+    )
+
+
+def head_option(analysis: Analysis, layer: int, head: int) -> str:
+    """The "Head to show" selector's label of a head."""
+    return f"layer {layer}, head {head} — JS {analysis.head_diff.js[layer - 1, head]:.3f}"
+
+
+def build_head_diff_layout(
+    analysis: Analysis, selected: tuple[int, int] | None = None, *, with_arrays: bool = True
+) -> Any:
+    """Heatmaps of JS divergence and mean |Δ| per (layer, head), a selector, and the selected head's matrices
+    (layer 1-based; None = the most changed head). ``with_arrays``: put every head's attention into the document
+    (a standalone file); the app sends it as the view's payload instead (``pages/ui/bokeh_host.py``)."""
     d = analysis.head_diff
     n_layers, n_heads = d.js.shape
-    layer, head = selected
+    layer, head = selected or d.most_changed()
     if not (1 <= layer <= n_layers and 0 <= head < n_heads):
         raise ValueError(
             f"selected head must be (layer 1..{n_layers}, head 0..{n_heads - 1}); got {selected}"
@@ -127,94 +153,57 @@ def build_head_diff_layout(analysis: Analysis, selected: tuple[int, int] = (1, 0
     tuned_m = analysis.attn_tuned[layer - 1, head].astype(np.float64)
     attn_mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0)
     lim = max(float(np.abs(tuned_m - base_m).max()), 1e-3)
-    diff_mapper = LinearColorMapper(palette=DIVERGING, low=-lim, high=lim)
+    diff_mapper = LinearColorMapper(palette=DIVERGING, low=-lim, high=lim, name="diff_mapper")
     src_b = ColumnDataSource(_matrix_source(base_m), name="matrix_base")
     src_t = ColumnDataSource(_matrix_source(tuned_m), name="matrix_tuned")
     src_d = ColumnDataSource(_matrix_source(tuned_m - base_m), name="matrix_diff")
+    md = _matrix_figure(src_d, labels, "fine-tuned − pre-trained (red: more after fine-tuning)", diff_mapper)
     mb = _matrix_figure(src_b, labels, "pre-trained", attn_mapper)
     mt = _matrix_figure(src_t, labels, "fine-tuned", attn_mapper)
-    md = _matrix_figure(src_d, labels, "fine-tuned − pre-trained", diff_mapper)
     caption = Div(
-        text=_caption(layer, head, float(d.js[layer - 1, head]), float(d.mad[layer - 1, head])),
-        width=WIDTH,
-        height=24,
-        styles={"font-size": "13px", "color": TEXT},
-        name="head_caption",
-    )
+        text=head_caption(analysis, layer, head), width=WIDTH, height=DIV_HEIGHT,
+        styles={"font-size": "13px", "color": TEXT}, name="head_caption",
+    )  # fmt: skip
+    cells = [(lay, h) for lay in range(1, n_layers + 1) for h in range(n_heads)]
+    picker = Select(
+        title="Head to show (the most changed head first shown)",
+        options=[(str(k), head_option(analysis, lay, h)) for k, (lay, h) in enumerate(cells)],
+        value=str((layer - 1) * n_heads + head), width=320, height=56, name="head_pick",
+    )  # fmt: skip
     cell = (layer - 1) * n_heads + head
     js_src.selected.indices = [cell]
     mad_src.selected.indices = [cell]
-    if analysis.n <= MAX_EMBED_TOKENS:
-        all_b = np.round(analysis.attn_base.astype(np.float64), 4)
-        all_t = np.round(analysis.attn_tuned.astype(np.float64), 4)
-        callback = CustomJS(
-            args={
-                "cells": js_src,
-                "other": mad_src,
-                "src_b": src_b,
-                "src_t": src_t,
-                "src_d": src_d,
-                "B": all_b.reshape(n_layers * n_heads, -1).tolist(),
-                "T": all_t.reshape(n_layers * n_heads, -1).tolist(),
-                "H": n_heads,
-                "js": d.js.ravel().tolist(),
-                "mad": d.mad.ravel().tolist(),
-                "caption": caption,
-                "diff_mapper": diff_mapper,
-            },
-            code=_JS,
-        )
-        js_src.selected.js_on_change("indices", callback)
-        mad_src.selected.js_on_change(
-            "indices", CustomJS(args={"cells": js_src, "other": mad_src}, code=_MIRROR)
-        )
-        for fig in (js_fig, mad_fig):
-            # "replace": a second tap keeps the cell selected (bokeh's default "toggle" would clear the selection)
-            fig.select_one(TapTool).update(mode="replace", callback=CustomJS(code=_TOGGLE))
-        hint = (
-            "Tap a cell in either heatmap to show that head below (or use the selector above); in the app the tap "
-            "also adds the head to, or removes it from, the heads to zero or patch."
-        )
-    else:
-        hint = f"Use the selector above to show another head (tapping cells works for examples of ≤ {MAX_EMBED_TOKENS} units)."
-        for fig in (js_fig, mad_fig):
-            fig.select_one(TapTool).renderers = []
+    arrays = (
+        (np.ascontiguousarray(analysis.attn_base, np.float32).ravel(),
+         np.ascontiguousarray(analysis.attn_tuned, np.float32).ravel())
+        if with_arrays else (np.zeros(1, np.float32), np.zeros(1, np.float32))
+    )  # fmt: skip
+    payload = ColumnDataSource({"base": [arrays[0]], "tuned": [arrays[1]]}, name="payload")
+    show = CustomJS(
+        args={
+            "payload": payload, "picker": picker, "cells": js_src, "other": mad_src, "src_b": src_b,
+            "src_t": src_t, "src_d": src_d, "diff_mapper": diff_mapper, "caption": caption,
+            "captions": [head_caption(analysis, lay, h) for lay, h in cells], "n": analysis.n, "H": n_heads,
+        },
+        code=HEADS_JS,
+    )  # fmt: skip
+    picker.js_on_change("value", show)
+    payload.js_on_change("data", show)
+    for src in (js_src, mad_src):
+        src.selected.js_on_change("indices", show)
+    for fig in (js_fig, mad_fig):
+        # "replace": a second tap keeps the cell selected (bokeh's default "toggle" would clear the selection)
+        fig.select_one(TapTool).update(mode="replace", callback=CustomJS(code=_TOGGLE))
     legend = Div(
-        text=f"<span style='color:{NEUTRAL}'>{hint} Matrices: row = query token, column = the token it attends to; "
-        "in the difference, red = more attention after fine-tuning, blue = less.</span>",
+        text=f"<span style='color:{NEUTRAL}'>Tap a cell in either heatmap (or use the selector) to show that head "
+        "below; in the app the tap also adds the head to, or removes it from, the heads to zero or patch. In the "
+        "difference, red = more attention after fine-tuning, blue = less.</span>",
         width=WIDTH,
         height=DIV_HEIGHT,
     )
-    return fit(column(row(js_fig, mad_fig), caption, legend, row(mb, mt, md), name="head_layout"))
+    # (no fixed root size: the page's host lets the document take the room it draws)
+    return column(row(js_fig, mad_fig), picker, caption, legend, md, row(mb, mt), name="head_layout")
 
-
-def _caption(layer: int, head: int, js: float, mad: float) -> str:
-    return f"<b>Layer {layer}, head {head}</b>: Jensen–Shannon divergence {js:.3f}, mean |Δ| {mad:.4f}."
-
-
-_MIRROR = """
-const idx = other.selected.indices;
-if (idx.length && (cells.selected.indices.length === 0 || cells.selected.indices[0] !== idx[0])) {
-  cells.selected.indices = [idx[0]];
-}
-"""
-
-_JS = """
-const idx = cells.selected.indices;
-if (!idx.length) { return; }
-const k = idx[0];
-if (other.selected.indices[0] !== k) { other.selected.indices = [k]; }
-const b = B[k], t = T[k];
-const d = b.map((v, i) => t[i] - v);
-src_b.data = Object.assign({}, src_b.data, {v: b});
-src_t.data = Object.assign({}, src_t.data, {v: t});
-src_d.data = Object.assign({}, src_d.data, {v: d});
-const lim = Math.max(1e-3, ...d.map(Math.abs));
-diff_mapper.low = -lim; diff_mapper.high = lim;
-const layer = Math.floor(k / H) + 1, head = k % H;
-caption.text = "<b>Layer " + layer + ", head " + head + "</b>: Jensen–Shannon divergence " + js[k].toFixed(3) +
-  ", mean |Δ| " + mad[k].toFixed(4) + ".";
-"""
 
 # A TapTool callback fires on every tap, also on the cell already selected (a selection change would not), so a
 # second tap on a cell removes the head again. On the app's Head differences page the tap adds the head to (or

@@ -24,11 +24,12 @@ def layer_head_heatmap(
     tap: bool = False,
     digits: int = 4,
     bar_title: str | None = None,
+    width: int = WIDTH // 2 - 10,
 ) -> tuple[Any, ColumnDataSource, Any]:
     """A (L, H) array as a heatmap with a colour bar: -> (figure, its cells' source, the cell renderer).
 
     Rows are layers 1..L, columns heads 0..H-1; ``extra`` adds named (L, H) arrays to the source and the hover; ``tap``
-    lets a click select a cell (outlined in the highlight colour).
+    lets a click select a cell (outlined in the highlight colour); ``width`` in pixels (half a layout by default).
     """
     n_layers, n_heads = values.shape
     ll, hh = np.meshgrid(np.arange(1, n_layers + 1), np.arange(n_heads), indexing="ij")
@@ -45,7 +46,7 @@ def layer_head_heatmap(
     src = ColumnDataSource(data)
     mapper = LinearColorMapper(palette=palette, low=low, high=max(high, low + 1e-6))
     fig = figure(
-        width=WIDTH // 2 - 10,
+        width=width,
         height=80 + 30 * n_layers,
         x_range=Range1d(start=-0.5, end=n_heads - 0.5),
         y_range=Range1d(start=0.5, end=n_layers + 0.5),

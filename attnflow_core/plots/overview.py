@@ -15,6 +15,8 @@ from attnflow_core.overview import BEHAVIOURS, Overview, behaviour_labels
 from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import BASE, CHANGE, NEUTRAL, TUNED, WIDTH, fit
 
+#: Each figure of a side-by-side pair: half the page's width (``WIDTH``: the layout fits a 1,280 px window).
+HALF = WIDTH // 2 - 10
 SINK = list(reversed(Reds256))
 BEHAVIOUR_COLOURS = ("#2980b9", "#27ae60", "#f1c40f", "#c0392b", "#95a5a6", "#ecf0f1")
 
@@ -22,7 +24,7 @@ BEHAVIOUR_COLOURS = ("#2980b9", "#27ae60", "#f1c40f", "#c0392b", "#95a5a6", "#ec
 def _grid(
     values: np.ndarray, title: str, palette: list[str], high: float, extra: dict[str, Any] | None = None
 ) -> Any:
-    return layer_head_heatmap(values, title, palette, high, extra=extra, digits=3)[0]
+    return layer_head_heatmap(values, title, palette, high, extra=extra, digits=3, width=HALF)[0]
 
 
 def build_change_layout(ov: Overview) -> Any:
@@ -41,12 +43,12 @@ def build_change_layout(ov: Overview) -> Any:
         }
     )
     bars = figure(
-        width=WIDTH // 2 - 10,
+        width=HALF,
         height=80 + 30 * n_layers,
         x_range=FactorRange(*[str(i) for i in range(1, n_layers + 1)]),
         tools="save,hover",
         tooltips=[("layer", "@layer"), ("mean JS", "@mean{0.000}")],
-        title="Per layer: mean JS over heads (whiskers: mean per-head std)",
+        title="Per layer: mean JS (whiskers: mean per-head std)",
         toolbar_location="above",
     )
     bars.vbar(x="layer", top="mean", width=0.7, source=src, color=TUNED, alpha=0.7)
@@ -75,7 +77,7 @@ def build_cross_segment_figure(ov: Overview, segment_names: tuple[str, str]) -> 
         x_range=FactorRange(*factors),
         tools="save,hover",
         tooltips=[("", "@x"), ("pre-trained", "@base{0.000}"), ("fine-tuned", "@tuned{0.000}")],
-        title="Cross-segment attention per layer (share of a segment's attention, averaged over its tokens and all heads)",
+        title="Cross-segment attention per layer (share of a segment's attention, mean over its tokens and heads)",
         toolbar_location="above",
     )
     src = ColumnDataSource(data)
@@ -101,7 +103,7 @@ def build_sink_layout(ov: Overview) -> Any:
         figs.append(
             _grid(
                 s[..., 0] + s[..., 1],
-                f"Special-token sinks — {name}: share on [CLS]+[SEP]",
+                f"Sinks: share on [CLS]+[SEP] — {name}",
                 SINK,
                 high,
                 {"CLS": s[..., 0], "SEP": s[..., 1], "punctuation": s[..., 2]},
@@ -134,7 +136,7 @@ def build_behaviour_layout(ov: Overview) -> Any:
             }
         )
         fig = figure(
-            width=WIDTH // 2 - 10,
+            width=HALF,
             height=120 + 30 * n_layers,
             x_range=Range1d(start=-0.5, end=n_heads - 0.5),
             y_range=Range1d(start=0.5, end=n_layers + 0.5),

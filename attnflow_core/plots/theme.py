@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 from bokeh.palettes import Greys256
 
 T = TypeVar("T")
@@ -23,8 +26,13 @@ CHANGE = list(reversed(Greys256))[30:]
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
-#: Width of every linked layout in pixels: fits the wide page next to the sidebar on a 1440-px laptop screen.
-WIDTH = 1000
+#: Width of every linked layout in pixels: fits the page's main column (820 px) beside the sidebar in a 1,280-px window (and
+#: so in wider ones), the Dataset overview's figures and the saliency row included; a browser test checks every panel's
+#: box at 1,280 and 1,500 px.
+WIDTH = 800
+#: Text colours on coloured cells: ``text_on`` picks the one that reads. Black and white: on any colour one of them
+#: has a WCAG contrast of at least 4.58 (AA for normal text); the softer TEXT does not always reach 4.5.
+DARK_TEXT, LIGHT_TEXT = "#000000", "#ffffff"
 #: Height given to a Div (caption) when it does not say: two lines of 13-px text.
 DIV_HEIGHT = 44
 
@@ -35,6 +43,17 @@ def rgba(hex_colour: str, alpha: float) -> str:
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     a = min(max(float(alpha), 0.0), 1.0)
     return f"rgba({r},{g},{b},{a:.3f})"
+
+
+def mapped_colour(palette: Sequence[str], value: float, low: float, high: float) -> str:
+    """The colour a ``LinearColorMapper(palette, low, high)`` gives ``value`` (BokehJS's rule: the palette split
+    into equal bins over [low, high]; values outside are clamped). NaN gets the first colour (where Bokeh draws its
+    ``nan_color``), and so does every value of an empty range. ``flow_engine.js`` mirrors this function exactly."""
+    n = len(palette)
+    if high <= low or math.isnan(value):
+        return palette[0]
+    k = math.floor((float(value) - low) / (high - low) * n) if math.isfinite(value) else value
+    return palette[int(min(max(k, 0), n - 1))]
 
 
 def natural_size(model: Any) -> tuple[int, int]:
@@ -79,3 +98,35 @@ def ramp(hex_colour: str, steps: int = 64) -> list[str]:
         r, g, b = (round(255 + (c - 255) * t) for c in rgb)
         out.append(f"#{r:02x}{g:02x}{b:02x}")
     return out
+
+
+def luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of '#rrggbb' (0 = black, 1 = white)."""
+    h = hex_colour.lstrip("#")
+    channels = [int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours (1 = none, 21 = black on white)."""
+    la, lb = sorted((luminance(a), luminance(b)))
+    return (lb + 0.05) / (la + 0.05)
+
+
+def text_on(*fills: str, dark: str = DARK_TEXT, light: str = LIGHT_TEXT) -> str:
+    """The text colour that reads on a cell of colour ``fill`` (``dark`` on light cells, ``light`` on dark ones:
+    whichever contrasts more with it), or on a cell of several fills (the flow view's sentence strip writes one
+    label across both models' halves): the one whose lowest contrast over them is the higher. ``flow_engine.js``
+    mirrors this function exactly (``textOn``)."""
+    worst_dark = min(contrast(f, dark) for f in fills)
+    worst_light = min(contrast(f, light) for f in fills)
+    return dark if worst_dark >= worst_light else light
+
+
+def mapped_colours(palette: Sequence[str], values: Any, low: float, high: float) -> list[str]:
+    """``mapped_colour`` of each of ``values`` (any shape, read in C order), so that a cell's text colour can be
+    picked (``text_on``) from the colour its fill gets."""
+    return [
+        mapped_colour(palette, v, low, high) for v in np.asarray(values, dtype=np.float64).ravel().tolist()
+    ]

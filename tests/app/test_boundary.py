@@ -1,4 +1,4 @@
-"""The page boundary (``pages.common.friendly``): a user mistake shows its message, a bug an apology, never a
+"""The page boundary (``pages.ui.boundary.friendly``): a user mistake shows its message, a bug an apology, never a
 traceback."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 def _script() -> None:
     from attnflow_core.errors import AttnflowError
-    from pages.common import friendly
+    from pages.ui.boundary import friendly
 
     def mistake() -> None:
         raise AttnflowError("choose a layer from 1 to 6")

@@ -11,6 +11,8 @@ download is never used: it needs the internet.
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import socket
 import subprocess
@@ -240,6 +242,45 @@ def source_data(pg: Any, name: str, column: str) -> list[Any]:
     )
 
 
+def view_value(pg: Any, name: str, prop: str = "value") -> Any:
+    """A property of a model of the page's interactive views (a control such as ``w_tau``)."""
+    return pg.evaluate(js("([n, p]) => { const v = afModel(n)[p]; return Array.isArray(v) ? Array.from(v) : v; }"),
+                       [name, prop])  # fmt: skip
+
+
+def slider_handle(pg: Any, name: str, which: int = 0) -> Any:
+    """The keyboard handle of a view's slider (``w_tau``, ``w_alpha``; ``w_layers`` has two): a real control the
+    person focuses and moves with the arrow keys."""
+    pg.evaluate(
+        js("""([n, k]) => { const v = afViews().find((x) => x.model && x.model.name === n);
+                 const root = v.shadow_el || v.el; root.querySelectorAll('.noUi-handle')[k].focus(); }"""),
+        [name, which],
+    )  # fmt: skip
+    return pg.keyboard
+
+
+def redraws(pg: Any) -> int:
+    """How many times the flow view has redrawn in this page (``flow_view.js`` counts)."""
+    return int(pg.evaluate("() => window.attnflowDrawn || 0"))
+
+
+def wait_redrawn(pg: Any, before: int) -> None:
+    """Wait until the flow view has redrawn since ``before`` and the browser has painted it."""
+    pg.wait_for_function("(b) => (window.attnflowDrawn || 0) > b", arg=before, timeout=TIMEOUT_MS)
+    pg.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def url_param(pg: Any, name: str) -> str | None:
+    """A query parameter of the page's current address (``location``: Playwright's ``page.url`` can lag behind a
+    replaced history entry)."""
+    return pg.evaluate("(n) => new URLSearchParams(location.search).get(n)", name)
+
+
+def wait_url_param(pg: Any, name: str, value: str) -> None:
+    pg.wait_for_function("([n, v]) => new URLSearchParams(location.search).get(n) === v", arg=[name, value],
+                         timeout=TIMEOUT_MS)  # fmt: skip
+
+
 def shoot(pg: Any, path: Path) -> None:
     """A screenshot of the whole page, not the viewport: Streamlit scrolls inside its main container, so
     ``full_page`` alone would crop; the viewport grows to the content's height for the shot, then is restored."""
@@ -262,6 +303,82 @@ def shoot(pg: Any, path: Path) -> None:
 def open_url(pg: Any, url: str) -> None:
     pg.goto(url, wait_until="domcontentloaded")
     wait_idle(pg)
+
+
+def demo_row_height(task: str) -> int:
+    """The pixel height of a row of the Examples table on the task's demo set, first page (the page sizes its rows
+    by ``browse.table_layout``: texts wrap)."""
+    from attnflow_core import browse
+    from attnflow_core.data.sources import load_examples
+    from attnflow_core.data.tasks import TASKS
+
+    rows = browse.page_of(load_examples(task, "demo", None).to_pandas(), 1).rows
+    table = browse.prediction_table(rows, TASKS[task], [("label", 0.5)] * len(rows))
+    return browse.prediction_layout(table, TASKS[task]).row_height or 35
+
+
+def click_table_row(pg: Any, grid: Any, task: str, index: int) -> None:
+    """Click the selection box of row ``index`` (0-based) of the Examples table (a canvas: by its position)."""
+    box = grid.bounding_box()
+    assert box is not None
+    row = demo_row_height(task)
+    # The row-selection boxes sit in the grid's first column, under a 35-px header.
+    pg.mouse.click(box["x"] + 16, box["y"] + 35 + row * index + row // 2)
+
+
+#: Everything in the main area that does not fit the window: an element (visible, outside the hover toolbars) past
+#: the main area's content box, a text cut short with an ellipsis, a table that scrolls sideways. Panels (Bokeh
+#: layouts and figures, Streamlit's element boxes, anywhere in the main area) may not pass it by more than 1 px; any
+#: other element by 2 px (a pixel of sub-pixel text is not a panel off the page).
+_UNFIT_JS = r"""() => {
+  const block = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const main = document.querySelector('[data-testid="stMain"]');
+  const PANELS = '.bk-Figure, .bk-Column, .bk-Row, [data-testid="stElementContainer"]';
+  const style = getComputedStyle(block), r = block.getBoundingClientRect();
+  const left = r.left + parseFloat(style.paddingLeft), right = r.right - parseFloat(style.paddingRight);
+  const name = (el) => {
+    const box = el.closest('[data-testid="stElementContainer"]');
+    const id = box && box.firstElementChild ? box.firstElementChild.getAttribute('data-testid') : el.tagName;
+    return `${id} "${(box || el).innerText.trim().slice(0, 40).replace(/\s+/g, ' ')}"`;
+  };
+  const out = [];
+  for (const el of new Set([...block.querySelectorAll('*'), ...main.querySelectorAll(PANELS)])) {
+    if (el.closest('[data-testid="stElementToolbar"]')) continue;  // floats at a corner on hover
+    const s = getComputedStyle(el), b = el.getBoundingClientRect();
+    if (s.cursor.endsWith('-resize') && !el.childElementCount) continue;  // a table's empty corner resize handle
+    if (b.width === 0 || b.height === 0 || s.visibility === 'hidden' || parseFloat(s.opacity) === 0) continue;
+    const slack = el.matches(PANELS) ? 1 : 2;
+    if (b.right > right + slack || b.left < left - slack) {
+      out.push(`${name(el)} spans ${Math.round(b.left)}-${Math.round(b.right)} px; the main area ${left}-${right}`);
+    }
+    if (s.textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth + 1) {
+      out.push(`${name(el)} cuts its text "${el.innerText.slice(0, 50)}"`);
+    }
+  }
+  for (const sc of block.querySelectorAll('.dvn-scroller')) {
+    if (sc.scrollWidth > sc.clientWidth + 1) out.push(`a table scrolls sideways (${sc.scrollWidth} px in ${sc.clientWidth})`);
+  }
+  return Array.from(new Set(out));
+}"""
+#: The narrowest and the walk's window widths: every panel must fit both (issue 19).
+FIT_WIDTHS = (1280, 1500)
+
+
+def unfit_panels(pg: Any, widths: tuple[int, ...] = FIT_WIDTHS) -> dict[int, list[str]]:
+    """{window width: what does not fit} for each of ``widths`` (the page is resized in place, then restored);
+    empty lists when every panel of the main area fits. For any page: Examples, Dataset overview and About, the
+    Attention flow and Head differences pages (the page's window already one of ``widths`` for a page loaded at
+    that width)."""
+    size = pg.viewport_size
+    found = {}
+    try:
+        for width in widths:
+            pg.set_viewport_size({"width": width, "height": size["height"]})
+            pg.wait_for_timeout(800)  # the grid and the layout settle
+            found[width] = list(pg.evaluate(_UNFIT_JS))
+    finally:
+        pg.set_viewport_size(size)
+    return found
 
 
 def test_a_shared_link_opens_inside_the_app_on_a_fresh_server(
@@ -340,7 +457,7 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
     pg.mouse.click(x, y)
     pg.wait_for_function(js("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=60_000)
     wait_idle(pg)
-    # the server redrew the view: every edge at the deepest layer starts from "what"
+    # the browser redrew the view: every edge at the deepest layer starts from "what"
     x0, y0 = source_data(pg, "edges", "x0"), source_data(pg, "edges", "y0")
     top_edges = [yy for xx, yy in zip(x0, y0, strict=True) if xx == top]
     assert top_edges and set(top_edges) == {-what}
@@ -348,21 +465,16 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
         assert sum(source_data(pg, "sentence", col)) == pytest.approx(1.0, abs=1e-3)
     caption = pg.evaluate(js("() => afModel('flow_caption').text"))
     assert "what" in caption and f"(#{what})" in caption
-    # the sidebar and the URL hold the clicked token
-    box = pg.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Trace from")
-    # the chosen option shows as the input's value or as text beside it, depending on the Streamlit version
-    shown = box.evaluate(
-        "el => el.innerText + ' ' + Array.from(el.querySelectorAll('input')).map((i) => i.value).join(' ')"
-    )
-    assert f"what  (#{what})" in shown or f"what (#{what})" in shown, shown
-    assert f"src={what}" in pg.url
+    # the view's "Trace from" and the URL hold the clicked token
+    assert view_value(pg, "w_source") == str(what)
+    wait_url_param(pg, "src", str(what))
     pg.mouse.move(5, 5)  # away from the graph: no tooltip over the screenshot
     pg.wait_for_timeout(300)
     shoot(pg, screenshots / "2b-attention-flow-clicked-what.png")
     # a reload (or the shared link) shows the same trace
-    open_url(pg, pg.url)
+    open_url(pg, pg.evaluate("location.href"))
     wait_bokeh(pg, "flow_graph")
-    assert source_data(pg, "source_ring", "y") == [-what]
+    pg.wait_for_function(js("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=TIMEOUT_MS)
     assert "from 'what'" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
 
 
@@ -440,10 +552,7 @@ def test_switching_examples_and_tasks_updates_the_views(
     grid.wait_for()
     chosen_md = pg.locator('[data-testid="stMarkdownContainer"]', has_text="Hypothesis:")
     assert "The street is completely empty." not in chosen_md.first.inner_text()
-    box = grid.bounding_box()
-    assert box is not None
-    # The row-selection checkboxes sit in the grid's first column; the header and each row are 35 px high.
-    pg.mouse.click(box["x"] + 16, box["y"] + 35 + 35 * 2 + 17)
+    click_table_row(pg, grid, "nli", 2)
     pg.wait_for_function("() => new URLSearchParams(location.search).get('ex') !== null")
     chosen = pg.evaluate("() => new URLSearchParams(location.search).get('ex')")
     assert chosen == "demo-nli-03"
@@ -504,9 +613,7 @@ def requests_of(page: tuple[Any, Requests]) -> list[str]:
 def _view(pg: Any) -> tuple[str, str]:
     """What the person sees: the page's heading and the threshold slider's value (when the page has one)."""
     heading = pg.locator("h1").first.inner_text().strip()
-    slider = pg.get_by_role("slider", name="Threshold τ")
-    tau = slider.first.get_attribute("aria-valuenow") if slider.count() else ""
-    return heading, tau or ""
+    return heading, url_param(pg, "tau") or ""
 
 
 def test_back_walks_the_pages_and_every_press_changes_the_view(
@@ -521,13 +628,9 @@ def test_back_walks_the_pages_and_every_press_changes_the_view(
     pg.wait_for_url("**/flow*")
     wait_bokeh(pg, "flow_graph")
     wait_idle(pg)
-    thumb = pg.get_by_role("slider", name="Threshold τ")
     for expected in ("0.11", "0.12"):
-        thumb.focus()
-        thumb.press("ArrowRight")
-        pg.wait_for_function(
-            "(t) => new URLSearchParams(location.search).get('tau') === t", arg=expected, timeout=TIMEOUT_MS
-        )
+        slider_handle(pg, "w_tau").press("ArrowRight")
+        wait_url_param(pg, "tau", expected)
         wait_idle(pg)
     pg.get_by_role("link", name="Head differences").first.click()
     pg.wait_for_url("**/heads*")
@@ -552,16 +655,16 @@ def test_quick_arrow_key_steps_on_the_threshold_are_not_lost(server: str, page: 
     pg, _ = page
     open_url(pg, f"{server}/flow?task=qa")
     wait_bokeh(pg, "flow_graph")
-    pg.get_by_role("slider", name="Threshold τ").focus()
+    keys = slider_handle(pg, "w_tau")
     for _ in range(10):
-        pg.keyboard.press("ArrowRight")
+        keys.press("ArrowRight")
         pg.wait_for_timeout(150)
     pg.wait_for_function(
         js("() => afModel('flow_graph').title.text.includes('τ = 0.2,')"), timeout=TIMEOUT_MS
     )
+    wait_url_param(pg, "tau", "0.2")
     wait_idle(pg)
     assert "τ = 0.2," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
-    assert "tau=0.2" in pg.url
 
 
 def heatmap_cell(pg: Any, layer: int, head: int) -> tuple[float, float]:
@@ -654,15 +757,46 @@ def test_saliency_row_and_agreement_over_both_measures(
     wait_bokeh(pg, "flow_graph")
     pg.get_by_text("Token saliency and agreement (computed on demand)").first.click()
     pg.get_by_role("button", name="Compute saliency (IG, gradient × input, occlusion)").click()
+    # issue 19 item 7: the progress names the method running (the slowest, IG, first), then says what each took
+    pg.get_by_text("Integrated Gradients (1 of").first.wait_for(state="attached", timeout=TIMEOUT_MS)
     pg.get_by_text("Agreement is evidence that a flow follows").first.wait_for(timeout=TIMEOUT_MS)
     wait_idle(pg)
     assert_no_exception(pg)
+    assert "Integrated Gradients" in pg.get_by_text("Computed in").first.inner_text()
     wait_bokeh(pg, "saliency_row")
+    _saliency_labels_read(pg)
     text = pg.get_by_text("Best per measure").first.inner_text()
     assert "raw attention weights" in text and "norm-weighted" in text, text
     pg.get_by_text("Token saliency and agreement").first.scroll_into_view_if_needed()
     pg.mouse.move(5, 5)
     shoot(pg, screenshots / "2e-saliency-agreement.png")
+
+
+def _saliency_labels_read(pg: Any) -> None:
+    """Issue 19 item 7: every label of the saliency row fits its cell as drawn (no two run together: the cells do
+    not overlap) and reads on it (WCAG contrast ≥ 4.5 between its colour and its cell's)."""
+    from attnflow_core.plots.theme import contrast
+
+    cells = pg.evaluate(
+        js(
+            """() => {
+          const pv = afPlotView("saliency_row"), d = afModel("saliency_row").renderers[0].data_source.data;
+          const ctx = document.createElement("canvas").getContext("2d");
+          ctx.font = "11px helvetica";
+          const px = pv.frame.x_scale.compute(1) - pv.frame.x_scale.compute(0);
+          return Array.from(d.text, (t, i) => [t, ctx.measureText(t).width, d.w[i] * px, d.x[i], d.y[i], d.w[i],
+                                               d.ink[i], d.fill[i]]);
+        }"""
+        )
+    )
+    assert cells
+    for text, text_px, cell_px, *_ in cells:
+        assert text_px <= cell_px, (text, text_px, cell_px)
+    for row in {c[4] for c in cells}:
+        spans = sorted((x - w / 2, x + w / 2) for _, _, _, x, y, w, *_ in cells if y == row)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), row
+    for text, *_, ink, fill in cells:
+        assert contrast(ink, fill) >= 4.5, (text, ink, fill)
 
 
 def test_overview_with_head_importance(server: str, page: tuple[Any, Requests], screenshots: Path) -> None:
@@ -684,3 +818,276 @@ def test_overview_with_head_importance(server: str, page: tuple[Any, Requests], 
     assert pg.get_by_text("Did fine-tuning change the heads that matter?").count() > 0
     pg.mouse.move(5, 5)
     shoot(pg, screenshots / "4b-overview-importance.png")
+
+
+def _view_state(pg: Any) -> dict[str, Any]:
+    """The flow view's drawing settings as its controls hold them, and the graph's title."""
+    return {
+        "method": view_value(pg, "w_method", "active"),
+        "source": view_value(pg, "w_source"),
+        "tau": view_value(pg, "w_tau"),
+        "layers": view_value(pg, "w_layers"),
+        "heads": view_value(pg, "w_heads"),
+        "title": pg.evaluate(js("() => afModel('flow_graph').title.text")),
+    }
+
+
+def test_a_sequence_of_drawing_changes_redraws_in_place_and_a_reload_shows_the_same(
+    server: str, page: tuple[Any, Requests], screenshots: Path, tmp_path: Path
+) -> None:
+    """Issue 16: τ, the layer range, a head subset, a node click and the method, each redrawn in the browser in the
+    same Bokeh document (its figure keeps its id, no document is added); the URL and the exports follow; a reload of
+    the URL shows the same view."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa&ex=qnli-val-31")
+    wait_bokeh(pg, "flow_graph")
+    pg.wait_for_function("() => (window.attnflowDrawn || 0) >= 1", timeout=TIMEOUT_MS)
+    docs = pg.evaluate("() => Bokeh.documents.length")
+    fig_id = pg.evaluate(js("() => afModel('flow_graph').id"))
+    before = redraws(pg)
+    slider_handle(pg, "w_tau").press("ArrowRight")  # τ 0.10 -> 0.11
+    wait_redrawn(pg, before)
+    before = redraws(pg)
+    slider_handle(pg, "w_layers", 0).press("ArrowRight")  # layers 2..6
+    wait_redrawn(pg, before)
+    before = redraws(pg)
+    pg.evaluate(js("() => { afModel('w_heads').value = ['0', '3']; }"))
+    wait_redrawn(pg, before)
+    labels = source_data(pg, "sentence", "text")
+    what = labels.index("what")
+    before = redraws(pg)
+    x, y = node_position(pg, 6, what)
+    pg.mouse.click(x, y)
+    wait_redrawn(pg, before)
+    before = redraws(pg)
+    pg.get_by_text("Attention rollout", exact=True).first.click()
+    wait_redrawn(pg, before)
+    state = _view_state(pg)
+    assert state["title"].startswith(
+        f"Attention rollout of norm-weighted attention from 'what' (#{what}) at layer 6"
+    )
+    assert "down to the input of layer 2" in state["title"] and state["title"].endswith("heads [0, 3]")
+    assert pg.evaluate("() => Bokeh.documents.length") == docs  # redrawn in place: no new document
+    assert pg.evaluate(js("() => afModel('flow_graph').id")) == fig_id
+    for name, value in (("method", "rollout"), ("src", str(what)), ("tau", "0.11"), ("layers", "2:6"),
+                        ("heads", "0,3")):  # fmt: skip
+        wait_url_param(pg, name, value)
+    wait_idle(pg)
+    pg.get_by_text("As drawn now: attention rollout").first.wait_for()
+    with pg.expect_download() as got:
+        pg.get_by_role("button", name="Everything (JSON)").click()
+    exported = json.loads(Path(got.value.path()).read_text())["settings"]
+    assert (exported["method"], exported["source"], exported["layers"], exported["heads"]) == (
+        "rollout", what, [2, 6], [0, 3])  # fmt: skip
+    assert exported["threshold"] == pytest.approx(0.11)
+    open_url(pg, pg.evaluate("location.href"))
+    wait_bokeh(pg, "flow_graph")
+    pg.wait_for_function(
+        js("(t) => afModel('flow_graph').title.text === t"), arg=state["title"], timeout=TIMEOUT_MS
+    )
+    assert _view_state(pg) == state
+
+
+def test_a_units_switch_keeps_the_traced_token_and_says_nothing(
+    server: str, page: tuple[Any, Requests]
+) -> None:
+    """Issue 19: trace from "jacksonvillians"'s second piece, switch to whole words: the view traces from the word that holds
+    it; hiding [CLS]/[SEP] keeps it; back to WordPiece tokens: the word's first piece. No notice about a link."""
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa&ex=qnli-val-31")
+    wait_bokeh(pg, "flow_graph")
+    tokens = source_data(pg, "sentence", "text")
+    piece = tokens.index("##vill")  # jackson ##vill ##ians
+    before = redraws(pg)
+    pg.evaluate(js("(t) => { afModel('w_source').value = String(t); }"), piece)  # as a click on its node does
+    wait_redrawn(pg, before)
+    wait_url_param(pg, "src", str(piece))
+    wait_idle(pg)
+    pg.locator('[data-testid="stSidebar"]').get_by_text("Whole words").click()
+    pg.wait_for_function(
+        js("() => afModel('sentence')?.data.text.includes('Jacksonvillians')"), timeout=TIMEOUT_MS
+    )
+    wait_idle(pg)
+    words = source_data(pg, "sentence", "text")
+    word = words.index("Jacksonvillians")
+    pg.wait_for_function(js("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS)
+    assert f"'Jacksonvillians' (#{word})" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
+    pg.locator('[data-testid="stSidebar"]').get_by_text("Hide [CLS]/[SEP] attention").click()
+    wait_idle(pg)
+    wait_bokeh(pg, "flow_graph")
+    pg.wait_for_function(js("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS)
+    pg.locator('[data-testid="stSidebar"]').get_by_text("WordPiece tokens").click()
+    pg.wait_for_function(js("() => afModel('sentence')?.data.text.includes('##vill')"), timeout=TIMEOUT_MS)
+    first_piece = tokens.index("jackson")
+    pg.wait_for_function(
+        js("(t) => afModel('w_source')?.value === String(t)"), arg=first_piece, timeout=TIMEOUT_MS
+    )
+    wait_idle(pg)
+    assert pg.get_by_text("Ignored the link").count() == 0
+    assert_no_exception(pg)
+
+
+@pytest.mark.parametrize("width", [1280, 1500])
+def test_the_flow_and_head_panels_fit_the_window(server: str, browser: Any, width: int) -> None:
+    """Issue 19: every panel of the Attention flow and Head differences pages (the head difference matrix included)
+    lies inside a 1,280-px and a 1,500-px window."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        for slug, model in (("flow", "flow_graph"), ("heads", "matrix_diff")):
+            open_url(pg, f"{server}/{slug}?task=qa&ex=qnli-val-31")
+            wait_bokeh(pg, model)
+            assert unfit_panels(pg, (width,)) == {width: []}, slug
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- issue 19: what a new student still tripped over
+
+
+def test_every_panel_of_examples_overview_and_about_fits_1280_and_1500(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """Issue 19 items 1 and 6: no panel of these pages passes the main area at a 1,280 px or a 1,500 px window, no
+    table scrolls sideways, no label is cut short; the tables show the texts (wrapped) and keep the id last."""
+    pg, _ = page
+    open_url(pg, f"{server}/?task=nli")
+    grid = pg.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    assert_no_exception(pg)
+    headers = pg.locator('[data-testid="stDataFrame"] [role="columnheader"]').all_inner_texts()
+    assert headers[-3:] == ["premise", "hypothesis", "id"], headers
+    assert unfit_panels(pg) == {w: [] for w in FIT_WIDTHS}
+
+    open_url(pg, f"{server}/overview?task=qa")
+    n_input = pg.get_by_label("Examples (N)")
+    n_input.fill("12")
+    n_input.press("Enter")
+    wait_idle(pg)
+    if pg.get_by_role("button", name="Compute").count():
+        pg.get_by_role("button", name="Compute").click()
+    wait_bokeh(pg, "overview_layout")
+    pg.get_by_text("Examples ranked").wait_for()
+    wait_idle(pg)
+    assert_no_exception(pg)
+    headers = pg.locator('[data-testid="stDataFrame"] [role="columnheader"]').all_inner_texts()
+    assert headers[0] == "attention shift" and headers[-3:] == ["question", "sentence", "id"], headers
+    assert unfit_panels(pg) == {w: [] for w in FIT_WIDTHS}
+
+    pg.get_by_role("link", name="About").first.click()
+    pg.wait_for_url("**/about*")
+    wait_idle(pg)
+    pg.get_by_role("heading", name="About Attention Flows").first.wait_for()
+    assert unfit_panels(pg) == {w: [] for w in FIT_WIDTHS}
+
+
+def test_a_task_switch_starts_at_the_first_example_on_every_page(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """Issue 19 item 8: a task switch kept the table's row position on Examples (choosing the new task's third
+    example) but reset to example 01 on the flow page. One rule now: the new task's first example, everywhere. The
+    example header's confidence carries no arrow (an "↑" read as an increase)."""
+    from attnflow_core.data.sources import load_examples
+    from attnflow_core.data.tasks import TASKS
+
+    def switch_task(name: str) -> None:
+        pg.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Task").click()
+        pg.get_by_role("option", name=TASKS[name].title).click()
+        pg.wait_for_function(
+            "(t) => new URLSearchParams(location.search).get('task') === t || t === 'qa'", arg=name
+        )
+        wait_idle(pg)
+
+    first = {t: load_examples(t, "demo", None).to_pandas().iloc[0] for t in ("sentiment", "nli")}
+    pg, _ = page
+    open_url(pg, f"{server}/?task=nli")
+    grid = pg.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    click_table_row(pg, grid, "nli", 2)
+    pg.wait_for_function("() => new URLSearchParams(location.search).get('ex') === 'demo-nli-03'")
+    wait_idle(pg)
+    assert pg.locator('[data-testid="stMetricDelta"]').filter(has_text="confidence").count() == 1
+    assert pg.locator('[data-testid="stMetricDelta"] svg').count() == 0  # no arrow
+    switch_task("sentiment")
+    assert "ex=" not in pg.url
+    pg.locator('[data-testid="stMarkdownContainer"]').filter(
+        has_text=first["sentiment"]["sentence"]
+    ).first.wait_for()
+    assert_no_exception(pg)
+
+    pg.get_by_role("link", name="Attention flow").first.click()
+    pg.wait_for_url("**/flow*")
+    wait_bokeh(pg, "flow_graph")
+    switch_task("nli")
+    wait_bokeh(pg, "flow_graph")
+    assert "ex=" not in pg.url
+    pg.locator('[data-testid="stMarkdownContainer"]').filter(
+        has_text=first["nli"]["hypothesis"]
+    ).first.wait_for()
+    assert_no_exception(pg)
+
+
+def test_the_presets_are_readable_buttons_none_looking_chosen(
+    server: str, page: tuple[Any, Requests]
+) -> None:
+    """Issue 19 item 8: the sidebar's presets were page links cut to one line ("trace from w", "the last laye"),
+    and on the flow page the three flow presets looked highlighted. Each reads in full, all look alike, and a
+    press opens its view."""
+    from attnflow_core.presets import PRESETS
+
+    pg, _ = page
+    open_url(pg, f"{server}/flow?task=qa")
+    wait_bokeh(pg, "flow_graph")
+    pg.get_by_text("Presets: the paper's teaser").click()
+    titles = [p.title.replace("*", "") for p in PRESETS]  # Markdown: *what* is shown in italics
+    buttons = [pg.locator('[data-testid="stSidebar"] button').filter(has_text=t) for t in titles]
+    looks = set()
+    for p, button in zip(PRESETS, buttons, strict=True):
+        button.first.wait_for()
+        cut = button.first.evaluate(
+            """(b) => Array.from(b.querySelectorAll('*')).some((e) => e.scrollWidth > e.clientWidth + 1
+                       || getComputedStyle(e).textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth)"""
+        )
+        assert not cut, p.title
+        assert button.first.inner_text().strip() == p.title.replace("*", "")  # in full
+        looks.add(
+            button.first.evaluate("(b) => getComputedStyle(b).backgroundColor + getComputedStyle(b).color")
+        )
+    assert len(looks) == 1, looks
+    sinks = next(b for p, b in zip(PRESETS, buttons, strict=True) if p.key == "sinks-norms")
+    sinks.first.click()
+    pg.wait_for_function(js("() => afModel('flow_graph').title.text.startsWith('Attention rollout of norm')"))
+    wait_idle(pg)
+    assert "method=rollout" in pg.url and "preset" not in pg.url
+
+
+def test_a_cold_start_shows_the_title_and_what_is_loading(server: str, browser: Any) -> None:
+    """Issue 19 item 8: a session's first run left the main area blank while the sidebar loaded the models. Now the
+    page's title and what is loading come first, before the sidebar's controls, and go when the page is drawn."""
+    from pages.ui.loading import LOADING_TEXT
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    context.add_init_script(
+        """window.__seen = {};
+        new MutationObserver(() => {
+          const t = performance.now(), s = window.__seen;
+          if (!s.title && document.querySelector('[data-testid="stMain"] h1')) s.title = t;
+          if (!s.loading && document.body && document.body.textContent.includes('Loading the models')) s.loading = t;
+          if (!s.sidebar && document.querySelector('[data-testid="stSidebar"] [data-testid="stSelectbox"]'))
+            s.sidebar = t;
+        }).observe(document, {subtree: true, childList: true, characterData: true});"""
+    )
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        open_url(pg, f"{server}/?task=nli")
+        pg.locator('[data-testid="stDataFrame"]').first.wait_for()
+        seen = pg.evaluate("() => window.__seen")
+        assert "title" in seen and "loading" in seen and "sidebar" in seen, seen
+        assert seen["title"] <= seen["loading"] < seen["sidebar"], seen
+        assert pg.locator('[data-testid="stMain"] h1').all_inner_texts() == ["Examples"]
+        assert LOADING_TEXT not in pg.locator('[data-testid="stMain"]').inner_text()
+        assert_no_exception(pg)
+    finally:
+        context.close()

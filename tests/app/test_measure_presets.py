@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_pages import _offline_cache, open_page  # noqa: F401 - the shared offline fixture (autouse) and page opener
+from test_pages import _offline_cache, link_data, open_page  # noqa: F401 - the shared offline fixture (autouse)
 
 from attnflow_core.presets import PRESETS, TEASER_UID
 
@@ -25,7 +25,7 @@ def test_a_preset_url_opens_the_teaser_traced_from_what_and_replaces_the_selecti
     at = open_page(f"pages/{p.page}.py", **p.query_dict)
     assert not at.error, [e.value for e in at.error]
     assert "Jacksonville" in " ".join(m.value for m in at.markdown)
-    assert at.sidebar.selectbox(key="_w_src").value == 1
+    assert link_data(at)["settings"]["source"] == 1
     assert any("validation idx 31" in c.value for c in at.caption)
     assert "preset" not in at.query_params and at.query_params["ex"] in (TEASER_UID, [TEASER_UID])
     # In a running session, a preset link replaces the selection (an ordinary URL only seeds a new session).
@@ -35,5 +35,6 @@ def test_a_preset_url_opens_the_teaser_traced_from_what_and_replaces_the_selecti
         at.query_params[k] = v
     at.run()
     assert at.sidebar.radio(key="_w_measure").value == "attention"
-    assert at.sidebar.radio(key="_w_method").value == "rollout"
-    assert at.sidebar.selectbox(key="_w_src").value == 0
+    settings = link_data(at)["settings"]
+    assert (settings["method"], settings["source"]) == ("rollout", 0)
+    assert link_data(at)["fresh"]  # the server changed them: the view shows them

@@ -3,18 +3,23 @@ make the server load a model it does not offer."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.common import URL_KEYS, WORD_JOINER, md_escape
+from attnflow_core.models import EMBEDDED_BASE, embedded_adapter_dir
+from attnflow_core.urlstate import URL_PARAMS
+from pages.ui.boundary import WORD_JOINER, md_escape
 from tests.app.test_pages import app
 
 PAGES = ("pages/examples.py", "pages/flow.py", "pages/heads.py", "pages/overview.py")
-PARAMS = sorted({param for param, _ in URL_KEYS.values()} | {"special"})
+PARAMS = sorted({p.param for p in URL_PARAMS} | {"special"})
 HOSTILE = [
     "--1",
     "1,²",
@@ -126,8 +131,47 @@ def test_a_link_naming_a_folder_loads_nothing_until_confirmed() -> None:
     assert at.error, "after confirming, the (non-model) folder is opened and refused with a message"
 
 
-def test_custom_references_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ATTNFLOW_ALLOW_CUSTOM_MODELS", "0")
+def _adapter_naming_another_base(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the embedded sentiment adapter whose attnflow.json names a base folder elsewhere."""
+    adapter, elsewhere = tmp_path / "adapter", tmp_path / "elsewhere"
+    shutil.copytree(embedded_adapter_dir("sentiment"), adapter)
+    elsewhere.mkdir()
+    (elsewhere / "config.json").write_text("{}")
+    meta = json.loads((adapter / "attnflow.json").read_text())
+    (adapter / "attnflow.json").write_text(json.dumps({**meta, "base": str(elsewhere)}))
+    return adapter, elsewhere
+
+
+def _shown(at: AppTest) -> str:
+    return " ".join(texts(at)).replace("\\", "").replace(WORD_JOINER, "")
+
+
+def test_an_adapters_own_base_folder_is_named_before_anything_loads(tmp_path: Path) -> None:
+    """Issue 20: an adapter whose attnflow.json names another base folder loaded that folder although the confirm
+    box named only the adapter. The box names it now, even after the two typed references were confirmed."""
+    adapter, elsewhere = _adapter_naming_another_base(tmp_path)
+    at = run_page("pages/flow.py", {"pair": "custom", "base": EMBEDDED_BASE, "tuned": str(adapter)})
+    assert_no_bug(at)
+    assert str(elsewhere) in _shown(at), "the adapter's base folder is not named"
+    assert at.button(key="confirm_custom").label == "Load these models" and not at.get("bidi_component")
+    at = app()
+    at.query_params.update(pair="custom", base=EMBEDDED_BASE, tuned=str(adapter))
+    at.session_state["custom_confirmed"] = [
+        EMBEDDED_BASE,
+        str(adapter),
+    ]  # what typing both references confirms
+    at.switch_page("pages/flow.py")
+    at.run()
+    assert_no_bug(at)
+    assert str(elsewhere) in _shown(at) and [b for b in at.button if b.key == "confirm_custom"]
+    at.button(key="confirm_custom").click().run()
+    assert_no_bug(at)
+    assert at.error, "after confirming, the (non-model) base folder is opened and refused with a message"
+
+
+@pytest.mark.parametrize("value", ["0", "disabled"])  # issue 20: an unrecognised value fails closed
+def test_custom_references_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("ATTNFLOW_ALLOW_CUSTOM_MODELS", value)
     at = run_page("pages/flow.py", {"pair": "custom", "base": "/etc", "tuned": "/tmp"})
     assert_no_bug(at)
     assert "custom" not in at.sidebar.selectbox[1].options

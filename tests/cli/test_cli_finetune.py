@@ -48,6 +48,27 @@ def test_cli_refuses_a_folder_with_other_files_and_every_file_stays(
     assert _snapshot(folder) == before
 
 
+def test_cli_overwrite_refuses_a_folder_with_the_users_own_readme(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20: `--overwrite` replaced the user's README.md although the help said nothing else is deleted."""
+    folder = _foreign(tmp_path)
+    before = _snapshot(folder)
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    args = ["finetune", "--task", "sentiment", "--data", str(data), "--max-steps", "1", "--out", str(folder)]
+    assert main([*args, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a README.md of your own" in err and err.count("\n") == 1
+    assert _snapshot(folder) == before
+    assert main(["finetune", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "model card README.md are written into it" in help_text
+        and "README.md of your own is refused" in help_text
+    )
+
+
 def test_cli_refuses_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _foreign(tmp_path)
     monkeypatch.chdir(folder)
@@ -95,13 +116,21 @@ def test_overwrite_writes_the_adapter_beside_other_files_and_deletes_nothing(
     with pytest.raises(WriteError):
         finetune("sentiment", train, None, cfg, folder, base_dir=tiny_base_dir)
     assert _snapshot(folder) == before
+    # issue 20: the user's own README.md would be replaced by the model card: refused, even with --overwrite
+    with pytest.raises(WriteError, match="holds a README.md of your own"):
+        finetune("sentiment", train, None, cfg, folder, base_dir=tiny_base_dir, overwrite=True)
+    assert _snapshot(folder) == before
+    (folder / "README.md").rename(tmp_path / "my-README.md")
+    before = _snapshot(folder)
     finetune("sentiment", train, None, cfg, folder, base_dir=tiny_base_dir, overwrite=True)
     after = _snapshot(folder)
     for name, content in before.items():
-        if name != "README.md":  # the model card is one of finetune's own files
-            assert after[name] == content
-    assert {"attnflow.json", "adapter_config.json", "adapter_model.safetensors"} <= set(after)
+        assert after[name] == content, name  # every file of the user's stays as it was
+    assert {"attnflow.json", "adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(after)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".work.")], "no temporary folder left"
+    # a second run into the same folder may replace its own model card (and only that)
+    finetune("sentiment", train, None, cfg, folder, base_dir=tiny_base_dir, overwrite=True)
+    assert {n: c for n, c in _snapshot(folder).items() if n in before} == before
 
 
 def test_an_earlier_output_with_checkpoints_is_ours_but_a_foreign_checkpoints_folder_is_not(
@@ -117,6 +146,7 @@ def test_an_earlier_output_with_checkpoints_is_ours_but_a_foreign_checkpoints_fo
     (earlier / "checkpoints" / "plots.png").write_text("mine")
     with pytest.raises(WriteError, match="not an earlier finetune output"):
         check_out_dir(earlier)
+    (earlier / "README.md").unlink()  # "{}" is not its model card: refused for that first (issue 20)
     with pytest.raises(WriteError, match="is not a checkpoints folder finetune wrote"):
         check_out_dir(earlier, overwrite=True)
 
@@ -125,6 +155,7 @@ def test_overwrite_replaces_an_earlier_runs_checkpoints_and_keeps_other_files(
     tiny_base_dir: Path, tmp_path: Path
 ) -> None:
     folder = _foreign(tmp_path)
+    (folder / "README.md").rename(tmp_path / "my-README.md")  # the model card would replace it (refused)
     cfg = FinetuneConfig(max_steps=2, batch_size=4, max_length=16, lora_rank=2, lora_alpha=4)
     train = datasets.Dataset.from_list(ROWS)
     finetune(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from attnflow_core.data.decontaminate import DEFAULT_THRESHOLD, decontaminate, word_tokens
+from attnflow_core.data.decontaminate import DECONTAMINATION_THRESHOLD, decontaminate, word_tokens
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_drops_snippets_containing_an_eval_sentence() -> None:
     assert (
         report.eval_sentences == 3 and report.eval_sentences_matched == 2 and report.eval_sentences_empty == 1
     )
-    assert report.threshold == DEFAULT_THRESHOLD
+    assert report.threshold == DECONTAMINATION_THRESHOLD
     assert "dropped 2 of 4" in report.summary()
 
 

@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from attnflow_core.data.files import (
+    MAX_DECODED_BYTES,
+    MAX_FILE_BYTES,
     MAX_UPLOAD_MB,
     DataFileError,
     LabelError,
@@ -83,6 +85,58 @@ def test_parquet_bomb_is_refused_from_metadata_without_growing_the_process(tmp_p
     assert growth_kb < 100 * 1024, f"the process grew by {growth_kb / 1024:.0f} MB"
 
 
+def write_dictionary_bomb(
+    path: Path, rows: int = 50_000, chars: int = 21_000, store_schema: bool = True
+) -> Path:
+    """Issue 20's recipe: ``rows`` rows of one long string stored once in the column's dictionary (about 1 KB on
+    disk, ``rows * chars`` bytes of text once decoded); the footer's sizes count the dictionary once. Without
+    the Arrow schema (``store_schema=False``, as other tools write Parquet) a reader gets plain strings."""
+    zeros = pa.array(np.zeros(rows, dtype=np.int32))
+    text = ("A wonderful film. " * (chars // 18 + 1))[:chars]
+    sentence = pa.DictionaryArray.from_arrays(zeros, pa.array([text]))
+    table = pa.table({"sentence": sentence, "label": zeros})
+    pq.write_table(table, path, compression="zstd", store_schema=store_schema)
+    return path
+
+
+@pytest.mark.parametrize(("rows", "store_schema"), [(20_000, True), (50_000, False)])
+def test_parquet_dictionary_bomb_is_refused_while_decoding_without_growing_the_process(
+    tmp_path: Path, rows: int, store_schema: bool
+) -> None:
+    """Before issue 20 the 20,000-row file was accepted with a 2.8 GB peak (50,000 rows: about 7 GB)."""
+    bomb = write_dictionary_bomb(tmp_path / "dict.parquet", rows, store_schema=store_schema)
+    assert bomb.stat().st_size < 2_000
+    meta = pq.ParquetFile(bomb).metadata
+    assert meta.row_group(0).total_byte_size < MAX_DECODED_BYTES  # the footer alone does not tell
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(bomb)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(f"over the limit of {MAX_DECODED_BYTES:,} bytes (200 MB)") == 3, out.stdout
+    growth_kb = int(out.stdout.split("growth_kb")[1])
+    assert growth_kb < 100 * 1024, f"the process grew by {growth_kb / 1024:.0f} MB"
+
+
+def test_parquet_decoded_size_counts_dictionary_values_per_use(tmp_path: Path) -> None:
+    """A file under the limit reads in full, repeated dictionary values and nested cells included; the same
+    dictionary trick inside a list cell of one row is counted too."""
+    small = write_dictionary_bomb(tmp_path / "small.parquet", rows=3_000, chars=40)
+    table = read_table(small)
+    assert len(table) == 3_000 and table.data["sentence"][-1] == ("A wonderful film. " * 3)[:40]
+    idx = pa.array(np.zeros(50_000, dtype=np.int32))
+    inner = pa.DictionaryArray.from_arrays(idx, pa.array(["x" * 20_000]))
+    cell = pa.ListArray.from_arrays(pa.array([0, 50_000], pa.int32()), inner)
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"sentence": cell, "label": [0]}), nested, compression="zstd")
+    assert nested.stat().st_size < 2_000
+    with pytest.raises(DataFileError, match=f"over the limit of {MAX_DECODED_BYTES:,} bytes"):
+        read_table(nested)
+    wide = tmp_path / "wide.parquet"  # a million zeros per column: the cells alone are the bomb
+    pq.write_table(pa.table({f"c{i}": np.zeros(100_000, dtype=np.int8) for i in range(80)}), wide)
+    with pytest.raises(DataFileError, match="once decoded, over the limit"):
+        read_table(wide)
+
+
 def test_streamed_rows_stop_at_the_limit(tmp_path: Path) -> None:
     csv_path = tmp_path / "many.csv"
     csv_path.write_text("sentence\n" + "x\n" * 30, encoding="utf-8")
@@ -129,6 +183,10 @@ def test_folder_garbage_and_non_objects_are_clear_errors(tmp_path: Path) -> None
         read_data_file(tmp_path, "sentiment")
     with pytest.raises(DataFileError, match="no such file"):
         read_eval_file(tmp_path / "missing.csv", "sentiment")
+    with pytest.raises(
+        DataFileError, match="/dev/zero is not a regular file"
+    ):  # issue 20: not "no such file"
+        read_data_file("/dev/zero", "sentiment")
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(bytes(range(1, 256)) * 4)
     with pytest.raises(DataFileError, match="cannot read the file as CSV: it is not UTF-8 text"):
@@ -217,12 +275,22 @@ def test_gold_label_of_an_uploaded_row() -> None:
     assert gold_label(rows, "qa", "Who?", "Bob.") is None  # no such row
 
 
-def test_the_uploaders_limit_is_the_readers() -> None:
+def test_the_uploaders_limit_is_the_readers(tmp_path: Path) -> None:
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
     assert config["server"]["fileWatcherType"] == "none"  # no inotify watch over a .venv inside the repo
     with pytest.raises(DataFileError, match="over the limit of 10"):
         read_table(b"sentence\nabcdefghijkl\n", filename="a.csv", max_bytes=10)
+    # One unit (issue 20): the uploader's browser side counts 50 MB as 50 * 10^6 bytes (Streamlit divides by
+    # 1000 outside Windows), so the CLI's reader refuses a file the app would refuse (before: up to 50 MiB).
+    assert MAX_FILE_BYTES == MAX_UPLOAD_MB * 1_000_000
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:  # sparse: no disk used, refused from its size before it is read
+        f.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(
+        DataFileError, match=r"is 50,000,001 bytes, over the limit of 50,000,000 bytes \(50 MB\)"
+    ):
+        read_table(big)
 
 
 def test_finetune_evaluate_and_userfile_never_import_each_other() -> None:

@@ -88,6 +88,8 @@ def _arg_to_json(name: str, value: Any) -> Any:
         return {"text": value.text}
     if isinstance(value, LinearColorMapper):
         return {"low": value.low, "high": value.high, "palette": list(value.palette)}
+    if isinstance(value, Model) and "value" in value.properties():  # a widget: its value
+        return {"value": _plain(value.value)}
     if isinstance(value, Model):
         raise AssertionError(
             f"the JS harness does not know how to pass arg {name!r} of type {type(value).__name__}"

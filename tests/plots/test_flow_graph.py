@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bokeh.models import ColumnDataSource, CustomJS, Title
+from bokeh.models import Title
 
 from attnflow_core.analysis import Analysis, FlowSettings, analyse
 from attnflow_core.extract import ExampleResult
@@ -68,7 +68,12 @@ def test_per_head_edges_split_each_edge_into_its_heads(analysis: Analysis) -> No
     expected = int((np.maximum(g.attn_base, g.attn_tuned) >= analysis.settings.threshold).sum())
     assert len(h["x0"]) == expected > g.n_edges
     assert set(h["head"]) <= set(g.heads)
-    assert build_flow_layout(analysis).select_one({"name": "head_edges"}) is None
+    merged = build_flow_layout(
+        analysis
+    )  # without per-head edges: none drawn (the renderer is hidden and empty)
+    assert not merged.select_one({"name": "head_edges"}).data["x0"]
+    assert not merged.select_one({"name": "head_edge_lines"}).visible
+    assert merged.select_one({"name": "edge_lines"}).visible
 
 
 @pytest.mark.parametrize("method", ["trace", "rollout", "maxflow"])
@@ -185,43 +190,57 @@ def test_128_tokens_stay_within_the_edge_budget(
         assert 0 < len(_edges(build_flow_layout(big))["x0"]) <= 150
 
 
-# ------------------------------------------------------------------ the click, run in Node.js
+# ------------------------------------------------------------------ drawing settings (the view redraws these in the
+# browser with flow_engine.js, which tests/plots/test_flow_engine.py holds equal to these builders)
 
 
-def _click(root: Any) -> tuple[CustomJS, ColumnDataSource]:
-    nodes = root.select_one({"name": "nodes"})
-    callbacks = nodes.selected.js_property_callbacks.get("change:indices", [])
-    assert len(callbacks) == 1
-    assert callbacks[0].code == flow_graph.CLICK_JS
-    return callbacks[0], nodes
+def test_decay_shrinks_the_markers_of_the_lower_layers(sharp_result: ExampleResult) -> None:
+    """Influence is multiplied by α per layer travelled and markers grow with √(influence / the source's): with
+    α = 0.5 a node k layers below the source has (size − 4) scaled by √0.5^k; the source layer is unchanged."""
+    full_nodes = build_flow_layout(analyse(sharp_result, FlowSettings(threshold=0.1))).select_one(
+        {"name": "nodes"}
+    )
+    half_root = build_flow_layout(analyse(sharp_result, FlowSettings(threshold=0.1, decay=0.5)))
+    half_nodes = half_root.select_one({"name": "nodes"})
+    layer, full, half = (
+        list(full_nodes.data["layer"]),
+        list(full_nodes.data["sb"]),
+        list(half_nodes.data["sb"]),
+    )
+    assert list(half_nodes.data["layer"]) == layer
+    top = max(layer)
+    for lay, f, h in zip(layer, full, half, strict=True):
+        if f == 0:
+            assert h == 0  # unreached stays unreached: α changes sizes, not which edges are kept
+        else:
+            assert h - 4.0 == pytest.approx((f - 4.0) * 0.5 ** ((top - lay) / 2), rel=1e-5, abs=1e-5)
+    lower = [(f, h) for lay, f, h in zip(layer, full, half, strict=True) if lay < top and f > 4.0 + 1e-3]
+    assert lower and all(h < f for f, h in lower)
+    assert "α = 0.5" in half_root.select_one({"name": "flow_graph"}).title.text
 
 
-def _node_index(nodes: ColumnDataSource, layer: int, token: int) -> int:
-    hits = [k for k, (lay, t) in enumerate(zip(nodes.data["layer"], nodes.data["token"], strict=True))
-            if lay == layer and t == token]  # fmt: skip
-    assert len(hits) == 1
-    return hits[0]
+def test_a_head_subset_draws_only_those_heads(sharp_result: ExampleResult) -> None:
+    """One head instead of all keeps at most as many edges, every edge's top head is that head, and the title
+    names it."""
+    n_all = len(_edges(build_flow_layout(analyse(sharp_result, FlowSettings(threshold=0.1))))["x0"])
+    root = build_flow_layout(analyse(sharp_result, FlowSettings(threshold=0.1, heads=(0,))))
+    edges = _edges(root)
+    assert 0 < len(edges["x0"]) <= n_all
+    assert {p.split(" ")[0] for p in edges["perhead"]} == {"h0"}
+    assert root.select_one({"name": "flow_graph"}).title.text.endswith("heads [0]")
 
 
-def test_click_hands_the_token_to_the_page_bridge(
-    layout: Any, analysis: Analysis, run_customjs: Callable[..., dict[str, Any]]
-) -> None:
-    """With the page's bridge installed, a click on token 9 calls it with 9 and says the view is redrawing."""
-    callback, nodes = _click(layout)
-    recorder = "globalThis.attnflowSetSource = (s) => { labels.push('sent:' + s); };\n"
-    spy = CustomJS(args=callback.args, code=recorder + callback.code)
-    out = run_customjs(spy, {"nodes": [_node_index(nodes, 2, 9)]})
-    assert out["labels"][-1] == "sent:9"
-    assert "Tracing from" in out["note"]["text"] and f"{analysis.labels[9]}</b> (#9)" in out["note"]["text"]
-
-
-def test_click_without_a_bridge_says_how_to_trace(
-    layout: Any, analysis: Analysis, run_customjs: Callable[..., dict[str, Any]]
-) -> None:
-    callback, nodes = _click(layout)
-    out = run_customjs(callback, {"nodes": [_node_index(nodes, 3, 4)]})
-    assert "Trace from" in out["note"]["text"] and "(#4)" in out["note"]["text"]
-    assert out["labels"] == list(analysis.labels)
+def test_a_layer_range_draws_only_those_layers(sharp_result: ExampleResult) -> None:
+    """Layers 2..3: the nodes run from the input of layer 2 to layer 3, the edges lie in layers 2..3, the axis says
+    "input to layer 2" (not "layer 1") and the head grids show only layers 2..3."""
+    root = build_flow_layout(analyse(sharp_result, FlowSettings(threshold=0.05, layers=(2, 3))))
+    assert set(root.select_one({"name": "nodes"}).data["layer"]) == {1, 2, 3}
+    assert set(_edges(root)["layer"]) <= {2, 3}
+    fig = root.select_one({"name": "flow_graph"})
+    assert fig.xaxis[0].major_label_overrides[1] == "input to layer 2"
+    assert "down to the input of layer 2" in fig.title.text
+    grid = root.select_one({"name": "head_grid_base"})
+    assert (grid.y_range.start, grid.y_range.end) == (1.5, 3.5)
 
 
 # ------------------------------------------------------------------ one solve per settings change, readable numbers
@@ -232,19 +251,21 @@ def test_analyse_solves_max_flow_once_and_the_graph_is_reused(
 ) -> None:
     """Max-flow's scores come from the graph's flow solution (no second solve), equal to ``flows.max_flow``'s; the
     page draws the analysis's own graph."""
-    from attnflow_core import analysis as analysis_module
-    from attnflow_core.flows import flow_scores
-    from attnflow_core.graph import pair_graph
+    from attnflow_core import graph as graph_module
+    from attnflow_core.methods import flow_scores, pair_graph
 
     settings = FlowSettings(method="maxflow", source=6, layers=(2, 3))
-    real = analysis_module.flow_scores
+    real = graph_module.solve_max_flow
+    solves = []
 
-    def no_maxflow(attn: np.ndarray, method: str, **kw: Any) -> np.ndarray:
-        assert method != "maxflow", "max-flow solved a second time"
-        return real(attn, method, **kw)
+    def counted(*args: Any, **kw: Any) -> Any:
+        solves.append(1)
+        return real(*args, **kw)
 
-    monkeypatch.setattr(analysis_module, "flow_scores", no_maxflow)
+    monkeypatch.setattr(graph_module, "solve_max_flow", counted)
     an = analyse(sharp_result, settings)
+    assert len(solves) == 2, "max-flow solved a second time"  # one solve per model
+    monkeypatch.undo()
     for attn, scores in ((an.attn_base, an.scores_base), (an.attn_tuned, an.scores_tuned)):
         want = flow_scores(attn, "maxflow", source=6, layers=(2, 3))
         np.testing.assert_allclose(scores, want, atol=1e-9)
@@ -293,9 +314,9 @@ def test_an_empty_head_grid_says_why(sharp_result: ExampleResult) -> None:
 def test_analyse_traces_each_model_once(sharp_result: ExampleResult, monkeypatch: pytest.MonkeyPatch) -> None:
     """A τ change traces each model once: the scores, the pair trace and the drawn graph share the two traces, and
     agree with the functions computed on their own."""
-    from attnflow_core import flows
+    from attnflow_core import flows, methods
     from attnflow_core import graph as graph_module
-    from attnflow_core.graph import pair_graph
+    from attnflow_core.methods import pair_graph
 
     calls = []
     real = flows.trace
@@ -310,7 +331,7 @@ def test_analyse_traces_each_model_once(sharp_result: ExampleResult, monkeypatch
     assert len(calls) == 2
     monkeypatch.undo()
     for attn, scores in ((an.attn_base, an.scores_base), (an.attn_tuned, an.scores_tuned)):
-        want = flows.flow_scores(attn, "trace", source=6, threshold=0.1, decay=0.8)
+        want = methods.flow_scores(attn, "trace", source=6, threshold=0.1, decay=0.8)
         np.testing.assert_allclose(scores, want)
     fresh = pair_graph(an.attn_base, an.attn_tuned, "trace", source=6, threshold=0.1, decay=0.8)
     g = flow_graph_of(an)

@@ -3,13 +3,12 @@ callback (run in Node.js) and bad selections."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
-from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper, TapTool
+from bokeh.models import HoverTool, LinearColorMapper, TapTool
 from bokeh.models.annotations import ColorBar
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.models.widgets import Div
@@ -19,7 +18,6 @@ from attnflow_core.analysis import Analysis, FlowSettings, analyse
 from attnflow_core.extract import ExampleResult
 from attnflow_core.plots import heads
 from attnflow_core.plots.heads import build_head_diff_layout
-from attnflow_core.plots.theme import natural_size
 
 SELECTED = (2, 1)  # layer 2 (1-based), head 1: the last head of the tiny 2 × 2 model
 
@@ -35,19 +33,16 @@ def layout(analysis: Analysis) -> Any:
 
 
 def _matrix(layout: Any, name: str) -> np.ndarray:
-    """A named matrix source back as an (n, n) array indexed [query, key]."""
-    d = layout.select_one({"name": name}).data
-    n = int(math.isqrt(len(d["v"])))
-    out = np.full((n, n), np.nan)
-    out[d["y"], d["x"]] = d["v"]
-    return out
+    """A named matrix source back as an (n, n) array indexed [query, key] (one image per matrix)."""
+    (image,) = layout.select_one({"name": name}).data["image"]
+    return np.asarray(image, dtype=np.float64)
 
 
 def _diff_mapper(layout: Any) -> LinearColorMapper:
     """The colour mapper of the figure that draws 'matrix_diff'."""
     diff = layout.select_one({"name": "matrix_diff"})
     (renderer,) = [r for r in layout.select({"type": GlyphRenderer}) if r.data_source is diff]
-    return renderer.glyph.fill_color.transform
+    return renderer.glyph.color_mapper
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -78,12 +73,12 @@ def test_matrices_hold_the_selected_head_and_its_difference(layout: Any, analysi
     fig = next(f for f in layout.select({"type": figure_type}) if f.title.text == "pre-trained")
     hover = fig.select_one(HoverTool)
     assert (
-        dict(hover.tooltips)["from (query)"] == "@y{label}"
-        and dict(hover.tooltips)["to (key)"] == "@x{label}"
+        dict(hover.tooltips)["from (query)"] == "$y{label}"
+        and dict(hover.tooltips)["to (key)"] == "$x{label}"
     )
-    for field in ("@x", "@y"):
+    for field in ("$x", "$y"):
         assert hover.formatters[field].args["labels"] == list(analysis.labels)
-        assert "labels[value]" in hover.formatters[field].code
+        assert "labels[k]" in hover.formatters[field].code
 
 
 def test_difference_colours_red_for_more_blue_for_less(layout: Any, analysis: Analysis) -> None:
@@ -104,9 +99,9 @@ def test_difference_colours_red_for_more_blue_for_less(layout: Any, analysis: An
     assert len(bars) == 1  # the difference's colour bar shows the same scale
 
 
-def test_heatmaps_select_the_head_and_root_is_sized(layout: Any, analysis: Analysis) -> None:
-    """Both heatmaps start with the selected cell highlighted, the caption names the head, and the root reserves
-    its natural size."""
+def test_heatmaps_select_the_head_and_the_selector_offers_every_head(layout: Any, analysis: Analysis) -> None:
+    """Both heatmaps start with the selected cell highlighted, the caption names the head, and the view's selector
+    lists every head with its JS divergence (the most changed first shown when none is asked for)."""
     layer, head = SELECTED
     n_heads = analysis.head_diff.js.shape[1]
     for name in ("js_heatmap", "mad_heatmap"):
@@ -116,67 +111,53 @@ def test_heatmaps_select_the_head_and_root_is_sized(layout: Any, analysis: Analy
     caption = layout.select_one({"name": "head_caption"}).text
     assert f"Layer {layer}, head {head}" in caption
     assert f"{analysis.head_diff.js[layer - 1, head]:.3f}" in caption
-    assert layout.name == "head_layout"
-    assert (layout.width, layout.height) == natural_size(layout)
-
-
-@pytest.mark.parametrize("selected", [(0, 0), (3, 0), (1, 2), (1, -1)])
-def test_invalid_selected_head_is_refused(analysis: Analysis, selected: tuple[int, int]) -> None:
-    """A head outside the model says which layers and heads exist."""
-    with pytest.raises(ValueError, match=r"selected head must be \(layer 1\.\.2, head 0\.\.1\)"):
-        build_head_diff_layout(analysis, selected)
-
-
-def _tap_callbacks(layout: Any) -> tuple[Any, Any]:
-    js_src: ColumnDataSource = next(
-        iter({r.data_source for r in layout.select_one({"name": "js_heatmap"}).renderers})
+    picker = layout.select_one({"name": "head_pick"})
+    assert len(picker.options) == analysis.head_diff.js.size and picker.value == str(
+        (layer - 1) * n_heads + head
     )
-    mad_src = next(iter({r.data_source for r in layout.select_one({"name": "mad_heatmap"}).renderers}))
-    (swap,) = js_src.selected.js_property_callbacks["change:indices"]
-    (mirror,) = mad_src.selected.js_property_callbacks["change:indices"]
-    return swap, mirror
+    assert layout.name == "head_layout"
+    most = analysis.head_diff.most_changed()
+    shown = build_head_diff_layout(analysis).select_one({"name": "head_caption"}).text
+    assert f"Layer {most[0]}, head {most[1]}" in shown
 
 
-def test_tapping_a_cell_shows_that_head(
+def test_the_panels_fit_the_layout_width(analysis: Analysis) -> None:
+    """The difference matrix and the two models' matrices side by side stay within the layout's width (issue 19:
+    the difference sat off a 1,500-px window)."""
+    from attnflow_core.plots.theme import WIDTH
+
+    for n in (5, 25, 128):
+        assert 2 * heads.matrix_size(n) <= WIDTH
+    root = build_head_diff_layout(analysis, SELECTED)
+    for fig in root.select({"type": figure_type}):
+        assert fig.width <= WIDTH
+
+
+def _show(layout: Any) -> Any:
+    picker = layout.select_one({"name": "head_pick"})
+    (show,) = picker.js_property_callbacks["change:value"]
+    return show
+
+
+def test_choosing_a_head_shows_it_from_the_payload(
     layout: Any, analysis: Analysis, run_customjs: Callable[..., dict[str, Any]]
 ) -> None:
-    """Tapping (layer 1, head 0) in the browser swaps in that head's matrices and difference, rescales the
-    difference colours, and writes the same caption Python writes for that head."""
-    swap, _ = _tap_callbacks(layout)
-    out = run_customjs(swap, {"cells": [0]})
+    """Choosing (layer 1, head 0) in the browser swaps in that head's matrices and difference from the example's
+    attention (the payload), rescales the difference colours, selects the cell in both heatmaps and writes the
+    caption Python writes for that head."""
+    show = _show(layout)
+    show.args["picker"].value = "0"  # the selector's new value (the callback reads it)
+    out = run_customjs(show, {})
     base, tuned = analysis.attn_base[0, 0].astype(np.float64), analysis.attn_tuned[0, 0].astype(np.float64)
-    np.testing.assert_allclose(out["src_b"]["data"]["v"], base.ravel(), atol=1e-4)
-    np.testing.assert_allclose(out["src_t"]["data"]["v"], tuned.ravel(), atol=1e-4)
-    np.testing.assert_allclose(out["src_d"]["data"]["v"], (tuned - base).ravel(), atol=2e-4)
-    lim = max(np.abs(np.asarray(out["src_d"]["data"]["v"])).max(), 1e-3)
+    np.testing.assert_allclose(out["src_b"]["data"]["image"][0], base, atol=1e-6)
+    np.testing.assert_allclose(out["src_t"]["data"]["image"][0], tuned, atol=1e-6)
+    np.testing.assert_allclose(out["src_d"]["data"]["image"][0], tuned - base, atol=1e-6)
+    lim = max(np.abs(np.asarray(out["src_d"]["data"]["image"][0])).max(), 1e-3)
     assert (out["diff_mapper"]["low"], out["diff_mapper"]["high"]) == pytest.approx((-lim, lim))
-    assert out["other"]["selected"]["indices"] == [0]
-    assert out["src_b"]["data"]["x"] == list(layout.select_one({"name": "matrix_base"}).data["x"])
+    assert out["cells"]["selected"]["indices"] == [0] and out["other"]["selected"]["indices"] == [0]
     same = build_head_diff_layout(analysis, (1, 0))
     assert out["caption"]["text"] == same.select_one({"name": "head_caption"}).text
-
-
-def test_tapping_the_other_heatmap_mirrors_the_selection(
-    layout: Any, run_customjs: Callable[..., dict[str, Any]]
-) -> None:
-    """A tap on the mean-|Δ| heatmap selects the same cell in the JS heatmap (which then swaps the matrices)."""
-    _, mirror = _tap_callbacks(layout)
-    out = run_customjs(mirror, {"other": [2]})
-    assert out["cells"]["selected"]["indices"] == [2]
-
-
-def test_long_examples_use_the_selector_instead_of_taps(
-    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Above MAX_EMBED_TOKENS units no matrices are embedded: no tap callback, taps disabled, and the hint says so."""
-    monkeypatch.setattr(heads, "MAX_EMBED_TOKENS", analysis.n - 1)
-    root = build_head_diff_layout(analysis, (1, 0))
-    for name in ("js_heatmap", "mad_heatmap"):
-        fig = root.select_one({"name": name})
-        assert fig.select_one(TapTool).renderers == []
-        (src,) = {r.data_source for r in fig.renderers}
-        assert not src.selected.js_property_callbacks
-    assert any("Use the selector above" in div.text for div in root.select({"type": Div}))
+    show.args["picker"].value = str((SELECTED[0] - 1) * 2 + SELECTED[1])
 
 
 def test_a_tap_hands_the_cell_to_the_pages_bridge_every_time(layout: Any, node_binary: str) -> None:

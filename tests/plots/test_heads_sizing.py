@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from attnflow_core.plots.heads import LABEL_PX, MATRIX_MARGIN_PX, label_step, matrix_size
+from attnflow_core.plots.heads import (
+    LABEL_PX,
+    MATRIX_MARGIN_PX,
+    MATRIX_MAX_PX,
+    MATRIX_MIN_PX,
+    label_step,
+    matrix_size,
+)
+from attnflow_core.plots.theme import WIDTH
 
 
 def test_matrices_grow_with_the_tokens_within_bounds() -> None:
-    assert matrix_size(5) == 260
-    assert matrix_size(25) == 25 * 12 + 120  # the 25 tokens: 420 px, not 190
-    assert matrix_size(500) == 560
+    assert matrix_size(5) == MATRIX_MIN_PX == 300
+    assert (
+        matrix_size(20) == 20 * 12 + MATRIX_MARGIN_PX
+    )  # grows with the tokens (an earlier 190 px was too small)
+    assert matrix_size(500) == MATRIX_MAX_PX and 2 * MATRIX_MAX_PX <= WIDTH  # two side by side fit the width
     sizes = [matrix_size(n) for n in range(1, 200)]
     assert sizes == sorted(sizes)
 

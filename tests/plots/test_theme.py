@@ -1,13 +1,27 @@
-"""Theme helpers: the natural size of fixed-size layouts (what the page reserves), ``fit`` and ``rgba``."""
+"""Theme helpers: the natural size of fixed-size layouts (what the page reserves), ``fit``, ``rgba``, and the text
+colour that reads on a cell (``text_on``, ``mapped_colours``)."""
 
 from __future__ import annotations
 
 import pytest
 from bokeh.layouts import column, row
 from bokeh.models.widgets import Div
+from bokeh.palettes import Blues256, Greys256, RdBu11, Reds256, Viridis256
 from bokeh.plotting import figure
 
-from attnflow_core.plots.theme import DIV_HEIGHT, WIDTH, fit, natural_size, rgba
+from attnflow_core.plots.theme import (
+    DARK_TEXT,
+    DIV_HEIGHT,
+    LIGHT_TEXT,
+    WIDTH,
+    contrast,
+    fit,
+    luminance,
+    mapped_colours,
+    natural_size,
+    rgba,
+    text_on,
+)
 
 
 def test_leaves_use_their_own_size() -> None:
@@ -66,3 +80,29 @@ def test_fit_gives_the_root_its_natural_size() -> None:
 def test_rgba(colour: str, alpha: float, expected: str) -> None:
     """Hex colours become CSS rgba() strings (with or without '#', any case); alpha is clamped to [0, 1]."""
     assert rgba(colour, alpha) == expected
+
+
+def test_luminance_and_contrast_follow_wcag() -> None:
+    """WCAG 2's relative luminance (white 1, black 0, sRGB mid-grey #777777 about 0.184) and contrast ratio."""
+    assert luminance("#ffffff") == pytest.approx(1.0) and luminance("#000000") == 0.0
+    assert luminance("#777777") == pytest.approx(0.1845, abs=1e-4)
+    assert contrast("#000000", "#ffffff") == pytest.approx(21.0) and contrast("#123456", "#123456") == 1.0
+
+
+@pytest.mark.parametrize("palette", [Greys256, Blues256, Reds256, Viridis256, list(RdBu11)])
+def test_text_on_any_cell_colour_reads(palette: list[str]) -> None:
+    """Issue 19 item 7: dark text on light cells, light text on dark ones, chosen by the cell's luminance, so that
+    every colour of a palette carries its label at WCAG AA contrast (4.5) or better."""
+    assert text_on("#ffffff") == DARK_TEXT and text_on("#08306b") == LIGHT_TEXT  # white; Blues' darkest
+    worst = min(contrast(c, text_on(c)) for c in palette)
+    assert worst >= 4.5, worst
+
+
+def test_mapped_colours_follow_the_linear_color_mapper() -> None:
+    """The colour of each value as Bokeh's LinearColorMapper gives it: N equal bins over [low, high], the ends
+    clamped, the top value in the last bin, NaN at the bottom."""
+    palette = ["#000000", "#555555", "#aaaaaa", "#ffffff"]
+    values = [-2.0, -1.0, -0.51, -0.49, 0.0, 0.49, 0.5, 0.99, 1.0, 3.0, float("nan")]
+    assert mapped_colours(palette, values, -1.0, 1.0) == [
+        palette[i] for i in (0, 0, 0, 1, 2, 2, 3, 3, 3, 3, 0)
+    ]

@@ -1,0 +1,188 @@
+"""The page boundary's caches, one per stage of the pipeline, each keyed by exactly what the stage depends on.
+
+``st.cache_resource`` (bounded, shared by all sessions, never copied) for the models and the large immutable stage
+results: the extraction (9–19 MB at 128 tokens), the measured attention, the trace and the flows; ``st.cache_data``
+for small ones (example tables and their positions). A drawing change (τ, α, method, source, layers, heads) finds
+the extraction and the measured attention cached and recomputes only the stages whose key it changes: a τ step under
+max-flow reuses the max-flow solution (its ``FlowKey`` has no τ).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from attnflow_core.analysis import Analysis, analysis_of
+from attnflow_core.compare import HeadDiff
+from attnflow_core.data.sources import load_examples
+from attnflow_core.extract import ExampleResult, predict_many
+from attnflow_core.flows import PairTrace
+from attnflow_core.importance import importance_of_texts
+from attnflow_core.methods import TRACE, FlowKey
+from attnflow_core.models import ModelPair, PairSpec, load_pair
+from attnflow_core.pipeline import (
+    ExtractionKey,
+    Flows,
+    MeasuredAttention,
+    extraction,
+    fitted_key,
+    flows,
+    head_statistics,
+    measured_attention,
+    pair_trace,
+)
+from attnflow_core.plots.flow_payload import pack_view
+from attnflow_core.plots.flow_view import build_flow_view
+from attnflow_core.plots.heads import build_head_diff_layout
+from attnflow_core.settings import ExampleSettings, FlowSettings
+
+MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None) -> ModelPair:
+    from attnflow_core.device import device_from_env
+
+    return load_pair(base_ref, tuned_ref, tuned_labels, device=device_from_env())  # ATTNFLOW_DEVICE
+
+
+def pair_of(spec: PairSpec) -> ModelPair:
+    """The spec's loaded models (cached)."""
+    return get_pair(spec.base, spec.tuned, spec.label_names)
+
+
+@st.cache_resource(show_spinner=False)
+def loaded_pairs() -> set[tuple[str, str, tuple[str, ...] | None]]:
+    """The pairs this server has loaded (shared by all sessions): the first load of a pair shows its progress."""
+    return set()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_examples(task: str, source: str, split: str) -> pd.DataFrame:
+    return load_examples(task, source, split or None).to_pandas()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def example_positions(task: str, source: str, split: str) -> dict[str, int]:
+    """Row position of each example id in ``get_examples(task, source, split)``: O(1) lookup of ``?ex=``."""
+    positions: dict[str, int] = {}
+    for i, uid in enumerate(get_examples(task, source, split)["uid"].astype(str)):
+        positions.setdefault(uid, i)
+    return positions
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def get_predictions(
+    spec: PairSpec, texts: tuple[str, ...], text_pairs: tuple[str | None, ...]
+) -> list[tuple[str, float] | None]:
+    """The fine-tuned model's (label, confidence) on each example of a table page (None without a head)."""
+    preds = predict_many(pair_of(spec).tuned, list(texts), list(text_pairs), max_length=MAX_LENGTH)
+    return [None if p is None else (p.label, p.confidence) for p in preds]
+
+
+def extraction_key(spec: PairSpec, text: str, text_pair: str | None) -> ExtractionKey:
+    """The extraction of this example by this pair in the app (at most ``MAX_LENGTH`` tokens)."""
+    return ExtractionKey(spec.base, spec.tuned, spec.label_names, text, text_pair, MAX_LENGTH)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_result(key: ExtractionKey) -> ExampleResult:
+    """Stage 1: both models on the example."""
+    return extraction(get_pair(key.base, key.tuned, key.labels), key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_measured(key: ExtractionKey, example: ExampleSettings) -> MeasuredAttention:
+    """Stage 2: the measured attention (measure, units, special tokens)."""
+    return measured_attention(get_result(key), example)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_head_stats(key: ExtractionKey, example: ExampleSettings) -> HeadDiff:
+    """Stage 3: JS divergence and mean |Δ| per head."""
+    return head_statistics(get_measured(key, example))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_trace(key: ExtractionKey, example: ExampleSettings, trace_key: FlowKey) -> PairTrace:
+    """Stage 4: the thresholded trace (the traced edges and the heads' flow shares)."""
+    return pair_trace(get_measured(key, example), trace_key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def get_flows(key: ExtractionKey, example: ExampleSettings, flow_key: FlowKey) -> Flows:
+    """Stage 5: scores and drawn graph of the method (τ and α in the key only where the method reads them)."""
+    traced = get_trace(key, example, flow_key) if flow_key.method == TRACE else None  # the same trace: reused
+    return flows(get_measured(key, example), flow_key, traced)
+
+
+def get_analysis(key: ExtractionKey, settings: FlowSettings) -> Analysis:
+    """Everything the views draw under ``settings``, assembled from the cached stages."""
+    measured = get_measured(key, settings.example)
+    settings = settings.validated(measured.num_layers, get_result(key).num_heads, measured.n)
+    flow_key = fitted_key(settings.flow_key(measured.num_layers), measured)
+    trace_key = fitted_key(settings.trace_key(measured.num_layers), measured)
+    return analysis_of(
+        measured,
+        settings,
+        stats=get_head_stats(key, settings.example),
+        traced=get_trace(key, settings.example, trace_key),
+        drawn=get_flows(key, settings.example, flow_key),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ViewPayload:
+    """One example's interactive flow view as the page's host sends it (``flow_payload.pack_view``): its id (the
+    extraction and the example-level settings it shows), the bytes, and the sizes the view's reports are checked
+    against."""
+
+    id: str
+    data: bytes
+    num_layers: int
+    num_heads: int
+    n: int
+
+
+def view_id(key: ExtractionKey, example: ExampleSettings) -> str:
+    """A short stable id of what a view shows (its payload): the extraction and the example-level settings."""
+    return hashlib.sha256(repr((key, example)).encode("utf-8")).hexdigest()[:16]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def get_heads_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
+    """The Head differences view of an example (its most changed head first shown) and its measured attention, as
+    the host sends it; shared by every session, bounded."""
+    measured = get_measured(key, example)
+    defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
+    vid = view_id(key, example)
+    analysis = analysis_of(measured, defaults, stats=get_head_stats(key, example))
+    layout = build_head_diff_layout(analysis, with_arrays=False)
+    data = pack_view("heads", vid, layout, {"base": measured.attn_base, "tuned": measured.attn_tuned})
+    return ViewPayload(vid, data, measured.num_layers, measured.num_heads, measured.n)
+
+
+@st.cache_resource(show_spinner="Computing head importance for this prediction …", max_entries=16)
+def get_example_importance(key: ExtractionKey) -> np.ndarray:
+    """Each head's importance for the fine-tuned model's prediction on this example (Michel et al. 2019): (L, H)."""
+    pair = get_pair(key.base, key.tuned, key.labels)
+    return importance_of_texts(
+        pair.tuned, [key.text], [key.text_pair], max_length=key.max_length or MAX_LENGTH
+    )[0]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def get_flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
+    """The flow view of an example (drawn at the default drawing settings; the page's link then asks it for the
+    session's): its document and its measured attention, ~2 × L·H·n² float32 (9 MB at 128 tokens on MiniLM),
+    shared by every session that opens the example; bounded."""
+    measured = get_measured(key, example)
+    defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
+    vid = view_id(key, example)
+    layout = build_flow_view(analysis_of(measured, defaults), vid, with_arrays=False)
+    data = pack_view("flow", vid, layout, {"base": measured.attn_base, "tuned": measured.attn_tuned})
+    return ViewPayload(vid, data, measured.num_layers, measured.num_heads, measured.n)
