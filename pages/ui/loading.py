@@ -8,12 +8,15 @@ page's own title follows at once), and ``app.py`` calls it again after the page 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import streamlit as st
-
-from pages.ui import state
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 _RUN = threading.local()  # this script run's placeholder (each run has its own thread)
+_LOCK = threading.Lock()  # sessions run on threads of their own
+# Sessions remembered as drawn (the oldest forgotten first: it would see the title and what is loading once more).
+MAX_SESSIONS = 10_000
 LOADING_TEXT = "Loading the models and the example … (the first visit takes a few seconds)"
 
 
@@ -23,7 +26,7 @@ def begin(title: str) -> None:
     keeps its place: an expander that moved by one place would be drawn anew, closed."""
     slot = st.empty()
     _RUN.slot = None
-    if state.TASK.key in st.session_state:  # seeded already: not the session's first run
+    if _session() in _drawn():  # the sidebar was drawn once already: not the session's first run
         return
     with slot.container():
         st.title(title)
@@ -32,8 +35,26 @@ def begin(title: str) -> None:
 
 
 def end() -> None:
-    """Remove what ``begin`` showed (nothing when it showed nothing)."""
+    """Remove what ``begin`` showed (nothing when it showed nothing); from now on the session counts as drawn. (A
+    first run that a rerun interrupts before this keeps showing what is loading in the next run.)"""
+    drawn = _drawn()
+    with _LOCK:
+        drawn[_session()] = None
+        drawn.move_to_end(_session())
+        while len(drawn) > MAX_SESSIONS:
+            drawn.popitem(last=False)
     slot = getattr(_RUN, "slot", None)
     if slot is not None:
         slot.empty()
         _RUN.slot = None
+
+
+def _session() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+@st.cache_resource(show_spinner=False)
+def _drawn() -> OrderedDict[str, None]:
+    """Sessions whose sidebar has been drawn (shared by all sessions, bounded by ``MAX_SESSIONS``)."""
+    return OrderedDict()

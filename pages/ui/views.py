@@ -115,24 +115,24 @@ def _exports(
         view = build_flow_view(an, vid, per_head=per_head, differences=differences, maxflow=mf)
         return standalone_html(view, "Attention flow")
 
-    c1, c2, c3, c4, c5 = st.columns(5)
-    c1.download_button(
+    row = st.container(horizontal=True)  # buttons as wide as their labels, wrapping within the main column
+    row.download_button(
         "Interactive view (HTML)", html, file_name="attention-flow.html", mime="text/html",
         help="A standalone page with the same view and its controls: trace and rollout redraw offline in any "
         "browser (max-flow keeps the solution of these settings).",
     )  # fmt: skip
-    c2.download_button("Flow scores (CSV)", lambda: scores_table(analysis()).to_csv(index=False),
+    row.download_button("Flow scores (CSV)", lambda: scores_table(analysis()).to_csv(index=False),
                        file_name="flow-scores.csv", mime="text/csv")  # fmt: skip
-    c3.download_button("Traced edges (CSV)", lambda: edges_table(analysis()).to_csv(index=False),
+    row.download_button("Traced edges (CSV)", lambda: edges_table(analysis()).to_csv(index=False),
                        file_name="flow-edges.csv", mime="text/csv")  # fmt: skip
-    c4.download_button(
+    row.download_button(
         "Drawn graph (CSV)",
         lambda: pd.DataFrame(graph_records(drawn_graph(analysis()), analysis().labels)).to_csv(index=False),
         file_name="flow-graph.csv", mime="text/csv",
         help="The edges the flow graph draws (the method's own, heads merged, within the edge budget) with the "
         "share of the source's flow each carries in each model.",
     )  # fmt: skip
-    c5.download_button(
+    row.download_button(
         "Everything (JSON)", lambda: json.dumps(to_dict(get_result(key), analysis()), indent=1),
         file_name="attention-flow.json", mime="application/json",
     )  # fmt: skip

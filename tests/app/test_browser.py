@@ -217,6 +217,12 @@ def js(fn: str) -> str:
     return f"(arg) => {{ {_JS_HELPERS}\n return ({fn})(arg); }}"
 
 
+def until(fn: str) -> str:
+    """``js(fn)`` for ``page.wait_for_function``: false while ``fn`` throws (a view being replaced has no models for
+    a moment), so the wait goes on instead of failing."""
+    return f"(arg) => {{ try {{ return ({js(fn)})(arg); }} catch (e) {{ return false; }} }}"
+
+
 def node_position(pg: Any, layer: int, token: int) -> tuple[float, float]:
     """Page pixel coordinates of the flow-graph node (layer, token)."""
     xy = pg.evaluate(
@@ -455,7 +461,7 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
 
     x, y = node_position(pg, top, what)
     pg.mouse.click(x, y)
-    pg.wait_for_function(js("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=60_000)
+    pg.wait_for_function(until("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=60_000)
     wait_idle(pg)
     # the browser redrew the view: every edge at the deepest layer starts from "what"
     x0, y0 = source_data(pg, "edges", "x0"), source_data(pg, "edges", "y0")
@@ -474,7 +480,9 @@ def test_clicking_a_token_node_retraces_and_highlights_in_all_views(
     # a reload (or the shared link) shows the same trace
     open_url(pg, pg.evaluate("location.href"))
     wait_bokeh(pg, "flow_graph")
-    pg.wait_for_function(js("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=TIMEOUT_MS)
+    pg.wait_for_function(
+        until("(t) => afModel('source_ring').data.y[0] === -t"), arg=what, timeout=TIMEOUT_MS
+    )
     assert "from 'what'" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
 
 
@@ -535,7 +543,7 @@ def test_switching_the_method_changes_the_graph(server: str, page: tuple[Any, Re
     wait_bokeh(pg, "flow_graph")
     before = source_data(pg, "edges", "y1")
     pg.get_by_text("Attention rollout", exact=True).click()
-    pg.wait_for_function(js("() => afModel('flow_graph').title.text.startsWith('Attention rollout of')"))
+    pg.wait_for_function(until("() => afModel('flow_graph').title.text.startsWith('Attention rollout of')"))
     wait_idle(pg)
     after = source_data(pg, "edges", "y1")
     assert after != before and 0 < len(after) <= 150
@@ -660,7 +668,7 @@ def test_quick_arrow_key_steps_on_the_threshold_are_not_lost(server: str, page: 
         keys.press("ArrowRight")
         pg.wait_for_timeout(150)
     pg.wait_for_function(
-        js("() => afModel('flow_graph').title.text.includes('τ = 0.2,')"), timeout=TIMEOUT_MS
+        until("() => afModel('flow_graph').title.text.includes('τ = 0.2,')"), timeout=TIMEOUT_MS
     )
     wait_url_param(pg, "tau", "0.2")
     wait_idle(pg)
@@ -883,7 +891,7 @@ def test_a_sequence_of_drawing_changes_redraws_in_place_and_a_reload_shows_the_s
     open_url(pg, pg.evaluate("location.href"))
     wait_bokeh(pg, "flow_graph")
     pg.wait_for_function(
-        js("(t) => afModel('flow_graph').title.text === t"), arg=state["title"], timeout=TIMEOUT_MS
+        until("(t) => afModel('flow_graph').title.text === t"), arg=state["title"], timeout=TIMEOUT_MS
     )
     assert _view_state(pg) == state
 
@@ -905,22 +913,26 @@ def test_a_units_switch_keeps_the_traced_token_and_says_nothing(
     wait_idle(pg)
     pg.locator('[data-testid="stSidebar"]').get_by_text("Whole words").click()
     pg.wait_for_function(
-        js("() => afModel('sentence')?.data.text.includes('Jacksonvillians')"), timeout=TIMEOUT_MS
+        until("() => afModel('sentence')?.data.text.includes('Jacksonvillians')"), timeout=TIMEOUT_MS
     )
     wait_idle(pg)
     words = source_data(pg, "sentence", "text")
     word = words.index("Jacksonvillians")
-    pg.wait_for_function(js("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS)
+    pg.wait_for_function(
+        until("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS
+    )
     assert f"'Jacksonvillians' (#{word})" in pg.evaluate(js("() => afModel('flow_graph').title.text"))
     pg.locator('[data-testid="stSidebar"]').get_by_text("Hide [CLS]/[SEP] attention").click()
     wait_idle(pg)
     wait_bokeh(pg, "flow_graph")
-    pg.wait_for_function(js("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS)
+    pg.wait_for_function(
+        until("(w) => afModel('w_source')?.value === String(w)"), arg=word, timeout=TIMEOUT_MS
+    )
     pg.locator('[data-testid="stSidebar"]').get_by_text("WordPiece tokens").click()
-    pg.wait_for_function(js("() => afModel('sentence')?.data.text.includes('##vill')"), timeout=TIMEOUT_MS)
+    pg.wait_for_function(until("() => afModel('sentence')?.data.text.includes('##vill')"), timeout=TIMEOUT_MS)
     first_piece = tokens.index("jackson")
     pg.wait_for_function(
-        js("(t) => afModel('w_source')?.value === String(t)"), arg=first_piece, timeout=TIMEOUT_MS
+        until("(t) => afModel('w_source')?.value === String(t)"), arg=first_piece, timeout=TIMEOUT_MS
     )
     wait_idle(pg)
     assert pg.get_by_text("Ignored the link").count() == 0
@@ -1057,7 +1069,9 @@ def test_the_presets_are_readable_buttons_none_looking_chosen(
     assert len(looks) == 1, looks
     sinks = next(b for p, b in zip(PRESETS, buttons, strict=True) if p.key == "sinks-norms")
     sinks.first.click()
-    pg.wait_for_function(js("() => afModel('flow_graph').title.text.startsWith('Attention rollout of norm')"))
+    pg.wait_for_function(
+        until("() => afModel('flow_graph').title.text.startsWith('Attention rollout of norm')")
+    )
     wait_idle(pg)
     assert "method=rollout" in pg.url and "preset" not in pg.url
 
