@@ -69,6 +69,12 @@ FOCUS_RULES: dict[str, str] = {
     "qa": "the answer sentence: the tokens of segment B (the sentence that may answer the question)",
     "nli": "the hypothesis: the tokens of segment B",
 }
+#: The focus tokens in a few words, per task (figure titles and captions).
+FOCUS_NAMES: dict[str, str] = {
+    "sentiment": "the sentiment words",
+    "qa": "the answer sentence",
+    "nli": "the hypothesis",
+}
 #: The share of its final value a curve must reach for ``half_point`` (50 %).
 HALF = 0.5
 #: How many heads the reading names.
@@ -85,7 +91,7 @@ class TrajectorySettings:
     ``overview.OverviewSettings``: names become registry entries, and a value out of range is a SettingsError
     naming the fix."""
 
-    n: int = 40
+    n: int = 24  # the page's default and the shipped trajectories' (``shipped_trajectory``)
     max_length: int = 128
     special: SpecialMode = SPECIAL_MODES.default  # one of overview.OVERVIEW_SPECIAL_MODES
     batch_size: int = 16
@@ -160,6 +166,32 @@ class Trajectory:
 
     def reading(self) -> str:
         return trajectory_reading(self)
+
+
+@dataclass(frozen=True)
+class TrajectoryRequest:
+    """A trajectory to compute or show (the page's cache key): the pair's references and the tuned model's label
+    names, the task, the data source and split, and the settings; the examples are the source's first
+    ``settings.n``."""
+
+    base: str
+    tuned: str  # the fine-tuned run (its checkpoints: ``models.list_checkpoints``)
+    labels: tuple[str, ...] | None
+    task: str
+    source: str
+    split: str
+    settings: TrajectorySettings
+
+    def answered_by(self, t: Trajectory, uids: Sequence[str]) -> bool:
+        """Whether ``t`` (a shipped or saved trajectory) is what this request computes over the examples
+        ``uids``: the same models, task, source, settings and examples. (A file does not record label names:
+        a request with its own ``labels`` is never answered by one.)"""
+        return (
+            self.labels is None
+            and (t.base_ref, t.tuned_ref, t.task, t.source) == (self.base, self.tuned, self.task, self.source)
+            and t.settings == self.settings
+            and t.uids == tuple(uids)
+        )
 
 
 # ---------------------------------------------------------------- pure functions
@@ -603,14 +635,75 @@ def trajectory_json(t: Trajectory) -> dict[str, Any]:
     }
 
 
+def trajectory_text(t: Trajectory) -> str:
+    """The text of the ``attnflow.trajectory/1`` file (what ``save_trajectory`` writes and the page downloads)."""
+    return json.dumps(trajectory_json(t), indent=1)
+
+
 def save_trajectory(t: Trajectory, path: str | Path) -> Path:
-    """Write ``trajectory_json(t)`` to a .json file atomically; WriteError if it cannot be written."""
+    """Write ``trajectory_text(t)`` to a .json file atomically; WriteError if it cannot be written."""
     path = Path(path)
     if path.suffix != ".json":
         raise SettingsError(f"trajectory files end in .json; got {path.name}")
-    text = json.dumps(trajectory_json(t), indent=1)
+    text = trajectory_text(t)
     atomic_write(path, lambda tmp: tmp.write_text(text))
     return path
+
+
+#: The columns of ``trajectory_frame`` (one row per checkpoint, layer and head).
+FRAME_COLUMNS = (
+    "step", "fraction", "ref", "heldout_accuracy", "accuracy", "focus", "mean_change", "layer", "head", "change",
+    "importance",
+)  # fmt: skip
+
+
+def trajectory_frame(t: Trajectory) -> Any:
+    """The trajectory as one table (a pandas DataFrame, the page's CSV): a row per checkpoint, layer (1-based, as
+    the figures) and head (0-based), with the checkpoint's step, fraction of training, reference, held-out
+    accuracy, accuracy on the examples, focus share and mean change repeated on its rows; ``importance`` is nan
+    when it was not computed. ``FRAME_COLUMNS`` in order; K × L × H rows."""
+    import pandas as pd
+
+    change = np.asarray(t.change, dtype=np.float64)
+    k, n_layers, n_heads = change.shape
+    importance = (
+        np.full(change.shape, np.nan) if t.importance is None else np.asarray(t.importance, np.float64)
+    )
+    per_head = n_layers * n_heads
+    grid = np.meshgrid(np.arange(k), np.arange(n_layers), np.arange(n_heads), indexing="ij")
+    kk, ll, hh = (g.ravel() for g in grid)
+    return pd.DataFrame(
+        {
+            "step": t.steps[kk],
+            "fraction": np.array([c.fraction for c in t.checkpoints])[kk],
+            "ref": np.array(t.refs, dtype=object)[kk],
+            "heldout_accuracy": t.heldout_accuracy[kk],
+            "accuracy": np.asarray(t.accuracy, dtype=np.float64)[kk],
+            "focus": np.asarray(t.focus, dtype=np.float64)[kk],
+            "mean_change": t.mean_change[kk],
+            "layer": ll + 1,
+            "head": hh,
+            "change": change.reshape(k * per_head),
+            "importance": importance.reshape(k * per_head),
+        },
+        columns=list(FRAME_COLUMNS),
+    )
+
+
+def shipped_trajectory_path(task: str) -> Path:
+    """Where the trajectory of the embedded counterpart of ``task`` on its demo set ships (its first
+    ``TrajectorySettings().n`` examples at the default settings, written by ``overview --trajectory``; the
+    command is in the folder's README.md)."""
+    from attnflow_core.models import EMBEDDED_DIR
+
+    return EMBEDDED_DIR / "trajectories" / f"{get_task(task).name}.json"
+
+
+def shipped_trajectory(task: str) -> Trajectory | None:
+    """The shipped trajectory of the embedded counterpart of ``task`` (``shipped_trajectory_path``), or None when
+    none ships (a counterpart without checkpoints)."""
+    path = shipped_trajectory_path(task)
+    return load_trajectory(path) if path.is_file() else None
 
 
 def _check_shapes(k: int, n_examples: int, arrays: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ the focus tokens, and the whole computation on a tiny fine-tuned run (the final 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,10 @@ from test_finetune import NEGATIVE, POSITIVE
 from attnflow_core.checkpoints import Checkpoint
 from attnflow_core.data.sources import Example
 from attnflow_core.trajectory import (
+    FRAME_COLUMNS,
     Trajectory,
     TrajectoryFileError,
+    TrajectoryRequest,
     TrajectorySettings,
     compute_trajectory,
     crossing_step,
@@ -24,7 +27,10 @@ from attnflow_core.trajectory import (
     heads_changed_first,
     load_trajectory,
     save_trajectory,
+    shipped_trajectory,
+    trajectory_frame,
     trajectory_reading,
+    trajectory_text,
 )
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -188,6 +194,75 @@ def test_file_round_trip_and_refusals(tmp_path: Path) -> None:
         load_trajectory(bad)
     with pytest.raises(TrajectoryFileError, match="not a readable"):
         load_trajectory(json.dumps({"schema": "attnflow.trajectory/1", "task": "qa"}).encode())
+
+
+def test_the_download_is_the_saved_file_and_the_table_holds_every_number(tmp_path: Path) -> None:
+    t = replace(hand_made((0.5, 0.5, 0.6, 0.9)), importance=CHANGE * 2)
+    assert save_trajectory(t, tmp_path / "t.json").read_text() == trajectory_text(t)
+    df = trajectory_frame(t)
+    assert tuple(df.columns) == FRAME_COLUMNS and len(df) == 4 * 2 * 2
+    row = df[(df["step"] == 20) & (df["layer"] == 2) & (df["head"] == 0)].iloc[0]  # checkpoint 2, L2 H0
+    assert row["change"] == CHANGE[2, 1, 0] == 0.30 and row["importance"] == 0.60
+    assert (row["heldout_accuracy"], row["fraction"], row["ref"]) == (0.6, 0.5, "embedded:qa@step-20")
+    assert row["mean_change"] == pytest.approx(CHANGE[2].mean()) and row["focus"] == 0.3
+    assert np.isnan(trajectory_frame(hand_made((0.5,) * 4))["importance"]).all()
+
+
+def test_a_request_is_answered_only_by_a_trajectory_of_the_same_models_data_settings_and_examples() -> None:
+    t = hand_made((0.5, 0.5, 0.6, 0.9))
+    request = TrajectoryRequest(
+        "embedded:minilm", "embedded:qa", None, "qa", "demo", "", TrajectorySettings(n=2)
+    )
+    assert request.answered_by(t, ["a", "b"])
+    assert not request.answered_by(t, ["a", "c"])
+    assert not replace(request, settings=TrajectorySettings(n=2, measure="attention")).answered_by(
+        t, ["a", "b"]
+    )
+    assert not replace(request, source="glue").answered_by(t, ["a", "b"])
+    assert not replace(request, tuned="embedded:nli").answered_by(t, ["a", "b"])
+    assert not replace(request, labels=("no", "yes")).answered_by(t, ["a", "b"])
+
+
+@pytest.mark.parametrize("task", ["qa", "sentiment"])
+def test_the_shipped_trajectory_is_of_the_shipped_checkpoints_on_the_demo_set_at_the_defaults(
+    task: str,
+) -> None:
+    """Each counterpart with checkpoints ships its trajectory on the first N demo examples at the page's default
+    settings, so the page shows it at once; it must be of today's checkpoints (retrain: rewrite it, README.md in
+    its folder)."""
+    from attnflow_core.data.sources import load_examples
+    from attnflow_core.models import EMBEDDED_BASE, embedded_ref, list_checkpoints
+
+    t = shipped_trajectory(task)
+    assert t is not None
+    settings = TrajectorySettings()
+    uids = load_examples(task, "demo", None)["uid"][: settings.n]
+    request = TrajectoryRequest(EMBEDDED_BASE, embedded_ref(task), None, task, "demo", "", settings)
+    assert request.answered_by(t, uids)
+    shipped = list_checkpoints(embedded_ref(task))
+    assert t.refs == tuple(ref for ref, _ in shipped) and t.checkpoints == tuple(c for _, c in shipped)
+    assert t.importance is not None and t.faithfulness is None
+    assert shipped_trajectory("nli") is None or list_checkpoints(embedded_ref("nli"))
+
+
+def test_the_shipped_trajectory_matches_a_recomputation_of_its_first_and_last_checkpoints() -> None:
+    """Recomputed here on the same 24 demo examples (the pre-trained model, step 0 and the final adapter): the
+    shipped numbers of those checkpoints to 1e-6 (importance, a gradient, to a relative 1e-5)."""
+    from attnflow_core.data.sources import load_examples, to_examples
+    from attnflow_core.models import EMBEDDED_BASE, embedded_ref, list_checkpoints, load_model
+
+    shipped = shipped_trajectory("qa")
+    assert shipped is not None
+    ends = [list_checkpoints(embedded_ref("qa"))[i] for i in (0, -1)]
+    examples = to_examples(load_examples("qa", "demo", None), "qa")
+    t = compute_trajectory(
+        load_model(EMBEDDED_BASE), ends, examples, "qa", TrajectorySettings(), load_model, source="demo"
+    )
+    for name in ("change", "accuracy", "focus"):
+        np.testing.assert_allclose(getattr(t, name), getattr(shipped, name)[[0, -1]], atol=1e-6, err_msg=name)
+    assert t.importance is not None and shipped.importance is not None
+    np.testing.assert_allclose(t.importance, shipped.importance[[0, -1]], rtol=1e-5, atol=1e-7)
+    assert t.focus_base == pytest.approx(shipped.focus_base, abs=1e-6) and t.uids == shipped.uids
 
 
 # ---------------------------------------------------------------------------------------------------------------
