@@ -397,7 +397,14 @@ def test_a_shared_link_opens_inside_the_app_on_a_fresh_server(
     wait_bokeh(pg, "js_heatmap")
     assert_no_exception(pg)
     nav = pg.locator('[data-testid="stSidebarNav"]').inner_text()
-    for title in ("Examples", "Attention flow", "Head differences", "Dataset overview", "About"):
+    for title in (
+        "Examples",
+        "Attention flow",
+        "Head differences",
+        "Dataset overview",
+        "Fine-tuning trajectory",
+        "About",
+    ):
         assert title in nav
     assert "common" not in nav and "app" not in nav.split()
     pg.get_by_role("heading", name="Head differences").first.wait_for()

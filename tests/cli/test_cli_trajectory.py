@@ -63,3 +63,34 @@ def test_trajectory_refuses_what_it_cannot_do_before_computing(
     assert main([*base, "--shard", "1/2", "--out", str(tmp_path / "t.json")]) == 2
     assert "drop --shard" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_page_loader_computes_the_numbers_the_cli_writes(
+    tiny_base_dir: Path, tiny_checkpointed_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Fine-tuning trajectory page's loader (``pages.ui.loaders.get_trajectory``: its cached models and
+    examples, the server's computation slot) on the same examples as ``overview --trajectory``: the file's arrays
+    to 1e-6."""
+    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path / "cache"))
+    from attnflow_core.trajectory import TrajectoryRequest
+    from pages.ui.loaders import get_trajectory
+
+    out = tmp_path / "t.json"
+    argv = ["overview", "--trajectory", "--task", "sentiment", "--base", str(tiny_base_dir)]
+    argv += ["--tuned", str(tiny_checkpointed_run), "--source", "demo", "--n", "5", "--out", str(out)]
+    assert main(argv) == 0
+    from_cli = load_trajectory(out)
+    request = TrajectoryRequest(
+        str(tiny_base_dir), str(tiny_checkpointed_run), None, "sentiment", "demo", "", TrajectorySettings(n=5)
+    )
+    messages: list[str] = []
+    page = get_trajectory(request, lambda _f, message: messages.append(message))
+    assert page.uids == from_cli.uids and page.refs == from_cli.refs and page.settings == from_cli.settings
+    for name in ("change", "importance", "accuracy", "focus"):
+        np.testing.assert_allclose(
+            getattr(page, name), getattr(from_cli, name), rtol=0, atol=1e-6, err_msg=name
+        )
+    assert page.focus_base == pytest.approx(from_cli.focus_base, abs=1e-6)
+    assert page.reading() == from_cli.reading()
+    assert "checkpoint 4/4: step 8" in messages  # the bar names the checkpoint being run
+    assert get_trajectory(request) is page, "kept on the server: the next visit is instant"
