@@ -26,6 +26,8 @@ PER_ROW = 3
 HELDOUT = "#1f5f99"  # held-out accuracy: dark blue
 ON_N = "#5dade2"  # accuracy on the N examples: light blue
 CURVE_HEIGHT = 360
+#: Head numbers a small multiple writes under its columns at most (beyond, every other one).
+MAX_HEAD_TICKS = 8
 
 
 def _pct(t: Trajectory) -> list[str]:
@@ -117,9 +119,9 @@ def build_focus_figure(t: Trajectory) -> Any:
     known = levels[np.isfinite(levels)]
     lo, hi = (float(known.min()), float(known.max())) if known.size else (0.0, 1.0)
     pad = max(0.02, 0.15 * (hi - lo))
-    title = f"Flow from [CLS] to {name}, by training step"
+    title = f"Flow from [CLS] to {name}"
     if not np.isfinite(focus).any():
-        title = f"Flow from [CLS] to {name}: no example has such tokens"
+        title = f"Flow to {name}: no example has them"
     fig = _curve_figure(
         title, "share of the [CLS] flow", (max(0.0, lo - pad), min(1.0, hi + pad)), "trajectory_focus"
     )
@@ -231,6 +233,9 @@ def build_head_maps(
             digits=digits,
             width=THIRD,
         )
+        n_heads = values.shape[2]
+        if n_heads > MAX_HEAD_TICKS:  # a third of the page: every other head's number, or they run together
+            fig.xaxis.ticker = list(range(0, n_heads, 2))
         hover = fig.select_one(HoverTool)
         hover.tooltips = [("checkpoint", f"step {c.step}"), *hover.tooltips[:2], (what, hover.tooltips[2][1])]
         figs.append(fig)

@@ -1112,3 +1112,31 @@ def test_a_cold_start_shows_the_title_and_what_is_loading(server: str, browser: 
         assert_no_exception(pg)
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- issue 18: the fine-tuning trajectory
+
+
+def test_the_trajectory_page_says_which_heads_changed_first_and_fits_the_window(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """The Fine-tuning trajectory of the QA pair (the shipped one: the demo set at the default settings): the
+    sentence names the heads that changed first and orders attention against accuracy; every panel fits 1,280 and
+    1,500 px."""
+    import re
+
+    pg, _ = page
+    open_url(pg, f"{server}/trajectory?task=qa")
+    pg.get_by_role("heading", name="Fine-tuning trajectory").first.wait_for()
+    for name in ("trajectory_curves", "trajectory_change_maps", "trajectory_importance_maps"):
+        wait_bokeh(pg, name)
+    wait_idle(pg)
+    assert_no_exception(pg)
+    sentence = pg.locator('[data-testid="stMarkdownContainer"]', has_text="Reading.").first.inner_text()
+    assert re.search(r"The heads that changed first \(.*\): L\d H\d+", sentence), sentence
+    assert re.search(r"Attention changed (before|after|and the held-out accuracy rose between)", sentence), (
+        sentence
+    )
+    assert unfit_panels(pg) == {w: [] for w in FIT_WIDTHS}
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "4c-fine-tuning-trajectory.png")

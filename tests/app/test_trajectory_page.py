@@ -38,7 +38,7 @@ def test_the_shipped_trajectory_shows_at_once_with_its_sentence_figures_and_down
     for name in ("trajectory_curves", "trajectory_change_maps", "trajectory_importance_maps"):
         assert sum(1 for d in docs if _has(d, name)) == 1, name
     shown = [t for d in docs for t in titles(d)]
-    assert "Flow from [CLS] to the answer sentence, by training step" in shown
+    assert "Flow from [CLS] to the answer sentence" in shown
     assert "step 339 (100 % of training)" in shown
     labels = {b.proto.label for b in at.get("download_button")}
     assert labels == {"Download (json)", "Download (csv)"}

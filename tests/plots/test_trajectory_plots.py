@@ -79,7 +79,7 @@ def test_a_run_without_recorded_accuracy_leaves_that_curve_out(traj: Trajectory)
 
 def test_focus_figure_names_the_tokens_and_draws_the_two_baselines(traj: Trajectory) -> None:
     fig = build_focus_figure(traj)
-    assert fig.title.text == "Flow from [CLS] to the answer sentence, by training step"
+    assert fig.title.text == "Flow from [CLS] to the answer sentence"
     focus = curve(fig, "fine-tuned")["value"]
     assert focus[:3] == [0.2, 0.25, 0.3] and np.isnan(focus[3])
     assert curve(fig, "pre-trained")["value"] == [0.2, 0.2]
@@ -126,3 +126,9 @@ def test_importance_maps_share_their_own_scale_and_are_absent_without_importance
     assert maps is not None and maps.name == "trajectory_importance_maps"
     assert {(m.low, m.high) for m in mappers(maps)} == {(0.0, 1.5)}
     assert build_importance_maps(replace(traj, importance=None)) is None
+
+
+def test_twelve_heads_in_a_third_of_the_page_number_every_other_head(traj: Trajectory) -> None:
+    wide = replace(traj, change=np.ones((4, 2, 12)), importance=None)
+    for fig in [f for r in build_change_maps(wide).children for f in r.children]:
+        assert fig.xaxis.ticker.ticks == list(range(0, 12, 2))
