@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/flow.py", title="Attention flow", icon=":material/account_tree:"),
     st.Page("pages/heads.py", title="Head differences", icon=":material/grid_view:"),
     st.Page("pages/overview.py", title="Dataset overview", icon=":material/monitoring:"),
+    st.Page("pages/trajectory.py", title="Fine-tuning trajectory", icon=":material/timeline:"),
     st.Page("pages/about.py", title="About", icon=":material/info:"),
 ]
 

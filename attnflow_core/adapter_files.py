@@ -3,7 +3,8 @@
 A folder that holds only ``OUTPUT_FILES`` (with ``attnflow.json`` and ``adapter_config.json``) is an earlier output
 and may be replaced whole; any other non-empty folder is refused unless the caller passes ``overwrite``, and then
 only our files are written into it. Even then a README.md that is not our model card (``is_own_card``) is the
-user's: such a folder is refused, since the model card would replace it.
+user's: such a folder is refused, since the model card would replace it. The ``checkpoints`` sub-folder
+(``attnflow_core.checkpoints``) counts as ours only when it holds nothing but checkpoint folders.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from attnflow_core.checkpoints import CHECKPOINTS_DIR, is_checkpoints_folder
 from attnflow_core.model_card import model_card
 from attnflow_core.paths import WriteError
 
 #: The files ``finetune`` writes into its output folder; a folder holding only these is an earlier output.
-OUTPUT_FILES = frozenset({"adapter_config.json", "adapter_model.safetensors", "attnflow.json", "README.md"})
+OUTPUT_FILES = frozenset(
+    {"adapter_config.json", "adapter_model.safetensors", "attnflow.json", "README.md", CHECKPOINTS_DIR}
+)
 
 
 def save_adapter(model: Any, out_dir: Path, dtype_name: str, base_dir: Path | None) -> None:
@@ -45,6 +49,18 @@ def save_adapter(model: Any, out_dir: Path, dtype_name: str, base_dir: Path | No
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
+def save_checkpoint(tensors: dict[str, Any], folder: Path, adapter_config: Path) -> None:
+    """Write one checkpoint (``attnflow_core.checkpoints``) into ``folder``: the adapter tensors (as taken from
+    ``peft.get_peft_model_state_dict``, already in the storage dtype) and a copy of the run's ``adapter_config.json``,
+    the same two files ``save_adapter`` writes for the final adapter."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(adapter_config, folder / "adapter_config.json")
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(folder / "adapter_model.safetensors"), metadata={"format": "pt"})
+
+
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -52,7 +68,8 @@ def dir_bytes(path: Path) -> int:
 def is_earlier_output(folder: Path) -> bool:
     """Whether ``folder`` holds an earlier ``finetune`` output and nothing else (safe to replace)."""
     names = {p.name for p in Path(folder).iterdir()}
-    return {"attnflow.json", "adapter_config.json"} <= names and names <= OUTPUT_FILES
+    ours = CHECKPOINTS_DIR not in names or is_checkpoints_folder(Path(folder) / CHECKPOINTS_DIR)
+    return {"attnflow.json", "adapter_config.json"} <= names and names <= OUTPUT_FILES and ours
 
 
 def is_own_card(folder: Path) -> bool:
@@ -86,6 +103,12 @@ def check_out_dir(out_dir: Path, overwrite: bool = False) -> None:
                     "move yours elsewhere or choose another folder (--overwrite replaces only the adapter files and "
                     "the model card; nothing else there is deleted or replaced)"
                 )
+    theirs = out_dir / CHECKPOINTS_DIR
+    if theirs.exists() and not is_checkpoints_folder(theirs):
+        raise WriteError(
+            f"{theirs} exists and is not a checkpoints folder finetune wrote; move it away or choose another folder "
+            "(the checkpoints are written there)"
+        )
     existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise WriteError(f"cannot write in {existing} (no permission); choose another output folder")
@@ -100,7 +123,12 @@ def move_into(tmp: Path, out_dir: Path) -> None:
         os.replace(tmp, out_dir)
         return
     for f in tmp.iterdir():
-        os.replace(f, out_dir / f.name)
+        target = out_dir / f.name
+        if (
+            f.is_dir() and target.exists()
+        ):  # an earlier run's checkpoints (check_out_dir refused anything else)
+            shutil.rmtree(target)
+        os.replace(f, target)
     tmp.rmdir()
 
 

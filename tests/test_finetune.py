@@ -159,7 +159,7 @@ def test_tiny_run_writes_a_loadable_adapter_and_reports_progress(tiny_base_dir: 
     assert meta["data"] == "ten tiny sentences"
     assert meta["train_examples"] == 20 and meta["eval_accuracy"] == result.eval_accuracy
     assert {v.dtype for v in adapter_tensors(out).values()} == {np.dtype("float16")}
-    assert result.adapter_bytes == sum(p.stat().st_size for p in out.iterdir())
+    assert result.adapter_bytes == sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     assert "Limitations" in (out / "README.md").read_text()
 
     loaded = load_model(str(out))
@@ -254,6 +254,119 @@ def test_should_stop_cancels_and_writes_nothing(tiny_base_dir: Path, tmp_path: P
     assert not (tmp_path / "out").exists()
     assert list(tmp_path.iterdir()) == []
     assert torch.get_num_threads() == threads, "the thread count is restored"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def _predictions(folder: str, rows: datasets.Dataset) -> np.ndarray:
+    """(N, C) class probabilities of the adapter ``folder`` (a reference) on ``rows``."""
+    from attnflow_core.extract import predict_many
+
+    loaded = load_model(folder)
+    preds = predict_many(loaded, list(rows["sentence"]))
+    return np.array([[p for _, p in pred.probabilities] for pred in preds if pred is not None])
+
+
+def test_checkpoints_do_not_perturb_training(tiny_base_dir: Path, tmp_path: Path) -> None:
+    """Taking, scoring and keeping checkpoints consumes no random numbers and leaves the model training as before:
+    the final adapter is bit-for-bit the one a run without checkpoints writes (dropout is on, so a consumed random
+    number or a model left in eval mode would show)."""
+    held = sentiment_rows(1)
+    cfg = tiny_config(max_steps=6, lora_dropout=0.2)
+    plain = finetune(
+        "sentiment", sentiment_rows(3), held, cfg, tmp_path / "plain", base_dir=tiny_base_dir, checkpoints=0
+    )
+    kept = finetune("sentiment", sentiment_rows(3), held, cfg, tmp_path / "kept", base_dir=tiny_base_dir)
+    assert plain.losses == kept.losses
+    wa, wb = adapter_tensors(tmp_path / "plain"), adapter_tensors(tmp_path / "kept")
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert np.array_equal(
+        _predictions(str(tmp_path / "plain"), held), _predictions(str(tmp_path / "kept"), held)
+    )
+    assert plain.checkpoints == () and not (tmp_path / "plain" / "checkpoints").exists()
+    assert "checkpoints" not in json.loads((tmp_path / "plain" / "attnflow.json").read_text())
+    # 6 steps at the default fractions 0, 1/12, 1/6, 1/3, 2/3, 1: steps 0, 1 (twice), 2, 4, 6
+    assert [c.step for c in kept.checkpoints] == [0, 1, 2, 4, 6]
+    assert kept.checkpoints[-1].eval_accuracy == kept.eval_accuracy and kept.checkpoints[-1].path == "."
+
+
+def test_checkpoints_are_recorded_and_load_by_reference(tiny_base_dir: Path, tmp_path: Path) -> None:
+    """Each checkpoint's recorded accuracy is that of its saved adapter reloaded by ``FOLDER@step-N``; the losses
+    are means since the previous checkpoint; the model card lists them; step 0 is the untrained model."""
+    from attnflow_core.evaluate import evaluate
+    from attnflow_core.models import list_checkpoints
+
+    held = sentiment_rows(1)
+    out = tmp_path / "run"
+    result = finetune(
+        "sentiment",
+        sentiment_rows(3),
+        held,
+        tiny_config(max_steps=8),
+        out,
+        base_dir=tiny_base_dir,
+        checkpoints=(0, 0.5, 1),
+    )
+    listed = list_checkpoints(str(out))
+    assert [c.step for _, c in listed] == [0, 4, 8]
+    assert [ref for ref, _ in listed] == [f"{out}@step-0", f"{out}@step-4", str(out)]
+    assert [c.train_loss for _, c in listed][1:] == pytest.approx(
+        [np.mean(result.losses[:4]), np.mean(result.losses[4:])], abs=1e-4
+    )  # recorded to 4 decimals
+    assert listed[0][1].train_loss is None and listed[1][1].epoch == pytest.approx(4 * 4 / 30, abs=1e-4)
+    for ref, c in listed:
+        assert evaluate(ref, held, "sentiment").accuracy == c.eval_accuracy
+    assert (out / "checkpoints" / "step-0004" / "adapter_model.safetensors").is_file()
+    step0 = adapter_tensors(out / "checkpoints" / "step-0000")
+    assert step0 and not [k for k in step0 if "lora_" in k], (
+        "step 0 stores the head only (LoRA's B starts at 0)"
+    )
+    assert {v.dtype for v in step0.values()} == {np.dtype("float16")}
+    card = (out / "README.md").read_text()
+    assert "## Checkpoints" in card and "| 4 | 50.0 % |" in card
+    # the untrained adapter changes nothing but the head: the encoder's attention equals the base's
+    from attnflow_core.extract import forward_batch, tokenize_batch
+
+    base, step0_model = load_model(str(tiny_base_dir)), load_model(f"{out}@step-0")
+    batch = tokenize_batch(base, ["the movie was great"], [None], 16)
+    assert np.array_equal(forward_batch(base, dict(batch))[0], forward_batch(step0_model, dict(batch))[0])
+
+
+def test_checkpoint_references_name_what_exists(tiny_base_dir: Path, tmp_path: Path) -> None:
+    from attnflow_core.models import ModelLoadError, list_checkpoints, resolve_ref
+
+    out = tmp_path / "run"
+    finetune(
+        "sentiment",
+        sentiment_rows(),
+        None,
+        tiny_config(max_steps=4),
+        out,
+        base_dir=tiny_base_dir,
+        checkpoints=(0, 1),
+    )
+    where = resolve_ref(f"{out}@step-0")
+    assert where.kind == "adapter" and where.step == 0 and where.card == out
+    assert where.path == out / "checkpoints" / "step-0000"
+    assert resolve_ref(f"{out}@step-4").path == out
+    direct = resolve_ref(str(out / "checkpoints" / "step-0000"))  # the folder itself, as a plain path
+    assert direct.card == out and load_model(direct.ref).label_names == ("negative", "positive")
+    with pytest.raises(ModelLoadError, match="steps 0, 4"):
+        resolve_ref(f"{out}@step-2")
+    with pytest.raises(ModelLoadError, match="only a fine-tuned LoRA adapter"):
+        resolve_ref(f"{tiny_base_dir}@step-0")
+    assert list_checkpoints(str(tiny_base_dir)) == ()
+    assert list_checkpoints(f"{out}@step-0") == list_checkpoints(str(out))
+
+
+def test_a_checkpoint_of_a_registered_counterpart_is_registered() -> None:
+    """A link or file may name a shipped counterpart's checkpoint without confirmation (it lives in its folder)."""
+    from attnflow_core.models import is_registered_ref
+
+    assert is_registered_ref("embedded:qa@step-57") and is_registered_ref("embedded:sentiment@step-0")
+    assert not is_registered_ref("/etc@step-1") and not is_registered_ref("someone/any-model@step-3")
 
 
 def test_cli_refuses_recipe_flags_with_embedded_and_needs_a_data_source(tmp_path: Path) -> None:

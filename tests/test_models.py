@@ -162,7 +162,21 @@ def test_embedded_adapter_is_committed_small_and_labelled(task: str) -> None:
     }[task]
     assert meta["label_names"] == expected
     assert "python -m attnflow_core finetune" in meta["rebuild_command"]
-    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) <= 5 * 1024 * 1024
+    assert sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) <= 5 * 1024 * 1024
+    # issue 18: at least 6 checkpoints (step 0 and the final one included), each a float16 adapter of the same
+    # size as the final one (step 0: the head alone), all of them within 7 MB
+    steps = [c["step"] for c in meta["checkpoints"]]
+    assert (
+        len(steps) >= 6
+        and steps[0] == 0
+        and steps[-1] == meta["steps"]
+        and meta["checkpoints"][-1]["path"] == "."
+    )
+    stored = [folder / c["path"] / "adapter_model.safetensors" for c in meta["checkpoints"][:-1]]
+    assert all(f.stat().st_size <= (folder / "adapter_model.safetensors").stat().st_size for f in stored)
+    assert (
+        sum(f.stat().st_size for f in (folder / "checkpoints").rglob("*") if f.is_file()) <= 7 * 1024 * 1024
+    )
 
 
 @pytest.mark.slow
@@ -397,6 +411,25 @@ def test_one_resolver_for_loading_and_fingerprints(tiny_base_dir: Path, tmp_path
         models.resolve_ref("   ")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("task", EMBEDDED_TASKS)
+def test_embedded_checkpoints_load_and_step_0_is_the_base(task: str) -> None:
+    """Every shipped checkpoint loads by reference; step 0 (the head alone) attends exactly as the base does."""
+    from attnflow_core.extract import forward_batch, tokenize_batch
+    from attnflow_core.models import list_checkpoints
+
+    listed = list_checkpoints(f"embedded:{task}")
+    assert len(listed) >= 6 and listed[-1][0] == f"embedded:{task}"
+    base = load_model(EMBEDDED_BASE)
+    batch = dict(tokenize_batch(base, ["A man is playing a guitar on stage."], [None], 32))
+    step0 = load_model(listed[0][0])
+    assert np.array_equal(forward_batch(base, batch)[0], forward_batch(step0, batch)[0])
+    middle = load_model(listed[2][0])
+    assert middle.label_names == step0.label_names and middle.display_name.endswith(
+        f"step {listed[2][1].step})"
+    )
+
+
 def test_refs_to_load_names_the_base_an_adapter_folder_reads(tmp_path: Path) -> None:
     """Issue 20: loading an adapter folder also reads the base its attnflow.json names; the page confirms that
     reference by name too."""
@@ -414,6 +447,9 @@ def test_refs_to_load_names_the_base_an_adapter_folder_reads(tmp_path: Path) -> 
     meta = json.loads((adapter / "attnflow.json").read_text())
     (adapter / "attnflow.json").write_text(json.dumps({**meta, "base": str(tmp_path / "elsewhere")}))
     assert refs_to_load(str(adapter)) == (str(adapter), str(tmp_path / "elsewhere"), EMBEDDED_BASE)
+    # issue 18: a checkpoint reads the base its run's attnflow.json names, by @step-N and by its folder alike
+    for checkpoint in (f"{adapter}@step-67", str(adapter / "checkpoints" / "step-0067")):
+        assert refs_to_load(checkpoint) == (checkpoint, str(tmp_path / "elsewhere"), EMBEDDED_BASE)
     inner = tmp_path / "inner"  # an adapter named as the base of another: followed
     shutil.copytree(adapter, inner)
     (adapter / "attnflow.json").write_text(json.dumps({**meta, "base": str(inner)}))

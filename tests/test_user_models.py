@@ -55,3 +55,27 @@ def test_a_counterpart_exists_only_once_saved_completely(
     assert not user_model_exists("sentiment-demo-all-1-abcdef01")
     (folder / "attnflow.json").write_text("{}")
     assert user_model_exists("sentiment-demo-all-1-abcdef01")
+
+
+def test_the_apps_fine_tuning_keeps_checkpoints(
+    tiny_base_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "fine-tune your own counterpart" button trains through ``finetune`` with its default checkpoints."""
+    import json
+
+    from attnflow_core import finetune as finetune_module
+    from attnflow_core.finetune import FinetuneConfig
+    from attnflow_core.user_models import finetune_user_model
+
+    monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path))
+    monkeypatch.setattr(finetune_module, "base_model_dir", lambda: tiny_base_dir)  # the tiny base, not MiniLM
+    texts = ["a good movie", "a bad film", "i love it", "i hate it"] * 5
+    df = pd.DataFrame(
+        {"uid": [f"u{i}" for i in range(20)], "sentence": texts, "label": ["positive", "negative"] * 10}
+    )
+    config = FinetuneConfig.quick(max_steps=6, batch_size=4, max_length=16, lora_rank=2, lora_alpha=4)
+    finetune_user_model("sentiment", df, "mine", config, lambda _f, _m: None)
+    folder = tmp_path / "models" / "mine"
+    steps = [c["step"] for c in json.loads((folder / "attnflow.json").read_text())["checkpoints"]]
+    assert steps == [0, 1, 2, 4, 6]  # 6 steps at the default fractions 0, 1/12, 1/6, 1/3, 2/3, 1
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == [f"step-000{s}" for s in steps[:-1]]

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from attnflow_core.checkpoints import DEFAULT_CHECKPOINTS, checkpoint_fractions, parse_checkpoint_spec
 from attnflow_core.cli.common import add_device_argument, float_in, int_in, positive_float, positive_int
 from attnflow_core.data.tasks import TASKS
 from attnflow_core.finetune import STORE_DTYPES, FinetuneConfig
@@ -60,6 +61,17 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="rebuild the shipped counterpart with its recorded recipe (recipe options are not allowed)",
     )
     p.add_argument("--quick", action="store_true", help="the quick preset (a few minutes on a CPU)")
+    fractions = ", ".join(f"{f:.3g}" for f in checkpoint_fractions(DEFAULT_CHECKPOINTS))
+    p.add_argument(
+        "--checkpoints",
+        type=parse_checkpoint_spec,
+        default=str(DEFAULT_CHECKPOINTS),
+        metavar="K|F,F,...|none",
+        help=f"keep the adapter at K points of training (step 0, a few early steps, then evenly; the final step "
+        f"included), or at these fractions of the steps (the final one added), each scored on the held-out rows and "
+        f"written to OUT/checkpoints/step-N/ (load one as REF@step-N); none = only the final adapter. Checkpoints "
+        f"never change the training. {DEFAULT_CHECKPOINTS} = fractions {fractions}",
+    )
     p.add_argument(
         "--heldout",
         type=float_in(0.0, 1.0, high_open=True),
@@ -207,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         extra_evals=rows.extra_evals,
         overwrite=args.overwrite,
         device=args.device,
+        checkpoints=args.checkpoints,
     )
     meta = json.loads((result.out_dir / "attnflow.json").read_text())
     print(
@@ -221,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
                 "extra_accuracy": meta.get("extra_accuracy", {}),
                 "train_seconds": round(result.train_seconds, 1),
                 "adapter_bytes": result.adapter_bytes,
+                "checkpoints": [
+                    {"step": c.step, "train_loss": c.train_loss, "heldout_accuracy": c.eval_accuracy}
+                    for c in result.checkpoints
+                ],
             },
             indent=2,
         )

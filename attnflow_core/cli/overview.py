@@ -6,6 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from attnflow_core.cli.common import add_device_argument, choices_help, int_in, positive_int, shard_spec
 from attnflow_core.data.tasks import TASKS
@@ -96,10 +97,35 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "ray://... = a running cluster",
     )
     p.add_argument("--workers", type=positive_int, default=None, help="Ray workers (default: one per CPU)")
+    p.add_argument(
+        "--trajectory",
+        action="store_true",
+        help="instead of one pair, every checkpoint of the fine-tuned run (--tuned, default embedded:TASK) against "
+        "the pre-trained model: per checkpoint the recorded held-out accuracy, the accuracy on the N examples, the "
+        "head change map, head importance and the [CLS] flow onto the task's focus tokens, written to a .json file "
+        "(schema attnflow.trajectory/1) with a sentence on which heads changed first and whether attention changed "
+        "before or after accuracy",
+    )
+
+
+def cli_examples(args: argparse.Namespace) -> tuple[list[Any], str, str]:
+    """The N examples ``--data-file`` or ``--source``/``--split`` name: (examples, source, split)."""
+    from attnflow_core.data.sources import load_examples, to_examples
+
+    source, split = args.source, args.split or ""
+    if args.data_file:
+        source, split = "file", Path(args.data_file).name
+        ds = load_examples(args.task, "file", limit=args.n, path=args.data_file)
+    else:
+        ds = load_examples(args.task, args.source, args.split, limit=args.n)
+    return to_examples(ds, args.task), source, split
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnflow_core.data.sources import load_examples, to_examples
+    if args.trajectory:
+        from attnflow_core.cli.trajectory import run_trajectory
+
+        return run_trajectory(args)
     from attnflow_core.models import load_pair
     from attnflow_core.overview import compute_overview, layer_reading, save_overview
     from attnflow_core.paths import check_writable_file
@@ -118,13 +144,7 @@ def run(args: argparse.Namespace) -> int:
         agreement=args.agreement,
         faithfulness=args.faithfulness,
     )
-    source, split = args.source, args.split or ""
-    if args.data_file:
-        source, split = "file", Path(args.data_file).name
-        ds = load_examples(args.task, "file", limit=args.n, path=args.data_file)
-    else:
-        ds = load_examples(args.task, args.source, args.split, limit=args.n)
-    examples = to_examples(ds, args.task)
+    examples, source, split = cli_examples(args)
     tuned = args.tuned or embedded_ref(args.task)
 
     def progress(fraction: float, message: str) -> None:

@@ -6,6 +6,11 @@ movie reviews (10,605 Rotten Tomatoes snippets), Amazon reviews (3,708), New Yor
 tweets (4,200). The sign of the mean rating is the binary label; snippets rated exactly 0 are dropped because
 they have no polarity. The movie snippets overlap GLUE SST-2 (same source): use ``decontaminate`` before training
 on them and evaluating on SST-2.
+
+The same sdist carries VADER's sentiment lexicon (``vader_lexicon.txt``: token, mean valence -4..+4, its standard
+deviation and the ten raters' scores). ``sentiment_words()`` reads the word list the package ships, made from it by
+``sentiment_words_text`` (the lower-case alphabetic tokens with |mean valence| >= ``SENTIMENT_VALENCE``), so it
+works offline; the trajectory's SST-2 focus tokens are these words.
 """
 
 from __future__ import annotations
@@ -128,6 +133,68 @@ def read_vader_archive(archive: Path | str) -> dict[str, list[dict[str, Any]]]:
     except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
         raise VaderFormatError(f"cannot read {archive} as a vaderSentiment 3.3.2 sdist: {exc}") from exc
     return corpora
+
+
+#: Path of the sentiment lexicon inside the sdist.
+LEXICON_MEMBER = "vaderSentiment-3.3.2/vaderSentiment/vader_lexicon.txt"
+#: The |mean valence| (VADER's -4..+4 scale) from which a lexicon word counts as a sentiment word.
+SENTIMENT_VALENCE = 1.0
+#: The word list shipped with the package (``sentiment_words_text`` of the pinned sdist's lexicon).
+SENTIMENT_WORDS_FILE = Path(__file__).resolve().parent / "vader_sentiment_words.txt"
+
+
+def parse_lexicon(text: str) -> dict[str, float]:
+    """token -> mean valence from ``vader_lexicon.txt`` (``TOKEN<TAB>MEAN<TAB>SD<TAB>RATINGS`` per line);
+    VaderFormatError naming the line when one is malformed."""
+    out: dict[str, float] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        try:
+            out[parts[0]] = float(parts[1])
+        except (IndexError, ValueError):
+            raise VaderFormatError(
+                f"lexicon line {lineno}: expected TOKEN<TAB>MEAN-VALENCE...; got {line!r}"
+            ) from None
+    return out
+
+
+def read_vader_lexicon(archive: Path | str) -> dict[str, float]:
+    """The lexicon (token -> mean valence) of a vaderSentiment 3.3.2 sdist, read without unpacking it."""
+    try:
+        with tarfile.open(archive, "r:gz") as outer:
+            member = outer.extractfile(LEXICON_MEMBER)
+            if member is None:
+                raise KeyError(LEXICON_MEMBER)
+            return parse_lexicon(member.read().decode("utf-8"))
+    except KeyError as exc:
+        raise VaderFormatError(
+            f"{archive} is not a vaderSentiment 3.3.2 sdist: it lacks {exc.args[0]}"
+        ) from None
+    except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
+        raise VaderFormatError(f"cannot read {archive} as a vaderSentiment 3.3.2 sdist: {exc}") from exc
+
+
+def sentiment_words_text(lexicon: dict[str, float], min_valence: float = SENTIMENT_VALENCE) -> str:
+    """The shipped word list's text: a comment header, then the lower-case alphabetic tokens of ``lexicon`` with
+    |mean valence| >= ``min_valence``, sorted, one a line. Regenerate the file with
+    ``SENTIMENT_WORDS_FILE.write_text(sentiment_words_text(read_vader_lexicon(fetch_pinned(VADER_PIN))))``."""
+    words = sorted(
+        w for w, v in lexicon.items() if w.isascii() and w.isalpha() and w.islower() and abs(v) >= min_valence
+    )
+    header = [
+        f"# Sentiment words of the VADER lexicon (Hutto & Gilbert 2014; {VADER_PIN.requirement}, MIT licence):",
+        f"# the lower-case alphabetic tokens of vader_lexicon.txt with |mean valence| >= {min_valence}.",
+        "# Made by attnflow_core.data.vader.sentiment_words_text; one word a line.",
+    ]
+    return "\n".join([*header, *words]) + "\n"
+
+
+def sentiment_words() -> frozenset[str]:
+    """The sentiment words the package ships (``SENTIMENT_WORDS_FILE``; offline, no download)."""
+    lines = SENTIMENT_WORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
 
 
 def _extracted_dir() -> Path:

