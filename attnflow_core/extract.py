@@ -9,12 +9,22 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.checkpoints import with_note
 from attnflow_core.encoding import Encoding, encode
 from attnflow_core.measures import Captured
 from attnflow_core.models import LoadedModel, ModelPair
 
 #: The two models of a pair, as the results name them.
 MODELS = ("base", "tuned")
+#: How titles, legends and captions name them; a checkpoint before the end of fine-tuning is named with its step
+#: (``model_labels``).
+MODEL_LABELS = {"base": "pre-trained", "tuned": "fine-tuned"}
+
+
+def model_labels(tuned_note: str = "") -> dict[str, str]:
+    """``MODEL_LABELS`` with the fine-tuned model's checkpoint note (``models.LoadedModel.checkpoint``):
+    ``{"base": "pre-trained", "tuned": "fine-tuned (step 113 of 339)"}``."""
+    return {**MODEL_LABELS, "tuned": with_note(MODEL_LABELS["tuned"], tuned_note)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,8 @@ class ExampleResult:
     tuned_weights: str = ""
     vnorm_base: np.ndarray | None = None
     vnorm_tuned: np.ndarray | None = None
+    #: which checkpoint the fine-tuned model is ("step 113 of 339"; "" for the fine-tuned model itself)
+    tuned_checkpoint: str = ""
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -237,6 +249,7 @@ def extract(
         tuned_weights=pair.tuned.weights_format,
         vnorm_base=vnorm_base,
         vnorm_tuned=vnorm_tuned,
+        tuned_checkpoint=pair.tuned.checkpoint,
     )
 
 

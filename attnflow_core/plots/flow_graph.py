@@ -43,7 +43,6 @@ from attnflow_core.plots.theme import (
     BASE,
     DIV_HEIGHT,
     HIGHLIGHT,
-    MODEL_LABELS,
     NEUTRAL,
     STATUS_COLOURS,
     STATUS_LABELS,
@@ -290,7 +289,7 @@ def _node_glyphs(graph: Any, analysis: Analysis, g: PairGraph) -> tuple[ColumnDa
     for x, size, colour, key in (("xb", "sb", BASE, "base"), ("xt", "st", TUNED, "tuned")):
         # (no selection styling: a click redraws the whole view from the server)
         graph.scatter(x, "y", size=size, source=nodes, color=colour, alpha=0.8,
-                      legend_label=f"flow reaching a token — {MODEL_LABELS[key]}")  # fmt: skip
+                      legend_label=f"flow reaching a token — {analysis.model_labels[key]}")  # fmt: skip
     hit = graph.scatter("x", "y", size=9, source=nodes, fill_color="white", fill_alpha=0.0, line_color=NEUTRAL,
                         line_alpha=0.5, nonselection_fill_alpha=0.0, nonselection_line_alpha=0.5,
                         selection_line_color=HIGHLIGHT, selection_line_width=2.5, name="flow_nodes")  # fmt: skip
@@ -365,7 +364,7 @@ def _sentence_layout(
 def build_sentence_figure(analysis: Analysis) -> Any:
     """The sentence strip: each unit's upper half shaded by the pre-trained score, the lower half by the fine-tuned
     score, on one scale (0 .. the larger maximum), with a colour bar per model."""
-    s, labels = analysis.settings, analysis.labels
+    s, labels, names = analysis.settings, analysis.labels, analysis.model_labels
     lay = _sentence_layout(labels, analysis.segments)
     n_lines = -min(lay["line"]) + 1 if lay["line"] else 1
     top = max(float(analysis.scores_base.max(initial=0)), float(analysis.scores_tuned.max(initial=0))) or 1.0
@@ -391,7 +390,7 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
         title=f"Sentence view: {s.method.phrase.lower()} score of {s.measure.phrase} per {s.unit} "
-        f"(upper half pre-trained, lower fine-tuned){spread_note(analysis.scores_base, analysis.scores_tuned)}",
+        f"(upper half {names['base']}, lower {names['tuned']}){spread_note(analysis.scores_base, analysis.scores_tuned)}",
         toolbar_location="above",
         name="sentence_view",
     )
@@ -403,7 +402,7 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         mapper = LinearColorMapper(palette=ramp(colour), low=0.0, high=top, name=f"sentence_map_{key}")
         rects.append(fig.rect("x", y, "w", 0.4, source=src, fill_color={"field": key, "transform": mapper},
                               line_alpha=0))  # fmt: skip
-        name = MODEL_LABELS["base" if key == "sb" else "tuned"]
+        name = names["base" if key == "sb" else "tuned"]
         fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=4), width=8, title=name,
                                 title_text_font_size="8pt", major_label_text_font_size="8pt"), "right")  # fmt: skip
     fig.text("x", "y", "text", source=src, text_align="center", text_baseline="middle", text_font_size="10pt",
@@ -442,13 +441,13 @@ def text_colours(scores_base: list[float], scores_tuned: list[float], high: floa
     ]
 
 
-def _nothing_drawn(g: PairGraph, key: str) -> str:
+def _nothing_drawn(g: PairGraph, key: str, names: dict[str, str]) -> str:
     """A head grid's title when that model draws no edge (its trace stopped at the top layer), else ''."""
     e = g.base if key == "base" else g.tuned
     if e.n_edges:
         return ""
     why = f": its trace stops at layer {e.stopped}" if e.stopped is not None else ""
-    return f"No head carries the {MODEL_LABELS[key]} flow{why}"
+    return f"No head carries the {names[key]} flow{why}"
 
 
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
@@ -459,12 +458,13 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     top = max(float(share_b.max()), float(share_t.max())) or 1.0
     method = analysis.settings.method.phrase.lower()
     a, b = analysis.layer_range
+    names = analysis.model_labels
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
         fig, cells, _ = layer_head_heatmap(
-            values, _nothing_drawn(g, key) or f"Heads carrying the drawn {method} — {MODEL_LABELS[key]}",
+            values, _nothing_drawn(g, key, names) or f"Heads carrying the drawn {method} — {names[key]}",
             ramp(colour), top,
-            name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
+            name=f"head_grid_{key}", extra={names["base"]: share_b, names["tuned"]: share_t}, digits=3,
             bar_title="share",
         )  # fmt: skip
         cells.name = f"head_grid_{key}_cells"

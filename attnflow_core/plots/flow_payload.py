@@ -18,6 +18,7 @@ import numpy as np
 
 from attnflow_core.analysis import Analysis
 from attnflow_core.errors import SettingsError
+from attnflow_core.extract import MODEL_LABELS
 from attnflow_core.graph import MAX_EDGES, PER_NODE, MethodEdges, PairGraph
 from attnflow_core.measures import MEASURES
 from attnflow_core.methods import METHODS
@@ -28,7 +29,6 @@ from attnflow_core.plots.theme import (
     DIV_HEIGHT,
     HIGHLIGHT,
     LIGHT_TEXT,
-    MODEL_LABELS,
     STATUS_COLOURS,
     STATUS_LABELS,
     TUNED,
@@ -45,15 +45,16 @@ def engine_js() -> str:
     return ENGINE_JS_PATH.read_text(encoding="utf-8")
 
 
-def engine_vocab() -> dict[str, Any]:
+def engine_vocab(model_labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, Any]:
     """The engine's ``vocab`` argument: method and measure titles, model and edge-status labels, colours and the
-    edge budget, each from its Python definition (so no wording is written twice)."""
+    edge budget, each from its Python definition (so no wording is written twice). ``model_labels``: how the view
+    names the two models (``Analysis.model_labels``: a checkpoint says its step)."""
     return {
         "methodTitles": {str(m): m.phrase for m in METHODS},
         "methodVerbs": {str(m): m.verb for m in METHODS},
         "methodUses": {str(m): {"threshold": m.uses_threshold, "decay": m.uses_decay} for m in METHODS},
         "measureTitles": {str(m): m.phrase for m in MEASURES},
-        "modelLabels": dict(MODEL_LABELS),
+        "modelLabels": dict(model_labels),
         "statusLabels": dict(STATUS_LABELS),
         "statusColours": dict(STATUS_COLOURS),
         "faded": FADED,

@@ -157,9 +157,12 @@ def build_head_diff_layout(
     src_b = ColumnDataSource(_matrix_source(base_m), name="matrix_base")
     src_t = ColumnDataSource(_matrix_source(tuned_m), name="matrix_tuned")
     src_d = ColumnDataSource(_matrix_source(tuned_m - base_m), name="matrix_diff")
-    md = _matrix_figure(src_d, labels, "fine-tuned − pre-trained (red: more after fine-tuning)", diff_mapper)
-    mb = _matrix_figure(src_b, labels, "pre-trained", attn_mapper)
-    mt = _matrix_figure(src_t, labels, "fine-tuned", attn_mapper)
+    names = analysis.model_labels
+    md = _matrix_figure(
+        src_d, labels, f"{names['tuned']} − {names['base']} (red: more after fine-tuning)", diff_mapper
+    )
+    mb = _matrix_figure(src_b, labels, names["base"], attn_mapper)
+    mt = _matrix_figure(src_t, labels, names["tuned"], attn_mapper)
     caption = Div(
         text=head_caption(analysis, layer, head), width=WIDTH, height=DIV_HEIGHT,
         styles={"font-size": "13px", "color": TEXT}, name="head_caption",

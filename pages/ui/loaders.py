@@ -17,13 +17,15 @@ import pandas as pd
 import streamlit as st
 
 from attnflow_core.analysis import Analysis, analysis_of
+from attnflow_core.checkpoints import Checkpoint
 from attnflow_core.compare import HeadDiff
 from attnflow_core.data.sources import load_examples
+from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult, predict_many
 from attnflow_core.flows import PairTrace
 from attnflow_core.importance import importance_of_texts
 from attnflow_core.methods import TRACE, FlowKey
-from attnflow_core.models import ModelPair, PairSpec, load_pair
+from attnflow_core.models import LoadedModel, ModelPair, PairSpec, list_checkpoints, load_model, make_pair
 from attnflow_core.pipeline import (
     ExtractionKey,
     Flows,
@@ -43,11 +45,35 @@ from attnflow_core.settings import ExampleSettings, FlowSettings
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None) -> ModelPair:
+#: Models kept loaded (shared by all sessions): a task's 6 fine-tuning checkpoints, the pre-trained model they share
+#: and the other tasks' counterparts (MiniLM-L6: ~90 MB each in float32).
+MAX_MODELS = 10
+#: Pairs kept (each two references into ``get_model``'s models): the checkpoints of a task and the other pairs.
+MAX_PAIRS = 8
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_MODELS)
+def get_model(ref: str, labels: tuple[str, ...] | None) -> LoadedModel:
+    """One model, loaded once: the pairs of a run's checkpoints share one pre-trained model."""
     from attnflow_core.device import device_from_env
 
-    return load_pair(base_ref, tuned_ref, tuned_labels, device=device_from_env())  # ATTNFLOW_DEVICE
+    return load_model(ref, labels, device=device_from_env())  # ATTNFLOW_DEVICE
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_PAIRS)
+def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None) -> ModelPair:
+    """The pair (``models.load_pair``'s checks) of two cached models."""
+    return make_pair(get_model(base_ref, None), get_model(tuned_ref, tuned_labels))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_checkpoints(ref: str, fingerprint: str) -> tuple[tuple[str, Checkpoint], ...]:
+    """``models.list_checkpoints(ref)`` (() when ``ref`` names nothing with checkpoints); ``fingerprint``
+    (``models.model_fingerprint``) renews it when the run is retrained."""
+    try:
+        return list_checkpoints(ref)
+    except AttnflowError:
+        return ()  # the model's own load names the problem
 
 
 def pair_of(spec: PairSpec) -> ModelPair:
