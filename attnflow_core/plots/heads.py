@@ -93,6 +93,7 @@ def _matrix_figure(
         tools="save,box_zoom,reset",
         title=title,
         toolbar_location="above",
+        name=f"{src.name}_figure",  # matrix_base_figure, matrix_tuned_figure, matrix_diff_figure
     )
     # row j of the image is query token j: the image starts at y = -0.5, and the y range runs downwards
     fig.image(image="image", x=-0.5, y=-0.5, dw=n, dh=n, source=src, color_mapper=mapper)
