@@ -280,6 +280,8 @@ def main() -> None:
             changes |= maxflow_changes(page, args.repeat)
             docs_after = page.evaluate("() => Bokeh.documents.length")
             same_fig = page.evaluate(f"() => ({VIEW_JS})('flow_graph').id") == fig_id
+            page.wait_for_timeout(1500)  # the last debounced report (the switch back to the trace)
+            page.wait_for_selector(IDLE)
             print("timing the checkpoint slider …", file=sys.stderr)
             checkpoints, settings_kept = checkpoint_changes(page, args.repeat)
             page.goto(f"{base}/heads?{query}")

@@ -50,6 +50,8 @@ MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive 
 MAX_MODELS = 10
 #: Pairs kept (each two references into ``get_model``'s models): the checkpoints of a task and the other pairs.
 MAX_PAIRS = 8
+#: Interactive views kept per kind (~9 MB each at 128 tokens): an example's 6 checkpoints and two more.
+MAX_VIEWS = 8
 
 
 @st.cache_resource(show_spinner=False, max_entries=MAX_MODELS)
@@ -179,7 +181,7 @@ def view_id(key: ExtractionKey, example: ExampleSettings) -> str:
     return hashlib.sha256(repr((key, example)).encode("utf-8")).hexdigest()[:16]
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
+@st.cache_resource(show_spinner=False, max_entries=MAX_VIEWS)
 def get_heads_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     """The Head differences view of an example (its most changed head first shown) and its measured attention, as
     the host sends it; shared by every session, bounded."""
@@ -201,7 +203,7 @@ def get_example_importance(key: ExtractionKey) -> np.ndarray:
     )[0]
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
+@st.cache_resource(show_spinner=False, max_entries=MAX_VIEWS)
 def get_flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     """The flow view of an example (drawn at the default drawing settings; the page's link then asks it for the
     session's): its document and its measured attention, ~2 × L·H·n² float32 (9 MB at 128 tokens on MiniLM),
