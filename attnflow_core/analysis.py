@@ -14,7 +14,7 @@ import numpy as np
 
 from attnflow_core.compare import HeadDiff
 from attnflow_core.errors import SettingsError
-from attnflow_core.extract import ExampleResult
+from attnflow_core.extract import ExampleResult, model_labels
 from attnflow_core.flows import PairTrace
 from attnflow_core.graph import PairGraph
 from attnflow_core.methods import METHODS, pair_graph
@@ -51,10 +51,17 @@ class Analysis:
     graph: PairGraph | None = None
     #: why the measure differs from the one asked for ("" when it does not; ``pipeline.MeasuredAttention.note``)
     note: str = ""
+    #: which checkpoint the fine-tuned model is ("step 113 of 339"; "" for the fine-tuned model itself)
+    tuned_checkpoint: str = ""
 
     @property
     def n(self) -> int:
         return len(self.labels)
+
+    @property
+    def model_labels(self) -> dict[str, str]:
+        """How titles and legends name the two models (``extract.model_labels``)."""
+        return model_labels(self.tuned_checkpoint)
 
     @property
     def layer_range(self) -> tuple[int, int]:
@@ -120,6 +127,7 @@ def analysis_of(
         head_diff=diff,
         graph=drawn.graph,
         note=measured.note,
+        tuned_checkpoint=measured.tuned_checkpoint,
     )
 
 

@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,38 @@ def is_checkpoints_folder(path: Path) -> bool:
         if not {p.name for p in sub.iterdir()} <= CHECKPOINT_FILES:
             return False
     return True
+
+
+def step_note(step: int | None, total: int | None) -> str:
+    """How a model's label names checkpoint ``step`` of a ``total``-step run: ``'step 113 of 339'``; ``""`` for
+    the final checkpoint (it is the fine-tuned model itself) and for a model that is not a checkpoint."""
+    if step is None or total is None or step >= total:
+        return ""
+    return f"step {step} of {total}"
+
+
+def with_note(label: str, note: str) -> str:
+    """``'fine-tuned'`` + ``'step 113 of 339'`` -> ``'fine-tuned (step 113 of 339)'`` (the label alone without a
+    note): how titles, legends and exports name a checkpoint."""
+    return f"{label} ({note})" if note else label
+
+
+def training_share(fraction: float) -> str:
+    """A fraction of training in words a student reads: ``'1/3 of training'`` when a simple fraction (denominator
+    at most 16) is within half a percent, else a percentage (``'8 % of training'``); ``'before training'`` at 0 and
+    ``'end of training'`` at 1."""
+    if fraction <= 0:
+        return "before training"
+    if fraction >= 1:
+        return "end of training"
+    simple = Fraction(fraction).limit_denominator(16)
+    if abs(float(simple) - fraction) < 0.005 and simple.numerator > 0:
+        return f"{simple.numerator}/{simple.denominator} of training"
+    return f"{fraction:.0%} of training".replace("%", " %")
+
+
+def checkpoint_choice(c: Checkpoint) -> str:
+    """A checkpoint as the app's slider names it: ``'step 113 (1/3 of training) · held-out 0.78'`` (the held-out
+    accuracy left out when the run had no held-out rows)."""
+    accuracy = "" if c.eval_accuracy is None else f" · held-out {c.eval_accuracy:.2f}"
+    return f"step {c.step} ({training_share(c.fraction)}){accuracy}"

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from attnflow_core.checkpoints import with_note
 from attnflow_core.encoding import Encoding, encode
 from attnflow_core.internals import Internals, capture_internals
 from attnflow_core.measures import WEIGHTS_AND_NORMS, Capture, Captured, Progress, with_reruns
@@ -16,6 +17,15 @@ from attnflow_core.models import LoadedModel, ModelPair
 
 #: The two models of a pair, as the results name them.
 MODELS = ("base", "tuned")
+#: How titles, legends and captions name them; a checkpoint before the end of fine-tuning is named with its step
+#: (``model_labels``).
+MODEL_LABELS = {"base": "pre-trained", "tuned": "fine-tuned"}
+
+
+def model_labels(tuned_note: str = "") -> dict[str, str]:
+    """``MODEL_LABELS`` with the fine-tuned model's checkpoint note (``models.LoadedModel.checkpoint``):
+    ``{"base": "pre-trained", "tuned": "fine-tuned (step 113 of 339)"}``."""
+    return {**MODEL_LABELS, "tuned": with_note(MODEL_LABELS["tuned"], tuned_note)}
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class ExampleResult:
     internals_tuned: Internals | None = None
     reran_base: Mapping[str, np.ndarray] = field(default_factory=dict)
     reran_tuned: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: which checkpoint the fine-tuned model is ("step 113 of 339"; "" for the fine-tuned model itself)
+    tuned_checkpoint: str = ""
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -303,6 +315,7 @@ def extract(
         internals_tuned=tuned.internals,
         reran_base=base.reran,
         reran_tuned=tuned.reran,
+        tuned_checkpoint=pair.tuned.checkpoint,
     )
 
 

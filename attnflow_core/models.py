@@ -26,11 +26,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from attnflow_core.checkpoints import CHECKPOINTS_DIR, Checkpoint, read_checkpoints, split_checkpoint_ref
+from attnflow_core.checkpoints import (
+    CHECKPOINTS_DIR,
+    Checkpoint,
+    checkpoint_ref,
+    read_checkpoints,
+    split_checkpoint_ref,
+    step_note,
+)
 from attnflow_core.errors import AttnflowError, library_text
 from attnflow_core.settings import SettingsError, parse_flag
 
@@ -90,6 +97,9 @@ class LoadedModel:
     num_layers: int
     num_heads: int
     max_length: int
+    #: for a checkpoint other than a run's final one, which it is (``checkpoints.step_note``: "step 113 of 339");
+    #: "" for every other model
+    checkpoint: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,6 +253,19 @@ def custom_pair_spec(task: str, base: str = "", tuned: str = "") -> PairSpec:
     """The pair of two references the person named (the embedded base and the task's counterpart where empty)."""
     base, tuned = base.strip() or EMBEDDED_BASE, tuned.strip() or embedded_ref(task)
     return PairSpec(CUSTOM_PAIR, task, f"{base} → {tuned}", base, tuned, offline=False)
+
+
+def at_checkpoint(spec: PairSpec, step: int | None, final_step: int) -> PairSpec:
+    """``spec`` comparing the pre-trained model with checkpoint ``step`` of its fine-tuning run (of ``final_step``
+    steps): the fine-tuned reference ``REF@step-N`` and a title that names the step. The final checkpoint (or
+    None) is the fine-tuned model itself: ``spec`` unchanged, so its links and caches are the plain pair's."""
+    if step is None or step == final_step:
+        return spec
+    return replace(
+        spec,
+        tuned=checkpoint_ref(spec.tuned, step),
+        title=f"{spec.title} · {step_note(step, final_step)}",
+    )
 
 
 def is_registered_ref(ref: str) -> bool:
@@ -681,6 +704,7 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str
             )
         labels = tuple(label_names)
     model = _finish(model).to(target)
+    note = _checkpoint_note(where)
     cfg = model.config
     max_len = int(
         min(getattr(cfg, "max_position_embeddings", 512), getattr(tokenizer, "model_max_length", 512))
@@ -696,7 +720,16 @@ def load_model(ref: str, label_names: tuple[str, ...] | None = None, device: str
         num_layers=int(cfg.num_hidden_layers),
         num_heads=int(cfg.num_attention_heads),
         max_length=max_len,
+        checkpoint=note,
     )
+
+
+def _checkpoint_note(where: ModelRef) -> str:
+    """``checkpoints.step_note`` of a resolved reference: "step 113 of 339" for a checkpoint before the run's end."""
+    if where.step is None or where.card is None:
+        return ""
+    steps = [c.step for c in read_checkpoints(where.card)]
+    return step_note(where.step, max(steps, default=where.step))
 
 
 def check_tokenizers(a: LoadedModel, b: LoadedModel) -> None:
@@ -750,7 +783,12 @@ def load_pair(
     ``device`` is where both are put (see ``load_model``).
     """
     base = load_model(base_ref, device=device)
-    tuned = load_model(tuned_ref, label_names=tuned_labels, device=device)
+    return make_pair(base, load_model(tuned_ref, label_names=tuned_labels, device=device))
+
+
+def make_pair(base: LoadedModel, tuned: LoadedModel) -> ModelPair:
+    """Two loaded models as a pair, once they are checked comparable (``check_tokenizers``): how a cache that keeps
+    each model once (one pre-trained model for all the checkpoints of a run) builds its pairs."""
     check_tokenizers(base, tuned)
     return ModelPair(base=base, tuned=tuned)
 

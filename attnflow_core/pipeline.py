@@ -131,6 +131,7 @@ class MeasuredAttention:
     unit_tuned: np.ndarray
     attn_base: np.ndarray
     attn_tuned: np.ndarray
+    tuned_checkpoint: str = ""  # ``ExampleResult.tuned_checkpoint``: which checkpoint the fine-tuned model is
 
     @property
     def n(self) -> int:
@@ -177,6 +178,7 @@ def measured_attention(result: ExampleResult, settings: ExampleSettings) -> Meas
         unit_tuned=unit_t,
         attn_base=attn_b,
         attn_tuned=attn_t,
+        tuned_checkpoint=result.tuned_checkpoint,
     )
 
 

@@ -40,6 +40,7 @@ URL_PARAMS: tuple[UrlParam, ...] = (
     UrlParam("custom_pair", "text_pair", ""),
     UrlParam("custom_base", "base", ""),
     UrlParam("custom_tuned", "tuned", ""),
+    UrlParam("checkpoint", "step", ""),  # the fine-tuned model's checkpoint (its step; "" = the final one)
     UrlParam("method", "method", str(_D.method)),
     UrlParam("layers", "layers", ""),
     UrlParam("heads", "heads", ""),
@@ -198,3 +199,10 @@ def parse_choice(value: object, choices: tuple[str, ...] | list[str]) -> str | N
     """``value`` when it is one of ``choices``, else None."""
     text = str(value)
     return text if text in choices else None
+
+
+def parse_step(value: object, steps: tuple[int, ...] | list[int]) -> int | None:
+    """A checkpoint's step (``step=113``) among ``steps`` (the fine-tuned model's, ``models.list_checkpoints``),
+    else None (not a number, or no checkpoint of this model)."""
+    step = parse_int(value)
+    return step if step is not None and step in steps else None

@@ -9,6 +9,8 @@ animation frames after the redraw):
 
 - τ one step (the arrow key on the view's τ slider), the layer range one step, a head subset, a click on a token
   node, switching to rollout (all redrawn in the browser), and switching to max-flow (solved on the server);
+- the sidebar's fine-tuning checkpoint slider, one step (a full run of the page: the chosen checkpoint's models,
+  extraction and view; a new Bokeh document), on a checkpoint's first visit and on one visited before;
 - on the Head differences page, choosing another head (a tap on a heatmap cell) and Zero (one forward pass of the
   fine-tuned model) until the new confidence shows.
 
@@ -163,6 +165,48 @@ def maxflow_changes(page: Any, repeat: int) -> dict[str, list[float]]:
     return out
 
 
+#: The sidebar's fine-tuning checkpoint slider (Streamlit's <input type=range>).
+CHECKPOINT_SLIDER = '[data-testid="stSidebar"] [data-testid="stSlider"] input'
+#: The embedded QA counterpart's checkpoints, by step (the slider's positions; the last is the final model).
+QA_STEPS = (0, 28, 57, 113, 226, 339)
+
+
+def _tuned_title_is(step: int) -> str:
+    """The flow view shows checkpoint ``step``: its fine-tuned head grid says so (the final one says nothing)."""
+    label = "fine-tuned" if step == QA_STEPS[-1] else f"fine-tuned (step {step} of {QA_STEPS[-1]})"
+    return (f"(() => {{ try {{ return ({VIEW_JS})('head_grid_tuned').title.text.endsWith('— {label}'); }}"
+            " catch (e) { return false; } })()")  # fmt: skip
+
+
+def checkpoint_changes(page: Any, repeat: int) -> tuple[dict[str, list[float]], bool]:
+    """The checkpoint slider, one step (an arrow key) at a time: first down from the final checkpoint to step 0
+    (each a first visit: the checkpoint loaded, both models run, its view built), back up (each visited before),
+    then ``repeat`` moves between the final checkpoint and the one before it (visited). Also whether the view's
+    drawing settings (the graph title's settings part) survived every move."""
+    out: dict[str, list[float]] = {"checkpoint, first visit": [], "checkpoint, visited": []}
+    settings = page.evaluate(f"() => ({VIEW_JS})('flow_graph').title.text.split(' — ')[1]")
+    kept = True
+    slider = page.locator(CHECKPOINT_SLIDER)
+    at = len(QA_STEPS) - 1
+    moves = ["ArrowLeft"] * at + ["ArrowRight"] * at + ["ArrowLeft", "ArrowRight"] * ((repeat + 1) // 2)
+    for k, key in enumerate(moves):
+        at += -1 if key == "ArrowLeft" else 1
+        slider.focus()
+        ms = timed(page, lambda key=key: page.keyboard.press(key), _tuned_title_is(QA_STEPS[at]))
+        out["checkpoint, first visit" if k < len(QA_STEPS) - 1 else "checkpoint, visited"].append(ms)
+        page.wait_for_selector(IDLE)
+        page.wait_for_function(f"() => ({VIEW_JS})('flow_graph').title.text.split(' — ')[1] === {settings!r}")
+        kept = (
+            kept and page.evaluate(f"() => ({VIEW_JS})('flow_graph').title.text.split(' — ')[1]") == settings
+        )
+    if at != len(QA_STEPS) - 1:
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(_tuned_title_is(QA_STEPS[-1]))
+        page.wait_for_selector(IDLE)
+    return out, kept
+
+
 def head_changes(page: Any, repeat: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"head tap": [], "Zero → confidence (server)": []}
     for k in range(repeat):
@@ -236,6 +280,10 @@ def main() -> None:
             changes |= maxflow_changes(page, args.repeat)
             docs_after = page.evaluate("() => Bokeh.documents.length")
             same_fig = page.evaluate(f"() => ({VIEW_JS})('flow_graph').id") == fig_id
+            page.wait_for_timeout(1500)  # the last debounced report (the switch back to the trace)
+            page.wait_for_selector(IDLE)
+            print("timing the checkpoint slider …", file=sys.stderr)
+            checkpoints, settings_kept = checkpoint_changes(page, args.repeat)
             page.goto(f"{base}/heads?{query}")
             page.wait_for_function("() => window.attnflowHeadShown !== undefined")
             page.wait_for_selector(IDLE)
@@ -251,7 +299,7 @@ def main() -> None:
         f"{n_tokens} tokens, embedded QA pair, {os.cpu_count()} CPUs; medians of {args.repeat}, input -> painted:"
     )
     print(f"  reference: full reload of the view {ref:.0f} ms")
-    for name, values in {**changes, **heads}.items():
+    for name, values in {**changes, **checkpoints, **heads}.items():
         med = statistics.median(values)
         print(f"  {name:28s} {med:7.0f} ms  (min {min(values):.0f}, max {max(values):.0f}; "
               f"reload / this = {ref / med:.0f}x)")  # fmt: skip
@@ -262,6 +310,7 @@ def main() -> None:
     print(
         f"  Bokeh documents in the page: {docs} before, {docs_after} after; flow figure kept its id: {same_fig}"
     )
+    print(f"  the view's drawing settings survived every checkpoint move: {settings_kept}")
     print(f"  server RSS at the end: {rss:.0f} MiB")
 
 

@@ -14,6 +14,7 @@ from attnflow_core.urlstate import (
     parse_heads,
     parse_int,
     parse_layers,
+    parse_step,
 )
 
 HOSTILE = [
@@ -115,3 +116,12 @@ def test_bounded_params_drops_long_and_control_values_and_ignores_unknown_ones()
         .notice()
         .startswith("Ignored the link's `ex`")
     )
+
+
+def test_a_checkpoint_step_is_one_of_the_models_steps() -> None:
+    steps = (0, 28, 57, 113, 226, 339)
+    assert parse_step("113", steps) == 113
+    assert parse_step(" 0 ", steps) == 0
+    for bad in ("7", "113.0", "-1", "abc", "", "²", "1e2", *HOSTILE):
+        assert parse_step(bad, steps) is None, bad
+    assert parse_step("113", ()) is None  # a model without checkpoints

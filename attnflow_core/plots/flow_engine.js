@@ -840,11 +840,14 @@ const AttnflowEngine = (() => {
     const rounded = (v) => Float64Array.from(v, (x) => npRound(x, 4));
     const extra = { [vocab.modelLabels.base]: rounded(shareB), [vocab.modelLabels.tuned]: rounded(shareT) };
     const m = vocab.methodTitles[method].toLowerCase();
+    const gridTitle = (key) => {
+      // flow_graph.head_grid_title
+      const what = perHead ? "Heads carrying the" : "Whole layers in the";
+      const title = `${what} ${m} — ${vocab.modelLabels[key]}`;
+      return title.length <= vocab.gridTitleChars ? title : `${what} flow — ${vocab.modelLabels[key]}`;
+    };
     const grid = (values, key) => ({
-      title: nothingDrawn(g, key, vocab, perHead) ||
-        (perHead
-          ? `Heads carrying the ${m} — ${vocab.modelLabels[key]}`
-          : `Whole layers in the ${m} — ${vocab.modelLabels[key]}`),
+      title: nothingDrawn(g, key, vocab, perHead) || gridTitle(key),
       data: { layer, head, v: rounded(values), ...extra },
       high: Math.max(top, 0.0 + 1e-6),
       yRange: [ga - 0.5, gb + 0.5],
@@ -929,7 +932,7 @@ const AttnflowEngine = (() => {
         tc: textColours(sb, st, top, vocab),
       },
       title: `Sentence view: ${vocab.methodTitles[s.method].toLowerCase()} score of ` +
-        `${vocab.measureTitles[measure]} per ${s.unit} (upper half pre-trained, lower fine-tuned)${spreadNote(scoresB, scoresT, vocab)}`,
+        `${vocab.measureTitles[measure]} per ${s.unit} (upper half ${vocab.modelLabels.base}, lower ${vocab.modelLabels.tuned})${spreadNote(scoresB, scoresT, vocab)}`,
       height: 90 + 46 * nLines,
       yRange: [-nLines + 0.4, 0.8],
       high: top,

@@ -19,6 +19,7 @@ which reproduces exactly what these functions compute.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,6 @@ from attnflow_core.plots.theme import (
     BASE,
     DIV_HEIGHT,
     HIGHLIGHT,
-    MODEL_LABELS,
     NEUTRAL,
     STATUS_COLOURS,
     STATUS_LABELS,
@@ -72,6 +72,8 @@ WHOLE_LAYER = "whole layer (no per-head part)"
 #: The graph title's last part under such a measure, where "all heads" or "heads [..]" stands otherwise (short: the
 #: title is one line; the controls' note and the grids say why).
 WHOLE_LAYERS = "whole layers"
+#: The longest head grid title that fits a grid's width at its font (``head_grid_title``; the engine mirrors it).
+GRID_TITLE_CHARS = 52
 
 
 def flow_graph_of(analysis: Analysis) -> PairGraph:
@@ -304,7 +306,7 @@ def _node_glyphs(graph: Any, analysis: Analysis, g: PairGraph) -> tuple[ColumnDa
     for x, size, colour, key in (("xb", "sb", BASE, "base"), ("xt", "st", TUNED, "tuned")):
         # (no selection styling: a click redraws the whole view from the server)
         graph.scatter(x, "y", size=size, source=nodes, color=colour, alpha=0.8,
-                      legend_label=f"flow reaching a token — {MODEL_LABELS[key]}")  # fmt: skip
+                      legend_label=f"flow reaching a token — {analysis.model_labels[key]}")  # fmt: skip
     hit = graph.scatter("x", "y", size=9, source=nodes, fill_color="white", fill_alpha=0.0, line_color=NEUTRAL,
                         line_alpha=0.5, nonselection_fill_alpha=0.0, nonselection_line_alpha=0.5,
                         selection_line_color=HIGHLIGHT, selection_line_width=2.5, name="flow_nodes")  # fmt: skip
@@ -380,7 +382,7 @@ def _sentence_layout(
 def build_sentence_figure(analysis: Analysis) -> Any:
     """The sentence strip: each unit's upper half shaded by the pre-trained score, the lower half by the fine-tuned
     score, on one scale (0 .. the larger maximum), with a colour bar per model."""
-    s, labels = analysis.settings, analysis.labels
+    s, labels, names = analysis.settings, analysis.labels, analysis.model_labels
     lay = _sentence_layout(labels, analysis.segments)
     n_lines = -min(lay["line"]) + 1 if lay["line"] else 1
     top = max(float(analysis.scores_base.max(initial=0)), float(analysis.scores_tuned.max(initial=0))) or 1.0
@@ -406,7 +408,7 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
         title=f"Sentence view: {s.method.phrase.lower()} score of {s.measure.phrase} per {s.unit} "
-        f"(upper half pre-trained, lower fine-tuned){spread_note(analysis.scores_base, analysis.scores_tuned)}",
+        f"(upper half {names['base']}, lower {names['tuned']}){spread_note(analysis.scores_base, analysis.scores_tuned)}",
         toolbar_location="above",
         name="sentence_view",
     )
@@ -418,7 +420,7 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         mapper = LinearColorMapper(palette=ramp(colour), low=0.0, high=top, name=f"sentence_map_{key}")
         rects.append(fig.rect("x", y, "w", 0.4, source=src, fill_color={"field": key, "transform": mapper},
                               line_alpha=0))  # fmt: skip
-        name = MODEL_LABELS["base" if key == "sb" else "tuned"]
+        name = names["base" if key == "sb" else "tuned"]
         fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=4), width=8, title=name,
                                 title_text_font_size="8pt", major_label_text_font_size="8pt"), "right")  # fmt: skip
     fig.text("x", "y", "text", source=src, text_align="center", text_baseline="middle", text_font_size="10pt",
@@ -457,22 +459,23 @@ def text_colours(scores_base: list[float], scores_tuned: list[float], high: floa
     ]
 
 
-def _nothing_drawn(g: PairGraph, key: str, per_head: bool = True) -> str:
+def _nothing_drawn(g: PairGraph, key: str, names: Mapping[str, str], per_head: bool = True) -> str:
     """A head grid's title when that model draws no edge (its trace stopped at the top layer), else ''."""
     e = g.base if key == "base" else g.tuned
     if e.n_edges:
         return ""
     why = f": its trace stops at layer {e.stopped}" if e.stopped is not None else ""
-    return f"No {'head' if per_head else 'layer'} carries the {MODEL_LABELS[key]} flow{why}"
+    return f"No {'head' if per_head else 'layer'} carries the {names[key]} flow{why}"
 
 
-def head_grid_title(method: str, key: str, per_head: bool) -> str:
-    """A head grid's title when its model draws edges: the heads carrying the drawn flow, or, under a measure without
-    a per-head part, the whole layers (each one cell, its axis labelled ``WHOLE_LAYER``; the title no longer than the
-    heads', which fills a grid's width)."""
-    if not per_head:
-        return f"Whole layers in the {method} — {MODEL_LABELS[key]}"
-    return f"Heads carrying the {method} — {MODEL_LABELS[key]}"  # fits a grid's width
+def head_grid_title(method: str, model: str, per_head: bool) -> str:
+    """A head grid's title when its model (``model``: its label) draws edges: the heads carrying the drawn flow, or,
+    under a measure without a per-head part, the whole layers (each one cell, its axis labelled ``WHOLE_LAYER``).
+    Within ``GRID_TITLE_CHARS`` (a grid's width): a checkpoint's longer label drops the method's name (the graph's
+    title has it)."""
+    what = "Whole layers in the" if not per_head else "Heads carrying the"
+    title = f"{what} {method} — {model}"
+    return title if len(title) <= GRID_TITLE_CHARS else f"{what} flow — {model}"
 
 
 def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
@@ -485,12 +488,13 @@ def build_head_grids(analysis: Analysis, g: PairGraph) -> list[Any]:
     top = max(float(share_b.max()), float(share_t.max())) or 1.0
     method = analysis.settings.method.phrase.lower()
     a, b = analysis.layer_range
+    names = analysis.model_labels
     grids = []
     for values, colour, key in ((share_b, BASE, "base"), (share_t, TUNED, "tuned")):
         fig, cells, _ = layer_head_heatmap(
-            values, _nothing_drawn(g, key, per_head) or head_grid_title(method, key, per_head),
+            values, _nothing_drawn(g, key, names, per_head) or head_grid_title(method, names[key], per_head),
             ramp(colour), top,
-            name=f"head_grid_{key}", extra={"pre-trained": share_b, "fine-tuned": share_t}, digits=3,
+            name=f"head_grid_{key}", extra={names["base"]: share_b, names["tuned"]: share_t}, digits=3,
             bar_title="share", column_label=None if per_head else WHOLE_LAYER,
         )  # fmt: skip
         cells.name = f"head_grid_{key}_cells"

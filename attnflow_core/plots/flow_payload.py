@@ -18,17 +18,24 @@ import numpy as np
 
 from attnflow_core.analysis import Analysis
 from attnflow_core.errors import SettingsError
+from attnflow_core.extract import MODEL_LABELS
 from attnflow_core.graph import MAX_EDGES, PER_NODE, MethodEdges, PairGraph
 from attnflow_core.measures import MEASURES
 from attnflow_core.methods import METHODS
-from attnflow_core.plots.flow_graph import CAPTION_HEIGHT, EVEN_RATIO, FADED, WHOLE_LAYER, WHOLE_LAYERS
+from attnflow_core.plots.flow_graph import (
+    CAPTION_HEIGHT,
+    EVEN_RATIO,
+    FADED,
+    GRID_TITLE_CHARS,
+    WHOLE_LAYER,
+    WHOLE_LAYERS,
+)
 from attnflow_core.plots.theme import (
     BASE,
     DARK_TEXT,
     DIV_HEIGHT,
     HIGHLIGHT,
     LIGHT_TEXT,
-    MODEL_LABELS,
     STATUS_COLOURS,
     STATUS_LABELS,
     TUNED,
@@ -45,9 +52,10 @@ def engine_js() -> str:
     return ENGINE_JS_PATH.read_text(encoding="utf-8")
 
 
-def engine_vocab() -> dict[str, Any]:
+def engine_vocab(model_labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, Any]:
     """The engine's ``vocab`` argument: method and measure titles, model and edge-status labels, colours and the
-    edge budget, each from its Python definition (so no wording is written twice)."""
+    edge budget, each from its Python definition (so no wording is written twice). ``model_labels``: how the view
+    names the two models (``Analysis.model_labels``: a checkpoint says its step)."""
     return {
         "methodTitles": {str(m): m.phrase for m in METHODS},
         "methodVerbs": {str(m): m.verb for m in METHODS},
@@ -56,7 +64,8 @@ def engine_vocab() -> dict[str, Any]:
         "measurePerHead": {str(m): m.per_head for m in MEASURES},
         "wholeLayer": WHOLE_LAYER,
         "wholeLayers": WHOLE_LAYERS,
-        "modelLabels": dict(MODEL_LABELS),
+        "gridTitleChars": GRID_TITLE_CHARS,
+        "modelLabels": dict(model_labels),
         "statusLabels": dict(STATUS_LABELS),
         "statusColours": dict(STATUS_COLOURS),
         "faded": FADED,

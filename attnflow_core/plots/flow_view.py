@@ -189,7 +189,7 @@ def build_flow_view(
     desired = ColumnDataSource({"json": []}, name="desired")
     grids = {key: named[f"head_grid_{key}"] for key in ("base", "tuned")}
     args: dict[str, Any] = {
-        "payload": payload, "meta": view_meta(analysis, view_id), "vocab": engine_vocab(), "maxflow": mf,
+        "payload": payload, "meta": view_meta(analysis, view_id), "vocab": engine_vocab(analysis.model_labels), "maxflow": mf,
         "desired": desired, **widgets,
         "fig": fig, "x_axis": fig.xaxis[0], "stop_title": named["trace_stopped"], "hover": named["edge_hover"],
         "legend": named["legend"], "token_labels": named["token_labels"], "ring": named["source_ring"],

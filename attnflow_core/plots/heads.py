@@ -93,6 +93,7 @@ def _matrix_figure(
         tools="save,box_zoom,reset",
         title=title,
         toolbar_location="above",
+        name=f"{src.name}_figure",  # matrix_base_figure, matrix_tuned_figure, matrix_diff_figure
     )
     # row j of the image is query token j: the image starts at y = -0.5, and the y range runs downwards
     fig.image(image="image", x=-0.5, y=-0.5, dw=n, dh=n, source=src, color_mapper=mapper)
@@ -157,9 +158,15 @@ def build_head_diff_layout(
     src_b = ColumnDataSource(_matrix_source(base_m), name="matrix_base")
     src_t = ColumnDataSource(_matrix_source(tuned_m), name="matrix_tuned")
     src_d = ColumnDataSource(_matrix_source(tuned_m - base_m), name="matrix_diff")
-    md = _matrix_figure(src_d, labels, "fine-tuned − pre-trained (red: more, blue: less)", diff_mapper)
-    mb = _matrix_figure(src_b, labels, "pre-trained", attn_mapper)
-    mt = _matrix_figure(src_t, labels, "fine-tuned", attn_mapper)
+    names = analysis.model_labels
+    diff_title = f"{names['tuned']} − {names['base']}"
+    if (
+        len(diff_title) <= 24
+    ):  # the colours named too while the title fits the matrix (a checkpoint's label is long)
+        diff_title += " (red: more, blue: less)"
+    md = _matrix_figure(src_d, labels, diff_title, diff_mapper)
+    mb = _matrix_figure(src_b, labels, names["base"], attn_mapper)
+    mt = _matrix_figure(src_t, labels, names["tuned"], attn_mapper)
     caption = Div(
         text=head_caption(analysis, layer, head), width=WIDTH, height=DIV_HEIGHT,
         styles={"font-size": "13px", "color": TEXT}, name="head_caption",

@@ -20,7 +20,6 @@ HIGHLIGHT = "#e74c3c"
 
 STATUS_COLOURS = {"shared": SHARED, "base": BASE, "tuned": TUNED}
 STATUS_LABELS = {"shared": "both models", "base": "pre-trained only", "tuned": "fine-tuned only"}
-MODEL_LABELS = {"base": "pre-trained", "tuned": "fine-tuned"}
 #: Palette of "how much changed" heatmaps (0 = light grey, the maximum black).
 CHANGE = list(reversed(Greys256))[30:]
 

@@ -28,14 +28,16 @@ import pandas as pd
 import streamlit as st
 
 from attnflow_core.analysis import Analysis, analysis_of
+from attnflow_core.checkpoints import Checkpoint
 from attnflow_core.compare import HeadDiff
 from attnflow_core.data.sources import frame_examples, load_examples
 from attnflow_core.data.tasks import get_task
+from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult, predict_many
 from attnflow_core.flows import PairTrace
 from attnflow_core.importance import importance_of_texts
 from attnflow_core.methods import TRACE, FlowKey
-from attnflow_core.models import LoadedModel, ModelPair, PairSpec, list_checkpoints, load_model, load_pair
+from attnflow_core.models import LoadedModel, ModelPair, PairSpec, list_checkpoints, load_model, make_pair
 from attnflow_core.pipeline import (
     ExtractionKey,
     Flows,
@@ -57,11 +59,37 @@ MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive 
 MAX_EXAMPLES = 20_000  # examples one computation on the pages (overview, trajectory) may run over
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None) -> ModelPair:
+#: Models kept loaded (shared by all sessions): a task's 6 fine-tuning checkpoints, the pre-trained model they share
+#: and the other tasks' counterparts (MiniLM-L6: ~90 MB each in float32).
+MAX_MODELS = 10
+#: Pairs kept (each two references into ``get_model``'s models): the checkpoints of a task and the other pairs.
+MAX_PAIRS = 8
+#: Interactive views kept per kind (~9 MB each at 128 tokens): an example's 6 checkpoints and two more.
+MAX_VIEWS = 8
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_MODELS)
+def get_model(ref: str, labels: tuple[str, ...] | None) -> LoadedModel:
+    """One model, loaded once: the pairs of a run's checkpoints share one pre-trained model."""
     from attnflow_core.device import device_from_env
 
-    return load_pair(base_ref, tuned_ref, tuned_labels, device=device_from_env())  # ATTNFLOW_DEVICE
+    return load_model(ref, labels, device=device_from_env())  # ATTNFLOW_DEVICE
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_PAIRS)
+def get_pair(base_ref: str, tuned_ref: str, tuned_labels: tuple[str, ...] | None) -> ModelPair:
+    """The pair (``models.load_pair``'s checks) of two cached models."""
+    return make_pair(get_model(base_ref, None), get_model(tuned_ref, tuned_labels))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def get_checkpoints(ref: str, fingerprint: str) -> tuple[tuple[str, Checkpoint], ...]:
+    """``models.list_checkpoints(ref)`` (() when ``ref`` names nothing with checkpoints); ``fingerprint``
+    (``models.model_fingerprint``) renews it when the run is retrained."""
+    try:
+        return list_checkpoints(ref)
+    except AttnflowError:
+        return ()  # the model's own load names the problem
 
 
 def pair_of(spec: PairSpec) -> ModelPair:
@@ -103,7 +131,7 @@ def extraction_key(spec: PairSpec, text: str, text_pair: str | None) -> Extracti
     return ExtractionKey(spec.base, spec.tuned, spec.label_names, text, text_pair, MAX_LENGTH)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=MAX_VIEWS)
 def _plain_result(key: ExtractionKey) -> ExampleResult:
     return extraction(get_pair(key.base, key.tuned, key.labels), key)
 
@@ -225,7 +253,7 @@ def get_heads_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     return _heads_view(measure_key(key, example), example)
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
+@st.cache_resource(show_spinner=False, max_entries=MAX_VIEWS)
 def _heads_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     measured = get_measured(key, example)
     defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
@@ -253,7 +281,7 @@ def get_flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     return _flow_view(measure_key(key, example), example)
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
+@st.cache_resource(show_spinner=False, max_entries=MAX_VIEWS)
 def _flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     measured = get_measured(key, example)
     defaults = FlowSettings(measure=example.measure, unit=example.unit, special=example.special)
@@ -261,15 +289,6 @@ def _flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     layout = build_flow_view(analysis_of(measured, defaults), vid, with_arrays=False)
     data = pack_view("flow", vid, layout, {"base": measured.attn_base, "tuned": measured.attn_tuned})
     return ViewPayload(vid, data, measured.num_layers, measured.num_heads, measured.n)
-
-
-@st.cache_resource(show_spinner=False, max_entries=6)
-def get_model(ref: str, labels: tuple[str, ...] | None) -> LoadedModel:
-    """One model by reference (a checkpoint of a fine-tuning run: ``REF@step-N``), loaded once and kept (a run's
-    checkpoints besides the final one, which the pair holds); shared by every session, bounded."""
-    from attnflow_core.device import device_from_env
-
-    return load_model(ref, labels, device=device_from_env())
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)

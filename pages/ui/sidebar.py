@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from attnflow_core.browse import example_fields
+from attnflow_core.checkpoints import checkpoint_choice, split_checkpoint_ref
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task
 from attnflow_core.errors import AttnflowError
 from attnflow_core.models import (
@@ -15,21 +16,24 @@ from attnflow_core.models import (
     IncompatibleModels,
     ModelPair,
     PairSpec,
+    at_checkpoint,
     custom_pair_spec,
     get_pair_spec,
     is_embedded_ref,
     is_registered_ref,
+    model_fingerprint,
     pairs_for_task,
     refs_to_load,
 )
 from attnflow_core.settings import ALLOW_CUSTOM_ENV, FlowSettings, allow_custom_models, format_layers
-from attnflow_core.urlstate import MAX_REF_CHARS, Dropped
+from attnflow_core.urlstate import MAX_REF_CHARS, Dropped, parse_step
 from pages.ui import state
 from pages.ui.boundary import friendly, md_escape, notice
 from pages.ui.controls import flow_controls
 from pages.ui.loaders import (
     example_positions,
     extraction_key,
+    get_checkpoints,
     get_examples,
     get_pair,
     get_result,
@@ -154,7 +158,10 @@ def sidebar() -> Selection | None:
     """Draw the controls shared by every page and return the current selection (None if models failed)."""
     with st.sidebar:
         spec = _pair_controls()
-        if not custom_pair_confirmed(spec) or load_pair_with_status(spec) is None:
+        if not custom_pair_confirmed(spec):
+            return None
+        spec = checkpoint_control(spec)
+        if load_pair_with_status(spec) is None:
             return None
         uid, text, text_pair, gold = current_example()
         result = friendly(lambda: get_result(extraction_key(spec, text, text_pair)))
@@ -200,7 +207,7 @@ def _pair_controls() -> PairSpec:
     st.selectbox(
         "Model pair (pre-trained → fine-tuned)",
         keys,
-        **state.bind(state.PAIR),
+        **state.bind(state.PAIR, _forget_checkpoint),
         format_func=lambda k: (
             "Custom pair (Hub ids or local folders) …" if k == CUSTOM_PAIR else get_pair_spec(k).title
         ),
@@ -215,6 +222,52 @@ def _pair_controls() -> PairSpec:
                 label, **state.bind(field, _confirm_custom), placeholder=example, max_chars=MAX_REF_CHARS
             )
     return current_pair_spec()
+
+
+CHECKPOINT_HELP = (
+    "Fine-tuning was saved at several points of training. Move the slider to compare the pre-trained model with an "
+    "earlier point: step 0 is the pre-trained encoder with the untrained classifier head, the last the fine-tuned "
+    "model itself. Each point says its share of training and its accuracy on the held-out rows."
+)
+
+
+def checkpoint_control(spec: PairSpec) -> PairSpec:
+    """The fine-tuned model's checkpoint slider, under the model pair, when that model records checkpoints; returns
+    the pair the pages compare: its fine-tuned reference ``REF@step-N`` for an earlier checkpoint, the pair itself
+    for the final one (so the default URL and every cache are the plain pair's). A link's step that is not one of
+    the model's is dropped (notice)."""
+    if split_checkpoint_ref(spec.tuned)[1] is not None:  # a custom reference names its checkpoint itself
+        return spec
+    found = get_checkpoints(spec.tuned, model_fingerprint(spec.tuned))
+    steps = [c.step for _, c in found]
+    raw = str(state.CHECKPOINT.raw() or "")
+    if raw:
+        step = parse_step(raw, steps)
+        if step is None:
+            have = (
+                ", ".join(str(s) for s in steps)
+                if steps
+                else "none: this fine-tuned model records no checkpoints"
+            )
+            notice(Dropped("step", f"a checkpoint step of this model ({have})"))
+        state.CHECKPOINT.set("" if step is None or step == steps[-1] else str(step))
+    if len(found) < 2:
+        return spec
+    records = {str(c.step): c for _, c in found}
+    records[""] = found[-1][1]
+    st.select_slider(
+        "Fine-tuning checkpoint",
+        [str(s) for s in steps[:-1]] + [""],
+        **state.bind(state.CHECKPOINT),
+        format_func=lambda k: checkpoint_choice(records[k]),
+        help=CHECKPOINT_HELP,
+    )
+    st.caption(
+        "The flow view, head differences and interventions (and every page) compare the pre-trained model with this "
+        "point of fine-tuning; step 0 is the pre-trained encoder with the untrained head."
+    )
+    chosen = state.CHECKPOINT.get()
+    return at_checkpoint(spec, int(chosen) if chosen else None, steps[-1])
 
 
 def presets_menu() -> None:
@@ -256,6 +309,12 @@ def _confirm_custom() -> None:
     """The person typed a model reference into the sidebar: that is their confirmation."""
     spec = custom_pair_spec(state.TASK.get(), state.CUSTOM_BASE.text(), state.CUSTOM_TUNED.text())
     state.CUSTOM_CONFIRMED.set([spec.base, spec.tuned])
+    _forget_checkpoint()
+
+
+def _forget_checkpoint() -> None:
+    """Another fine-tuned model: its slider starts at its final checkpoint."""
+    state.CHECKPOINT.set("")
 
 
 def _on_task_change() -> None:
@@ -264,6 +323,7 @@ def _on_task_change() -> None:
     state.update(
         {"pair": "", "example": "", "custom_text": "", "custom_pair": "", "custom_gold": "", "split": ""}
     )
+    _forget_checkpoint()
     state.update({"source": "demo", "src": 0})
     for field in state.TABLE_WIDGETS:
         field.pop()

@@ -68,6 +68,7 @@ TASK, PAIR, SOURCE, SPLIT, EXAMPLE = (_url(k) for k in ("task", "pair", "source"
 CUSTOM_TEXT, CUSTOM_PAIR, CUSTOM_BASE, CUSTOM_TUNED = (
     _url(k) for k in ("custom_text", "custom_pair", "custom_base", "custom_tuned")
 )
+CHECKPOINT = _url("checkpoint")  # the fine-tuned model's checkpoint: its step as text, "" = the final one
 METHOD, MEASURE, UNIT, SRC = (_url(k) for k in ("method", "measure", "unit", "src"))
 LAYERS, HEADS, TAU, ALPHA = (_url(k) for k in ("layers", "heads", "tau", "alpha"))
 PER_HEAD, DIFFERENCES = _url("per_head"), _url("differences")

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from attnflow_core.analysis import Analysis, drawn_graph
+from attnflow_core.checkpoints import with_note
 from attnflow_core.errors import SettingsError
 from attnflow_core.graph import graph_records
 from attnflow_core.pipeline import ExtractionKey, fitted_key
@@ -113,7 +114,7 @@ def _exports(
             else None
         )
         view = build_flow_view(an, vid, per_head=per_head, differences=differences, maxflow=mf)
-        return standalone_html(view, "Attention flow")
+        return standalone_html(view, with_note("Attention flow", an.tuned_checkpoint))
 
     row = st.container(horizontal=True)  # buttons as wide as their labels, wrapping within the main column
     row.download_button(

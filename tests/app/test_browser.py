@@ -1194,3 +1194,78 @@ def test_the_trajectory_page_says_which_heads_changed_first_and_fits_the_window(
     assert unfit_panels(pg) == {w: [] for w in FIT_WIDTHS}
     pg.mouse.move(5, 5)
     shoot(pg, screenshots / "4c-fine-tuning-trajectory.png")
+
+
+# ---------------------------------------------------------------- issue 18: the fine-tuning checkpoint slider
+
+
+def checkpoint_slider(pg: Any) -> Any:
+    """The sidebar's checkpoint slider: Streamlit's <input type=range> inside its [data-testid=stSlider]."""
+    return pg.locator(
+        '[data-testid="stSidebar"] [data-testid="stSlider"]', has_text="Fine-tuning checkpoint"
+    ).locator("input")
+
+
+@pytest.mark.parametrize(
+    ("slug", "figure", "title_js"),
+    [
+        ("flow", "head_grid_tuned", "() => afModel('head_grid_tuned').title.text"),
+        ("heads", "matrix_tuned_figure", "() => afModel('matrix_tuned_figure').title.text"),
+    ],
+)
+def test_the_checkpoint_slider_moves_the_view_and_the_url_and_a_reload_reproduces_it(
+    server: str, page: tuple[Any, Requests], screenshots: Path, slug: str, figure: str, title_js: str
+) -> None:
+    """Issue 18: one step left on the checkpoint slider (the final checkpoint, step 339, to step 226): the view's
+    fine-tuned title names the step, the URL carries ``step=226``, the flow view keeps its drawing settings (a τ
+    step made before), and a reload shows the same; the panels still fit 1,280 and 1,500 px."""
+    pg, _ = page
+    open_url(pg, f"{server}/{slug}?task=qa&ex=qnli-val-31")
+    wait_bokeh(pg, figure)
+    assert_no_exception(pg)
+    assert pg.evaluate(js(title_js)).endswith("fine-tuned")
+    slider = checkpoint_slider(pg)
+    assert slider.get_attribute("aria-valuetext") == "step 339 (end of training) · held-out 0.81"
+    tau = None
+    if slug == "flow":  # a drawing setting made in the view survives the switch of checkpoint
+        before = redraws(pg)
+        slider_handle(pg, "w_tau").press("ArrowRight")
+        wait_redrawn(pg, before)
+        tau = "0.11"  # 0.1 + one step
+        assert "τ = 0.11," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
+        wait_url_param(pg, "tau", tau)
+    slider.focus()
+    pg.keyboard.press("ArrowLeft")
+    wait_url_param(pg, "step", "226")
+    pg.wait_for_function(
+        until(f"() => ({title_js})().endsWith('fine-tuned (step 226 of 339)')"), timeout=TIMEOUT_MS
+    )
+    wait_idle(pg)
+    assert_no_exception(pg)
+    assert (
+        checkpoint_slider(pg).get_attribute("aria-valuetext") == "step 226 (2/3 of training) · held-out 0.79"
+    )
+    if slug == "flow":
+        assert "lower fine-tuned (step 226 of 339))" in pg.evaluate(
+            js("() => afModel('sentence_view').title.text")
+        )
+        assert (
+            "τ = 0.11," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
+            and url_param(pg, "tau") == tau
+        )
+        shoot(pg, screenshots / "2f-attention-flow-checkpoint.png")
+    assert unfit_panels(pg) == {1280: [], 1500: []}
+    pg.reload(wait_until="domcontentloaded")
+    wait_idle(pg)
+    wait_bokeh(pg, figure)
+    pg.wait_for_function(
+        until(f"() => ({title_js})().endsWith('fine-tuned (step 226 of 339)')"), timeout=TIMEOUT_MS
+    )
+    assert url_param(pg, "step") == "226"
+    assert (
+        checkpoint_slider(pg).get_attribute("aria-valuetext") == "step 226 (2/3 of training) · held-out 0.79"
+    )
+    if slug == "flow":
+        pg.wait_for_function(
+            until("(t) => String(afModel('w_tau').value) === t"), arg=tau, timeout=TIMEOUT_MS
+        )

@@ -338,3 +338,21 @@ def test_analyse_traces_each_model_once(sharp_result: ExampleResult, monkeypatch
     assert g.layer.tolist() == fresh.layer.tolist() and g.dst.tolist() == fresh.dst.tolist()
     np.testing.assert_allclose(g.mass_base, fresh.mass_base)
     np.testing.assert_allclose(g.mass_tuned, fresh.mass_tuned)
+
+
+def test_a_checkpoint_is_named_in_the_titles_legend_and_colour_bars(analysis: Analysis) -> None:
+    """Issue 18: the fine-tuned side of an earlier checkpoint says which step it is, wherever it is named."""
+    early = replace(analysis, tuned_checkpoint="step 113 of 339")
+    root = build_flow_layout(early, differences=False)
+    graph = root.select_one({"name": "flow_graph"})
+    markers = [item.label.value for item in graph.legend[0].items if hasattr(item.label, "value")]
+    assert markers == [
+        "flow reaching a token — pre-trained",
+        "flow reaching a token — fine-tuned (step 113 of 339)",
+    ]
+    sentence = root.select_one({"name": "sentence_view"})
+    assert [bar.title for bar in sentence.right] == ["pre-trained", "fine-tuned (step 113 of 339)"]
+    assert "lower fine-tuned (step 113 of 339))" in sentence.title.text
+    grid = root.select_one({"name": "head_grid_tuned"})
+    assert grid.title.text.endswith("— fine-tuned (step 113 of 339)")
+    assert "fine-tuned (step 113 of 339)" in next(r.data_source for r in grid.renderers).data
