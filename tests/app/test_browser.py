@@ -70,6 +70,17 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``streamlit run app.py`` on a free loopback port, offline, with an empty cache; yields its base URL."""
+    yield from _running_app(tmp_path_factory)
+
+
+@pytest.fixture
+def cold_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of its own that has loaded no model yet (a cold start; the module's server is warm after the first
+    test)."""
+    yield from _running_app(tmp_path_factory)
+
+
+def _running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     env = {
         **os.environ,
@@ -1086,7 +1097,7 @@ def test_the_presets_are_readable_buttons_none_looking_chosen(
     assert "method=rollout" in pg.url and "preset" not in pg.url
 
 
-def test_a_cold_start_shows_the_title_and_what_is_loading(server: str, browser: Any) -> None:
+def test_a_cold_start_shows_the_title_and_what_is_loading(cold_server: str, browser: Any) -> None:
     """Issue 19 item 8: a session's first run left the main area blank while the sidebar loaded the models. Now the
     page's title and what is loading come first, before the sidebar's controls, and go when the page is drawn."""
     from pages.ui.loading import LOADING_TEXT
@@ -1105,7 +1116,7 @@ def test_a_cold_start_shows_the_title_and_what_is_loading(server: str, browser: 
     try:
         pg = context.new_page()
         pg.set_default_timeout(TIMEOUT_MS)
-        open_url(pg, f"{server}/?task=nli")
+        open_url(pg, f"{cold_server}/?task=nli")
         pg.locator('[data-testid="stDataFrame"]').first.wait_for()
         seen = pg.evaluate("() => window.__seen")
         assert "title" in seen and "loading" in seen and "sidebar" in seen, seen
