@@ -214,6 +214,12 @@ def training_share(fraction: float) -> str:
     return f"{fraction:.0%} of training".replace("%", " %")
 
 
+def checkpoint_tick(c: Checkpoint) -> str:
+    """A checkpoint on the app's slider: ``'step 113'`` (short: the slider also writes its two ends under it; the
+    caption under it says the rest, ``checkpoint_choice``)."""
+    return f"step {c.step}"
+
+
 def checkpoint_choice(c: Checkpoint) -> str:
     """A checkpoint as the app's slider names it: ``'step 113 (1/3 of training) · held-out 0.78'`` (the held-out
     accuracy left out when the run had no held-out rows)."""

@@ -932,7 +932,7 @@ const AttnflowEngine = (() => {
         tc: textColours(sb, st, top, vocab),
       },
       title: `Sentence view: ${vocab.methodTitles[s.method].toLowerCase()} score of ` +
-        `${vocab.measureTitles[measure]} per ${s.unit} (upper half ${vocab.modelLabels.base}, lower ${vocab.modelLabels.tuned})${spreadNote(scoresB, scoresT, vocab)}`,
+        `${vocab.measureTitles[measure]} per ${s.unit} (upper half ${vocab.plainModelLabels.base}, lower ${vocab.plainModelLabels.tuned})${spreadNote(scoresB, scoresT, vocab)}`,
       height: 90 + 46 * nLines,
       yRange: [-nLines + 0.4, 0.8],
       high: top,

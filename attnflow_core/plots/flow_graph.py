@@ -38,6 +38,7 @@ from bokeh.models.widgets import Div
 from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis, drawn_graph
+from attnflow_core.extract import MODEL_LABELS
 from attnflow_core.graph import PairGraph, head_shares
 from attnflow_core.measures import MEASURES
 from attnflow_core.methods import METHODS
@@ -408,7 +409,8 @@ def build_sentence_figure(analysis: Analysis) -> Any:
         x_range=Range1d(start=-1, end=106),
         y_range=Range1d(start=-n_lines + 0.4, end=0.8),
         title=f"Sentence view: {s.method.phrase.lower()} score of {s.measure.phrase} per {s.unit} "
-        f"(upper half {names['base']}, lower {names['tuned']}){spread_note(analysis.scores_base, analysis.scores_tuned)}",
+        f"(upper half {MODEL_LABELS['base']}, lower {MODEL_LABELS['tuned']})"
+        f"{spread_note(analysis.scores_base, analysis.scores_tuned)}",  # one line: the colour bars name a checkpoint
         toolbar_location="above",
         name="sentence_view",
     )

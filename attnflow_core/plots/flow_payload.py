@@ -66,6 +66,7 @@ def engine_vocab(model_labels: Mapping[str, str] = MODEL_LABELS) -> dict[str, An
         "wholeLayers": WHOLE_LAYERS,
         "gridTitleChars": GRID_TITLE_CHARS,
         "modelLabels": dict(model_labels),
+        "plainModelLabels": dict(MODEL_LABELS),  # the sentence view's one-line title
         "statusLabels": dict(STATUS_LABELS),
         "statusColours": dict(STATUS_COLOURS),
         "faded": FADED,

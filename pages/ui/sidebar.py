@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from attnflow_core.browse import example_fields
-from attnflow_core.checkpoints import checkpoint_choice, split_checkpoint_ref
+from attnflow_core.checkpoints import checkpoint_choice, checkpoint_tick, split_checkpoint_ref
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task
 from attnflow_core.errors import AttnflowError
 from attnflow_core.models import (
@@ -259,14 +259,15 @@ def checkpoint_control(spec: PairSpec) -> PairSpec:
         "Fine-tuning checkpoint",
         [str(s) for s in steps[:-1]] + [""],
         **state.bind(state.CHECKPOINT),
-        format_func=lambda k: checkpoint_choice(records[k]),
+        format_func=lambda k: checkpoint_tick(records[k]),
         help=CHECKPOINT_HELP,
     )
-    st.caption(
-        "The flow view, head differences and interventions (and every page) compare the pre-trained model with this "
-        "point of fine-tuning; step 0 is the pre-trained encoder with the untrained head."
-    )
     chosen = state.CHECKPOINT.get()
+    st.caption(
+        f"**{checkpoint_choice(records[chosen])}**. The flow view, head differences and interventions (and every "
+        "page) compare the pre-trained model with this point of fine-tuning; step 0 is the pre-trained encoder with "
+        "the untrained head."
+    )
     return at_checkpoint(spec, int(chosen) if chosen else None, steps[-1])
 
 

@@ -1236,7 +1236,8 @@ def test_the_checkpoint_slider_moves_the_view_and_the_url_and_a_reload_reproduce
     assert_no_exception(pg)
     assert pg.evaluate(js(title_js)).endswith("fine-tuned")
     slider = checkpoint_slider(pg)
-    assert slider.get_attribute("aria-valuetext") == "step 339 (end of training) · held-out 0.81"
+    assert slider.get_attribute("aria-valuetext") == "step 339"
+    assert pg.get_by_text("step 339 (end of training) · held-out 0.81").count() == 1  # the caption
     tau = None
     if slug == "flow":  # a drawing setting made in the view survives the switch of checkpoint
         before = redraws(pg)
@@ -1253,13 +1254,9 @@ def test_the_checkpoint_slider_moves_the_view_and_the_url_and_a_reload_reproduce
     )
     wait_idle(pg)
     assert_no_exception(pg)
-    assert (
-        checkpoint_slider(pg).get_attribute("aria-valuetext") == "step 226 (2/3 of training) · held-out 0.79"
-    )
+    assert checkpoint_slider(pg).get_attribute("aria-valuetext") == "step 226"
     if slug == "flow":
-        assert "lower fine-tuned (step 226 of 339))" in pg.evaluate(
-            js("() => afModel('sentence_view').title.text")
-        )
+        assert "lower fine-tuned)" in pg.evaluate(js("() => afModel('sentence_view').title.text"))
         assert (
             "τ = 0.11," in pg.evaluate(js("() => afModel('flow_graph').title.text"))
             and url_param(pg, "tau") == tau
@@ -1273,9 +1270,7 @@ def test_the_checkpoint_slider_moves_the_view_and_the_url_and_a_reload_reproduce
         until(f"() => ({title_js})().endsWith('fine-tuned (step 226 of 339)')"), timeout=TIMEOUT_MS
     )
     assert url_param(pg, "step") == "226"
-    assert (
-        checkpoint_slider(pg).get_attribute("aria-valuetext") == "step 226 (2/3 of training) · held-out 0.79"
-    )
+    assert checkpoint_slider(pg).get_attribute("aria-valuetext") == "step 226"
     if slug == "flow":
         pg.wait_for_function(
             until("(t) => String(afModel('w_tau').value) === t"), arg=tau, timeout=TIMEOUT_MS

@@ -8,7 +8,7 @@ from typing import Any
 
 from test_pages import _offline_cache, link_data, open_page, titles, view_doc  # noqa: F401 - autouse fixture
 
-from attnflow_core.checkpoints import checkpoint_choice
+from attnflow_core.checkpoints import checkpoint_choice, checkpoint_tick
 from attnflow_core.models import list_checkpoints
 from pages.ui.boundary import md_escape
 
@@ -34,8 +34,9 @@ def test_the_slider_offers_the_checkpoints_by_step_and_starts_at_the_final_one()
     assert len(found) >= 6
     # labelled for a student, by step; the final one is the fine-tuned model itself ("" = its plain reference, so
     # default URLs and caches do not change)
-    assert slider.options == [checkpoint_choice(c) for _, c in found]
-    assert slider.options[3] == "step 113 (1/3 of training) · held-out 0.78"
+    assert slider.options == [checkpoint_tick(c) for _, c in found]
+    assert slider.options[3] == "step 113"
+    assert any(c.value.startswith(f"**{checkpoint_choice(found[-1][1])}**") for c in at.sidebar.caption)
     assert slider.value == "" and _param(at, "step") is None
     assert slider.label == "Fine-tuning checkpoint"
     assert "step 0 is the pre-trained encoder with the untrained head" in _captions(at)
