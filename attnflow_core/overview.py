@@ -134,21 +134,26 @@ class OverviewSettings:
 
     def validate(self) -> OverviewSettings:
         """Self, when every number is in range and the special-token mode is one an overview supports."""
-        if self.n < 1:
-            raise SettingsError(f"n must be at least 1 example; got {self.n}")
-        if self.n > OVERVIEW_LIMITS.examples:
-            raise SettingsError(
-                f"n must be at most {OVERVIEW_LIMITS.examples:,} examples (what an overview file may hold); "
-                f"got {self.n}"
-            )
-        if not 8 <= self.max_length <= 512:
-            raise SettingsError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
-        if self.special not in OVERVIEW_SPECIAL_MODES:
-            keys = tuple(str(m) for m in OVERVIEW_SPECIAL_MODES)
-            raise SettingsError(f"special must be one of {keys}; got {self.special!r}")
-        if self.batch_size < 1:
-            raise SettingsError(f"batch_size must be at least 1; got {self.batch_size}")
+        check_run_settings(self.n, self.max_length, self.special, self.batch_size)
         return self
+
+
+def check_run_settings(n: int, max_length: int, special: SpecialMode, batch_size: int) -> None:
+    """The checks of a run over N examples (an overview's, a trajectory's): ``n`` within what an overview file may
+    hold, ``max_length`` in [8, 512] tokens, ``special`` one of ``OVERVIEW_SPECIAL_MODES``, ``batch_size`` ≥ 1."""
+    if n < 1:
+        raise SettingsError(f"n must be at least 1 example; got {n}")
+    if n > OVERVIEW_LIMITS.examples:
+        raise SettingsError(
+            f"n must be at most {OVERVIEW_LIMITS.examples:,} examples (what an overview file may hold); got {n}"
+        )
+    if not 8 <= max_length <= 512:
+        raise SettingsError(f"max_length must be in [8, 512] tokens; got {max_length}")
+    if special not in OVERVIEW_SPECIAL_MODES:
+        keys = tuple(str(m) for m in OVERVIEW_SPECIAL_MODES)
+        raise SettingsError(f"special must be one of {keys}; got {special!r}")
+    if batch_size < 1:
+        raise SettingsError(f"batch_size must be at least 1; got {batch_size}")
 
 
 @dataclass(frozen=True, eq=False)

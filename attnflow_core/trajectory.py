@@ -54,9 +54,9 @@ from attnflow_core.measures import (
 from attnflow_core.methods import METHODS, Method, flow_scores
 from attnflow_core.overview import (
     OVERVIEW_LIMITS,
-    OVERVIEW_SPECIAL_MODES,
     PUNCTUATION,
     _encode_all,
+    check_run_settings,
     example_stats,
     shift_from_stats,
 )
@@ -107,15 +107,7 @@ class TrajectorySettings:
 
     def validate(self) -> TrajectorySettings:
         """Self, when every number is in range and the special-token mode is one an overview supports."""
-        if not 1 <= self.n <= OVERVIEW_LIMITS.examples:
-            raise SettingsError(f"n must be in [1, {OVERVIEW_LIMITS.examples:,}] examples; got {self.n}")
-        if not 8 <= self.max_length <= 512:
-            raise SettingsError(f"max_length must be in [8, 512] tokens; got {self.max_length}")
-        if self.special not in OVERVIEW_SPECIAL_MODES:
-            keys = tuple(str(m) for m in OVERVIEW_SPECIAL_MODES)
-            raise SettingsError(f"special must be one of {keys}; got {self.special!r}")
-        if self.batch_size < 1:
-            raise SettingsError(f"batch_size must be at least 1; got {self.batch_size}")
+        check_run_settings(self.n, self.max_length, self.special, self.batch_size)
         return self
 
 

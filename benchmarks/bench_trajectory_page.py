@@ -2,7 +2,7 @@
 
     python benchmarks/bench_trajectory_page.py [--task qa] [--n 24] [--special renormalise]
 
-Through the page's own loader (``pages.ui.loaders.get_trajectory``: the server's computation slot on one thread,
+Through the page's own loader (``pages.ui.trajectories.get_trajectory``: the server's computation slot on one thread,
 each checkpoint loaded once), on the task's demo set, in a fresh process with the pair already loaded (the sidebar
 loads it before the page draws). The default request (N = 24, special tokens kept, norm-weighted) ships
 precomputed, so the default here renormalises to compute one that does not.
@@ -21,7 +21,8 @@ import time
 from attnflow_core.data.tasks import TASKS
 from attnflow_core.models import EMBEDDED_BASE, embedded_ref
 from attnflow_core.trajectory import TrajectoryRequest, TrajectorySettings
-from pages.ui.loaders import get_pair, get_trajectory
+from pages.ui.loaders import get_pair
+from pages.ui.trajectories import get_trajectory
 
 
 def main() -> None:

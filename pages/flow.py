@@ -7,9 +7,10 @@ import streamlit as st
 
 from pages.ui.boundary import friendly
 from pages.ui.controls import session_settings
+from pages.ui.faithfulness import faithfulness_panel
 from pages.ui.loaders import extraction_key, get_analysis, get_measured, get_result
 from pages.ui.page import example_header, page_setup
-from pages.ui.panels import faithfulness_panel, saliency_panel
+from pages.ui.panels import saliency_panel
 from pages.ui.sidebar import Selection
 from pages.ui.views import flow_view
 

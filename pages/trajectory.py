@@ -20,15 +20,9 @@ from attnflow_core.trajectory import (
 )
 from pages.ui.bokeh_host import render_bokeh
 from pages.ui.boundary import friendly, md_escape
-from pages.ui.loaders import (
-    MAX_EXAMPLES,
-    MAX_LENGTH,
-    get_shipped_trajectory,
-    get_trajectory,
-    trajectories,
-    trajectory_examples,
-)
+from pages.ui.loaders import MAX_EXAMPLES, MAX_LENGTH
 from pages.ui.page import page_setup, progress_to
+from pages.ui.trajectories import get_shipped_trajectory, get_trajectory, trajectories, trajectory_examples
 
 #: Seconds per example and checkpoint, and to load a checkpoint, on this project's 2-core machine with head
 #: importance, one thread, under load (README, Performance: 12–13 s for the page's compute at the default N = 24).

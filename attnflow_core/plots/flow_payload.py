@@ -225,3 +225,16 @@ def unpack_view(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays[name] = np.frombuffer(data, dtype="<f4", count=length, offset=offset)
         offset += 4 * length
     return header, arrays
+
+
+def attention_source(analysis: Analysis, with_arrays: bool = True) -> Any:
+    """A view's ``payload`` source: both models' measured attention (L, H, n, n) as flat float32 arrays, or one
+    zero each without ``with_arrays`` (the host then puts the arrays it sends in binary, ``pack_view``)."""
+    from bokeh.models import ColumnDataSource
+
+    arrays = (
+        (np.ascontiguousarray(analysis.attn_base, np.float32).ravel(),
+         np.ascontiguousarray(analysis.attn_tuned, np.float32).ravel())
+        if with_arrays else (np.zeros(1, np.float32), np.zeros(1, np.float32))
+    )  # fmt: skip
+    return ColumnDataSource({"base": [arrays[0]], "tuned": [arrays[1]]}, name="payload")

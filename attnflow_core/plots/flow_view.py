@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from bokeh.layouts import column, row
 from bokeh.models import (
     CheckboxGroup,
@@ -36,7 +35,7 @@ from bokeh.models import (
 from attnflow_core.analysis import Analysis
 from attnflow_core.methods import METHODS
 from attnflow_core.plots.flow_graph import build_flow_layout
-from attnflow_core.plots.flow_payload import engine_js, engine_vocab
+from attnflow_core.plots.flow_payload import attention_source, engine_js, engine_vocab
 from attnflow_core.plots.theme import NEUTRAL, WIDTH, fit
 from attnflow_core.settings import DECAY_SLIDER, THRESHOLD_SLIDER
 
@@ -179,12 +178,7 @@ def build_flow_view(
     named = {m.name: m for m in layout.references() if getattr(m, "name", None)}
     fig, sentence_fig = named["flow_graph"], named["sentence_view"]
     widgets = _controls(analysis, per_head, differences)
-    arrays = (
-        (np.ascontiguousarray(analysis.attn_base, np.float32).ravel(),
-         np.ascontiguousarray(analysis.attn_tuned, np.float32).ravel())
-        if with_arrays else (np.zeros(1, np.float32), np.zeros(1, np.float32))
-    )  # fmt: skip
-    payload = ColumnDataSource({"base": [arrays[0]], "tuned": [arrays[1]]}, name="payload")
+    payload = attention_source(analysis, with_arrays)
     mf = ColumnDataSource({"json": [json.dumps(maxflow)] if maxflow is not None else []}, name="maxflow")
     desired = ColumnDataSource({"json": []}, name="desired")
     grids = {key: named[f"head_grid_{key}"] for key in ("base", "tuned")}

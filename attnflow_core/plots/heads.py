@@ -31,6 +31,7 @@ from bokeh.palettes import Blues256, RdBu11
 from bokeh.plotting import figure
 
 from attnflow_core.analysis import Analysis
+from attnflow_core.plots.flow_payload import attention_source
 from attnflow_core.plots.heatmap import layer_head_heatmap
 from attnflow_core.plots.theme import CHANGE, DIV_HEIGHT, NEUTRAL, TEXT, WIDTH
 
@@ -180,12 +181,7 @@ def build_head_diff_layout(
     cell = (layer - 1) * n_heads + head
     js_src.selected.indices = [cell]
     mad_src.selected.indices = [cell]
-    arrays = (
-        (np.ascontiguousarray(analysis.attn_base, np.float32).ravel(),
-         np.ascontiguousarray(analysis.attn_tuned, np.float32).ravel())
-        if with_arrays else (np.zeros(1, np.float32), np.zeros(1, np.float32))
-    )  # fmt: skip
-    payload = ColumnDataSource({"base": [arrays[0]], "tuned": [arrays[1]]}, name="payload")
+    payload = attention_source(analysis, with_arrays)
     show = CustomJS(
         args={
             "payload": payload, "picker": picker, "cells": js_src, "other": mad_src, "src_b": src_b,

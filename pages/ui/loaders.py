@@ -17,11 +17,7 @@ the max-flow solution (its ``FlowKey`` has no τ).
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,8 +26,7 @@ import streamlit as st
 from attnflow_core.analysis import Analysis, analysis_of
 from attnflow_core.checkpoints import Checkpoint
 from attnflow_core.compare import HeadDiff
-from attnflow_core.data.sources import frame_examples, load_examples
-from attnflow_core.data.tasks import get_task
+from attnflow_core.data.sources import load_examples
 from attnflow_core.errors import AttnflowError
 from attnflow_core.extract import ExampleResult, predict_many
 from attnflow_core.flows import PairTrace
@@ -53,7 +48,6 @@ from attnflow_core.plots.flow_payload import pack_view
 from attnflow_core.plots.flow_view import build_flow_view
 from attnflow_core.plots.heads import build_head_diff_layout
 from attnflow_core.settings import ExampleSettings, FlowSettings
-from attnflow_core.trajectory import Trajectory, TrajectoryRequest, compute_trajectory, shipped_trajectory
 
 MAX_LENGTH = 128  # tokens per example in the app: keeps every view interactive on a laptop CPU
 MAX_EXAMPLES = 20_000  # examples one computation on the pages (overview, trajectory) may run over
@@ -289,81 +283,3 @@ def _flow_view(key: ExtractionKey, example: ExampleSettings) -> ViewPayload:
     layout = build_flow_view(analysis_of(measured, defaults), vid, with_arrays=False)
     data = pack_view("flow", vid, layout, {"base": measured.attn_base, "tuned": measured.attn_tuned})
     return ViewPayload(vid, data, measured.num_layers, measured.num_heads, measured.n)
-
-
-@st.cache_resource(show_spinner=False, max_entries=3)
-def get_shipped_trajectory(task: str) -> Trajectory | None:
-    """The trajectory shipped for the task's embedded pair on its demo set (``trajectory.shipped_trajectory``)."""
-    return shipped_trajectory(task)
-
-
-class TrajectoryStore:
-    """The trajectories this server computed, by request (``TrajectoryRequest``: the pair, the data, the
-    settings), the ``size`` most recently used kept; shared by every session (``trajectories``)."""
-
-    def __init__(self, size: int) -> None:
-        self._items: OrderedDict[TrajectoryRequest, Trajectory] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, request: TrajectoryRequest) -> Trajectory | None:
-        with self._lock:
-            found = self._items.get(request)
-            if found is not None:
-                self._items.move_to_end(request)
-            return found
-
-    def put(self, request: TrajectoryRequest, t: Trajectory) -> None:
-        with self._lock:
-            self._items[request] = t
-            self._items.move_to_end(request)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-@st.cache_resource(show_spinner=False)
-def trajectories() -> TrajectoryStore:
-    """The server's computed trajectories (a trajectory is small: K × L × H numbers twice, and K of the rest)."""
-    return TrajectoryStore(16)
-
-
-def trajectory_examples(request: TrajectoryRequest) -> list[Any]:
-    """The request's examples: the first ``settings.n`` of its source and split (as the overview takes them)."""
-    task = get_task(request.task)
-    return frame_examples(get_examples(task.name, request.source, request.split), task, request.settings.n)
-
-
-def get_trajectory(
-    request: TrajectoryRequest,
-    progress: Callable[[float, str], None] | None = None,
-    wait: Callable[[], Any] | None = None,
-) -> Trajectory:
-    """The request's trajectory: the server's, or computed now (``trajectory.compute_trajectory``, the function
-    ``overview --trajectory`` calls) in this server's one computation slot, on the pair's cached models and each
-    checkpoint loaded once (``get_model``), then kept (``trajectories``). ``progress(fraction, message)`` names
-    the checkpoint being run; ``wait`` is called while another computation holds the slot."""
-    from attnflow_core.overview_store import overview_turn
-
-    found = trajectories().get(request)
-    if found is not None:
-        return found
-    pair = get_pair(request.base, request.tuned, request.labels)
-
-    def load(ref: str) -> LoadedModel:
-        return pair.tuned if ref == request.tuned else get_model(ref, request.labels)
-
-    examples = trajectory_examples(request)
-    with overview_turn(wait):
-        t = compute_trajectory(
-            pair.base,
-            list_checkpoints(request.tuned),
-            examples,
-            request.task,
-            request.settings,
-            load,
-            source=request.source,
-            split=request.split,
-            progress=progress,
-        )
-    trajectories().put(request, t)
-    return t

@@ -15,11 +15,9 @@ from attnflow_core.agreement import agreement, agreement_sentence, settings_flow
 from attnflow_core.analysis import Analysis
 from attnflow_core.extract import ExampleResult
 from attnflow_core.faithfulness import (
-    FaithfulnessSums,
     faithfulness_caption,
     faithfulness_frame,
     faithfulness_sentence,
-    pair_faithfulness,
     skipped_note,
 )
 from attnflow_core.impact import (
@@ -31,7 +29,7 @@ from attnflow_core.impact import (
     strongest_heads,
 )
 from attnflow_core.interventions import INTERVENTIONS, Reprediction, intervene
-from attnflow_core.measures import MEASURES, Capture
+from attnflow_core.measures import MEASURES
 from attnflow_core.overview import Overview
 from attnflow_core.pipeline import ExtractionKey
 from attnflow_core.saliency import SALIENCY_METHODS, Saliency, result_saliency, saliency_title
@@ -61,23 +59,6 @@ def get_saliency(key: ExtractionKey, unit: str, method: str) -> Saliency:
     """One saliency method on the example (cached per method, so the progress can say which one is running)."""
     pair = get_pair(key.base, key.tuned, key.labels)
     return result_saliency(pair.tuned, get_result(key), (method,), unit)[method]
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def get_faithfulness(key: ExtractionKey) -> FaithfulnessSums:
-    """The faithfulness sums of one example (``key`` captures the layer internals), with a progress bar drawn
-    inside the cached function (replayed, already emptied, on a cache hit)."""
-    bar = st.progress(0.0, text="Faithfulness: both models' flows under every measure …")
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-    try:
-        return pair_faithfulness(
-            get_pair(key.base, key.tuned, key.labels), get_result(key), progress=progress
-        )
-    finally:
-        bar.empty()
 
 
 #: What the button's caption promises, measured on this project's 2-core server under load (benchmark of issue 19:
@@ -225,39 +206,6 @@ def saliency_panel(selection: Selection, result: ExampleResult, analysis_of: Cal
         + "; ".join(f"{m}: {MEASURES.get(m).short}" for m in dict.fromkeys(r.measure for r in rows))
         + ") with the sidebar's other settings."
     )
-
-
-def faithfulness_panel(selection: Selection, result: ExampleResult) -> None:
-    """The faithfulness table of this example for both models (every flow method × measure against each saliency,
-    ρ and AOPC, with the random floor and its sentence), computed when its button is pressed."""
-    with st.expander("Which ranking is faithful, in each model? (computed on demand)"):
-        if result.prediction_tuned is None:
-            st.info(
-                "The fine-tuned model has no classification head, so there is no decision to be faithful to."
-            )
-            return
-        if not st.button(
-            "Compute the faithfulness table (both models, every method × measure)", key="faith_go"
-        ):
-            st.caption(
-                "Ranks the tokens by every flow method under every measure in both models, and judges each ranking "
-                "by its agreement with four saliencies and by cutting its top tokens out of the input. Slow (tens "
-                "of seconds at 128 tokens: value zeroing, four saliencies, ~500 shortened inputs); computed on "
-                "demand and cached per example."
-            )
-            return
-        key = extraction_key(selection.pair, selection.text, selection.text_pair)
-        sums = friendly(lambda: get_faithfulness(replace(key, capture=Capture(internals=True))))
-        if sums is None:
-            return
-        rows = sums.rows()
-        st.dataframe(faithfulness_frame(rows))
-        st.markdown(f"{faithfulness_sentence(rows)} {skipped_note(sums)}")
-        st.caption(
-            faithfulness_caption(sums.n)
-            + " Token units, traced from [CLS] over all layers and heads with τ = "
-            "0.1, whatever the sidebar says."
-        )
 
 
 def overview_reading(ov: Overview) -> str:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import streamlit as st
 
 from attnflow_core.browse import example_fields
-from attnflow_core.checkpoints import checkpoint_choice, checkpoint_tick, split_checkpoint_ref
 from attnflow_core.data.tasks import DEFAULT_TASK, TASKS, get_task
 from attnflow_core.errors import AttnflowError
 from attnflow_core.models import (
@@ -16,29 +15,24 @@ from attnflow_core.models import (
     IncompatibleModels,
     ModelPair,
     PairSpec,
-    at_checkpoint,
     custom_pair_spec,
     get_pair_spec,
-    is_embedded_ref,
-    is_registered_ref,
-    model_fingerprint,
     pairs_for_task,
-    refs_to_load,
 )
 from attnflow_core.settings import ALLOW_CUSTOM_ENV, FlowSettings, allow_custom_models, format_layers
-from attnflow_core.urlstate import MAX_REF_CHARS, Dropped, parse_step
+from attnflow_core.urlstate import MAX_REF_CHARS, Dropped
 from pages.ui import state
 from pages.ui.boundary import friendly, md_escape, notice
 from pages.ui.controls import flow_controls
 from pages.ui.loaders import (
     example_positions,
     extraction_key,
-    get_checkpoints,
     get_examples,
     get_pair,
     get_result,
     loaded_pairs,
 )
+from pages.ui.model_choice import checkpoint_control, custom_pair_confirmed, forget_checkpoint
 
 
 @dataclass(frozen=True)
@@ -207,7 +201,7 @@ def _pair_controls() -> PairSpec:
     st.selectbox(
         "Model pair (pre-trained → fine-tuned)",
         keys,
-        **state.bind(state.PAIR, _forget_checkpoint),
+        **state.bind(state.PAIR, forget_checkpoint),
         format_func=lambda k: (
             "Custom pair (Hub ids or local folders) …" if k == CUSTOM_PAIR else get_pair_spec(k).title
         ),
@@ -224,53 +218,6 @@ def _pair_controls() -> PairSpec:
     return current_pair_spec()
 
 
-CHECKPOINT_HELP = (
-    "Fine-tuning was saved at several points of training. Move the slider to compare the pre-trained model with an "
-    "earlier point: step 0 is the pre-trained encoder with the untrained classifier head, the last the fine-tuned "
-    "model itself. Each point says its share of training and its accuracy on the held-out rows."
-)
-
-
-def checkpoint_control(spec: PairSpec) -> PairSpec:
-    """The fine-tuned model's checkpoint slider, under the model pair, when that model records checkpoints; returns
-    the pair the pages compare: its fine-tuned reference ``REF@step-N`` for an earlier checkpoint, the pair itself
-    for the final one (so the default URL and every cache are the plain pair's). A link's step that is not one of
-    the model's is dropped (notice)."""
-    if split_checkpoint_ref(spec.tuned)[1] is not None:  # a custom reference names its checkpoint itself
-        return spec
-    found = get_checkpoints(spec.tuned, model_fingerprint(spec.tuned))
-    steps = [c.step for _, c in found]
-    raw = str(state.CHECKPOINT.raw() or "")
-    if raw:
-        step = parse_step(raw, steps)
-        if step is None:
-            have = (
-                ", ".join(str(s) for s in steps)
-                if steps
-                else "none: this fine-tuned model records no checkpoints"
-            )
-            notice(Dropped("step", f"a checkpoint step of this model ({have})"))
-        state.CHECKPOINT.set("" if step is None or step == steps[-1] else str(step))
-    if len(found) < 2:
-        return spec
-    records = {str(c.step): c for _, c in found}
-    records[""] = found[-1][1]
-    st.select_slider(
-        "Fine-tuning checkpoint",
-        [str(s) for s in steps[:-1]] + [""],
-        **state.bind(state.CHECKPOINT),
-        format_func=lambda k: checkpoint_tick(records[k]),
-        help=CHECKPOINT_HELP,
-    )
-    chosen = state.CHECKPOINT.get()
-    st.caption(
-        f"**{checkpoint_choice(records[chosen])}**. The flow view, head differences and interventions (and every "
-        "page) compare the pre-trained model with this point of fine-tuning; step 0 is the pre-trained encoder with "
-        "the untrained head."
-    )
-    return at_checkpoint(spec, int(chosen) if chosen else None, steps[-1])
-
-
 def presets_menu() -> None:
     """Sidebar buttons for the built-in views (``attnflow_core.presets``); each opens its page with its URL state.
 
@@ -284,38 +231,11 @@ def presets_menu() -> None:
                 st.switch_page(f"pages/{p.page}.py", query_params=p.query_dict)
 
 
-def custom_pair_confirmed(spec: PairSpec) -> bool:
-    """Whether the models of a custom pair may be loaded: references the server offers itself always may; any other
-    (a folder or Hub id named by a link or an overview file) only after the person at the page confirms it."""
-    if spec.key != CUSTOM_PAIR:
-        return True
-    # an adapter folder also loads the base its attnflow.json names: that one is confirmed by name too
-    refs = list(dict.fromkeys((spec.base, spec.tuned, *refs_to_load(spec.base), *refs_to_load(spec.tuned))))
-    if all(is_embedded_ref(r) or is_registered_ref(r) for r in refs) or state.CUSTOM_CONFIRMED.get() == refs:
-        return True
-    hidden = "".join(f"and the base an adapter folder names: **{md_escape(r)}**  \n" for r in refs[2:])
-    st.info(
-        "This link names models to load from a folder or the Hub:  \n"
-        f"pre-trained **{md_escape(spec.base)}**  \nfine-tuned **{md_escape(spec.tuned)}**  \n{hidden}"
-        "Nothing is loaded until you confirm.",
-        icon=":material/help:",
-    )
-    if st.button("Load these models", key="confirm_custom", type="primary"):
-        state.CUSTOM_CONFIRMED.set(refs)
-        st.rerun()
-    return False
-
-
 def _confirm_custom() -> None:
     """The person typed a model reference into the sidebar: that is their confirmation."""
     spec = custom_pair_spec(state.TASK.get(), state.CUSTOM_BASE.text(), state.CUSTOM_TUNED.text())
     state.CUSTOM_CONFIRMED.set([spec.base, spec.tuned])
-    _forget_checkpoint()
-
-
-def _forget_checkpoint() -> None:
-    """Another fine-tuned model: its slider starts at its final checkpoint."""
-    state.CHECKPOINT.set("")
+    forget_checkpoint()
 
 
 def _on_task_change() -> None:
@@ -324,7 +244,7 @@ def _on_task_change() -> None:
     state.update(
         {"pair": "", "example": "", "custom_text": "", "custom_pair": "", "custom_gold": "", "split": ""}
     )
-    _forget_checkpoint()
+    forget_checkpoint()
     state.update({"source": "demo", "src": 0})
     for field in state.TABLE_WIDGETS:
         field.pop()

@@ -68,12 +68,12 @@ def test_trajectory_refuses_what_it_cannot_do_before_computing(
 def test_the_page_loader_computes_the_numbers_the_cli_writes(
     tiny_base_dir: Path, tiny_checkpointed_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The Fine-tuning trajectory page's loader (``pages.ui.loaders.get_trajectory``: its cached models and
+    """The Fine-tuning trajectory page's loader (``pages.ui.trajectories.get_trajectory``: its cached models and
     examples, the server's computation slot) on the same examples as ``overview --trajectory``: the file's arrays
     to 1e-6."""
     monkeypatch.setenv("ATTNFLOW_CACHE", str(tmp_path / "cache"))
     from attnflow_core.trajectory import TrajectoryRequest
-    from pages.ui.loaders import get_trajectory
+    from pages.ui.trajectories import get_trajectory
 
     out = tmp_path / "t.json"
     argv = ["overview", "--trajectory", "--task", "sentiment", "--base", str(tiny_base_dir)]
