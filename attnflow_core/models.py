@@ -566,7 +566,10 @@ def _untrained(adapter_dir: Path) -> bool:
     keeps each LoRA B at its zero start, so the merge adds nothing, as for the untrained adapter."""
     from safetensors import safe_open
 
-    with safe_open(str(adapter_dir / "adapter_model.safetensors"), "pt") as f:
+    path = adapter_dir / "adapter_model.safetensors"
+    if not path.is_file():  # pickled weights: the load below refuses them in our words
+        return False
+    with safe_open(str(path), "pt") as f:
         return not any("lora_" in k for k in f.keys())  # noqa: SIM118 - safe_open is not a mapping
 
 
