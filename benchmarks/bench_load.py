@@ -18,20 +18,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_browser import FOCUS_HANDLE_JS, INPUT_CLOCK_JS, SINCE_INPUT_JS  # noqa: E402 - the in-page clock
+from bench_browser import (  # noqa: E402 - the in-page clock and the server, defined once there
+    FOCUS_HANDLE_JS,
+    INPUT_CLOCK_JS,
+    SINCE_INPUT_JS,
+    start_server,
+)
 
 CHROMIUM = os.environ.get("ATTNFLOW_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -43,33 +44,6 @@ HAS_MODEL_JS = (
 )
 TITLE_JS = """() => { for (const d of (window.Bokeh ? Bokeh.documents : []).slice().reverse()) {
   const m = d.get_model_by_name("flow_graph"); if (m) return m.title.text; } return ""; }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "ATTNFLOW_CACHE": tempfile.mkdtemp(prefix="attnflow-load-")}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(root / "app.py"), "--server.address=127.0.0.1",
-         f"--server.port={port}", "--server.headless=true", "--browser.gatherUsageStats=false",
-         "--server.fileWatcherType=none"],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("the server did not start within 120 s")
 
 
 class Timings:
